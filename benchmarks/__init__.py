@@ -1,0 +1,1 @@
+"""Benchmarks for cxstack's hot paths: `python -m benchmarks.run [--only NAME]`."""

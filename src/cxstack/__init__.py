@@ -1,0 +1,1 @@
+"""cxstack: an open-source customer-experience stack."""

@@ -1,0 +1,1 @@
+"""The event backbone: envelope, catalog, outbox, bus, subscriptions, timers and replay."""

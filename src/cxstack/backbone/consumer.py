@@ -1,0 +1,150 @@
+"""The running side of the bus: tasks that deliver the log to subscriptions and fire timers.
+
+The same tasks serve both drivers. What differs is what wakes them (a commit in this process, or a message
+from NATS JetStream) and which log partitions they own (all of them on the embedded driver; a leased share
+on the scale-out driver, see ``cxstack.backbone.leases``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Collection
+
+import structlog
+
+from cxstack.backbone.database import Database
+from cxstack.backbone.delivery import RetryPolicy, deliver_new_events, retry_due_deliveries
+from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
+from cxstack.backbone.timers import fire_due_timers
+from cxstack.backbone.unit_of_work import Context
+
+log = structlog.get_logger("cxstack.bus")
+
+#: Returns the partitions of a subscription this process may deliver right now.
+PartitionSource = Callable[[Subscription], Collection[int]]
+
+
+class Waker:
+    """Wakes every waiting consumer task; safe to call from the event loop only."""
+
+    def __init__(self) -> None:
+        self._events: list[asyncio.Event] = []
+
+    def channel(self) -> asyncio.Event:
+        signal = asyncio.Event()
+        self._events.append(signal)
+        return signal
+
+    def wake(self) -> None:
+        for signal in self._events:
+            signal.set()
+
+
+class Bus:
+    """Delivers every registered subscription and fires timers until stopped."""
+
+    def __init__(
+        self,
+        db: Database,
+        registry: SubscriptionRegistry,
+        *,
+        policy: RetryPolicy,
+        batch_size: int = 500,
+        idle_poll_s: float = 1.0,
+        timer_poll_s: float = 0.5,
+        partitions: PartitionSource | None = None,
+        run_timers: bool = True,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.policy = policy
+        self.batch_size = batch_size
+        self.idle_poll_s = idle_poll_s
+        self.timer_poll_s = timer_poll_s
+        self.run_timers = run_timers
+        all_partitions = range(db.partitions)
+        self._partitions: PartitionSource = partitions or (lambda _subscription: all_partitions)
+        self.waker = Waker()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        self.db.add_commit_listener(self.waker.wake)
+        for subscription in self.registry:
+            self._tasks.append(
+                asyncio.create_task(self._deliver_forever(subscription), name=f"bus:{subscription.name}")
+            )
+        if self.run_timers:
+            self._tasks.append(asyncio.create_task(self._timers_forever(), name="bus:timers"))
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        self.waker.wake()
+        self.db.remove_commit_listener(self.waker.wake)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Deliver until every subscription has read the whole log (for tests and the CLI)."""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                read = 0
+                for subscription in self.registry:
+                    read += await self.deliver_once(subscription)
+                if read == 0:
+                    return
+
+    async def deliver_once(self, subscription: Subscription) -> int:
+        """Deliver one batch and any due retries of ``subscription``; return how many events were read."""
+        owned = list(self._partitions(subscription))
+        if not owned:
+            return 0
+        context = Context(actor=f"subscription:{subscription.name}")
+        read = await self.db.write(
+            lambda uow: deliver_new_events(
+                uow,
+                subscription=subscription,
+                partitions=owned,
+                batch_size=self.batch_size,
+                policy=self.policy,
+            ),
+            context=context,
+        )
+        await self.db.write(
+            lambda uow: retry_due_deliveries(
+                uow, subscription=subscription, partitions=owned, policy=self.policy
+            ),
+            context=context,
+        )
+        return read
+
+    async def _deliver_forever(self, subscription: Subscription) -> None:
+        signal = self.waker.channel()
+        while not self._stopping.is_set():
+            signal.clear()
+            try:
+                read = await self.deliver_once(subscription)
+            except Exception:
+                log.exception("delivery round failed", subscription=subscription.name)
+                read = 0
+                await asyncio.sleep(self.idle_poll_s)
+            if read >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(signal.wait(), self.idle_poll_s)
+
+    async def _timers_forever(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                fired = await self.db.write(fire_due_timers, context=Context(actor="timer"))
+            except Exception:
+                log.exception("timer round failed")
+                fired = 0
+            if fired:
+                continue
+            await asyncio.sleep(self.timer_poll_s)

@@ -1,0 +1,319 @@
+"""The database behind every unit of work, on either driver.
+
+Embedded (SQLite): one writer thread owns the only write connection and commits in groups: it takes every
+job waiting, runs each inside a savepoint of one transaction, commits once, then answers each caller. A job
+that raises rolls back to its savepoint only; the others in its group still commit. Reads run on a small
+thread pool of their own connections (WAL lets them proceed beside the writer).
+
+Scale-out (PostgreSQL): each job runs in its own transaction on asyncpg through SQLAlchemy's greenlet
+bridge, so services are the same synchronous code on both drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
+
+from cxstack.backbone.catalog import EventCatalog
+from cxstack.backbone.clock import Clock, SystemClock
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
+
+T = TypeVar("T")
+
+WRITE_BATCH_LIMIT = 512
+CHECKPOINT_INTERVAL_S = 0.5
+
+
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def normalise_url(url: str) -> str:
+    """Return the SQLAlchemy URL for a cxstack database URL (``postgresql://`` means asyncpg)."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+asyncpg://" + url.split("://", 1)[1]
+    return url
+
+
+@dataclass
+class _Job:
+    fn: Callable[[UnitOfWork], Any]
+    context: Context
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+
+
+class Database:
+    """Runs units of work and reads; calls commit listeners after a commit that appended events."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        catalog: EventCatalog,
+        clock: Clock | None = None,
+        partitions: int = 16,
+    ) -> None:
+        self.url = normalise_url(url)
+        self.catalog = catalog
+        self.clock: Clock = clock or SystemClock()
+        self.partitions = partitions
+        self.driver = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        self._listeners: list[Callable[[], None]] = []
+        self._started = False
+        # embedded driver
+        self._engine: Engine | None = None
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._readers: ThreadPoolExecutor | None = None
+        # scale-out driver
+        self._async_engine: AsyncEngine | None = None
+        self._sessions: async_sessionmaker[Any] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if self.driver == "sqlite":
+            self._start_sqlite()
+        else:
+            self._async_engine = create_async_engine(
+                self.url,
+                json_serializer=_json_dumps,
+                json_deserializer=orjson.loads,
+                pool_size=10,
+                max_overflow=10,
+                pool_pre_ping=True,
+            )
+            self._sessions = async_sessionmaker(self._async_engine, expire_on_commit=False)
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        if self.driver == "sqlite":
+            self._stopping.set()
+            self._jobs.put(None)
+            writer, checkpointer = self._writer, self._checkpointer
+            for thread in (writer, checkpointer):
+                if thread is not None:
+                    await asyncio.to_thread(thread.join)
+            if self._readers is not None:
+                self._readers.shutdown(wait=True)
+            if self._engine is not None:
+                self._engine.dispose()
+        elif self._async_engine is not None:
+            await self._async_engine.dispose()
+
+    def add_commit_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` on the event loop after each commit that appended events."""
+        self._listeners.append(listener)
+
+    def remove_commit_listener(self, listener: Callable[[], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def _notify(self) -> None:
+        for listener in list(self._listeners):
+            listener()
+
+    # -- the public contract ---------------------------------------------------------------------
+
+    async def write(self, fn: Callable[[UnitOfWork], T], *, context: Context | None = None) -> T:
+        """Run ``fn`` in a unit of work and commit it with its events; return what ``fn`` returned.
+
+        Whatever ``fn`` raises is raised here, and nothing it did is committed.
+        """
+        context = context or Context()
+        if self.driver == "sqlite":
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[T] = loop.create_future()
+            self._jobs.put(_Job(fn, context, loop, future))
+            return await future
+        assert self._sessions is not None, "Database.start() was not called"
+        async with self._sessions() as session, session.begin():
+            uows: list[UnitOfWork] = []
+
+            def run(sync_session: Session) -> T:
+                uow = self._unit_of_work(sync_session, context)
+                uows.append(uow)
+                result = fn(uow)
+                uow.flush_events()
+                return result
+
+            result: T = await session.run_sync(run)
+        if uows and uows[0].appended:
+            self._notify()
+        return result
+
+    async def read(self, fn: Callable[[Session], T]) -> T:
+        """Run ``fn`` with a read-only session and return its result."""
+        if self.driver == "sqlite":
+            assert self._readers is not None and self._engine is not None, "Database.start() was not called"
+            engine = self._engine
+
+            def run() -> T:
+                with Session(engine, expire_on_commit=False) as session:
+                    return fn(session)
+
+            return await asyncio.get_running_loop().run_in_executor(self._readers, run)
+        assert self._sessions is not None, "Database.start() was not called"
+        async with self._sessions() as session:
+            return await session.run_sync(fn)  # type: ignore[no-any-return]
+
+    async def run_sync_connection(self, fn: Callable[[Any], T]) -> T:
+        """Run ``fn`` with a plain SQLAlchemy connection in its own transaction (migrations, admin)."""
+        if self.driver == "sqlite":
+            assert self._engine is not None
+            engine = self._engine
+
+            def run() -> T:
+                with engine.begin() as connection:
+                    return fn(connection)
+
+            return await asyncio.to_thread(run)
+        assert self._async_engine is not None
+        async with self._async_engine.begin() as connection:
+            return await connection.run_sync(fn)
+
+    def _unit_of_work(self, session: Session, context: Context) -> UnitOfWork:
+        return UnitOfWork(
+            session, catalog=self.catalog, clock=self.clock, context=context, partitions=self.partitions
+        )
+
+    # -- embedded driver -------------------------------------------------------------------------
+
+    def _start_sqlite(self) -> None:
+        url = make_url(self.url)
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            self.url,
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            pool_size=8,
+            max_overflow=8,
+            connect_args={"check_same_thread": False, "timeout": 30},
+        )
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy issue BEGIN itself so that SAVEPOINTs work (pysqlite's own handling
+            # would commit around them).
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            for pragma in (
+                "journal_mode=WAL",
+                "synchronous=NORMAL",
+                "busy_timeout=30000",
+                "temp_store=MEMORY",
+                "cache_size=-65536",
+                "foreign_keys=ON",
+            ):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get("writer") else "BEGIN")
+
+        self._engine = engine
+        self._stopping.clear()
+        self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cxstack-read")
+        self._writer = threading.Thread(target=self._write_loop, name="cxstack-writer", daemon=True)
+        self._writer.start()
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, name="cxstack-checkpoint", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _write_loop(self) -> None:
+        assert self._engine is not None
+        with self._engine.connect() as connection:
+            connection.info["writer"] = True
+            # Checkpoints happen on their own thread, so a commit never waits for one.
+            _driver_connection(connection).execute("PRAGMA wal_autocheckpoint=0")
+            while True:
+                job = self._jobs.get()
+                if job is None:
+                    return
+                batch = [job]
+                while len(batch) < WRITE_BATCH_LIMIT:
+                    try:
+                        more = self._jobs.get_nowait()
+                    except queue.Empty:
+                        break
+                    if more is None:
+                        self._jobs.put(None)
+                        break
+                    batch.append(more)
+                self._commit_batch(connection, batch)
+
+    def _commit_batch(self, connection: Any, batch: list[_Job]) -> None:
+        outcomes: list[tuple[bool, Any]] = []
+        wrote_events = False
+        session = Session(bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only")
+        try:
+            with connection.begin():
+                for job in batch:
+                    uow = self._unit_of_work(session, job.context)
+                    try:
+                        with session.begin_nested():
+                            result = job.fn(uow)
+                            uow.flush_events()
+                    except Exception as error:
+                        outcomes.append((False, error))
+                        continue
+                    wrote_events = wrote_events or bool(uow.appended)
+                    outcomes.append((True, result))
+                session.flush()
+        except Exception as error:
+            outcomes = [(False, error)] * len(batch)
+            wrote_events = False
+        finally:
+            session.close()
+        for job, (ok, value) in zip(batch, outcomes, strict=True):
+            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+        if wrote_events and batch:
+            batch[0].loop.call_soon_threadsafe(self._notify)
+
+    def _checkpoint_loop(self) -> None:
+        assert self._engine is not None
+        with self._engine.connect() as connection:
+            raw = _driver_connection(connection)
+            while not self._stopping.wait(CHECKPOINT_INTERVAL_S):
+                with contextlib.suppress(Exception):
+                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            with contextlib.suppress(Exception):
+                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _driver_connection(connection: Any) -> Any:
+    """Return the sqlite3 connection under a SQLAlchemy one, for statements outside any transaction."""
+    return connection.connection.dbapi_connection
+
+
+def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
+    if future.done():
+        return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)

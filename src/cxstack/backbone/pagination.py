@@ -1,0 +1,67 @@
+"""Cursor pagination over id-ordered queries (ids are ULID-based, so id order is creation order)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import InstrumentedAttribute, Session
+
+from cxstack.backbone.errors import ValidationFailed
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """Return the id a cursor points after; raises ValidationFailed for a cursor we did not issue."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = base64.urlsafe_b64decode(padded.encode()).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValidationFailed(
+            "cursor is not valid; pass next_cursor from a previous page", field="cursor"
+        ) from None
+    if "_" not in value or len(value) > 64:
+        raise ValidationFailed(
+            "cursor is not valid; pass next_cursor from a previous page", field="cursor"
+        ) from None
+    return value
+
+
+def paginate(
+    session: Session,
+    query: Select[T],
+    *,
+    id_column: InstrumentedAttribute[Any],
+    cursor: str | None,
+    limit: int,
+    descending: bool = False,
+) -> Page[T]:
+    """Return one page of ``query`` ordered by ``id_column``; raises ValidationFailed for a bad limit."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+    if cursor is not None:
+        after = decode_cursor(cursor)
+        query = query.where(id_column < after if descending else id_column > after)
+    query = query.order_by(id_column.desc() if descending else id_column).limit(limit + 1)
+    rows = list(session.scalars(query).all())
+    has_more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(getattr(rows[-1], id_column.key)) if has_more and rows else None
+    return Page(items=rows, next_cursor=next_cursor)

@@ -1,0 +1,121 @@
+"""The unit of work: one transaction's session plus the events it will append to the log.
+
+Services take a ``UnitOfWork``, change rows through ``uow.session`` and record what happened with
+``uow.publish``; they never commit. The database commits the rows and the events together.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import insert, text
+from sqlalchemy.orm import Session
+
+from cxstack.backbone.catalog import EventCatalog
+from cxstack.backbone.clock import Clock
+from cxstack.backbone.envelope import Event
+from cxstack.backbone.ids import new_ulid
+from cxstack.backbone.models import EventRecord
+
+#: Serialises appends to the log on PostgreSQL so that log order is commit order: a reader that has
+#: seen sequence n has seen everything below n. Held only from the append to the commit.
+EVENT_LOG_LOCK_KEY = 0x63787374  # "cxst"
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Who or what caused this unit of work, carried onto every event it publishes."""
+
+    correlation_id: str = field(default_factory=new_ulid)
+    causation_id: str | None = None
+    actor: str = "system"
+    source: str = "cxstack"
+
+
+def partition_of(subject: str, partitions: int) -> int:
+    """Return the log partition of ``subject``; events of one subject always share a partition."""
+    return zlib.crc32(subject.encode()) % partitions
+
+
+class UnitOfWork:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        catalog: EventCatalog,
+        clock: Clock,
+        context: Context,
+        partitions: int,
+    ) -> None:
+        self.session = session
+        self.catalog = catalog
+        self.clock = clock
+        self.context = context
+        self.partitions = partitions
+        #: Events published and not yet appended to the log.
+        self.events: list[Event] = []
+        #: Events appended to the log in this transaction (visible once it commits).
+        self.appended: list[Event] = []
+
+    def publish(
+        self,
+        event_type: str,
+        *,
+        tenant_id: str,
+        subject: str,
+        data: BaseModel | dict[str, Any],
+        source: str | None = None,
+    ) -> Event:
+        """Validate ``data`` against the catalog and queue the event for this transaction.
+
+        Raises UnknownEventType or InvalidEventPayload; nothing is written for an invalid event.
+        """
+        payload = self.catalog.encode(event_type, data)
+        event = Event(
+            id=new_ulid(),
+            type=event_type,
+            source=source or self.context.source,
+            subject=subject,
+            time=self.clock.now(),
+            tenant=tenant_id,
+            data=payload,
+            dataschema=self.catalog.get(event_type).dataschema,
+            correlationid=self.context.correlation_id,
+            causationid=self.context.causation_id,
+            partition=partition_of(subject, self.partitions),
+        )
+        self.events.append(event)
+        return event
+
+    def flush_events(self) -> None:
+        """Append the queued events to the log inside the current transaction."""
+        self.session.flush()
+        pending, self.events = self.events, []
+        if not pending:
+            return
+        self.appended.extend(pending)
+        bind = self.session.get_bind()
+        if bind.dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
+        self.session.execute(
+            insert(EventRecord),
+            [
+                {
+                    "id": event.id,
+                    "tenant_id": event.tenant,
+                    "type": event.type,
+                    "source": event.source,
+                    "subject": event.subject,
+                    "partition": event.partition,
+                    "time": event.time,
+                    "dataschema": event.dataschema,
+                    "correlation_id": event.correlationid,
+                    "causation_id": event.causationid,
+                    "data": event.data,
+                }
+                for event in pending
+            ],
+        )

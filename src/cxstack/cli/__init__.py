@@ -1,0 +1,1 @@
+"""The ``cxstack`` command line."""

@@ -1,0 +1,1 @@
+"""Cross-cutting governance: tenants, API keys, audit and idempotent requests."""

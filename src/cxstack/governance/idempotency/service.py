@@ -1,0 +1,79 @@
+"""Idempotent requests: the first response to a key is stored with the change it made, in one transaction.
+
+A retry with the same key and the same request gets that response back and changes nothing; the same key
+with a different request is refused (422, as the IETF Idempotency-Key draft recommends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cxstack.backbone.errors import DomainError, ValidationFailed
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.governance.idempotency.models import IdempotentResponse
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyReused(DomainError):
+    status = 422
+    code = "idempotency_key_reused"
+    title = "Idempotency-Key reused with a different request"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: bytes
+    replayed: bool
+
+
+def fingerprint_of(method: str, path: str, body: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in (method.encode(), b"\0", path.encode(), b"\0", body):
+        digest.update(part)
+    return digest.hexdigest()
+
+
+def check_key(key: str) -> None:
+    """Raise ValidationFailed for a key that is empty or too long."""
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            f"Idempotency-Key must be 1-{MAX_KEY_LENGTH} characters", field="Idempotency-Key"
+        )
+
+
+def find_response(session: Session, *, tenant_id: str, key: str, fingerprint: str) -> StoredResponse | None:
+    """Return the stored response for ``key``; raises IdempotencyKeyReused if the request differs."""
+    stored = session.scalar(
+        select(IdempotentResponse).where(
+            IdempotentResponse.tenant_id == tenant_id, IdempotentResponse.key == key
+        )
+    )
+    if stored is None:
+        return None
+    if stored.fingerprint != fingerprint:
+        raise IdempotencyKeyReused(
+            f"Idempotency-Key {key!r} was first used with a different request; use a new key",
+            field="Idempotency-Key",
+        )
+    return StoredResponse(status=stored.status, body=stored.body, replayed=True)
+
+
+def remember_response(
+    uow: UnitOfWork, *, tenant_id: str, key: str, fingerprint: str, status: int, body: bytes
+) -> None:
+    uow.session.add(
+        IdempotentResponse(
+            tenant_id=tenant_id,
+            key=key,
+            fingerprint=fingerprint,
+            status=status,
+            body=body,
+            created_at=uow.clock.now(),
+        )
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations of cxstack's schema; run with ``cxstack db upgrade``."""

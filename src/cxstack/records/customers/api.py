@@ -1,0 +1,127 @@
+"""``/v1/customers``: customers, their identities, and lookup by any identity."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from starlette.responses import Response
+
+from cxstack.records.customers import service
+from cxstack.records.customers.identities import IdentityKind
+from cxstack.records.customers.schemas import (
+    CustomerCreate,
+    CustomerOut,
+    CustomerUpdate,
+    IdentityIn,
+    IdentityOut,
+)
+from cxstack.web.auth import Caller, caller
+from cxstack.web.responses import read, write
+
+router = APIRouter(prefix="/v1", tags=["customers"])
+Who = Annotated[Caller, Depends(caller)]
+
+
+@router.post("/customers", status_code=201, response_model=CustomerOut)
+async def create_customer(request: Request, who: Who, data: CustomerCreate) -> Response:
+    """Create a customer; its email, phone and any identities given resolve to it from now on."""
+    return await write(
+        request,
+        who,
+        lambda uow: service.create_customer(uow, tenant_id=who.tenant_id, data=data),
+        status=201,
+    )
+
+
+@router.get("/customers", response_model=dict[str, object])
+async def list_customers(
+    request: Request,
+    who: Who,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    email: str | None = None,
+    phone: str | None = None,
+    account_id: str | None = None,
+    q: Annotated[str | None, Query(description="Part of the customer's name.")] = None,
+    include_merged: bool = False,
+    region: str = "US",
+) -> Response:
+    """List customers, oldest first, one page at a time (``next_cursor`` fetches the next)."""
+    return await read(
+        request,
+        lambda session: service.list_customers(
+            session,
+            tenant_id=who.tenant_id,
+            cursor=cursor,
+            limit=limit,
+            email=email,
+            phone=phone,
+            account_id=account_id,
+            name_contains=q,
+            include_merged=include_merged,
+            region=region,
+        ),
+    )
+
+
+@router.get("/customers/lookup", response_model=CustomerOut)
+async def lookup_customer(
+    request: Request,
+    who: Who,
+    kind: IdentityKind,
+    value: str,
+    system: str = "",
+    region: str = "US",
+) -> Response:
+    """Find the customer an identity (email, phone in any format, external id...) resolves to."""
+    return await read(
+        request,
+        lambda session: service.lookup_customer(
+            session, tenant_id=who.tenant_id, kind=kind, value=value, system=system, region=region
+        ),
+    )
+
+
+@router.get("/customers/{customer_id}", response_model=CustomerOut)
+async def get_customer(request: Request, who: Who, customer_id: str) -> Response:
+    return await read(
+        request,
+        lambda session: service.get_customer(session, tenant_id=who.tenant_id, customer_id=customer_id),
+    )
+
+
+@router.patch("/customers/{customer_id}", response_model=CustomerOut)
+async def update_customer(request: Request, who: Who, customer_id: str, data: CustomerUpdate) -> Response:
+    """Change the fields given; ``attributes`` are merged key by key (a null value removes a key)."""
+    return await write(
+        request,
+        who,
+        lambda uow: service.update_customer(uow, tenant_id=who.tenant_id, customer_id=customer_id, data=data),
+    )
+
+
+@router.post("/customers/{customer_id}/identities", status_code=201, response_model=IdentityOut)
+async def link_identity(
+    request: Request, who: Who, customer_id: str, data: IdentityIn, region: str = "US"
+) -> Response:
+    return await write(
+        request,
+        who,
+        lambda uow: service.link_identity(
+            uow, tenant_id=who.tenant_id, customer_id=customer_id, data=data, region=region
+        ),
+        status=201,
+    )
+
+
+@router.delete("/customers/{customer_id}/identities/{identity_id}", status_code=204)
+async def unlink_identity(request: Request, who: Who, customer_id: str, identity_id: str) -> Response:
+    return await write(
+        request,
+        who,
+        lambda uow: service.unlink_identity(
+            uow, tenant_id=who.tenant_id, customer_id=customer_id, identity_id=identity_id
+        ),
+        status=204,
+    )

@@ -1,0 +1,109 @@
+"""Customer and identity payloads for the API and the events this domain publishes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cxstack.backbone.catalog import EventType
+from cxstack.records.customers.identities import IdentityKind
+
+
+class StrictModel(BaseModel):
+    """Input models refuse fields they do not know, so a typo is an error rather than silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class IdentityIn(StrictModel):
+    kind: IdentityKind
+    value: str = Field(min_length=1, max_length=320)
+    system: str = Field(default="", max_length=40, description="External system, for kind=external.")
+    verified: bool = False
+
+
+class CustomerCreate(StrictModel):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    account_id: str | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
+    region: str = Field(default="US", min_length=2, max_length=2, description="Region for local numbers.")
+
+
+class CustomerUpdate(StrictModel):
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=40)
+    account_id: str | None = None
+    attributes: dict[str, Any] | None = None
+    region: str = Field(default="US", min_length=2, max_length=2)
+
+
+class IdentityOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    customer_id: str
+    kind: str
+    system: str
+    value: str
+    verified: bool
+    created_at: datetime
+
+
+class CustomerOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    account_id: str | None
+    attributes: dict[str, Any]
+    merged_into_id: str | None
+    created_at: datetime
+    updated_at: datetime
+    identities: list[IdentityOut] = Field(default_factory=list)
+
+
+# -- event payloads ------------------------------------------------------------------------------
+
+
+class CustomerCreated(BaseModel):
+    customer_id: str
+    name: str | None
+    email: str | None
+    phone: str | None
+    account_id: str | None
+
+
+class CustomerUpdated(BaseModel):
+    customer_id: str
+    changes: dict[str, Any]
+
+
+class IdentityLinked(BaseModel):
+    identity_id: str
+    customer_id: str
+    kind: str
+    system: str
+    value: str
+
+
+class IdentityUnlinked(BaseModel):
+    identity_id: str
+    customer_id: str
+    kind: str
+    value: str
+
+
+EVENT_TYPES = (
+    EventType("customer.created", CustomerCreated, description="A customer record was created."),
+    EventType("customer.updated", CustomerUpdated, description="Fields of a customer changed."),
+    EventType("identity.linked", IdentityLinked, description="An identity now resolves to a customer."),
+    EventType("identity.unlinked", IdentityUnlinked, description="An identity was removed from a customer."),
+)

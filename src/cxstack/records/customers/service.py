@@ -1,0 +1,267 @@
+"""Customer operations: create, update, link and unlink identities, look up by any identity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
+from cxstack.backbone.ids import new_id
+from cxstack.backbone.pagination import Page
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.records.customers.identities import normalise_email, normalise_identity, normalise_phone
+from cxstack.records.customers.models import Customer, Identity
+from cxstack.records.customers.repository import CustomerRepository
+from cxstack.records.customers.schemas import (
+    CustomerCreate,
+    CustomerCreated,
+    CustomerOut,
+    CustomerUpdate,
+    CustomerUpdated,
+    IdentityIn,
+    IdentityLinked,
+    IdentityOut,
+    IdentityUnlinked,
+)
+
+SOURCE = "cxstack/records"
+
+
+def to_out(customer: Customer, identities: list[Identity]) -> CustomerOut:
+    out = CustomerOut.model_validate(customer)
+    out.identities = [IdentityOut.model_validate(identity) for identity in identities]
+    return out
+
+
+def _link(
+    uow: UnitOfWork,
+    repo: CustomerRepository,
+    customer: Customer,
+    *,
+    kind: str,
+    value: str,
+    system: str = "",
+    verified: bool = False,
+    field: str,
+) -> Identity:
+    existing = repo.find_identity(kind=kind, value=value, system=system)
+    if existing is not None:
+        if existing.customer_id == customer.id:
+            return existing
+        raise Conflict(
+            f"{kind} identity {value!r} already belongs to customer {existing.customer_id}",
+            field=field,
+            customer_id=existing.customer_id,
+        )
+    identity = Identity(
+        id=new_id("idn"),
+        tenant_id=repo.tenant_id,
+        customer_id=customer.id,
+        kind=kind,
+        system=system,
+        value=value,
+        verified=verified,
+        created_at=uow.clock.now(),
+    )
+    uow.session.add(identity)
+    uow.publish(
+        "identity.linked",
+        tenant_id=repo.tenant_id,
+        subject=customer.id,
+        source=SOURCE,
+        data=IdentityLinked(
+            identity_id=identity.id, customer_id=customer.id, kind=kind, system=system, value=value
+        ),
+    )
+    return identity
+
+
+def create_customer(uow: UnitOfWork, *, tenant_id: str, data: CustomerCreate) -> CustomerOut:
+    """Create a customer with its identities; the email and phone given become identities too.
+
+    Raises ValidationFailed for a bad email or number, Conflict if an identity belongs to another
+    customer (nothing is written then). Publishes ``customer.created`` and ``identity.linked``.
+    """
+    repo = CustomerRepository(uow.session, tenant_id)
+    email = normalise_email(data.email) if data.email else None
+    phone = normalise_phone(data.phone, region=data.region) if data.phone else None
+    wanted: list[tuple[str, str, str, bool, str]] = []
+    if email:
+        wanted.append(("email", email, "", False, "email"))
+    if phone:
+        wanted.append(("phone", phone, "", False, "phone"))
+    for index, identity in enumerate(data.identities):
+        field = f"identities[{index}].value"
+        value = normalise_identity(identity.kind, identity.value, region=data.region, field=field)
+        system = identity.system if identity.kind == "external" else ""
+        if identity.kind == "external" and not system:
+            raise ValidationFailed(
+                "an external identity names its system", field=f"identities[{index}].system"
+            )
+        wanted.append((identity.kind, value, system, identity.verified, field))
+    now = uow.clock.now()
+    customer = Customer(
+        id=new_id("cus"),
+        tenant_id=tenant_id,
+        name=data.name,
+        email=email,
+        phone=phone,
+        account_id=data.account_id,
+        attributes=data.attributes,
+        merged_into_id=None,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(customer)
+    uow.publish(
+        "customer.created",
+        tenant_id=tenant_id,
+        subject=customer.id,
+        source=SOURCE,
+        data=CustomerCreated(
+            customer_id=customer.id, name=data.name, email=email, phone=phone, account_id=data.account_id
+        ),
+    )
+    identities: list[Identity] = []
+    seen: set[tuple[str, str, str]] = set()
+    for kind, value, system, verified, field in wanted:
+        if (kind, system, value) in seen:
+            continue
+        seen.add((kind, system, value))
+        identities.append(
+            _link(uow, repo, customer, kind=kind, value=value, system=system, verified=verified, field=field)
+        )
+    return to_out(customer, identities)
+
+
+def update_customer(
+    uow: UnitOfWork, *, tenant_id: str, customer_id: str, data: CustomerUpdate
+) -> CustomerOut:
+    """Change the fields given; a new email or phone is linked as an identity.
+
+    Raises NotFound, ValidationFailed, Conflict. Publishes ``customer.updated`` when anything changed.
+    """
+    repo = CustomerRepository(uow.session, tenant_id)
+    customer = repo.get(customer_id)
+    if customer.merged_into_id is not None:
+        raise Conflict(
+            f"customer {customer_id} was merged into {customer.merged_into_id}; update that one",
+            field="customer_id",
+        )
+    given = data.model_dump(exclude_unset=True, exclude={"region"})
+    changes: dict[str, Any] = {}
+    if "name" in given and given["name"] != customer.name:
+        changes["name"] = customer.name = given["name"]
+    if "account_id" in given and given["account_id"] != customer.account_id:
+        changes["account_id"] = customer.account_id = given["account_id"]
+    if "attributes" in given and given["attributes"] is not None:
+        merged = {**customer.attributes, **given["attributes"]}
+        merged = {key: value for key, value in merged.items() if value is not None}
+        if merged != customer.attributes:
+            changes["attributes"] = customer.attributes = merged
+    if given.get("email"):
+        email = normalise_email(given["email"])
+        if email != customer.email:
+            _link(uow, repo, customer, kind="email", value=email, field="email")
+            changes["email"] = customer.email = email
+    if given.get("phone"):
+        phone = normalise_phone(given["phone"], region=data.region)
+        if phone != customer.phone:
+            _link(uow, repo, customer, kind="phone", value=phone, field="phone")
+            changes["phone"] = customer.phone = phone
+    if changes:
+        customer.updated_at = uow.clock.now()
+        uow.publish(
+            "customer.updated",
+            tenant_id=tenant_id,
+            subject=customer.id,
+            source=SOURCE,
+            data=CustomerUpdated(customer_id=customer.id, changes=changes),
+        )
+    uow.session.flush()
+    return to_out(customer, repo.identities_of([customer.id])[customer.id])
+
+
+def link_identity(
+    uow: UnitOfWork, *, tenant_id: str, customer_id: str, data: IdentityIn, region: str = "US"
+) -> IdentityOut:
+    """Link an identity to a customer; raises NotFound, ValidationFailed, Conflict."""
+    repo = CustomerRepository(uow.session, tenant_id)
+    customer = repo.get(customer_id)
+    value = normalise_identity(data.kind, data.value, region=region)
+    system = data.system if data.kind == "external" else ""
+    if data.kind == "external" and not system:
+        raise ValidationFailed("an external identity names its system", field="system")
+    identity = _link(
+        uow, repo, customer, kind=data.kind, value=value, system=system, verified=data.verified, field="value"
+    )
+    return IdentityOut.model_validate(identity)
+
+
+def unlink_identity(uow: UnitOfWork, *, tenant_id: str, customer_id: str, identity_id: str) -> None:
+    """Remove an identity from a customer; raises NotFound. Publishes ``identity.unlinked``."""
+    repo = CustomerRepository(uow.session, tenant_id)
+    identity = repo.get_identity(identity_id)
+    if identity.customer_id != customer_id:
+        raise NotFound(f"identity {identity_id} does not belong to customer {customer_id}")
+    uow.session.delete(identity)
+    uow.publish(
+        "identity.unlinked",
+        tenant_id=tenant_id,
+        subject=customer_id,
+        source=SOURCE,
+        data=IdentityUnlinked(
+            identity_id=identity.id, customer_id=customer_id, kind=identity.kind, value=identity.value
+        ),
+    )
+
+
+def get_customer(session: Session, *, tenant_id: str, customer_id: str) -> CustomerOut:
+    """Return a customer with its identities; raises NotFound."""
+    repo = CustomerRepository(session, tenant_id)
+    customer = repo.get(customer_id)
+    return to_out(customer, repo.identities_of([customer.id])[customer.id])
+
+
+def list_customers(
+    session: Session,
+    *,
+    tenant_id: str,
+    cursor: str | None,
+    limit: int,
+    email: str | None = None,
+    phone: str | None = None,
+    account_id: str | None = None,
+    name_contains: str | None = None,
+    include_merged: bool = False,
+    region: str = "US",
+) -> Page[CustomerOut]:
+    """Return a page of customers, oldest first, filtered as asked."""
+    repo = CustomerRepository(session, tenant_id)
+    page = repo.list_page(
+        cursor=cursor,
+        limit=limit,
+        email=normalise_email(email) if email else None,
+        phone=normalise_phone(phone, region=region) if phone else None,
+        account_id=account_id,
+        name_contains=name_contains,
+        include_merged=include_merged,
+    )
+    identities = repo.identities_of([c.id for c in page.items])
+    return Page(items=[to_out(c, identities[c.id]) for c in page.items], next_cursor=page.next_cursor)
+
+
+def lookup_customer(
+    session: Session, *, tenant_id: str, kind: str, value: str, system: str = "", region: str = "US"
+) -> CustomerOut:
+    """Return the customer an identity resolves to, following merges; raises NotFound, ValidationFailed."""
+    repo = CustomerRepository(session, tenant_id)
+    normalised = normalise_identity(kind, value, region=region)
+    identity = repo.find_identity(kind=kind, value=normalised, system=system if kind == "external" else "")
+    if identity is None:
+        raise NotFound(f"no customer has the {kind} identity {normalised!r}", field="value")
+    customer = repo.get(identity.customer_id)
+    while customer.merged_into_id is not None:
+        customer = repo.get(customer.merged_into_id)
+    return to_out(customer, repo.identities_of([customer.id])[customer.id])

@@ -1,0 +1,24 @@
+"""Every table of cxstack, for migrations: each layer's ``models`` modules, imported explicitly."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from cxstack.backbone import models as backbone_models
+from cxstack.backbone.schema import Base
+from cxstack.governance.audit import models as audit_models
+from cxstack.governance.idempotency import models as idempotency_models
+from cxstack.governance.tenants import models as tenant_models
+from cxstack.records.customers import models as customer_models
+
+MODEL_MODULES = (
+    backbone_models,
+    tenant_models,
+    audit_models,
+    idempotency_models,
+    customer_models,
+)
+
+
+def metadata() -> MetaData:
+    return Base.metadata

@@ -1,0 +1,1 @@
+"""The ASGI application: mounts each layer's router, middleware and OpenAPI."""

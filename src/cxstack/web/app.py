@@ -1,0 +1,48 @@
+"""The FastAPI application: every layer's router under ``/v1``, problem+json errors, OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.responses import Response
+
+from cxstack.records.customers.api import router as customers_router
+from cxstack.runtime import Runtime
+from cxstack.web.auth import ApiKeyCache
+from cxstack.web.problems import install_problem_handlers
+
+ROUTERS = (customers_router,)
+
+
+def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
+    """Return the ASGI app; with ``manage_runtime`` it starts and stops the runtime with the server."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if manage_runtime:
+            await runtime.start()
+        try:
+            yield
+        finally:
+            if manage_runtime:
+                await runtime.stop()
+
+    app = FastAPI(
+        title="cxstack",
+        version="0.1.0",
+        summary="Customer record, conversations and the event backbone of cxstack.",
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    app.state.api_keys = ApiKeyCache()
+    install_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    return app

@@ -1,0 +1,128 @@
+"""RFC 9457 problem details for every error the API returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import IntegrityError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from cxstack.backbone.errors import DomainError
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://cxstack.org/problems/"
+
+
+def problem(
+    status: int,
+    *,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str | None = None,
+    **members: Any,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({key: value for key, value in members.items() if value is not None})
+    headers = {"WWW-Authenticate": 'Bearer realm="cxstack"'} if status == 401 else None
+    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if part.isdigit() else (f".{part}" if path else part)
+    return path or "body"
+
+
+def _validation_problem(request: Request, error: RequestValidationError) -> Response:
+    errors = list(error.errors())
+    malformed = [e for e in errors if e.get("type") == "json_invalid"]
+    if malformed:
+        reason = malformed[0].get("ctx", {}).get("error", "invalid JSON")
+        return problem(
+            400,
+            code="malformed_json",
+            title="Malformed JSON",
+            detail=f"the request body is not valid JSON: {reason}",
+            instance=request.url.path,
+        )
+    described = []
+    for item in errors:
+        field = _field_path(tuple(item.get("loc", ())))
+        if item.get("type") == "extra_forbidden":
+            message = f"unknown field {field!r}"
+        elif item.get("type") == "missing":
+            message = f"field {field!r} is required"
+        else:
+            message = f"field {field!r}: {item.get('msg', 'is not valid')}"
+        described.append({"field": field, "message": message, "type": item.get("type", "invalid")})
+    first = described[0] if described else {"field": "body", "message": "the request is not valid"}
+    is_body_type = any(item.get("type") == "model_attributes_type" for item in errors)
+    return problem(
+        400 if is_body_type else 422,
+        code="validation_failed",
+        title="Validation failed",
+        detail="; ".join(d["message"] for d in described) or first["message"],
+        instance=request.url.path,
+        field=first["field"],
+        errors=described,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error, expected or not, answer with problem+json."""
+
+    async def domain_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, DomainError)
+        return problem(
+            error.status,
+            code=error.code,
+            title=error.title,
+            detail=error.detail,
+            instance=request.url.path,
+            field=error.field,
+            **error.extra,
+        )
+
+    async def validation_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        return _validation_problem(request, error)
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        return problem(
+            error.status_code,
+            code={404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error"),
+            title=titles.get(error.status_code, "HTTP error"),
+            detail=str(error.detail),
+            instance=request.url.path,
+        )
+
+    async def integrity_error(request: Request, error: Exception) -> Response:
+        return problem(
+            409,
+            code="conflict",
+            title="Conflict",
+            detail="the change conflicts with a record written at the same time; retry the request",
+            instance=request.url.path,
+        )
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(IntegrityError, integrity_error)

@@ -1,0 +1,94 @@
+"""Running a request's write or read and turning the result into a response.
+
+Writes honour ``Idempotency-Key``: the first response is stored in the same transaction as the change, so
+a retry returns it and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import Request
+from pydantic import BaseModel
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from cxstack.backbone.pagination import Page
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.governance.idempotency.service import (
+    StoredResponse,
+    check_key,
+    find_response,
+    fingerprint_of,
+    remember_response,
+)
+from cxstack.web.auth import Caller, runtime_of
+
+JSON = "application/json"
+
+
+def dump(result: BaseModel | Page[Any] | None) -> bytes:
+    if result is None:
+        return b""
+    if isinstance(result, Page):
+        return orjson.dumps(
+            {
+                "data": [item.model_dump(mode="json") for item in result.items],
+                "next_cursor": result.next_cursor,
+            }
+        )
+    return orjson.dumps(result.model_dump(mode="json"))
+
+
+def _response(stored: StoredResponse) -> Response:
+    headers = {"Idempotent-Replayed": "true"} if stored.replayed else None
+    media_type = JSON if stored.body else None
+    return Response(stored.body, status_code=stored.status, media_type=media_type, headers=headers)
+
+
+async def write(
+    request: Request,
+    who: Caller,
+    fn: Callable[[UnitOfWork], BaseModel | None],
+    *,
+    status: int = 200,
+) -> Response:
+    """Run ``fn`` in a unit of work for the caller's tenant and answer with what it returned."""
+    runtime = runtime_of(request)
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        result = await runtime.db.write(fn, context=who.context())
+        return Response(dump(result) if result is not None else b"", status_code=status, media_type=JSON)
+    check_key(key)
+    fingerprint = fingerprint_of(request.method, request.url.path, await request.body())
+
+    def idempotent(uow: UnitOfWork) -> StoredResponse:
+        stored = find_response(uow.session, tenant_id=who.tenant_id, key=key, fingerprint=fingerprint)
+        if stored is not None:
+            return stored
+        body = dump(fn(uow))
+        remember_response(
+            uow, tenant_id=who.tenant_id, key=key, fingerprint=fingerprint, status=status, body=body
+        )
+        return StoredResponse(status=status, body=body, replayed=False)
+
+    try:
+        stored = await runtime.db.write(idempotent, context=who.context())
+    except IntegrityError:
+        # Two requests with the same key raced; the loser answers with the winner's response.
+        found = await runtime.db.read(
+            lambda session: find_response(session, tenant_id=who.tenant_id, key=key, fingerprint=fingerprint)
+        )
+        if found is None:
+            raise
+        stored = found
+    return _response(stored)
+
+
+async def read(request: Request, fn: Callable[[Session], BaseModel | Page[Any]]) -> Response:
+    """Run ``fn`` with a read session and answer 200 with its JSON."""
+    result = await runtime_of(request).db.read(fn)
+    return Response(dump(result), media_type=JSON)
