@@ -6,6 +6,7 @@ Usage: ``python scripts/regenerate_initial_migration.py``
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import re
 import subprocess
 import sys
@@ -33,6 +34,12 @@ async def generate(workdir: Path) -> Path:
 
 
 def main() -> None:
+    with open(MIGRATIONS / ".regenerate.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        regenerate()
+
+
+def regenerate() -> None:
     TARGET.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as workdir:
         path = asyncio.run(generate(Path(workdir)))
