@@ -293,36 +293,49 @@ def wrk_script(
     headers: Mapping[str, str] | None = None,
     threads: int = 1,
     lua_body_sequence: bool = False,
+    path_sequence: Sequence[str] | None = None,
 ) -> str:
     """Generate the wrk Lua script for a request.
 
     With `lua_body_sequence`, every literal `{n}` in the body becomes a counter that is distinct for every
-    request of the run across all wrk threads.
+    request of the run across all wrk threads. With `path_sequence`, request n goes to path
+    `path_sequence[n % len(path_sequence)]` (paths with their query strings, already URL-encoded), so the
+    threads between them walk the list in order.
     """
     lines = [f"wrk.method = {lua_string(method.encode())}"]
     for name, value in (headers or {}).items():
         lines.append(f"wrk.headers[{lua_string(name.encode())}] = {lua_string(value.encode())}")
     if body is not None:
         lines.append(f"wrk.body = {lua_string(body)}")
+    if lua_body_sequence and body is None:
+        raise ValueError("lua_body_sequence needs a body template containing {n}")
+    if path_sequence is not None and not path_sequence:
+        raise ValueError("path_sequence needs at least one path")
+    if not lua_body_sequence and path_sequence is None:
+        return "\n".join(lines) + "\n"
     if lua_body_sequence:
-        if body is None:
-            raise ValueError("lua_body_sequence needs a body template containing {n}")
-        lines += [
-            f"local template = {lua_string(body)}",
-            f"local nthreads = {threads}",
-            "local next_thread = 0",
-            "function setup(thread)",
-            "  thread:set('thread_index', next_thread)",
-            "  next_thread = next_thread + 1",
-            "end",
-            "local sent = 0",
-            "function request()",
-            "  local n = sent * nthreads + (thread_index or 0)",
-            "  sent = sent + 1",
-            "  local payload = string.gsub(template, '{n}', string.format('%d', n))",
-            "  return wrk.format(nil, nil, nil, payload)",
-            "end",
-        ]
+        lines.append(f"local template = {lua_string(body or b'')}")
+    if path_sequence is not None:
+        lines.append("local paths = {")
+        lines += [f"  {lua_string(path.encode())}," for path in path_sequence]
+        lines += ["}", "local npaths = #paths"]
+    payload = "string.gsub(template, '{n}', string.format('%d', n))" if lua_body_sequence else "nil"
+    path = "paths[(n % npaths) + 1]" if path_sequence is not None else "nil"
+    lines += [
+        f"local nthreads = {threads}",
+        "local next_thread = 0",
+        "function setup(thread)",
+        "  thread:set('thread_index', next_thread)",
+        "  next_thread = next_thread + 1",
+        "end",
+        "local sent = 0",
+        "function request()",
+        "  local n = sent * nthreads + (thread_index or 0)",
+        "  sent = sent + 1",
+        f"  local payload = {payload}",
+        f"  return wrk.format(nil, {path}, nil, payload)",
+        "end",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -336,15 +349,24 @@ def run_wrk(
     connections: int = 64,
     threads: int = 1,
     lua_body_sequence: bool = False,
+    path_sequence: Sequence[str] | None = None,
 ) -> WrkResult:
-    """Load `url` with wrk for `duration_s` and return the parsed result; raises RuntimeError if wrk fails."""
+    """Load `url` with wrk for `duration_s` and return the parsed result; raises RuntimeError if wrk fails.
+
+    `path_sequence` (see `wrk_script`) replaces the path of `url` request by request.
+    """
     if connections < threads:
         raise ValueError(f"wrk needs at least one connection per thread ({connections=} < {threads=})")
     if lua_body_sequence and (body is None or b"{n}" not in body):
         raise ValueError("lua_body_sequence needs a body template containing {n}")
     wrk = ensure_wrk()
     script = wrk_script(
-        method=method, body=body, headers=headers, threads=threads, lua_body_sequence=lua_body_sequence
+        method=method,
+        body=body,
+        headers=headers,
+        threads=threads,
+        lua_body_sequence=lua_body_sequence,
+        path_sequence=path_sequence,
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="cxstack-wrk-", delete=False) as handle:
         handle.write(script)

@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from cxstack.backbone.clock import Clock
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.config import Settings
@@ -103,9 +104,17 @@ def subscriptions() -> SubscriptionRegistry | None:
 
 
 @pytest.fixture
-async def runtime(settings: Settings, subscriptions: SubscriptionRegistry | None) -> AsyncIterator[Runtime]:
+def clock() -> Clock | None:
+    """Override in a test module to run the runtime on another clock (a ``FrozenClock``)."""
+    return None
+
+
+@pytest.fixture
+async def runtime(
+    settings: Settings, subscriptions: SubscriptionRegistry | None, clock: Clock | None
+) -> AsyncIterator[Runtime]:
     """A started runtime (database migrated, bus running) on the test's driver."""
-    runtime = Runtime.build(settings, subscriptions=subscriptions)
+    runtime = Runtime.build(settings, subscriptions=subscriptions, clock=clock)
     await runtime.db.start()
     if runtime.db.driver == "sqlite":
         await upgrade(runtime.db)

@@ -24,14 +24,33 @@ class Settings(BaseSettings):
     port: int = 8000
     data_dir: Path = Path("./var")
     log_level: str = "info"
-    #: Processes that run handlers and timers. The embedded driver runs them inside ``serve``.
-    run_workers_in_server: bool = True
+    #: Whether ``serve`` runs the event handlers and timers too. Unset: yes on the embedded driver, no on the
+    #: scale-out driver (where ``cxstack worker`` processes run them).
+    run_workers_in_server: bool | None = None
     dispatch_batch_size: int = 500
     handler_max_attempts: int = 5
     handler_retry_base_seconds: float = 0.5
     timer_poll_seconds: float = 0.5
     partitions: int = 16
+    #: Scale-out driver: the JetStream stream is ``<prefix>_EVENTS``, its subjects ``<prefix>.events.>``.
+    stream_prefix: str = Field(default="CXSTACK", pattern=r"^[A-Za-z0-9_-]+$")
+    #: Scale-out driver: how long a worker's claim on a subscription's partition lasts without renewal.
+    lease_seconds: float = Field(default=15.0, gt=0)
+    #: Scale-out driver: how often the relay looks for events committed by other processes.
+    relay_poll_seconds: float = Field(default=0.1, gt=0)
 
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def is_scale_out(self) -> bool:
+        """True on the scale-out driver: PostgreSQL with NATS JetStream as the bus's transport."""
+        return bool(self.nats_url) and not self.is_sqlite
+
+    @property
+    def server_runs_handlers(self) -> bool:
+        """Whether ``serve`` runs handlers and timers itself (see ``run_workers_in_server``)."""
+        if self.run_workers_in_server is not None:
+            return self.run_workers_in_server
+        return not self.is_scale_out

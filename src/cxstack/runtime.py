@@ -1,15 +1,29 @@
-"""A running cxstack: settings, database, catalog, subscriptions and, where this process runs it, the bus."""
+"""A running cxstack: settings, database, catalog, subscriptions and, where this process runs it, the bus.
+
+Which parts run is decided by the settings and the process's role:
+
+- embedded driver (SQLite): ``serve`` runs the API and the in-process bus (handlers and timers).
+- scale-out driver (PostgreSQL with ``CXSTACK_NATS_URL``): ``serve`` runs the API and the relay that publishes
+  the log to NATS JetStream; each ``worker`` runs handlers and timers over its leased share of the log's
+  partitions (``serve`` runs a worker too if ``CXSTACK_RUN_WORKERS_IN_SERVER`` is true).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+import signal
 from dataclasses import dataclass, field
+from typing import Literal
 
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
+from cxstack.backbone.relay import Relay
 from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.worker import Worker
 from cxstack.config import Settings
 from cxstack.wiring import build_catalog, build_subscriptions
 
@@ -22,6 +36,10 @@ class Runtime:
     subscriptions: SubscriptionRegistry
     clock: Clock
     bus: Bus | None = None
+    #: Scale-out driver: publishes the log to the broker (``serve``).
+    relay: Relay | None = None
+    #: Scale-out driver: handlers and timers over leased partitions (``worker``).
+    worker: Worker | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -32,14 +50,42 @@ class Runtime:
         clock: Clock | None = None,
         subscriptions: SubscriptionRegistry | None = None,
         run_bus: bool | None = None,
+        role: Literal["serve", "worker"] = "serve",
     ) -> Runtime:
-        """Assemble a runtime; ``run_bus`` defaults to the settings (embedded driver: yes)."""
+        """Assemble a runtime for ``role``; ``run_bus`` (handlers and timers) defaults to the settings.
+
+        ``run_bus=False`` gives the database alone (migrations, admin commands). Raises ValueError for the
+        ``worker`` role unless the settings name the scale-out driver.
+        """
+        if role == "worker" and not settings.is_scale_out:
+            raise ValueError(WORKER_NEEDS_SCALE_OUT)
         clock = clock or SystemClock()
         catalog = build_catalog()
         registry = subscriptions if subscriptions is not None else build_subscriptions()
         db = Database(settings.database_url, catalog=catalog, clock=clock, partitions=settings.partitions)
         runtime = cls(settings=settings, db=db, catalog=catalog, subscriptions=registry, clock=clock)
-        if run_bus if run_bus is not None else settings.run_workers_in_server:
+        handlers = run_bus if run_bus is not None else (role == "worker" or settings.server_runs_handlers)
+        if settings.is_scale_out:
+            if handlers:
+                runtime.worker = Worker(
+                    db,
+                    registry,
+                    policy=runtime.retry_policy,
+                    nats_url=settings.nats_url,
+                    prefix=settings.stream_prefix,
+                    lease_s=settings.lease_seconds,
+                    batch_size=settings.dispatch_batch_size,
+                    timer_poll_s=settings.timer_poll_seconds,
+                )
+            if role == "serve" and run_bus is not False:
+                runtime.relay = Relay(
+                    db,
+                    nats_url=settings.nats_url or "",
+                    prefix=settings.stream_prefix,
+                    batch_size=settings.dispatch_batch_size,
+                    poll_s=settings.relay_poll_seconds,
+                )
+        elif handlers:
             runtime.bus = Bus(
                 db,
                 registry,
@@ -60,8 +106,48 @@ class Runtime:
         await self.db.start()
         if self.bus is not None:
             await self.bus.start()
+        if self.worker is not None:
+            await self.worker.start()
+        if self.relay is not None:
+            await self.relay.start()
 
     async def stop(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.worker is not None:
+            await self.worker.stop()
         if self.bus is not None:
             await self.bus.stop()
         await self.db.stop()
+
+
+WORKER_NEEDS_SCALE_OUT = (
+    "`cxstack worker` runs on the scale-out driver only: set CXSTACK_DATABASE_URL to postgresql://... and "
+    "CXSTACK_NATS_URL to nats://... . On the embedded driver (SQLite) `cxstack serve` runs the event "
+    "handlers and timers itself."
+)
+
+
+def run_worker(settings: Settings) -> None:
+    """Run handlers and timers over a leased share of the log until SIGINT or SIGTERM; leases are handed
+    back on the way out. Raises ValueError unless the settings name the scale-out driver."""
+    import uvloop
+
+    runtime = Runtime.build(settings, role="worker")
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stopping.set)
+        await runtime.start()
+        try:
+            # Objects alive after start-up are long-lived; keeping them out of collections shortens GC pauses.
+            gc.collect()
+            gc.freeze()
+            await stopping.wait()
+        finally:
+            await runtime.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())

@@ -9,7 +9,14 @@ from cxstack.backbone.schema import Base
 from cxstack.governance.audit import models as audit_models
 from cxstack.governance.idempotency import models as idempotency_models
 from cxstack.governance.tenants import models as tenant_models
+from cxstack.records.accounts import models as account_models
+from cxstack.records.cases import models as case_models
+from cxstack.records.conversations import models as conversation_models
 from cxstack.records.customers import models as customer_models
+from cxstack.records.merges import models as merge_models
+from cxstack.records.notes import models as note_models
+from cxstack.records.tags import models as tag_models
+from cxstack.records.timeline import models as timeline_models
 
 MODEL_MODULES = (
     backbone_models,
@@ -17,6 +24,13 @@ MODEL_MODULES = (
     audit_models,
     idempotency_models,
     customer_models,
+    merge_models,
+    account_models,
+    case_models,
+    note_models,
+    tag_models,
+    conversation_models,
+    timeline_models,
 )
 
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.governance.tenants import schemas as tenant_schemas
+from cxstack.records.accounts import schemas as account_schemas
+from cxstack.records.cases import schemas as case_schemas
+from cxstack.records.conversations import schemas as conversation_schemas
 from cxstack.records.customers import schemas as customer_schemas
+from cxstack.records.merges import schemas as merge_schemas
+from cxstack.records.notes import schemas as note_schemas
+from cxstack.records.tags import schemas as tag_schemas
+from cxstack.records.timeline import handlers as timeline_handlers
 
 
 def build_catalog() -> EventCatalog:
@@ -18,6 +25,12 @@ def build_catalog() -> EventCatalog:
         [
             *tenant_schemas.EVENT_TYPES,
             *customer_schemas.EVENT_TYPES,
+            *merge_schemas.EVENT_TYPES,
+            *account_schemas.EVENT_TYPES,
+            *case_schemas.EVENT_TYPES,
+            *note_schemas.EVENT_TYPES,
+            *tag_schemas.EVENT_TYPES,
+            *conversation_schemas.EVENT_TYPES,
         ]
     )
 
@@ -25,4 +38,5 @@ def build_catalog() -> EventCatalog:
 def build_subscriptions() -> SubscriptionRegistry:
     """Return every subscription of cxstack, registered by each layer's ``handlers.register``."""
     registry = SubscriptionRegistry()
+    timeline_handlers.register(registry)
     return registry

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -302,3 +304,53 @@ def test_ceiling_serves_load_from_wrk_without_errors() -> None:
     assert result.requests_per_sec > 0
     assert result.non_2xx_3xx == 0
     assert result.socket_errors == 0
+
+
+def test_lua_script_walks_a_path_sequence_across_threads() -> None:
+    script = harness.wrk_script(
+        headers={"Authorization": "Bearer k"}, threads=2, path_sequence=["/a?x=%2B1", '/b?q="x"']
+    )
+
+    assert 'wrk.headers["Authorization"] = "Bearer k"' in script
+    assert '"/a?x=%2B1",' in script
+    assert r'"/b?q=\034x\034",' in script
+    assert "local npaths = #paths" in script
+    assert "wrk.format(nil, paths[(n % npaths) + 1], nil, payload)" in script
+    with pytest.raises(ValueError, match="at least one path"):
+        harness.wrk_script(path_sequence=[])
+
+
+@pytest.mark.timeout(60)
+def test_wrk_requests_every_path_of_the_sequence() -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk not installed: apt-get install wrk")
+    seen: set[str] = set()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.add(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        paths = [f"/lookup?value=%2B1415555{n:04d}" for n in range(5)]
+        result = harness.run_wrk(
+            f"http://127.0.0.1:{server.server_address[1]}/",
+            duration_s=1,
+            connections=2,
+            threads=2,
+            path_sequence=paths,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.non_2xx_3xx == 0
+    assert seen == set(paths)

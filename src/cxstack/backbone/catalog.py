@@ -75,7 +75,9 @@ class EventCatalog:
                 raise InvalidEventPayload(
                     f"event {name!r} takes a {model.__name__} payload, not {type(payload).__name__}"
                 )
-            return payload.model_dump(mode="json")
+            # Validated again: a model's fields can be assigned after it was built, and a subclass may
+            # carry fields the event's schema does not have.
+            payload = payload.model_dump(warnings=False)
         try:
             return model.model_validate(payload).model_dump(mode="json")
         except ValidationError as error:

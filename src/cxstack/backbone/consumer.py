@@ -54,8 +54,11 @@ class Bus:
         idle_poll_s: float = 1.0,
         timer_poll_s: float = 0.5,
         partitions: PartitionSource | None = None,
+        owner: str | None = None,
         run_timers: bool = True,
     ) -> None:
+        """``partitions`` and ``owner`` come from partition leases on the scale-out driver: deliveries
+        then advance only positions ``owner`` still holds (see ``cxstack.backbone.leases``)."""
         self.db = db
         self.registry = registry
         self.policy = policy
@@ -65,7 +68,13 @@ class Bus:
         self.run_timers = run_timers
         all_partitions = range(db.partitions)
         self._partitions: PartitionSource = partitions or (lambda _subscription: all_partitions)
+        self.owner = owner
         self.waker = Waker()
+        self._signals: dict[str, asyncio.Event] = {}
+        self._by_type: dict[str, list[Subscription]] = {}
+        for subscription in registry:
+            for event_type in subscription.types:
+                self._by_type.setdefault(event_type, []).append(subscription)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -88,6 +97,13 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+    def wake_for(self, partition: int, event_type: str) -> None:
+        """Wake the subscriptions that handle ``event_type`` and may deliver ``partition`` now."""
+        for subscription in self._by_type.get(event_type, ()):
+            signal = self._signals.get(subscription.name)
+            if signal is not None and partition in self._partitions(subscription):
+                signal.set()
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Deliver until every subscription has read the whole log (for tests and the CLI)."""
@@ -112,12 +128,13 @@ class Bus:
                 partitions=owned,
                 batch_size=self.batch_size,
                 policy=self.policy,
+                owner=self.owner,
             ),
             context=context,
         )
         await self.db.write(
             lambda uow: retry_due_deliveries(
-                uow, subscription=subscription, partitions=owned, policy=self.policy
+                uow, subscription=subscription, partitions=owned, policy=self.policy, owner=self.owner
             ),
             context=context,
         )
@@ -125,6 +142,7 @@ class Bus:
 
     async def _deliver_forever(self, subscription: Subscription) -> None:
         signal = self.waker.channel()
+        self._signals[subscription.name] = signal
         while not self._stopping.is_set():
             signal.clear()
             try:

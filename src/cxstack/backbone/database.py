@@ -2,7 +2,9 @@
 
 Embedded (SQLite): one writer thread owns the only write connection and commits in groups: it takes every
 job waiting, runs each inside a savepoint of one transaction, commits once, then answers each caller. A job
-that raises rolls back to its savepoint only; the others in its group still commit. Reads run on a small
+that raises rolls back to its savepoint only; the others in its group still commit. Should the database end
+the whole transaction under a job (SQLite does on a full disk or an I/O error), that job fails and the others
+run again in a fresh transaction, so no caller is told of a commit that did not happen. Reads run on a small
 thread pool of their own connections (WAL lets them proceed beside the writer).
 
 Scale-out (PostgreSQL): each job runs in its own transaction on asyncpg through SQLAlchemy's greenlet
@@ -105,19 +107,22 @@ class Database:
         self._started = True
 
     async def stop(self) -> None:
+        """Commit the writes already queued, then close every connection; later writes raise."""
         if not self._started:
             return
         self._started = False
         if self.driver == "sqlite":
-            self._stopping.set()
+            # The writer finishes its queue first; only then does the checkpointer stop.
             self._jobs.put(None)
-            writer, checkpointer = self._writer, self._checkpointer
-            for thread in (writer, checkpointer):
-                if thread is not None:
-                    await asyncio.to_thread(thread.join)
+            if self._writer is not None:
+                await asyncio.to_thread(self._writer.join)
+            self._stopping.set()
+            if self._checkpointer is not None:
+                await asyncio.to_thread(self._checkpointer.join)
             if self._readers is not None:
-                self._readers.shutdown(wait=True)
+                await asyncio.to_thread(self._readers.shutdown, True)
             if self._engine is not None:
+                # Closing the last connection checkpoints the WAL into the database file and removes it.
                 self._engine.dispose()
         elif self._async_engine is not None:
             await self._async_engine.dispose()
@@ -139,8 +144,11 @@ class Database:
     async def write(self, fn: Callable[[UnitOfWork], T], *, context: Context | None = None) -> T:
         """Run ``fn`` in a unit of work and commit it with its events; return what ``fn`` returned.
 
-        Whatever ``fn`` raises is raised here, and nothing it did is committed.
+        Whatever ``fn`` raises is raised here, and nothing it did is committed. Raises RuntimeError when the
+        database is not started.
         """
+        if not self._started:
+            raise RuntimeError("the database is not started (Database.start() was not called, or it stopped)")
         context = context or Context()
         if self.driver == "sqlite":
             loop = asyncio.get_running_loop()
@@ -264,50 +272,118 @@ class Database:
                         self._jobs.put(None)
                         break
                     batch.append(more)
-                self._commit_batch(connection, batch)
+                try:
+                    self._commit_batch(connection, batch)
+                except BaseException as error:  # the writer must outlive anything a batch does
+                    for job in batch:
+                        _answer(job, False, error)
+        stopped = RuntimeError("the database stopped before this write ran")
+        while True:
+            try:
+                left = self._jobs.get_nowait()
+            except queue.Empty:
+                return
+            if left is not None:
+                _answer(left, False, stopped)
 
     def _commit_batch(self, connection: Any, batch: list[_Job]) -> None:
+        """Commit ``batch`` and answer each caller; run again the jobs of a transaction the database ended."""
+        pending = batch
+        while pending:
+            pending = self._try_batch(connection, pending)
+
+    def _try_batch(self, connection: Any, batch: list[_Job]) -> list[_Job]:
+        """Run ``batch`` in one transaction, a savepoint per job; return the jobs to run again, if any."""
+        raw = _driver_connection(connection)
         outcomes: list[tuple[bool, Any]] = []
         wrote_events = False
         session = Session(bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only")
         try:
-            with connection.begin():
-                for job in batch:
-                    uow = self._unit_of_work(session, job.context)
-                    try:
-                        with session.begin_nested():
+            transaction = connection.begin()
+            for index, job in enumerate(batch):
+                uow = self._unit_of_work(session, job.context)
+                raised: BaseException | None = None
+                try:
+                    with session.begin_nested():
+                        try:
                             result = job.fn(uow)
                             uow.flush_events()
-                    except Exception as error:
-                        outcomes.append((False, error))
-                        continue
+                        except BaseException as error:
+                            raised = error
+                            raise
+                except BaseException as error:
+                    # The job's own error, not a failure to roll back to its savepoint that followed it.
+                    outcome: tuple[bool, Any] = (False, raised or error)
+                else:
+                    outcome = (True, result)
                     wrote_events = wrote_events or bool(uow.appended)
-                    outcomes.append((True, result))
-                session.flush()
+                if not raw.in_transaction:
+                    # The database rolled the whole transaction back under this job: it fails, and every
+                    # other job of the batch, done or not, runs again in a new transaction.
+                    transaction.rollback()
+                    if outcome[0]:
+                        outcome = (False, TransactionLost("the database rolled back this transaction"))
+                    else:
+                        # What ended it (a full disk), not the failed rollback to the savepoint after it.
+                        outcome = (False, _first_error(outcome[1]))
+                    _answer(job, *outcome)
+                    return batch[:index] + batch[index + 1 :]
+                outcomes.append(outcome)
+            session.flush()
+            transaction.commit()
         except Exception as error:
             outcomes = [(False, error)] * len(batch)
             wrote_events = False
+            if connection.in_transaction():
+                with contextlib.suppress(Exception):
+                    connection.rollback()
         finally:
             session.close()
         for job, (ok, value) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
-        if wrote_events and batch:
-            batch[0].loop.call_soon_threadsafe(self._notify)
+            _answer(job, ok, value)
+        if wrote_events:
+            with contextlib.suppress(RuntimeError):
+                batch[0].loop.call_soon_threadsafe(self._notify)
+        return []
 
     def _checkpoint_loop(self) -> None:
+        # No checkpoint at shutdown: closing the last connection does one. (A TRUNCATE checkpoint run on a
+        # connection that was first to open a new, empty database waits on itself for the busy timeout.)
         assert self._engine is not None
         with self._engine.connect() as connection:
             raw = _driver_connection(connection)
             while not self._stopping.wait(CHECKPOINT_INTERVAL_S):
                 with contextlib.suppress(Exception):
                     raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            with contextlib.suppress(Exception):
-                raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+class TransactionLost(RuntimeError):
+    """The database rolled back the transaction a write ran in (a full disk, an I/O error)."""
 
 
 def _driver_connection(connection: Any) -> Any:
     """Return the sqlite3 connection under a SQLAlchemy one, for statements outside any transaction."""
     return connection.connection.dbapi_connection
+
+
+def _first_error(error: BaseException) -> BaseException:
+    """Return the error that the chain of errors raised while handling ``error`` started with.
+
+    A driver's error that a SQLAlchemy error wraps (its ``__cause__``) is not the start; the wrapper is.
+    """
+    chain = [error]
+    while chain[-1].__context__ is not None and len(chain) < 50:
+        chain.append(chain[-1].__context__)
+    for outer, inner in zip(reversed(chain[:-1]), reversed(chain[1:]), strict=True):
+        if outer.__cause__ is not inner:
+            return inner
+    return error
+
+
+def _answer(job: _Job, ok: bool, value: Any) -> None:
+    """Settle ``job``'s future on its caller's loop; a caller whose loop has closed waits for nothing."""
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

@@ -10,16 +10,18 @@ event is dead-lettered and the queue behind it moves on.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import String, Table, delete, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.log import get_event, read_events
-from cxstack.backbone.models import ParkedDelivery, ProcessedEvent, SubscriptionPosition
+from cxstack.backbone.models import EventRecord, ParkedDelivery, ProcessedEvent, SubscriptionPosition
 from cxstack.backbone.subscriptions import Subscription
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 
@@ -35,7 +37,12 @@ class RetryPolicy:
         return timedelta(seconds=min(self.max_delay_s, self.base_delay_s * 2 ** max(0, attempts - 1)))
 
 
-def _handle(uow: UnitOfWork, subscription: Subscription, event: Event) -> None:
+def _handle(uow: UnitOfWork, subscription: Subscription, event: Event) -> list[Event]:
+    """Run the handler on ``event`` and append what it published; return those events.
+
+    The caller adds them to ``uow.appended`` once the savepoint they were written in is released, so the
+    events of a rolled-back savepoint are never reported as written.
+    """
     child = UnitOfWork(
         uow.session,
         catalog=uow.catalog,
@@ -50,14 +57,92 @@ def _handle(uow: UnitOfWork, subscription: Subscription, event: Event) -> None:
     )
     subscription.handler(child, event)
     child.flush_events()
-    uow.appended.extend(child.appended)
+    return child.appended
 
 
-def _mark_processed(uow: UnitOfWork, subscription: Subscription, events: Iterable[Event]) -> None:
-    now = uow.clock.now()
-    rows = [{"subscription": subscription.name, "event_id": e.id, "processed_at": now} for e in events]
-    if rows:
-        uow.session.execute(insert(ProcessedEvent), rows)
+def _handle_together(
+    uow: UnitOfWork, subscription: Subscription, events: Sequence[Event]
+) -> tuple[int, Exception] | None:
+    """Handle ``events`` in order in one savepoint and mark them processed.
+
+    Returns None when all succeeded; else the index of the event whose handler raised and its error, with
+    the savepoint (every event's effects) rolled back.
+    """
+    if not events:
+        return None
+    appended: list[Event] = []
+    index = 0  # of the event being handled, when a handler raises
+    try:
+        with uow.session.begin_nested():
+            for event in events:
+                appended.extend(_handle(uow, subscription, event))
+                index += 1
+            _mark_processed(uow, subscription, events)
+    except Exception as error:
+        if index == len(events):
+            raise  # not a handler's failure
+        return index, error
+    uow.appended.extend(appended)
+    return None
+
+
+def _deliver_in_order(
+    uow: UnitOfWork,
+    subscription: Subscription,
+    events: Sequence[Event],
+    *,
+    waiting: set[str],
+    policy: RetryPolicy,
+) -> None:
+    """Deliver ``events`` (in log order) in as few savepoints as their handlers' failures allow.
+
+    A failed event is parked for a retry, having made one attempt; the later events of its subject, and of
+    every subject in ``waiting`` (those with a delivery parked already), queue behind it. Each handler runs
+    once per event, except the events before a failure in the same savepoint: their effects rolled back with
+    it, so they run again.
+    """
+    rest = list(events)
+    while rest:
+        ready: list[Event] = []
+        for event in rest:
+            if event.subject in waiting:
+                _park(uow, subscription, event, policy=policy, error=None)
+            else:
+                ready.append(event)
+        failure = _handle_together(uow, subscription, ready)
+        if failure is None:
+            return
+        index, error = failure
+        _deliver_in_order(uow, subscription, ready[:index], waiting=waiting, policy=policy)
+        _park(uow, subscription, ready[index], policy=policy, error=error)
+        waiting.add(ready[index].subject)
+        rest = ready[index + 1 :]
+
+
+def _processed(uow: UnitOfWork, subscription: Subscription, event_id: str) -> bool:
+    found = uow.session.scalar(
+        select(ProcessedEvent.event_id).where(
+            ProcessedEvent.subscription == subscription.name, ProcessedEvent.event_id == event_id
+        )
+    )
+    return found is not None
+
+
+def _mark_processed(uow: UnitOfWork, subscription: Subscription, events: Sequence[Event]) -> None:
+    if not events:
+        return
+    # One INSERT ... SELECT rather than a row each: far fewer parameters to bind per event.
+    processed = cast(Table, ProcessedEvent.__table__)
+    uow.session.connection().execute(
+        insert(processed).from_select(
+            ["subscription", "event_id", "processed_at"],
+            select(
+                literal(subscription.name, String()),
+                EventRecord.id,
+                literal(uow.clock.now(), processed.c.processed_at.type),
+            ).where(EventRecord.id.in_([event.id for event in events])),
+        )
+    )
 
 
 def _error_text(error: BaseException) -> str:
@@ -94,14 +179,41 @@ def _park(
 
 
 def _positions(
-    uow: UnitOfWork, subscription: Subscription, partitions: Collection[int]
+    uow: UnitOfWork, subscription: Subscription, partitions: Collection[int], owner: str | None = None
 ) -> dict[int, SubscriptionPosition]:
-    rows = uow.session.scalars(
-        select(SubscriptionPosition).where(
-            SubscriptionPosition.subscription == subscription.name,
-            SubscriptionPosition.partition.in_(partitions),
-        )
-    ).all()
+    """Return the position rows of ``partitions``, on PostgreSQL locked until commit; with ``owner``, only
+    the rows it owns (their rows are created by the leases, see ``cxstack.backbone.leases``).
+
+    The lock makes a lease take-over wait for this transaction, and the ``owner`` check makes a worker whose
+    lease was taken over skip the partition, so no partition is delivered by two workers.
+    """
+    query = select(SubscriptionPosition).where(
+        SubscriptionPosition.subscription == subscription.name,
+        SubscriptionPosition.partition.in_(partitions),
+    )
+    if owner is not None:
+        # Locked in key order, as the lease renewal locks them, so the two never deadlock.
+        owned = uow.session.scalars(
+            query.where(SubscriptionPosition.owner == owner)
+            .order_by(SubscriptionPosition.partition)
+            .with_for_update(of=SubscriptionPosition)
+        ).all()
+        return {row.partition: row for row in owned}
+    if _locks_positions(uow):
+        # Rounds of one subscription that run at once (a drain beside the bus's own task, or two
+        # processes) take turns, instead of handling the same events twice.
+        locked = query.order_by(SubscriptionPosition.partition).with_for_update(of=SubscriptionPosition)
+        found = {row.partition: row for row in uow.session.scalars(locked)}
+        missing = [partition for partition in partitions if partition not in found]
+        if missing:
+            uow.session.execute(
+                pg_insert(SubscriptionPosition)
+                .values([{"subscription": subscription.name, "partition": p, "position": 0} for p in missing])
+                .on_conflict_do_nothing()
+            )
+            found = {row.partition: row for row in uow.session.scalars(locked)}
+        return found
+    rows = uow.session.scalars(query).all()
     found = {row.partition: row for row in rows}
     for partition in partitions:
         if partition not in found:
@@ -111,6 +223,27 @@ def _positions(
     return found
 
 
+def _locks_positions(uow: UnitOfWork) -> bool:
+    return uow.session.get_bind().dialect.name == "postgresql"
+
+
+def _nothing_to_read(uow: UnitOfWork, subscription: Subscription, partitions: Collection[int]) -> bool:
+    """Look, without locking, whether ``partitions`` surely hold no unread event (most wake-ups find none,
+    and taking the row locks is a write that costs a commit flush)."""
+    rows, after = uow.session.execute(
+        select(func.count(), func.min(SubscriptionPosition.position)).where(
+            SubscriptionPosition.subscription == subscription.name,
+            SubscriptionPosition.partition.in_(partitions),
+        )
+    ).one()
+    if rows < len(set(partitions)):
+        return False  # a partition without a position row yet: not sure
+    found = read_events(
+        uow.session, after=after, limit=1, types=subscription.types, partitions=list(partitions)
+    )
+    return not found
+
+
 def deliver_new_events(
     uow: UnitOfWork,
     *,
@@ -118,13 +251,21 @@ def deliver_new_events(
     partitions: Collection[int],
     batch_size: int,
     policy: RetryPolicy,
+    owner: str | None = None,
 ) -> int:
-    """Deliver the next batch of unread events of ``partitions``; return how many events were read."""
+    """Deliver the next batch of unread events of ``partitions``; return how many events were read.
+
+    With ``owner`` (a worker holding partition leases), only the partitions it still owns are delivered.
+    """
     session = uow.session
-    positions = _positions(uow, subscription, partitions)
+    if (owner is not None or _locks_positions(uow)) and _nothing_to_read(uow, subscription, partitions):
+        return 0
+    positions = _positions(uow, subscription, partitions, owner)
+    if not positions:
+        return 0
     after = min(row.position for row in positions.values())
     read = read_events(
-        session, after=after, limit=batch_size, types=subscription.types, partitions=list(partitions)
+        session, after=after, limit=batch_size, types=subscription.types, partitions=list(positions)
     )
     if not read:
         return 0
@@ -144,32 +285,9 @@ def deliver_new_events(
             )
         )
     )
-    runnable: list[Event] = []
-    for event in events:
-        if event.id in handled:
-            continue
-        if event.subject in waiting_subjects:
-            _park(uow, subscription, event, policy=policy, error=None)
-        else:
-            runnable.append(event)
-    try:
-        # The common case: every handler succeeds, so the batch costs one savepoint.
-        with session.begin_nested():
-            for event in runnable:
-                _handle(uow, subscription, event)
-            _mark_processed(uow, subscription, runnable)
-    except Exception:
-        for event in runnable:
-            if event.subject in waiting_subjects:
-                _park(uow, subscription, event, policy=policy, error=None)
-                continue
-            try:
-                with session.begin_nested():
-                    _handle(uow, subscription, event)
-                    _mark_processed(uow, subscription, [event])
-            except Exception as error:
-                _park(uow, subscription, event, policy=policy, error=error)
-                waiting_subjects.add(event.subject)
+    # The common case: every handler succeeds, so the batch costs one savepoint.
+    unhandled = [event for event in events if event.id not in handled]
+    _deliver_in_order(uow, subscription, unhandled, waiting=waiting_subjects, policy=policy)
     # Every owned partition has been read up to the last event of this batch.
     last = read[-1].seq
     for row in positions.values():
@@ -202,13 +320,16 @@ def _attempt_parked(
     event = get_event(uow.session, parked.event_id)
     if event is None:  # the log is append-only; a missing event means a broken database
         raise NotFound(f"event {parked.event_id} of a parked delivery is not in the log")
-    try:
-        with uow.session.begin_nested():
-            _handle(uow, subscription, event)
-            _mark_processed(uow, subscription, [event])
-    except Exception as error:
+    failure: tuple[int, Exception] | None = None
+    # Handled meanwhile by another delivery of the same subscription: done, without running it twice.
+    if not _processed(uow, subscription, event.id):
+        try:
+            failure = _handle_together(uow, subscription, [event])
+        except Exception as marking_failed:  # recording it as processed failed
+            failure = (0, marking_failed)
+    if failure is not None:
         parked.attempts += 1
-        parked.last_error = _error_text(error)
+        parked.last_error = _error_text(failure[1])
         if parked.attempts >= policy.max_attempts:
             if parked.dead_at is None:
                 parked.dead_at = uow.clock.now()
@@ -225,16 +346,10 @@ def _attempt_parked(
     return True
 
 
-def retry_due_deliveries(
-    uow: UnitOfWork,
-    *,
-    subscription: Subscription,
-    partitions: Collection[int],
-    policy: RetryPolicy,
-    limit: int = 100,
-) -> int:
-    """Attempt parked deliveries whose time has come; return how many were attempted."""
-    due = uow.session.scalars(
+def _due(
+    uow: UnitOfWork, subscription: Subscription, partitions: Collection[int], *, limit: int
+) -> Sequence[ParkedDelivery]:
+    return uow.session.scalars(
         select(ParkedDelivery)
         .where(
             ParkedDelivery.subscription == subscription.name,
@@ -246,6 +361,29 @@ def retry_due_deliveries(
         .order_by(ParkedDelivery.event_seq)
         .limit(limit)
     ).all()
+
+
+def retry_due_deliveries(
+    uow: UnitOfWork,
+    *,
+    subscription: Subscription,
+    partitions: Collection[int],
+    policy: RetryPolicy,
+    limit: int = 100,
+    owner: str | None = None,
+) -> int:
+    """Attempt parked deliveries whose time has come; return how many were attempted.
+
+    With ``owner``, only in the partitions it still owns (see ``deliver_new_events``).
+    """
+    if owner is not None or _locks_positions(uow):
+        # Look before locking, as in deliver_new_events: usually nothing is due.
+        if not _due(uow, subscription, partitions, limit=1):
+            return 0
+        partitions = list(_positions(uow, subscription, partitions, owner))
+        if not partitions:
+            return 0
+    due = _due(uow, subscription, partitions, limit=limit)
     for parked in due:
         _attempt_parked(uow, subscription, parked, policy=policy)
     return len(due)
@@ -273,7 +411,8 @@ def retry_dead_letter(
 def reset_subscription(uow: UnitOfWork, *, subscription: Subscription, to_seq: int = 0) -> None:
     """Rewind ``subscription`` so that it reads the log again after ``to_seq`` (a replay).
 
-    Drops its projection first (its ``reset`` hook), its processed ids and its parked deliveries.
+    Drops its projection first (its ``reset`` hook), its processed ids and its parked deliveries. The
+    projection is dropped whole, so a replay that should rebuild it starts from 0.
     """
     if subscription.reset is not None:
         subscription.reset(uow)
@@ -285,3 +424,17 @@ def reset_subscription(uow: UnitOfWork, *, subscription: Subscription, to_seq: i
         .where(SubscriptionPosition.subscription == subscription.name)
         .values(position=to_seq)
     )
+    # A subscription that never ran has no position rows yet; create them so it starts at ``to_seq``.
+    existing = set(
+        session.scalars(
+            select(SubscriptionPosition.partition).where(
+                SubscriptionPosition.subscription == subscription.name
+            )
+        )
+    )
+    for partition in range(uow.partitions):
+        if partition not in existing:
+            session.add(
+                SubscriptionPosition(subscription=subscription.name, partition=partition, position=to_seq)
+            )
+    session.flush()

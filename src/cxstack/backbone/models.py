@@ -1,5 +1,6 @@
 """Tables of the backbone: the event log (which is the outbox), subscriptions' positions and
-processed ids, parked and dead-lettered deliveries, durable timers and the relay's position."""
+processed ids, parked and dead-lettered deliveries, durable timers, the relay's position and the workers
+sharing the log's partitions."""
 
 from __future__ import annotations
 
@@ -113,3 +114,13 @@ class RelayPosition(Base):
 
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     position: Mapped[int] = mapped_column(Sequence64, default=0)
+
+
+class BusWorker(Base):
+    """A worker process sharing subscriptions' partitions (scale-out driver); alive while it heartbeats."""
+
+    __tablename__ = "bus_workers"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import structlog
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
@@ -17,6 +18,8 @@ from cxstack.backbone.clock import utc
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.models import Timer
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+
+log = structlog.get_logger("cxstack.timers")
 
 
 def schedule_timer(
@@ -70,7 +73,12 @@ def cancel_timer(uow: UnitOfWork, *, tenant_id: str, key: str) -> bool:
 
 
 def fire_due_timers(uow: UnitOfWork, *, limit: int = 200) -> int:
-    """Publish the event of every due timer (up to ``limit``) and mark it fired; return how many fired."""
+    """Publish the event of every due timer (up to ``limit``) and mark it fired; return how many fired.
+
+    Each timer fires in its own savepoint: one whose event no longer validates (its type left the catalog,
+    its payload model changed since it was scheduled) stays unfired, with the error logged, and the others
+    still fire.
+    """
     query = (
         select(Timer)
         .where(Timer.fired_at.is_(None), Timer.fire_at <= uow.clock.now())
@@ -80,20 +88,28 @@ def fire_due_timers(uow: UnitOfWork, *, limit: int = 200) -> int:
     if uow.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     due = uow.session.scalars(query).all()
+    fired = 0
     for timer in due:
+        timer_id = timer.id
         child = UnitOfWork(
             uow.session,
             catalog=uow.catalog,
             clock=uow.clock,
-            context=Context(causation_id=timer.id, actor="timer", source=uow.context.source),
+            context=Context(causation_id=timer_id, actor="timer", source=uow.context.source),
             partitions=uow.partitions,
         )
-        event = child.publish(
-            timer.event_type, tenant_id=timer.tenant_id, subject=timer.subject, data=timer.payload
-        )
-        child.flush_events()
+        try:
+            with uow.session.begin_nested():
+                event = child.publish(
+                    timer.event_type, tenant_id=timer.tenant_id, subject=timer.subject, data=timer.payload
+                )
+                child.flush_events()
+                timer.fired_at = uow.clock.now()
+                timer.fired_event_id = event.id
+        except Exception:
+            log.exception("timer could not fire", timer_id=timer_id)
+            continue
         uow.appended.extend(child.appended)
-        timer.fired_at = uow.clock.now()
-        timer.fired_event_id = event.id
+        fired += 1
     uow.session.flush()
-    return len(due)
+    return fired

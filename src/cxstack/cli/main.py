@@ -8,6 +8,8 @@ import typer
 from rich.console import Console
 
 from cxstack.backbone.migrate import head_revision, upgrade
+from cxstack.cli.demo import demo
+from cxstack.cli.events import events_app
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
 
@@ -18,6 +20,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
+app.command("demo")(demo)
 console = Console()
 
 
@@ -48,11 +52,32 @@ def serve(
     port: int = typer.Option(None, help="Port to listen on (CXSTACK_PORT, default 8000)."),
     migrate: bool = typer.Option(True, help="Migrate the schema before serving."),
 ) -> None:
-    """Serve the API (and, on the embedded driver, run the event handlers and timers)."""
+    """Serve the API, and the event handlers and timers (embedded driver) or the relay to NATS (scale-out)."""
     from cxstack.web.server import run_server
 
     settings = load_settings()
     run_server(settings, host=host or settings.host, port=port or settings.port, migrate=migrate)
+
+
+@app.command()
+def worker() -> None:
+    """Run the event handlers and timers (scale-out driver: PostgreSQL and NATS JetStream).
+
+    Start any number of workers: they share the log's partitions through leases in the database.
+
+    A worker that stops hands its partitions over at once.
+
+    Those of a worker that dies are taken over when its leases expire (CXSTACK_LEASE_SECONDS).
+
+    Stop with Ctrl-C or SIGTERM.
+    """
+    from cxstack.runtime import WORKER_NEEDS_SCALE_OUT, run_worker
+
+    settings = load_settings()
+    if not settings.is_scale_out:
+        console.print(f"[red]{WORKER_NEEDS_SCALE_OUT}[/red]")
+        raise typer.Exit(2)
+    run_worker(settings)
 
 
 if __name__ == "__main__":

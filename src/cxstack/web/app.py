@@ -8,12 +8,30 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from cxstack.records.accounts.api import router as accounts_router
+from cxstack.records.cases.api import router as cases_router
+from cxstack.records.conversations.api import router as conversations_router
 from cxstack.records.customers.api import router as customers_router
+from cxstack.records.merges.api import router as merges_router
+from cxstack.records.notes.api import router as notes_router
+from cxstack.records.tags.api import router as tags_router
+from cxstack.records.timeline.api import router as timeline_router
 from cxstack.runtime import Runtime
 from cxstack.web.auth import ApiKeyCache
+from cxstack.web.operations import router as operations_router
 from cxstack.web.problems import install_problem_handlers
 
-ROUTERS = (customers_router,)
+ROUTERS = (
+    customers_router,
+    merges_router,
+    operations_router,
+    conversations_router,
+    timeline_router,
+    accounts_router,
+    cases_router,
+    notes_router,
+    tags_router,
+)
 
 
 def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:

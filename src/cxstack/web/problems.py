@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -10,11 +11,13 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from cxstack.backbone.errors import DomainError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://cxstack.org/problems/"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def problem(
@@ -24,6 +27,7 @@ def problem(
     title: str,
     detail: str,
     instance: str | None = None,
+    headers: Mapping[str, str] | None = None,
     **members: Any,
 ) -> Response:
     body: dict[str, Any] = {
@@ -36,8 +40,12 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update({key: value for key, value in members.items() if value is not None})
-    headers = {"WWW-Authenticate": 'Bearer realm="cxstack"'} if status == 401 else None
-    return Response(orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+    answer_headers = dict(headers or {})
+    if status == 401:
+        answer_headers.setdefault("WWW-Authenticate", 'Bearer realm="cxstack"')
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=answer_headers or None
+    )
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
@@ -71,7 +79,11 @@ def _validation_problem(request: Request, error: RequestValidationError) -> Resp
             message = f"field {field!r}: {item.get('msg', 'is not valid')}"
         described.append({"field": field, "message": message, "type": item.get("type", "invalid")})
     first = described[0] if described else {"field": "body", "message": "the request is not valid"}
-    is_body_type = any(item.get("type") == "model_attributes_type" for item in errors)
+    # A body that is not a JSON object at all is a bad request; a field of the wrong type is a 422.
+    is_body_type = any(
+        item.get("type") == "model_attributes_type" and tuple(item.get("loc", ())) == ("body",)
+        for item in errors
+    )
     return problem(
         400 if is_body_type else 422,
         code="validation_failed",
@@ -81,6 +93,21 @@ def _validation_problem(request: Request, error: RequestValidationError) -> Resp
         field=first["field"],
         errors=described,
     )
+
+
+def _allow_header(request: Request, error: StarletteHTTPException) -> dict[str, str]:
+    """Return ``Allow`` with the methods of every route at the path (Starlette names the first one's only)."""
+    methods = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.routes
+        )
+    ]
+    if not methods:
+        return dict(error.headers or {})
+    return {**(error.headers or {}), "Allow": ", ".join(methods)}
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -111,6 +138,7 @@ def install_problem_handlers(app: FastAPI) -> None:
             title=titles.get(error.status_code, "HTTP error"),
             detail=str(error.detail),
             instance=request.url.path,
+            headers=_allow_header(request, error) if error.status_code == 405 else error.headers,
         )
 
     async def integrity_error(request: Request, error: Exception) -> Response:

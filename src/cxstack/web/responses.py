@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 from fastapi import Request
@@ -23,6 +24,7 @@ from cxstack.governance.idempotency.service import (
     check_key,
     find_response,
     fingerprint_of,
+    lock_key,
     remember_response,
 )
 from cxstack.web.auth import Caller, runtime_of
@@ -63,9 +65,11 @@ async def write(
         result = await runtime.db.write(fn, context=who.context())
         return Response(dump(result) if result is not None else b"", status_code=status, media_type=JSON)
     check_key(key)
-    fingerprint = fingerprint_of(request.method, request.url.path, await request.body())
+    query = urlencode(sorted(request.query_params.multi_items()))
+    fingerprint = fingerprint_of(request.method, request.url.path, await request.body(), query=query)
 
     def idempotent(uow: UnitOfWork) -> StoredResponse:
+        lock_key(uow, tenant_id=who.tenant_id, key=key)
         stored = find_response(uow.session, tenant_id=who.tenant_id, key=key, fingerprint=fingerprint)
         if stored is not None:
             return stored

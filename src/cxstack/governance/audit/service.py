@@ -45,4 +45,4 @@ def list_audit(
     query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
     if target_id is not None:
         query = query.where(AuditEntry.target_id == target_id)
-    return session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit)).all()
+    return session.scalars(query.order_by(AuditEntry.at.desc(), AuditEntry.id.desc()).limit(limit)).all()

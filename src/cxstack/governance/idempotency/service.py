@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import DomainError, ValidationFailed
@@ -17,6 +17,9 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.idempotency.models import IdempotentResponse
 
 MAX_KEY_LENGTH = 255
+#: The first half of the two-part advisory lock keys that serialise requests sharing an Idempotency-Key (two
+#: 32-bit keys never collide with the single 64-bit keys used elsewhere).
+IDEMPOTENCY_LOCK_SPACE = 0x69646D70  # "idmp"
 
 
 class IdempotencyKeyReused(DomainError):
@@ -32,11 +35,30 @@ class StoredResponse:
     replayed: bool
 
 
-def fingerprint_of(method: str, path: str, body: bytes) -> str:
+def fingerprint_of(method: str, path: str, body: bytes, *, query: str = "") -> str:
+    """Return the digest that tells two requests apart: method, path, query string and body.
+
+    Pass the query in a canonical order (sorted parameters), so the same request written two ways matches.
+    """
     digest = hashlib.sha256()
-    for part in (method.encode(), b"\0", path.encode(), b"\0", body):
+    for part in (method.encode(), b"\0", path.encode(), b"\0", query.encode(), b"\0", body):
         digest.update(part)
     return digest.hexdigest()
+
+
+def lock_key(uow: UnitOfWork, *, tenant_id: str, key: str) -> None:
+    """Hold the tenant's ``key`` until this transaction ends, so requests with one key run one at a time.
+
+    Without it two concurrent retries on PostgreSQL both miss the stored response and run the change twice;
+    the second then fails on what the first wrote (an identity it linked) instead of replaying its answer.
+    The embedded driver needs nothing: its single writer already runs transactions one after another.
+    """
+    if uow.session.get_bind().dialect.name != "postgresql":
+        return
+    uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(:space, hashtext(:name))"),
+        {"space": IDEMPOTENCY_LOCK_SPACE, "name": f"{tenant_id}:{key}"},
+    )
 
 
 def check_key(key: str) -> None:

@@ -20,6 +20,29 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table(
+        "accounts",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("domain", sa.String(length=253), nullable=True),
+        sa.Column("plan", sa.String(length=80), nullable=True),
+        sa.Column("annual_revenue_cents", sa.BigInteger(), nullable=True),
+        sa.Column("currency", sa.String(length=3), nullable=False),
+        sa.Column(
+            "attributes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_accounts")),
+        sa.UniqueConstraint("tenant_id", "domain", name=op.f("uq_accounts_tenant_id")),
+    )
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_accounts_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_accounts_tenant_id_plan", ["tenant_id", "plan"], unique=False)
+
+    op.create_table(
         "audit_entries",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("actor", sa.String(length=120), nullable=False),
@@ -41,6 +64,40 @@ def upgrade() -> None:
             "ix_audit_entries_target", ["tenant_id", "target_type", "target_id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_audit_entries_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "bus_workers",
+        sa.Column("id", sa.String(length=80), nullable=False),
+        sa.Column("started_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_bus_workers")),
+    )
+    op.create_table(
+        "customer_merges",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("source_customer_id", sa.String(length=32), nullable=False),
+        sa.Column("target_customer_id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "moved",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "filled",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("merged_by", sa.String(length=120), nullable=False),
+        sa.Column("merged_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("undone_by", sa.String(length=120), nullable=True),
+        sa.Column("undone_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_customer_merges")),
+    )
+    with op.batch_alter_table("customer_merges", schema=None) as batch_op:
+        batch_op.create_index("ix_customer_merges_source", ["tenant_id", "source_customer_id"], unique=False)
+        batch_op.create_index("ix_customer_merges_target", ["tenant_id", "target_customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_customer_merges_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "customers",
@@ -105,6 +162,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", "key", name=op.f("pk_idempotent_responses")),
     )
     op.create_table(
+        "notes",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("target_type", sa.String(length=16), nullable=False),
+        sa.Column("target_id", sa.String(length=64), nullable=False),
+        sa.Column("author", sa.String(length=200), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notes")),
+    )
+    with op.batch_alter_table("notes", schema=None) as batch_op:
+        batch_op.create_index("ix_notes_target", ["tenant_id", "target_type", "target_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_notes_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "parked_deliveries",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -154,6 +226,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subscription", "partition", name=op.f("pk_subscription_positions")),
     )
     op.create_table(
+        "tags",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=64), nullable=False),
+        sa.Column("colour", sa.String(length=7), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_tags")),
+        sa.UniqueConstraint("tenant_id", "name", name=op.f("uq_tags_tenant_id")),
+    )
+    with op.batch_alter_table("tags", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_tags_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "tenants",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -162,6 +247,35 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenants")),
         sa.UniqueConstraint("slug", name=op.f("uq_tenants_slug")),
     )
+    op.create_table(
+        "timeline_entries",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("occurred_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("event_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("event_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=80), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("conversation_id", sa.String(length=32), nullable=True),
+        sa.Column("summary", sa.String(length=500), nullable=False),
+        sa.Column("ref_id", sa.String(length=32), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_timeline_entries")),
+        sa.UniqueConstraint("event_id", name=op.f("uq_timeline_entries_event_id")),
+    )
+    with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_timeline_entries_conversation", ["tenant_id", "conversation_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_timeline_entries_customer",
+            ["tenant_id", "customer_id", "occurred_at", "event_seq"],
+            unique=False,
+        )
+        batch_op.create_index(batch_op.f("ix_timeline_entries_tenant_id"), ["tenant_id"], unique=False)
+
     op.create_table(
         "timers",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -201,6 +315,68 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_api_keys_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "cases",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=64), nullable=True),
+        sa.Column("subject", sa.String(length=300), nullable=False),
+        sa.Column("description", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("priority", sa.String(length=16), nullable=False),
+        sa.Column("assignee", sa.String(length=120), nullable=True),
+        sa.Column("due_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("solved_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("closed_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_cases_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
+    )
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.create_index("ix_cases_tenant_customer", ["tenant_id", "customer_id"], unique=False)
+        batch_op.create_index("ix_cases_tenant_due", ["tenant_id", "due_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_cases_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_cases_tenant_status", ["tenant_id", "status"], unique=False)
+
+    op.create_table(
+        "conversations",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("origin_channel", sa.String(length=16), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("subject", sa.String(length=500), nullable=True),
+        sa.Column("assignee", sa.String(length=80), nullable=True),
+        sa.Column("priority", sa.String(length=16), nullable=False),
+        sa.Column(
+            "attributes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("message_count", sa.Integer(), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_message_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["customer_id"], ["customers.id"], name=op.f("fk_conversations_customer_id_customers")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
+    )
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_conversations_assignee"), ["assignee"], unique=False)
+        batch_op.create_index(
+            "ix_conversations_tenant_customer", ["tenant_id", "customer_id", "id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_conversations_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_conversations_tenant_status", ["tenant_id", "status", "id"], unique=False)
+        batch_op.create_index("ix_conversations_tenant_updated_at", ["tenant_id", "updated_at"], unique=False)
+
+    op.create_table(
         "identities",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("customer_id", sa.String(length=32), nullable=False),
@@ -220,15 +396,89 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_identities_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index("ix_identities_lookup", ["tenant_id", "kind", "value"], unique=False)
         batch_op.create_index(batch_op.f("ix_identities_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_identities_tenant_id_customer_id", ["tenant_id", "customer_id"], unique=False
+        )
+
+    op.create_table(
+        "taggings",
+        sa.Column("tag_id", sa.String(length=32), nullable=False),
+        sa.Column("target_type", sa.String(length=16), nullable=False),
+        sa.Column("target_id", sa.String(length=64), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["tag_id"], ["tags.id"], name=op.f("fk_taggings_tag_id_tags")),
+        sa.PrimaryKeyConstraint("tag_id", "target_type", "target_id", name=op.f("pk_taggings")),
+    )
+    with op.batch_alter_table("taggings", schema=None) as batch_op:
+        batch_op.create_index("ix_taggings_target", ["tenant_id", "target_type", "target_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_taggings_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "messages",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("direction", sa.String(length=8), nullable=False),
+        sa.Column("author_kind", sa.String(length=8), nullable=False),
+        sa.Column("author_id", sa.String(length=80), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column(
+            "attachments",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("client_id", sa.String(length=128), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["conversation_id"], ["conversations.id"], name=op.f("fk_messages_conversation_id_conversations")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
+        sa.UniqueConstraint("conversation_id", "client_id", name=op.f("uq_messages_conversation_id")),
+    )
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.create_index("ix_messages_conversation_id_id", ["conversation_id", "id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_messages_customer_id"), ["customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_messages_tenant_id"), ["tenant_id"], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("messages", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_messages_tenant_id"))
+        batch_op.drop_index(batch_op.f("ix_messages_customer_id"))
+        batch_op.drop_index("ix_messages_conversation_id_id")
+
+    op.drop_table("messages")
+    with op.batch_alter_table("taggings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_taggings_tenant_id"))
+        batch_op.drop_index("ix_taggings_target")
+
+    op.drop_table("taggings")
     with op.batch_alter_table("identities", schema=None) as batch_op:
+        batch_op.drop_index("ix_identities_tenant_id_customer_id")
         batch_op.drop_index(batch_op.f("ix_identities_tenant_id"))
         batch_op.drop_index("ix_identities_lookup")
         batch_op.drop_index(batch_op.f("ix_identities_customer_id"))
 
     op.drop_table("identities")
+    with op.batch_alter_table("conversations", schema=None) as batch_op:
+        batch_op.drop_index("ix_conversations_tenant_updated_at")
+        batch_op.drop_index("ix_conversations_tenant_status")
+        batch_op.drop_index(batch_op.f("ix_conversations_tenant_id"))
+        batch_op.drop_index("ix_conversations_tenant_customer")
+        batch_op.drop_index(batch_op.f("ix_conversations_assignee"))
+
+    op.drop_table("conversations")
+    with op.batch_alter_table("cases", schema=None) as batch_op:
+        batch_op.drop_index("ix_cases_tenant_status")
+        batch_op.drop_index(batch_op.f("ix_cases_tenant_id"))
+        batch_op.drop_index("ix_cases_tenant_due")
+        batch_op.drop_index("ix_cases_tenant_customer")
+
+    op.drop_table("cases")
     with op.batch_alter_table("api_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_keys_tenant_id"))
 
@@ -237,7 +487,17 @@ def downgrade() -> None:
         batch_op.drop_index("ix_timers_due")
 
     op.drop_table("timers")
+    with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_timeline_entries_tenant_id"))
+        batch_op.drop_index("ix_timeline_entries_customer")
+        batch_op.drop_index("ix_timeline_entries_conversation")
+
+    op.drop_table("timeline_entries")
     op.drop_table("tenants")
+    with op.batch_alter_table("tags", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_tags_tenant_id"))
+
+    op.drop_table("tags")
     op.drop_table("subscription_positions")
     op.drop_table("relay_positions")
     op.drop_table("processed_events")
@@ -246,6 +506,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_parked_deliveries_due")
 
     op.drop_table("parked_deliveries")
+    with op.batch_alter_table("notes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_notes_tenant_id"))
+        batch_op.drop_index("ix_notes_target")
+
+    op.drop_table("notes")
     op.drop_table("idempotent_responses")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_type"))
@@ -260,8 +525,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_customers_account_id"))
 
     op.drop_table("customers")
+    with op.batch_alter_table("customer_merges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_customer_merges_tenant_id"))
+        batch_op.drop_index("ix_customer_merges_target")
+        batch_op.drop_index("ix_customer_merges_source")
+
+    op.drop_table("customer_merges")
+    op.drop_table("bus_workers")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entries_tenant_id"))
         batch_op.drop_index("ix_audit_entries_target")
 
     op.drop_table("audit_entries")
+    with op.batch_alter_table("accounts", schema=None) as batch_op:
+        batch_op.drop_index("ix_accounts_tenant_id_plan")
+        batch_op.drop_index(batch_op.f("ix_accounts_tenant_id"))
+
+    op.drop_table("accounts")

@@ -46,6 +46,7 @@ async def list_customers(
     q: Annotated[str | None, Query(description="Part of the customer's name.")] = None,
     include_merged: bool = False,
     region: str = "US",
+    tag: Annotated[str | None, Query(description="Only customers with this tag.")] = None,
 ) -> Response:
     """List customers, oldest first, one page at a time (``next_cursor`` fetches the next)."""
     return await read(
@@ -61,6 +62,7 @@ async def list_customers(
             name_contains=q,
             include_merged=include_merged,
             region=region,
+            tag=tag,
         ),
     )
 

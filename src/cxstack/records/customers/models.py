@@ -35,6 +35,9 @@ class Identity(TenantScoped, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "kind", "system", "value"),
         Index("ix_identities_lookup", "tenant_id", "kind", "value"),
+        # A customer's identities. Without it SQLite (no ANALYZE statistics) reads them through the
+        # tenant_id index, i.e. every identity of the tenant: 300 ms per lookup at a million customers.
+        Index("ix_identities_tenant_id_customer_id", "tenant_id", "customer_id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
 from cxstack.records.customers.models import Customer, Identity
+from cxstack.records.tags.repository import tagged_target_ids
 
 
 class CustomerRepository:
@@ -39,6 +40,7 @@ class CustomerRepository:
         account_id: str | None = None,
         name_contains: str | None = None,
         include_merged: bool = False,
+        tag: str | None = None,
     ) -> Page[Customer]:
         query = select(Customer).where(Customer.tenant_id == self.tenant_id)
         if not include_merged:
@@ -51,6 +53,10 @@ class CustomerRepository:
             query = query.where(Customer.account_id == account_id)
         if name_contains:
             query = query.where(Customer.name.ilike(f"%{name_contains}%"))
+        if tag is not None:
+            query = query.where(
+                Customer.id.in_(tagged_target_ids(tenant_id=self.tenant_id, target_type="customer", tag=tag))
+            )
         return paginate(self.session, query, id_column=Customer.id, cursor=cursor, limit=limit)
 
     def identities_of(self, customer_ids: Sequence[str]) -> dict[str, list[Identity]]:

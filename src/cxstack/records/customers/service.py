@@ -10,6 +10,7 @@ from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.records.accounts.service import require_account
 from cxstack.records.customers.identities import normalise_email, normalise_identity, normalise_phone
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.customers.repository import CustomerRepository
@@ -24,6 +25,7 @@ from cxstack.records.customers.schemas import (
     IdentityOut,
     IdentityUnlinked,
 )
+from cxstack.records.tags.service import normalise_tag
 
 SOURCE = "cxstack/records"
 
@@ -80,8 +82,9 @@ def _link(
 def create_customer(uow: UnitOfWork, *, tenant_id: str, data: CustomerCreate) -> CustomerOut:
     """Create a customer with its identities; the email and phone given become identities too.
 
-    Raises ValidationFailed for a bad email or number, Conflict if an identity belongs to another
-    customer (nothing is written then). Publishes ``customer.created`` and ``identity.linked``.
+    Raises ValidationFailed for a bad email or number, NotFound for an unknown ``account_id``, Conflict
+    if an identity belongs to another customer (nothing is written then). Publishes ``customer.created``
+    and ``identity.linked``.
     """
     repo = CustomerRepository(uow.session, tenant_id)
     email = normalise_email(data.email) if data.email else None
@@ -100,6 +103,8 @@ def create_customer(uow: UnitOfWork, *, tenant_id: str, data: CustomerCreate) ->
                 "an external identity names its system", field=f"identities[{index}].system"
             )
         wanted.append((identity.kind, value, system, identity.verified, field))
+    if data.account_id is not None:
+        require_account(uow.session, tenant_id=tenant_id, account_id=data.account_id)
     now = uow.clock.now()
     customer = Customer(
         id=new_id("cus"),
@@ -140,7 +145,8 @@ def update_customer(
 ) -> CustomerOut:
     """Change the fields given; a new email or phone is linked as an identity.
 
-    Raises NotFound, ValidationFailed, Conflict. Publishes ``customer.updated`` when anything changed.
+    Raises NotFound (also for an unknown ``account_id``), ValidationFailed, Conflict. Publishes
+    ``customer.updated`` when anything changed.
     """
     repo = CustomerRepository(uow.session, tenant_id)
     customer = repo.get(customer_id)
@@ -154,6 +160,8 @@ def update_customer(
     if "name" in given and given["name"] != customer.name:
         changes["name"] = customer.name = given["name"]
     if "account_id" in given and given["account_id"] != customer.account_id:
+        if given["account_id"] is not None:
+            require_account(uow.session, tenant_id=tenant_id, account_id=given["account_id"])
         changes["account_id"] = customer.account_id = given["account_id"]
     if "attributes" in given and given["attributes"] is not None:
         merged = {**customer.attributes, **given["attributes"]}
@@ -236,6 +244,7 @@ def list_customers(
     name_contains: str | None = None,
     include_merged: bool = False,
     region: str = "US",
+    tag: str | None = None,
 ) -> Page[CustomerOut]:
     """Return a page of customers, oldest first, filtered as asked."""
     repo = CustomerRepository(session, tenant_id)
@@ -247,6 +256,7 @@ def list_customers(
         account_id=account_id,
         name_contains=name_contains,
         include_merged=include_merged,
+        tag=normalise_tag(tag) if tag is not None else None,
     )
     identities = repo.identities_of([c.id for c in page.items])
     return Page(items=[to_out(c, identities[c.id]) for c in page.items], next_cursor=page.next_cursor)

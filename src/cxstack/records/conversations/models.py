@@ -1,0 +1,60 @@
+"""Conversations (one thread with a customer that may cross channels) and their messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cxstack.backbone.schema import Base, TenantScoped
+
+
+class Conversation(TenantScoped, Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        Index("ix_conversations_tenant_customer", "tenant_id", "customer_id", "id"),
+        Index("ix_conversations_tenant_status", "tenant_id", "status", "id"),
+        Index("ix_conversations_tenant_updated_at", "tenant_id", "updated_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
+    #: The channel the conversation started on; ``channel`` is where it is now.
+    origin_channel: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(String(500))
+    assignee: Mapped[str | None] = mapped_column(String(80), index=True)
+    priority: Mapped[str] = mapped_column(String(16))
+    attributes: Mapped[dict[str, Any]]
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    last_message_at: Mapped[datetime | None]
+
+
+class Message(TenantScoped, Base):
+    """One message of a conversation, in either direction, on the channel it travelled."""
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        # A channel resending a message with the same client id gets the first one back.
+        UniqueConstraint("conversation_id", "client_id"),
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id"))
+    customer_id: Mapped[str] = mapped_column(String(32), index=True)
+    direction: Mapped[str] = mapped_column(String(8))
+    author_kind: Mapped[str] = mapped_column(String(8))
+    author_id: Mapped[str | None] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(100))
+    attachments: Mapped[list[Any]]
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]

@@ -1,0 +1,168 @@
+"""The database behind every unit of work: the SQLite writer's group commit, and starting and stopping."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from cxstack.backbone.database import Database
+from cxstack.backbone.log import read_events
+from cxstack.backbone.migrate import upgrade
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.config import Settings
+from cxstack.governance.audit.models import AuditEntry
+from cxstack.governance.audit.service import record_audit
+from cxstack.records.customers.schemas import CustomerUpdated
+from cxstack.runtime import Runtime
+
+TENANT = "ten_database"
+
+
+class Abort(BaseException):
+    """Something a job raises that is not an Exception (as SystemExit or GeneratorExit are not)."""
+
+
+def touch(uow: UnitOfWork, name: str) -> str:
+    """Write an audit row and publish ``customer.updated`` for ``name``."""
+    record_audit(uow, tenant_id=TENANT, action="customer.touched", target_type="customer", target_id=name)
+    uow.publish(
+        "customer.updated",
+        tenant_id=TENANT,
+        subject=name,
+        data=CustomerUpdated(customer_id=name, changes={}),
+    )
+    return name
+
+
+async def committed(db: Database) -> tuple[set[str], set[str]]:
+    """Return the names with an audit row and the subjects with an event."""
+
+    def query(session: Session) -> tuple[set[str], set[str]]:
+        rows = set(session.scalars(select(AuditEntry.target_id).where(AuditEntry.tenant_id == TENANT)))
+        events = {event.subject for event in read_events(session, after=0, limit=10_000)}
+        return rows, events
+
+    return await db.read(query)
+
+
+def keep_writer_busy(db: Database, seconds: float = 0.2) -> asyncio.Future[None]:
+    """Occupy the SQLite writer so that the writes submitted next are committed as one group."""
+    return asyncio.ensure_future(db.write(lambda uow: time.sleep(seconds)))
+
+
+async def test_stopping_a_new_sqlite_database_returns_promptly_and_leaves_no_wal(tmp_path: Path) -> None:
+    # The checkpointer's connection may be the first to open a new, empty file; a checkpoint on it at
+    # shutdown used to wait for the whole busy timeout (30 s).
+    for attempt in range(12):
+        path = tmp_path / f"new-{attempt}.db"
+        runtime = Runtime.build(Settings(database_url=f"sqlite:///{path}"), run_bus=False)
+        await runtime.db.start()
+        await upgrade(runtime.db)
+        await runtime.db.write(lambda uow: touch(uow, "cus_1"))
+        async with asyncio.timeout(5):
+            await runtime.db.stop()
+        wal = path.with_name(path.name + "-wal")
+        assert not wal.exists() or wal.stat().st_size == 0
+
+
+async def test_a_stopped_database_refuses_writes_and_works_again_once_restarted(runtime: Runtime) -> None:
+    db = runtime.db
+    await db.write(lambda uow: touch(uow, "before"))
+    await db.stop()
+
+    with pytest.raises(RuntimeError, match="not started"):
+        await db.write(lambda uow: touch(uow, "while-stopped"))
+
+    await db.start()
+    await db.write(lambda uow: touch(uow, "after"))
+    assert await committed(db) == ({"before", "after"}, {"before", "after"})
+
+
+async def test_a_job_raising_a_base_exception_fails_alone_and_the_writer_keeps_going(
+    runtime: Runtime,
+) -> None:
+    def abort(uow: UnitOfWork) -> None:
+        touch(uow, "aborted")
+        raise Abort
+
+    busy = keep_writer_busy(runtime.db) if runtime.db.driver == "sqlite" else None
+    first = asyncio.ensure_future(runtime.db.write(lambda uow: touch(uow, "first")))
+    aborted = asyncio.ensure_future(runtime.db.write(abort))
+    last = asyncio.ensure_future(runtime.db.write(lambda uow: touch(uow, "last")))
+    with pytest.raises(Abort):
+        await aborted
+    assert (await first, await last) == ("first", "last")
+    if busy is not None:
+        await busy
+
+    async with asyncio.timeout(5):
+        await runtime.db.write(lambda uow: touch(uow, "later"))
+    assert await committed(runtime.db) == ({"first", "last", "later"}, {"first", "last", "later"})
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_write_whose_transaction_the_database_rolls_back_fails_alone(runtime: Runtime) -> None:
+    # SQLite rolls back the whole transaction on a full disk; the others of the group must still commit,
+    # and no caller may be told of a commit that did not happen.
+    def fill_the_disk(uow: UnitOfWork) -> None:
+        raw: Any = uow.session.connection().connection.dbapi_connection
+        limit = raw.execute("PRAGMA max_page_count").fetchone()[0]
+        pages = raw.execute("PRAGMA page_count").fetchone()[0]
+        raw.execute(f"PRAGMA max_page_count={pages + 1}")
+        try:
+            record_audit(
+                uow,
+                tenant_id=TENANT,
+                action="customer.touched",
+                target_type="customer",
+                target_id="huge",
+                detail={"blob": "x" * 500_000},
+            )
+            uow.session.flush()
+        finally:
+            raw.execute(f"PRAGMA max_page_count={limit}")
+
+    busy = keep_writer_busy(runtime.db)
+    await asyncio.sleep(0.05)
+    names = [f"cus_{n}" for n in range(6)]
+    writes = [asyncio.ensure_future(runtime.db.write(lambda uow, n=n: touch(uow, n))) for n in names[:3]]
+    full = asyncio.ensure_future(runtime.db.write(fill_the_disk))
+    writes += [asyncio.ensure_future(runtime.db.write(lambda uow, n=n: touch(uow, n))) for n in names[3:]]
+    await busy
+
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    assert await committed(runtime.db) == (set(names), set(names))
+    assert outcomes == names
+    with pytest.raises(OperationalError, match="full"):
+        await full
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_the_writer_outlives_a_caller_whose_event_loop_has_closed(runtime: Runtime) -> None:
+    db = runtime.db
+    busy = keep_writer_busy(db, 0.3)
+    await asyncio.sleep(0.05)
+
+    def write_from_a_loop_that_closes() -> None:
+        async def abandon() -> None:
+            task = asyncio.ensure_future(db.write(lambda uow: touch(uow, "abandoned")))
+            await asyncio.sleep(0.01)
+            task.cancel()
+
+        asyncio.run(abandon())
+
+    thread = threading.Thread(target=write_from_a_loop_that_closes)
+    thread.start()
+    await asyncio.to_thread(thread.join)
+    await busy
+
+    async with asyncio.timeout(5):
+        assert await db.write(lambda uow: touch(uow, "later")) == "later"

@@ -1,0 +1,389 @@
+"""Delivering the log to subscriptions: once each, in order per subject, with retries and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from cxstack.backbone.clock import FrozenClock
+from cxstack.backbone.consumer import Bus
+from cxstack.backbone.delivery import reset_subscription, retry_dead_letter
+from cxstack.backbone.envelope import Event
+from cxstack.backbone.log import read_events
+from cxstack.backbone.models import ParkedDelivery, SubscriptionPosition
+from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.config import Settings
+from cxstack.governance.audit.models import AuditEntry
+from cxstack.governance.audit.service import record_audit
+from cxstack.records.customers.schemas import CustomerCreated, CustomerUpdated
+from cxstack.runtime import Runtime
+
+TENANT = "ten_delivery"
+HANDLED = "test.handled"
+MAX_ATTEMPTS = 3
+
+
+class HandlerFailed(Exception):
+    """What the test handler raises when told to fail."""
+
+
+@dataclass
+class Recorder:
+    """What the test subscriptions saw, and how they are told to misbehave."""
+
+    #: Every call of the recording handler, in call order, including calls whose effects rolled back.
+    calls: list[Event] = field(default_factory=list)
+    #: Event ids whose handling fails this many more times.
+    failures_left: Counter[str] = field(default_factory=Counter)
+    #: Event ids whose handling always fails.
+    broken: set[str] = field(default_factory=set)
+    #: Subjects whose follow-up publication is followed by a failure.
+    publish_then_fail: set[str] = field(default_factory=set)
+    resets: int = 0
+
+    def called(self, subject: str | None = None) -> list[str]:
+        return [event.id for event in self.calls if subject is None or event.subject == subject]
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock(datetime(2025, 1, 1, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """Handlers run on the test's own bus (below), driven round by round, on the frozen clock."""
+    return settings.model_copy(
+        update={
+            "run_workers_in_server": False,
+            "handler_max_attempts": MAX_ATTEMPTS,
+            "handler_retry_base_seconds": 1.0,
+        }
+    )
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def subscriptions(recorder: Recorder) -> SubscriptionRegistry:
+    def record(uow: UnitOfWork, event: Event) -> None:
+        recorder.calls.append(event)
+        record_audit(
+            uow,
+            tenant_id=event.tenant,
+            action=HANDLED,
+            target_type="event",
+            target_id=event.id,
+            detail={"subject": event.subject, "seq": event.seq},
+        )
+        if event.id in recorder.broken:
+            raise HandlerFailed(f"always fails on {event.id}")
+        if recorder.failures_left[event.id] > 0:
+            recorder.failures_left[event.id] -= 1
+            raise HandlerFailed(f"fails on {event.id} ({recorder.failures_left[event.id]} more)")
+
+    def drop_projection(uow: UnitOfWork) -> None:
+        recorder.resets += 1
+        uow.session.execute(delete(AuditEntry).where(AuditEntry.action == HANDLED))
+
+    def follow_up(uow: UnitOfWork, event: Event) -> None:
+        uow.publish(
+            "customer.updated",
+            tenant_id=event.tenant,
+            subject=event.subject,
+            data=CustomerUpdated(customer_id=event.subject, changes={"followed": event.id}),
+        )
+        if event.subject in recorder.publish_then_fail:
+            raise HandlerFailed("fails after publishing")
+
+    registry = SubscriptionRegistry()
+    registry.add("test.recorder", record, types=["customer.updated"], reset=drop_projection)
+    registry.add("test.follow_up", follow_up, types=["customer.created"])
+    return registry
+
+
+@pytest.fixture
+def bus(runtime: Runtime, subscriptions: SubscriptionRegistry) -> Bus:
+    """A bus over the test subscriptions that delivers only when the test says so."""
+    assert runtime.bus is None
+    return Bus(runtime.db, subscriptions, policy=runtime.retry_policy, batch_size=50)
+
+
+async def publish(runtime: Runtime, *subjects: str, event_type: str = "customer.updated") -> list[str]:
+    """Publish one event per subject, in one unit of work; return their ids."""
+
+    def write(uow: UnitOfWork) -> list[str]:
+        ids = []
+        for n, subject in enumerate(subjects):
+            data: CustomerUpdated | CustomerCreated
+            if event_type == "customer.updated":
+                data = CustomerUpdated(customer_id=subject, changes={"n": n})
+            else:
+                data = CustomerCreated(
+                    customer_id=subject, name=None, email=None, phone=None, account_id=None
+                )
+            ids.append(uow.publish(event_type, tenant_id=TENANT, subject=subject, data=data).id)
+        return ids
+
+    return await runtime.db.write(write)
+
+
+async def rounds(bus: Bus, count: int = 4) -> None:
+    """Run ``count`` delivery rounds of every subscription (new events, then due retries)."""
+    for _ in range(count):
+        for subscription in bus.registry:
+            await bus.deliver_once(subscription)
+
+
+async def effects(runtime: Runtime) -> Counter[str]:
+    """How many times each event's handling committed its effect."""
+
+    def query(session: Session) -> Counter[str]:
+        return Counter(session.scalars(select(AuditEntry.target_id).where(AuditEntry.action == HANDLED)))
+
+    return await runtime.db.read(query)
+
+
+async def parked(runtime: Runtime) -> list[ParkedDelivery]:
+    def query(session: Session) -> list[ParkedDelivery]:
+        return list(session.scalars(select(ParkedDelivery).order_by(ParkedDelivery.event_seq)))
+
+    return await runtime.db.read(query)
+
+
+async def test_every_event_reaches_a_running_subscriber_once_in_per_subject_order(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    await bus.start()
+    try:
+        subjects = [f"cus_{n:02d}" for n in range(20)]
+        # 60 units of work of 10 events each, committed concurrently, subjects interleaved.
+        writes = [publish(runtime, *(subjects[(w + k) % 20] for k in range(10))) for w in range(60)]
+        published = [event_id for ids in await asyncio.gather(*writes) for event_id in ids]
+        for _ in range(1500):
+            if len(recorder.calls) >= len(published):
+                break
+            await asyncio.sleep(0.02)
+        await bus.drain()
+    finally:
+        await bus.stop()
+
+    assert sorted(recorder.called()) == sorted(published)
+    log = await runtime.db.read(lambda session: read_events(session, after=0, limit=10_000))
+    for subject in subjects:
+        in_log = [event.id for event in log if event.subject == subject]
+        assert recorder.called(subject) == in_log
+    assert await effects(runtime) == Counter(published)
+
+
+async def test_a_failing_handler_is_retried_with_backoff_and_its_effect_committed_once(
+    runtime: Runtime, bus: Bus, recorder: Recorder, clock: FrozenClock
+) -> None:
+    flaky, steady = await publish(runtime, "cus_flaky", "cus_steady")
+    recorder.failures_left[flaky] = 2
+
+    await rounds(bus)
+    assert recorder.called("cus_flaky") == [flaky]
+    assert recorder.called("cus_steady") == [steady]
+    [waiting] = await parked(runtime)
+    assert (waiting.event_id, waiting.attempts, waiting.dead_at) == (flaky, 1, None)
+    assert waiting.next_attempt_at == clock.now() + timedelta(seconds=1)
+    assert "HandlerFailed" in waiting.last_error
+
+    clock.advance(timedelta(seconds=0.9))
+    await rounds(bus)
+    assert recorder.called("cus_flaky") == [flaky]
+
+    clock.advance(timedelta(seconds=0.1))
+    await rounds(bus)
+    assert recorder.called("cus_flaky") == [flaky] * 2
+    [waiting] = await parked(runtime)
+    assert waiting.attempts == 2
+    assert waiting.next_attempt_at == clock.now() + timedelta(seconds=2)
+
+    clock.advance(timedelta(seconds=1.9))
+    await rounds(bus)
+    assert recorder.called("cus_flaky") == [flaky] * 2
+    clock.advance(timedelta(seconds=0.1))
+    await rounds(bus)
+
+    assert recorder.called("cus_flaky") == [flaky] * 3
+    assert await parked(runtime) == []
+    assert await effects(runtime) == Counter({flaky: 1, steady: 1})
+
+
+async def test_a_handler_that_always_fails_dead_letters_while_its_subject_waits_and_others_flow(
+    runtime: Runtime, bus: Bus, recorder: Recorder, clock: FrozenClock
+) -> None:
+    bad1, good1, bad2, good2 = await publish(runtime, "cus_bad", "cus_good", "cus_bad", "cus_good")
+    recorder.broken.add(bad1)
+
+    await rounds(bus)
+    assert recorder.called("cus_good") == [good1, good2]
+    assert recorder.called("cus_bad") == [bad1]
+    first, queued = await parked(runtime)
+    assert (first.event_id, first.attempts, first.blocked) == (bad1, 1, False)
+    assert (queued.event_id, queued.attempts, queued.blocked) == (bad2, 0, True)
+
+    # Other subjects keep flowing; the failing subject's new events queue behind its failure.
+    bad3, good3 = await publish(runtime, "cus_bad", "cus_good")
+    await rounds(bus)
+    assert recorder.called("cus_good") == [good1, good2, good3]
+    assert recorder.called("cus_bad") == [bad1]
+
+    clock.advance(timedelta(seconds=1))
+    await rounds(bus)
+    assert recorder.called("cus_bad") == [bad1, bad1]
+    clock.advance(timedelta(seconds=2))
+    await rounds(bus)
+
+    # The third failure is the last attempt: dead, and the subject's queue moves on in order.
+    assert recorder.called("cus_bad") == [bad1, bad1, bad1, bad2, bad3]
+    [dead] = await parked(runtime)
+    assert (dead.event_id, dead.attempts) == (bad1, MAX_ATTEMPTS)
+    assert dead.dead_at == clock.now()
+    assert "always fails on" in dead.last_error
+    assert await effects(runtime) == Counter({good1: 1, good2: 1, good3: 1, bad2: 1, bad3: 1})
+
+    # Later events of the subject are not held up by a dead letter.
+    bad4 = (await publish(runtime, "cus_bad"))[0]
+    await rounds(bus)
+    assert recorder.called("cus_bad")[-1] == bad4
+
+    # Once the handler is fixed, the dead letter is retried by hand and succeeds, once.
+    recorder.broken.clear()
+    subscription = bus.registry.get("test.recorder")
+    succeeded = await runtime.db.write(
+        lambda uow: retry_dead_letter(
+            uow, subscription=subscription, dead_letter_id=dead.id, policy=runtime.retry_policy
+        )
+    )
+    assert succeeded is True
+    assert await parked(runtime) == []
+    assert (await effects(runtime))[bad1] == 1
+
+
+async def test_retrying_a_dead_letter_that_fails_again_keeps_it_dead_with_the_new_error(
+    runtime: Runtime, bus: Bus, recorder: Recorder, clock: FrozenClock
+) -> None:
+    [bad] = await publish(runtime, "cus_bad")
+    recorder.broken.add(bad)
+    for _ in range(MAX_ATTEMPTS):
+        await rounds(bus, 1)
+        clock.advance(timedelta(minutes=5))
+    [dead] = await parked(runtime)
+    assert dead.dead_at is not None
+
+    subscription = bus.registry.get("test.recorder")
+    succeeded = await runtime.db.write(
+        lambda uow: retry_dead_letter(
+            uow, subscription=subscription, dead_letter_id=dead.id, policy=runtime.retry_policy
+        )
+    )
+
+    assert succeeded is False
+    [still] = await parked(runtime)
+    assert (still.id, still.dead_at, still.attempts) == (dead.id, dead.dead_at, MAX_ATTEMPTS + 1)
+    assert await effects(runtime) == Counter()
+
+
+async def test_a_redelivered_event_is_skipped(runtime: Runtime, bus: Bus, recorder: Recorder) -> None:
+    published = await publish(runtime, *(f"cus_{n}" for n in range(120)))
+    await bus.drain()
+    assert sorted(recorder.called()) == sorted(published)
+
+    # As after a crash between handling and saving the position: the log is read again from the start.
+    await runtime.db.write(lambda uow: uow.session.execute(update(SubscriptionPosition).values(position=0)))
+    await bus.drain()
+
+    assert sorted(recorder.called()) == sorted(published)
+    assert await effects(runtime) == Counter(published)
+
+
+async def test_replay_drops_the_projection_and_delivers_every_event_again(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    published = await publish(runtime, *(f"cus_{n}" for n in range(120)))
+    await bus.drain()
+    subscription = bus.registry.get("test.recorder")
+
+    await runtime.db.write(lambda uow: reset_subscription(uow, subscription=subscription))
+    assert recorder.resets == 1
+    assert await effects(runtime) == Counter()
+    await bus.drain()
+
+    assert sorted(recorder.called()) == sorted(published * 2)
+    assert await effects(runtime) == Counter(published)
+
+
+async def test_events_a_handler_publishes_are_delivered_and_name_their_cause(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    [created] = await publish(runtime, "cus_1", event_type="customer.created")
+    await bus.drain()
+
+    [follow_up] = recorder.calls
+    assert follow_up.subject == "cus_1"
+    assert follow_up.causationid == created
+    assert follow_up.data["changes"] == {"followed": created}
+    log = await runtime.db.read(lambda session: read_events(session, after=0, limit=10))
+    assert follow_up.correlationid == log[0].correlationid
+
+
+async def test_events_published_by_a_handler_that_then_fails_are_neither_written_nor_announced(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    await publish(runtime, "cus_1", event_type="customer.created")
+    await asyncio.sleep(0.1)  # the announcement of that commit
+    announced: list[int] = []
+    runtime.db.add_commit_listener(lambda: announced.append(1))
+    recorder.publish_then_fail.add("cus_1")
+
+    await rounds(bus, 1)
+
+    log = await runtime.db.read(lambda session: read_events(session, after=0, limit=10))
+    assert [event.type for event in log] == ["customer.created"]
+    assert announced == []
+    [waiting] = await parked(runtime)
+    assert waiting.attempts == 1
+
+
+async def test_a_failing_handler_takes_its_events_with_it_and_its_batch_mates_publish_theirs_once(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    await publish(runtime, "cus_1", "cus_2", "cus_3", event_type="customer.created")
+    recorder.publish_then_fail.add("cus_2")
+
+    await rounds(bus, 1)
+
+    log = await runtime.db.read(lambda session: read_events(session, after=0, limit=10))
+    follow_ups = [event.subject for event in log if event.type == "customer.updated"]
+    assert sorted(follow_ups) == ["cus_1", "cus_3"]
+    [waiting] = await parked(runtime)
+    assert (waiting.subject, waiting.attempts) == ("cus_2", 1)
+
+
+async def test_concurrent_delivery_rounds_of_one_subscription_handle_each_event_once(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    await publish(runtime, "cus_0")
+    await bus.drain()
+    published = await publish(runtime, *(f"cus_{n}" for n in range(40)))
+    subscription = bus.registry.get("test.recorder")
+
+    await asyncio.gather(*(bus.deliver_once(subscription) for _ in range(3)))
+    await rounds(bus, 2)
+
+    assert await parked(runtime) == []
+    effect = await effects(runtime)
+    assert all(effect[event_id] == 1 for event_id in published)
