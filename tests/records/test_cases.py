@@ -38,6 +38,17 @@ async def new_customer(api: httpx.AsyncClient, name: str = "Ada") -> str:
     return customer_id
 
 
+async def new_conversation(
+    api: httpx.AsyncClient, customer_id: str, headers: dict[str, str] | None = None
+) -> str:
+    response = await api.post(
+        "/v1/conversations", json={"customer_id": customer_id, "channel": "email"}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    conversation_id: str = response.json()["id"]
+    return conversation_id
+
+
 async def new_case(api: httpx.AsyncClient, customer_id: str, **fields: Any) -> dict[str, Any]:
     response = await api.post("/v1/cases", json={"customer_id": customer_id, "subject": "Help", **fields})
     assert response.status_code == 201, response.text
@@ -49,12 +60,13 @@ async def test_case_is_opened_for_a_customer_with_defaults_tags_and_events(
     api: httpx.AsyncClient, runtime: Runtime
 ) -> None:
     customer_id = await new_customer(api)
+    conversation_id = await new_conversation(api, customer_id)
     case = await new_case(
         api,
         customer_id,
         subject="Refund for order 1234",
         description="Charged twice",
-        conversation_id="cnv_01J0000000000000000000000",
+        conversation_id=conversation_id,
         assignee="agent_7",
         due_at="2030-01-01T12:00:00+02:00",
         tags=["Billing", "refund", "billing"],
@@ -63,6 +75,7 @@ async def test_case_is_opened_for_a_customer_with_defaults_tags_and_events(
     assert case["status"] == "new"
     assert case["priority"] == "normal"
     assert case["assignee"] == "agent_7"
+    assert case["conversation_id"] == conversation_id
     assert case["due_at"] == "2030-01-01T10:00:00Z"
     assert case["tags"] == ["billing", "refund"]
     assert case["solved_at"] is None and case["closed_at"] is None
@@ -75,6 +88,7 @@ async def test_case_is_opened_for_a_customer_with_defaults_tags_and_events(
         ("tag.added", case["id"]),
     ]
     assert events[0][2]["customer_id"] == customer_id
+    assert events[0][2]["conversation_id"] == conversation_id
     assert events[1][2] == {
         "case_id": case["id"],
         "customer_id": customer_id,
@@ -96,6 +110,63 @@ async def test_case_for_an_unknown_customer_is_404_and_leaves_no_case_and_no_eve
     assert (await api.get("/v1/cases")).json()["data"] == []
     assert (await api.get("/v1/tags")).json()["data"] == []
     assert await events_of(runtime, "case.created", "case.assigned", "tag.added") == []
+
+
+async def test_case_with_an_unknown_or_another_tenants_conversation_is_404_and_writes_nothing(
+    api: httpx.AsyncClient, runtime: Runtime, other_tenant: TenantKey
+) -> None:
+    customer_id = await new_customer(api)
+    their_customer = (
+        await api.post("/v1/customers", json={"name": "X"}, headers=other_tenant.headers)
+    ).json()
+    their_conversation = await new_conversation(api, their_customer["id"], headers=other_tenant.headers)
+    for conversation_id in ("cnv_01J0000000000000000000000", their_conversation):
+        response = await api.post(
+            "/v1/cases",
+            json={
+                "customer_id": customer_id,
+                "subject": "Help",
+                "conversation_id": conversation_id,
+                "assignee": "agent_7",
+                "tags": ["vip"],
+            },
+        )
+        assert response.status_code == 404, response.text
+        assert response.json()["field"] == "conversation_id"
+        assert conversation_id in response.json()["detail"]
+    assert (await api.get("/v1/cases")).json()["data"] == []
+    assert (await api.get("/v1/tags")).json()["data"] == []
+    assert await events_of(runtime, "case.created", "case.assigned", "tag.added") == []
+
+
+async def test_patching_a_case_to_a_conversation_requires_the_conversation_in_the_tenant(
+    api: httpx.AsyncClient, runtime: Runtime, other_tenant: TenantKey
+) -> None:
+    customer_id = await new_customer(api)
+    case = await new_case(api, customer_id)
+    their_customer = (
+        await api.post("/v1/customers", json={"name": "X"}, headers=other_tenant.headers)
+    ).json()
+    their_conversation = await new_conversation(api, their_customer["id"], headers=other_tenant.headers)
+    for conversation_id in ("cnv_01J0000000000000000000000", their_conversation):
+        response = await api.patch(
+            f"/v1/cases/{case['id']}",
+            json={"conversation_id": conversation_id, "priority": "urgent", "status": "open"},
+        )
+        assert response.status_code == 404, response.text
+        assert response.json()["field"] == "conversation_id"
+        assert conversation_id in response.json()["detail"]
+    unchanged = (await api.get(f"/v1/cases/{case['id']}")).json()
+    assert unchanged["conversation_id"] is None
+    assert (unchanged["priority"], unchanged["status"]) == ("normal", "new")
+    assert await events_of(runtime, "case.updated", "case.status_changed") == []
+    ours = await new_conversation(api, customer_id)
+    linked = await api.patch(f"/v1/cases/{case['id']}", json={"conversation_id": ours})
+    assert linked.status_code == 200, linked.text
+    assert linked.json()["conversation_id"] == ours
+    assert [data["changes"] for _, _, data in await events_of(runtime, "case.updated")] == [
+        {"conversation_id": ours}
+    ]
 
 
 async def test_case_with_a_bad_tag_writes_nothing(api: httpx.AsyncClient, runtime: Runtime) -> None:

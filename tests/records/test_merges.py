@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import httpx
+from tests.conftest import TenantKey
 
 from cxstack.governance.audit.service import list_audit
 from cxstack.runtime import Runtime
-from tests.conftest import TenantKey
 
 
 async def _customer(api: httpx.AsyncClient, **fields: object) -> dict[str, object]:
@@ -32,7 +32,9 @@ async def test_merge_moves_identities_and_history_and_undo_restores_them(
     assert merge["moved"]["conversations"] == [chat.json()["id"]]
     assert merge["moved"]["cases"] == [case.json()["id"]]
 
-    by_phone = await api.get("/v1/customers/lookup", params={"kind": "phone", "value": "020 7946 0958", "region": "GB"})
+    by_phone = await api.get(
+        "/v1/customers/lookup", params={"kind": "phone", "value": "020 7946 0958", "region": "GB"}
+    )
     assert by_phone.json()["id"] == target["id"]
     merged_target = (await api.get(f"/v1/customers/{target['id']}")).json()
     assert merged_target["phone"] == "+442079460958"
@@ -68,7 +70,9 @@ async def test_merging_a_customer_into_itself_or_twice_is_refused(api: httpx.Asy
     itself = await api.post(f"/v1/customers/{one['id']}/merge", json={"source_customer_id": one["id"]})
     assert itself.status_code == 422
     assert itself.json()["field"] == "source_customer_id"
-    assert (await api.post(f"/v1/customers/{one['id']}/merge", json={"source_customer_id": two["id"]})).status_code == 201
+    assert (
+        await api.post(f"/v1/customers/{one['id']}/merge", json={"source_customer_id": two["id"]})
+    ).status_code == 201
     twice = await api.post(f"/v1/customers/{one['id']}/merge", json={"source_customer_id": two["id"]})
     assert twice.status_code == 409
     unknown = await api.post(f"/v1/customers/{one['id']}/merge", json={"source_customer_id": "cus_nope"})

@@ -14,6 +14,7 @@ from cxstack.records.notes import service as notes
 from cxstack.runtime import Runtime
 
 MISSING_CUSTOMER = "cus_01J00000000000000000000000"
+MISSING_CONVERSATION = "cnv_01J0000000000000000000000"
 
 
 async def events_of(runtime: Runtime, *types: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -33,6 +34,17 @@ async def new_customer(api: httpx.AsyncClient, name: str = "Ada") -> str:
     assert response.status_code == 201, response.text
     customer_id: str = response.json()["id"]
     return customer_id
+
+
+async def new_conversation(
+    api: httpx.AsyncClient, customer_id: str, headers: dict[str, str] | None = None
+) -> str:
+    response = await api.post(
+        "/v1/conversations", json={"customer_id": customer_id, "channel": "webchat"}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    conversation_id: str = response.json()["id"]
+    return conversation_id
 
 
 async def add_note(
@@ -58,9 +70,10 @@ async def test_notes_attach_to_customers_cases_and_conversations(
 ) -> None:
     customer_id = await new_customer(api)
     case = (await api.post("/v1/cases", json={"customer_id": customer_id, "subject": "Help"})).json()
+    conversation_id = await new_conversation(api, customer_id)
     on_customer = await add_note(api, "customer", customer_id, "Prefers email")
     on_case = await add_note(api, "case", case["id"], "Escalated to billing")
-    on_conversation = await add_note(api, "conversation", "cnv_01J0000000000000000000000", "Rude")
+    on_conversation = await add_note(api, "conversation", conversation_id, "Rude")
     assert on_customer["id"].startswith("nte_")
     assert on_customer["author"].startswith("api_key:")
     written = await api.post(
@@ -71,13 +84,13 @@ async def test_notes_attach_to_customers_cases_and_conversations(
     listed = await notes_of(api, "customer", customer_id)
     assert [n["body"] for n in listed["data"]] == ["Prefers email", "VIP"]
     assert [n["id"] for n in (await notes_of(api, "case", case["id"]))["data"]] == [on_case["id"]]
-    conversation_notes = await notes_of(api, "conversation", "cnv_01J0000000000000000000000")
+    conversation_notes = await notes_of(api, "conversation", conversation_id)
     assert [n["id"] for n in conversation_notes["data"]] == [on_conversation["id"]]
     events = await events_of(runtime, "note.added")
     assert [(subject, data["target_type"]) for _, subject, data in events] == [
         (customer_id, "customer"),
         (case["id"], "case"),
-        ("cnv_01J0000000000000000000000", "conversation"),
+        (conversation_id, "conversation"),
         (customer_id, "customer"),
     ]
     assert events[0][2]["body"] == "Prefers email"
@@ -101,6 +114,8 @@ async def test_note_on_an_unknown_or_another_tenants_record_is_404_and_writes_no
         ("customer", MISSING_CUSTOMER),
         ("customer", theirs["id"]),
         ("case", "cas_01J00000000000000000000000"),
+        ("conversation", MISSING_CONVERSATION),
+        ("conversation", "not a conversation"),
     ]:
         response = await api.post(
             "/v1/notes", json={"target_type": target_type, "target_id": target_id, "body": "x"}
@@ -110,6 +125,32 @@ async def test_note_on_an_unknown_or_another_tenants_record_is_404_and_writes_no
         assert target_id in response.json()["detail"]
     listed = await api.get("/v1/notes", params={"target_type": "customer", "target_id": theirs["id"]})
     assert listed.status_code == 404
+    assert await events_of(runtime, "note.added") == []
+
+
+async def test_a_note_on_another_tenants_conversation_is_404_and_writes_nothing(
+    api: httpx.AsyncClient, runtime: Runtime, other_tenant: TenantKey
+) -> None:
+    their_customer = (
+        await api.post("/v1/customers", json={"name": "X"}, headers=other_tenant.headers)
+    ).json()
+    theirs = await new_conversation(api, their_customer["id"], headers=other_tenant.headers)
+    response = await api.post(
+        "/v1/notes", json={"target_type": "conversation", "target_id": theirs, "body": "peek"}
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["field"] == "target_id"
+    assert theirs in response.json()["detail"]
+    listed = await api.get("/v1/notes", params={"target_type": "conversation", "target_id": theirs})
+    assert listed.status_code == 404
+    assert listed.json()["field"] == "target_id"
+    their_notes = await api.get(
+        "/v1/notes",
+        params={"target_type": "conversation", "target_id": theirs},
+        headers=other_tenant.headers,
+    )
+    assert their_notes.status_code == 200, their_notes.text
+    assert their_notes.json()["data"] == []
     assert await events_of(runtime, "note.added") == []
 
 
@@ -123,7 +164,6 @@ async def test_bad_note_input_is_refused_naming_the_field(api: httpx.AsyncClient
         ({**base, "body": "x" * (16 * 1024 + 1)}, "body"),
         # 6,000 characters of three bytes each: under 16 Ki characters, over 16 KiB.
         ({**base, "body": "€" * 6000}, "body"),
-        ({**base, "target_type": "conversation", "target_id": "not a conversation"}, "target_id"),
     ]
     for body, field in bad:
         response = await api.post("/v1/notes", json=body)

@@ -10,7 +10,7 @@ from tests.conftest import TenantKey
 from cxstack.backbone.models import EventRecord
 from cxstack.runtime import Runtime
 
-CONVERSATION = "cnv_01J0000000000000000000000"
+MISSING_CONVERSATION = "cnv_01J0000000000000000000000"
 
 
 async def events_of(runtime: Runtime, *types: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -30,6 +30,17 @@ async def new_customer(api: httpx.AsyncClient, name: str = "Ada", **fields: Any)
     assert response.status_code == 201, response.text
     customer_id: str = response.json()["id"]
     return customer_id
+
+
+async def new_conversation(
+    api: httpx.AsyncClient, customer_id: str, headers: dict[str, str] | None = None
+) -> str:
+    response = await api.post(
+        "/v1/conversations", json={"customer_id": customer_id, "channel": "sms"}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    conversation_id: str = response.json()["id"]
+    return conversation_id
 
 
 def names(body: dict[str, Any]) -> list[str]:
@@ -83,16 +94,17 @@ async def test_cases_and_conversations_take_tags(api: httpx.AsyncClient, runtime
     tagged_case = await api.put(f"/v1/cases/{case['id']}/tags/urgent-billing")
     assert tagged_case.status_code == 200, tagged_case.text
     assert (await api.get(f"/v1/cases/{case['id']}")).json()["tags"] == ["urgent-billing"]
-    tagged_conversation = await api.put(f"/v1/conversations/{CONVERSATION}/tags/angry")
-    assert tagged_conversation.status_code == 200
+    conversation_id = await new_conversation(api, customer_id)
+    tagged_conversation = await api.put(f"/v1/conversations/{conversation_id}/tags/angry")
+    assert tagged_conversation.status_code == 200, tagged_conversation.text
     assert tagged_conversation.json()["target_type"] == "conversation"
-    assert names((await api.get(f"/v1/conversations/{CONVERSATION}/tags")).json()) == ["angry"]
+    assert names((await api.get(f"/v1/conversations/{conversation_id}/tags")).json()) == ["angry"]
     # The same tag on different kinds of record is different taggings.
     assert names((await api.get(f"/v1/customers/{customer_id}/tags")).json()) == []
     events = await events_of(runtime, "tag.added")
     assert [(subject, data["target_type"]) for _, subject, data in events] == [
         (case["id"], "case"),
-        (CONVERSATION, "conversation"),
+        (conversation_id, "conversation"),
     ]
 
 
@@ -105,9 +117,6 @@ async def test_bad_tag_names_are_refused_and_write_nothing(api: httpx.AsyncClien
     assert (await api.put(f"/v1/customers/{customer_id}/tags/{'x' * 64}")).status_code == 200
     assert [t["name"] for t in (await api.get("/v1/tags")).json()["data"]] == ["x" * 64]
     assert len(await events_of(runtime, "tag.added")) == 1
-    bad_conversation = await api.put("/v1/conversations/not%20an%20id/tags/vip")
-    assert bad_conversation.status_code == 422
-    assert bad_conversation.json()["field"] == "conversation_id"
 
 
 async def test_unknown_or_another_tenants_targets_are_404_and_create_no_tag(
@@ -118,6 +127,8 @@ async def test_unknown_or_another_tenants_targets_are_404_and_create_no_tag(
         ("/v1/customers/cus_01J00000000000000000000000/tags/vip", "customer_id"),
         (f"/v1/customers/{theirs['id']}/tags/vip", "customer_id"),
         ("/v1/cases/cas_01J00000000000000000000000/tags/vip", "case_id"),
+        (f"/v1/conversations/{MISSING_CONVERSATION}/tags/vip", "conversation_id"),
+        ("/v1/conversations/not%20an%20id/tags/vip", "conversation_id"),
     ]:
         for method in ("PUT", "DELETE"):
             response = await api.request(method, path)
@@ -125,6 +136,29 @@ async def test_unknown_or_another_tenants_targets_are_404_and_create_no_tag(
             assert response.json()["field"] == field
     assert (await api.get(f"/v1/customers/{theirs['id']}/tags")).status_code == 404
     assert (await api.get("/v1/tags")).json()["data"] == []
+    assert await events_of(runtime, "tag.added", "tag.removed") == []
+
+
+async def test_tagging_another_tenants_conversation_is_404_and_writes_nothing(
+    api: httpx.AsyncClient, runtime: Runtime, other_tenant: TenantKey
+) -> None:
+    their_customer = (
+        await api.post("/v1/customers", json={"name": "X"}, headers=other_tenant.headers)
+    ).json()
+    theirs = await new_conversation(api, their_customer["id"], headers=other_tenant.headers)
+    for method in ("PUT", "DELETE"):
+        response = await api.request(method, f"/v1/conversations/{theirs}/tags/vip")
+        assert response.status_code == 404, (method, response.text)
+        assert response.json()["field"] == "conversation_id"
+        assert theirs in response.json()["detail"]
+    listed = await api.get(f"/v1/conversations/{theirs}/tags")
+    assert listed.status_code == 404
+    assert listed.json()["field"] == "conversation_id"
+    their_view = await api.get(f"/v1/conversations/{theirs}/tags", headers=other_tenant.headers)
+    assert their_view.status_code == 200, their_view.text
+    assert names(their_view.json()) == []
+    assert (await api.get("/v1/tags")).json()["data"] == []
+    assert (await api.get("/v1/tags", headers=other_tenant.headers)).json()["data"] == []
     assert await events_of(runtime, "tag.added", "tag.removed") == []
 
 

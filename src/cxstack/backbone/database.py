@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -48,6 +50,28 @@ def normalise_url(url: str) -> str:
     if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+asyncpg://" + url.split("://", 1)[1]
     return url
+
+
+class _SQLiteDialect(SQLiteDialect_pysqlite):
+    """pysqlite, with savepoints issued straight to the driver.
+
+    SQLAlchemy compiles each SAVEPOINT statement afresh (every one names a new savepoint), and the group
+    commit takes one per unit of work: compiling them was a third of the writer's time.
+    """
+
+    supports_statement_cache = True
+
+    def do_savepoint(self, connection: Connection, name: str) -> None:
+        _driver_connection(connection).execute(f"SAVEPOINT {name}")
+
+    def do_release_savepoint(self, connection: Connection, name: str) -> None:
+        _driver_connection(connection).execute(f"RELEASE SAVEPOINT {name}")
+
+    def do_rollback_to_savepoint(self, connection: Connection, name: str) -> None:
+        _driver_connection(connection).execute(f"ROLLBACK TO SAVEPOINT {name}")
+
+
+registry.register("sqlite.cxstack", __name__, "_SQLiteDialect")
 
 
 @dataclass
@@ -201,9 +225,16 @@ class Database:
         async with self._async_engine.begin() as connection:
             return await connection.run_sync(fn)
 
-    def _unit_of_work(self, session: Session, context: Context) -> UnitOfWork:
+    def _unit_of_work(
+        self, session: Session, context: Context, connection: Connection | None = None
+    ) -> UnitOfWork:
         return UnitOfWork(
-            session, catalog=self.catalog, clock=self.clock, context=context, partitions=self.partitions
+            session,
+            catalog=self.catalog,
+            clock=self.clock,
+            context=context,
+            partitions=self.partitions,
+            connection=connection,
         )
 
     # -- embedded driver -------------------------------------------------------------------------
@@ -213,7 +244,7 @@ class Database:
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            self.url,
+            url.set(drivername="sqlite+cxstack"),
             json_serializer=_json_dumps,
             json_deserializer=orjson.loads,
             pool_size=8,
@@ -275,8 +306,7 @@ class Database:
                 try:
                     self._commit_batch(connection, batch)
                 except BaseException as error:  # the writer must outlive anything a batch does
-                    for job in batch:
-                        _answer(job, False, error)
+                    _answer([(job, False, error) for job in batch])
         stopped = RuntimeError("the database stopped before this write ran")
         while True:
             try:
@@ -284,7 +314,7 @@ class Database:
             except queue.Empty:
                 return
             if left is not None:
-                _answer(left, False, stopped)
+                _answer([(left, False, stopped)])
 
     def _commit_batch(self, connection: Any, batch: list[_Job]) -> None:
         """Commit ``batch`` and answer each caller; run again the jobs of a transaction the database ended."""
@@ -301,7 +331,7 @@ class Database:
         try:
             transaction = connection.begin()
             for index, job in enumerate(batch):
-                uow = self._unit_of_work(session, job.context)
+                uow = self._unit_of_work(session, job.context, connection)
                 raised: BaseException | None = None
                 try:
                     with session.begin_nested():
@@ -326,7 +356,7 @@ class Database:
                     else:
                         # What ended it (a full disk), not the failed rollback to the savepoint after it.
                         outcome = (False, _first_error(outcome[1]))
-                    _answer(job, *outcome)
+                    _answer([(job, *outcome)])
                     return batch[:index] + batch[index + 1 :]
                 outcomes.append(outcome)
             session.flush()
@@ -339,8 +369,7 @@ class Database:
                     connection.rollback()
         finally:
             session.close()
-        for job, (ok, value) in zip(batch, outcomes, strict=True):
-            _answer(job, ok, value)
+        _answer([(job, ok, value) for job, (ok, value) in zip(batch, outcomes, strict=True)])
         if wrote_events:
             with contextlib.suppress(RuntimeError):
                 batch[0].loop.call_soon_threadsafe(self._notify)
@@ -380,16 +409,22 @@ def _first_error(error: BaseException) -> BaseException:
     return error
 
 
-def _answer(job: _Job, ok: bool, value: Any) -> None:
-    """Settle ``job``'s future on its caller's loop; a caller whose loop has closed waits for nothing."""
-    with contextlib.suppress(RuntimeError):
-        job.loop.call_soon_threadsafe(_settle, job.future, ok, value)
+def _answer(outcomes: list[tuple[_Job, bool, Any]]) -> None:
+    """Settle each job's future on its caller's loop, one wake-up of each loop for all of them; a caller
+    whose loop has closed waits for nothing."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
+    for job, ok, value in outcomes:
+        by_loop.setdefault(job.loop, []).append((job.future, ok, value))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_settle, settled)
 
 
-def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
+def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for future, ok, value in settled:
+        if future.done():
+            continue
+        if ok:
+            future.set_result(value)
+        else:
+            future.set_exception(value)

@@ -104,7 +104,7 @@ def read_events(
         query = query.where(EventRecord.tenant_id == tenant_id)
     if subject is not None:
         query = query.where(EventRecord.subject == subject)
-    return _events_of(session.connection().execute(query.order_by(EventRecord.seq).limit(limit)))
+    return _events_of(session.connection().execute(query.order_by(EventRecord.seq).limit(limit)).all())
 
 
 def head(session: Session) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from pydantic import BaseModel
-from sqlalchemy import Table, insert, text
+from sqlalchemy import Connection, Table, insert, text
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.catalog import EventCatalog
@@ -35,6 +35,9 @@ class Context:
     source: str = "cxstack"
 
 
+_INSERT_EVENT = insert(cast(Table, EventRecord.__table__))
+
+
 def partition_of(subject: str, partitions: int) -> int:
     """Return the log partition of ``subject``; events of one subject always share a partition."""
     return zlib.crc32(subject.encode()) % partitions
@@ -49,12 +52,15 @@ class UnitOfWork:
         clock: Clock,
         context: Context,
         partitions: int,
+        connection: Connection | None = None,
     ) -> None:
+        """``connection``, if given, is the one ``session`` runs its transaction on (saves a look-up)."""
         self.session = session
         self.catalog = catalog
         self.clock = clock
         self.context = context
         self.partitions = partitions
+        self._connection = connection
         #: Events published and not yet appended to the log.
         self.events: list[Event] = []
         #: Events appended to the log in this transaction (visible once it commits).
@@ -96,12 +102,12 @@ class UnitOfWork:
         pending, self.events = self.events, []
         if not pending:
             return
-        bind = self.session.get_bind()
-        if bind.dialect.name == "postgresql":
-            self.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
-        # Core's insert, not the ORM's bulk insert: it costs far less per row.
-        self.session.execute(
-            insert(cast(Table, EventRecord.__table__)),
+        # Core on the session's connection, not the ORM's bulk insert: it costs far less per row.
+        connection = self._connection or self.session.connection()
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENT_LOG_LOCK_KEY})
+        connection.execute(
+            _INSERT_EVENT,
             [
                 {
                     "id": event.id,

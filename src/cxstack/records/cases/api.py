@@ -18,7 +18,7 @@ Who = Annotated[Caller, Depends(caller)]
 
 @router.post("/cases", status_code=201, response_model=CaseOut)
 async def create_case(request: Request, who: Who, data: CaseCreate) -> Response:
-    """Open a case for a customer; 404 naming ``customer_id`` when the customer does not exist."""
+    """Open a case for a customer; 404 naming ``customer_id`` or ``conversation_id`` when one is unknown."""
     return await write(
         request,
         who,

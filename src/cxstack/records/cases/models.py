@@ -20,7 +20,7 @@ class Case(TenantScoped, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     customer_id: Mapped[str] = mapped_column(ForeignKey("customers.id"))
-    #: The conversation the case came from, if any (a reference; conversations are another domain's).
+    #: The conversation the case came from, if any (one of the tenant's, checked when it is set).
     conversation_id: Mapped[str | None] = mapped_column(String(64))
     subject: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")

@@ -12,7 +12,7 @@ from cxstack.records.customers.schemas import StrictModel
 
 CaseStatus = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
 CasePriority = Literal["low", "normal", "high", "urgent"]
-#: A reference to a record of another domain (a conversation id).
+#: The shape of a conversation id; the service checks that the conversation exists in the tenant.
 REFERENCE_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_DESCRIPTION = 65_536
 

@@ -43,6 +43,7 @@ from cxstack.records.cases.schemas import (
     CaseUpdate,
     CaseUpdated,
 )
+from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.customers.repository import CustomerRepository
 from cxstack.records.tags import service as tags
 
@@ -126,8 +127,9 @@ def _out(session: Session, case: Case) -> CaseOut:
 def create_case(uow: UnitOfWork, *, tenant_id: str, data: CaseCreate) -> CaseOut:
     """Open a case for a customer, with its tags.
 
-    Raises NotFound (``customer_id``) for an unknown customer, Conflict for a merged one, ValidationFailed
-    for a bad status or tag; nothing is written then. Publishes ``case.created``, ``case.assigned`` when
+    Raises NotFound (``customer_id``, ``conversation_id``) for an unknown or another tenant's customer or
+    conversation, Conflict for a merged customer, ValidationFailed for a bad status or tag; nothing is
+    written then. Publishes ``case.created``, ``case.assigned`` when
     an assignee is given, and ``tag.added`` per tag.
     """
     customer = CustomerRepository(uow.session, tenant_id).get(data.customer_id)
@@ -137,6 +139,8 @@ def create_case(uow: UnitOfWork, *, tenant_id: str, data: CaseCreate) -> CaseOut
             field="customer_id",
             merged_into_id=customer.merged_into_id,
         )
+    if data.conversation_id is not None:
+        ConversationRepository(uow.session, tenant_id).get(data.conversation_id)
     if data.status not in INITIAL_STATUSES:
         raise ValidationFailed(
             f"a case opens as {', '.join(INITIAL_STATUSES)}, not {data.status}", field="status"
@@ -188,7 +192,8 @@ def create_case(uow: UnitOfWork, *, tenant_id: str, data: CaseCreate) -> CaseOut
 def update_case(uow: UnitOfWork, *, tenant_id: str, case_id: str, data: CaseUpdate) -> CaseOut:
     """Change the fields given; the status follows the state machine above.
 
-    Raises NotFound, Conflict (a refused status move, or any change to a closed case), ValidationFailed.
+    Raises NotFound (the case, or ``conversation_id`` for a conversation not in the tenant), Conflict (a
+    refused status move, or any change to a closed case), ValidationFailed.
     Publishes ``case.updated``, ``case.status_changed`` and ``case.assigned`` for what changed.
     """
     case = CaseRepository(uow.session, tenant_id).get(case_id)
@@ -198,6 +203,8 @@ def update_case(uow: UnitOfWork, *, tenant_id: str, case_id: str, data: CaseUpda
             raise ValidationFailed(f"{required} cannot be removed from a case", field=required)
     if given.get("due_at") is not None:
         given["due_at"] = utc(given["due_at"])
+    if given.get("conversation_id") is not None:
+        ConversationRepository(uow.session, tenant_id).get(given["conversation_id"])
     new_status = given.get("status", case.status)
     check_transition(case.id, case.status, new_status)
     changes: dict[str, Any] = {}

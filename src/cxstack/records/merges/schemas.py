@@ -49,7 +49,5 @@ EVENT_TYPES = (
         CustomerMerged,
         description="A customer was merged into another; its identities and history moved.",
     ),
-    EventType(
-        "customer.unmerged", CustomerUnmerged, description="A merge was undone; what moved went back."
-    ),
+    EventType("customer.unmerged", CustomerUnmerged, description="A merge was undone; what moved went back."),
 )

@@ -33,7 +33,9 @@ FILLABLE = ("name", "email", "phone", "account_id")
 def _move_identities(
     uow: UnitOfWork, *, tenant_id: str, from_customer_id: str, to_customer_id: str, ids: Sequence[str] | None
 ) -> list[str]:
-    query = select(Identity.id).where(Identity.tenant_id == tenant_id, Identity.customer_id == from_customer_id)
+    query = select(Identity.id).where(
+        Identity.tenant_id == tenant_id, Identity.customer_id == from_customer_id
+    )
     if ids is not None:
         query = query.where(Identity.id.in_(ids))
     moving = list(uow.session.scalars(query))
@@ -200,10 +202,9 @@ def list_merges(session: Session, *, tenant_id: str, customer_id: str) -> list[M
         select(CustomerMerge)
         .where(
             CustomerMerge.tenant_id == tenant_id,
-            (CustomerMerge.target_customer_id == customer_id) | (CustomerMerge.source_customer_id == customer_id),
+            (CustomerMerge.target_customer_id == customer_id)
+            | (CustomerMerge.source_customer_id == customer_id),
         )
         .order_by(CustomerMerge.id.desc())
     )
     return [MergeOut.model_validate(row) for row in rows]
-
-

@@ -1,7 +1,7 @@
 """Internal notes: adding them to a customer, a case or a conversation, listing, deleting, moving.
 
-Customers and cases must exist (a note on another tenant's record is a NotFound); a conversation is a
-reference checked for shape only. A body is 1 byte to 16 KiB of UTF-8.
+The customer, case or conversation must exist in the tenant (a note on another tenant's record is a
+NotFound naming ``target_id``). A body is 1 byte to 16 KiB of UTF-8.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ SOURCE = "cxstack/records"
 def add_note(uow: UnitOfWork, *, tenant_id: str, data: NoteCreate) -> NoteOut:
     """Add a note to a record; the author defaults to the caller (the unit of work's actor).
 
-    Raises NotFound (``target_id``) for an unknown customer or case, ValidationFailed for a body over
-    16 KiB or a bad conversation id. Publishes ``note.added`` with the target as subject.
+    Raises NotFound (``target_id``) for an unknown or another tenant's customer, case or conversation,
+    ValidationFailed for a body over 16 KiB. Publishes ``note.added`` with the target as subject.
     """
     size = len(data.body.encode())
     if size > MAX_BODY_BYTES:

@@ -3,7 +3,7 @@
 A tag name is normalised to lowercase and is 1-64 ASCII letters, digits or ``- _ : /`` (``vip``,
 ``billing/refund``, ``tier:gold``). Putting a tag on a target creates the tag if the tenant does not have
 it yet. Adding a tag a target already has, or removing one it does not have, changes nothing.
-Conversations are free references here (checked for shape only); customers and cases must exist.
+The target (a customer, conversation or case) must exist in the tenant.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.cases.repository import CaseRepository
+from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.customers.repository import CustomerRepository
 from cxstack.records.tags.models import Tag, Tagging
 from cxstack.records.tags.repository import TagRepository
@@ -25,8 +26,6 @@ from cxstack.records.tags.schemas import TARGET_TYPES, TagAdded, TagOut, TagRemo
 
 SOURCE = "cxstack/records"
 _TAG_NAME = re.compile(r"^[a-z0-9_:/-]{1,64}$")
-#: The shape of a reference to a record another domain owns (a conversation id).
-REFERENCE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def normalise_tag(name: str, *, field: str = "tag") -> str:
@@ -44,20 +43,16 @@ def require_target(
 ) -> None:
     """Check that a tag or note target exists.
 
-    Raises NotFound for an unknown customer or case (naming ``field``, by default ``customer_id`` or
-    ``case_id``) and ValidationFailed for an unknown target type or a conversation id of the wrong shape.
+    Raises NotFound for an unknown (or another tenant's) customer, case or conversation, naming ``field``
+    (by default ``customer_id``, ``case_id`` or ``conversation_id``), and ValidationFailed for an unknown
+    target type.
     """
     if target_type == "customer":
         found = CustomerRepository(session, tenant_id).find(target_id) is not None
     elif target_type == "case":
         found = CaseRepository(session, tenant_id).find(target_id) is not None
     elif target_type == "conversation":
-        if not REFERENCE.match(target_id):
-            raise ValidationFailed(
-                f"{target_id!r} is not a conversation id: 1-64 letters, digits, '-' or '_'",
-                field=field or "conversation_id",
-            )
-        found = True
+        found = ConversationRepository(session, tenant_id).find(target_id) is not None
     else:
         raise ValidationFailed(
             f"target type {target_type!r} is not one of {', '.join(TARGET_TYPES)}", field="target_type"
