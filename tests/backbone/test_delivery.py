@@ -44,6 +44,8 @@ class Recorder:
     failures_left: Counter[str] = field(default_factory=Counter)
     #: Event ids whose handling always fails.
     broken: set[str] = field(default_factory=set)
+    #: Event ids whose handling fails on these calls (1 is the first), and only on them.
+    fail_on_call: dict[str, set[int]] = field(default_factory=dict)
     #: Subjects whose follow-up publication is followed by a failure.
     publish_then_fail: set[str] = field(default_factory=set)
     resets: int = 0
@@ -88,6 +90,8 @@ def subscriptions(recorder: Recorder) -> SubscriptionRegistry:
         )
         if event.id in recorder.broken:
             raise HandlerFailed(f"always fails on {event.id}")
+        if recorder.called().count(event.id) in recorder.fail_on_call.get(event.id, set()):
+            raise HandlerFailed(f"fails this time on {event.id}")
         if recorder.failures_left[event.id] > 0:
             recorder.failures_left[event.id] -= 1
             raise HandlerFailed(f"fails on {event.id} ({recorder.failures_left[event.id]} more)")
@@ -387,3 +391,42 @@ async def test_concurrent_delivery_rounds_of_one_subscription_handle_each_event_
     assert await parked(runtime) == []
     effect = await effects(runtime)
     assert all(effect[event_id] == 1 for event_id in published)
+
+
+async def test_a_bus_stopped_and_started_again_keeps_delivering(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    async def delivered(event_id: str) -> bool:
+        for _ in range(500):
+            if event_id in recorder.called():
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    await bus.start()
+    [first] = await publish(runtime, "cus_1")
+    assert await delivered(first)
+    await bus.stop()
+
+    await bus.start()
+    try:
+        [second] = await publish(runtime, "cus_1")
+        assert await delivered(second)
+    finally:
+        await bus.stop()
+
+
+async def test_an_event_whose_predecessor_fails_when_run_again_queues_behind_it(
+    runtime: Runtime, bus: Bus, recorder: Recorder
+) -> None:
+    # The first run of the batch fails on the second event and rolls back; the first event, run again
+    # alone, fails this time. The second must then wait behind it, not be retried beside it.
+    first, second = await publish(runtime, "cus_1", "cus_1")
+    recorder.fail_on_call = {first: {2}, second: {1}}
+
+    await rounds(bus, 1)
+
+    assert recorder.called("cus_1") == [first, second, first]
+    head, behind = await parked(runtime)
+    assert (head.event_id, head.attempts, head.blocked) == (first, 1, False)
+    assert (behind.event_id, behind.attempts, behind.blocked) == (second, 0, True)

@@ -79,6 +79,7 @@ class Bus:
         self._stopping = asyncio.Event()
 
     async def start(self) -> None:
+        self._stopping.clear()  # a bus stopped before may start again
         self.db.add_commit_listener(self.waker.wake)
         for subscription in self.registry:
             self._tasks.append(

@@ -113,9 +113,12 @@ def _deliver_in_order(
         if failure is None:
             return
         index, error = failure
+        failed = ready[index]
         _deliver_in_order(uow, subscription, ready[:index], waiting=waiting, policy=policy)
-        _park(uow, subscription, ready[index], policy=policy, error=error)
-        waiting.add(ready[index].subject)
+        # Should an earlier event of its subject have failed on its second run, it queues behind that one.
+        queued = failed.subject in waiting
+        _park(uow, subscription, failed, policy=policy, error=None if queued else error)
+        waiting.add(failed.subject)
         rest = ready[index + 1 :]
 
 
@@ -278,7 +281,7 @@ def deliver_new_events(
         )
     )
     handled = set(
-        session.scalars(
+        session.connection().scalars(
             select(ProcessedEvent.event_id).where(
                 ProcessedEvent.subscription == subscription.name,
                 ProcessedEvent.event_id.in_([e.id for e in events]),
