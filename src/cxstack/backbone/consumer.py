@@ -17,7 +17,7 @@ from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy, deliver_new_events, retry_due_deliveries
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.timers import fire_due_timers
-from cxstack.backbone.unit_of_work import Context
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
 
 log = structlog.get_logger("cxstack.bus")
 
@@ -122,23 +122,23 @@ class Bus:
         if not owned:
             return 0
         context = Context(actor=f"subscription:{subscription.name}")
-        read = await self.db.write(
-            lambda uow: deliver_new_events(
+
+        def deliver(uow: UnitOfWork) -> int:
+            read = deliver_new_events(
                 uow,
                 subscription=subscription,
                 partitions=owned,
                 batch_size=self.batch_size,
                 policy=self.policy,
                 owner=self.owner,
-            ),
-            context=context,
-        )
-        await self.db.write(
-            lambda uow: retry_due_deliveries(
+            )
+            retry_due_deliveries(
                 uow, subscription=subscription, partitions=owned, policy=self.policy, owner=self.owner
-            ),
-            context=context,
-        )
+            )
+            return read
+
+        # One transaction a round: new events and due retries commit together.
+        read = await self.db.write(deliver, context=context)
         return read
 
     async def _deliver_forever(self, subscription: Subscription) -> None:
