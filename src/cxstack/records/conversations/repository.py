@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
@@ -15,6 +17,42 @@ from cxstack.records.conversations.models import Conversation, Message
 #: Ids per statement when updating many rows (well under every driver's parameter limit).
 _CHUNK = 500
 
+# The message intake path runs these prepared Core statements: built once, so each message costs the
+# database work and not the construction and caching of ORM queries.
+_conversations = cast(Table, Conversation.__table__)
+_messages = cast(Table, Message.__table__)
+_MESSAGE_TARGET = select(
+    _conversations.c.id, _conversations.c.customer_id, _conversations.c.channel, _conversations.c.status
+).where(
+    _conversations.c.tenant_id == bindparam("tenant_id"), _conversations.c.id == bindparam("conversation_id")
+)
+#: On PostgreSQL writers of one conversation queue here, so counters and client ids stay consistent;
+#: SQLite has one writer already and leaves the clause out.
+_MESSAGE_TARGET_LOCKED = _MESSAGE_TARGET.with_for_update()
+_MESSAGE_BY_CLIENT_ID = select(_messages.c.id).where(
+    _messages.c.conversation_id == bindparam("conversation_id"),
+    _messages.c.client_id == bindparam("client_id"),
+    _messages.c.tenant_id == bindparam("tenant_id"),
+)
+#: A message whose client id the conversation already has is not inserted (the resend of a channel).
+_INSERT_MESSAGE = {
+    "postgresql": postgresql.insert(_messages).on_conflict_do_nothing(
+        index_elements=["conversation_id", "client_id"]
+    ),
+    "sqlite": sqlite.insert(_messages).on_conflict_do_nothing(
+        index_elements=["conversation_id", "client_id"]
+    ),
+}
+_COUNT_MESSAGE = (
+    update(_conversations)
+    .where(_conversations.c.id == bindparam("conversation_id"))
+    .values(
+        message_count=_conversations.c.message_count + 1,
+        last_message_at=bindparam("at", type_=_conversations.c.updated_at.type),
+        updated_at=bindparam("at", type_=_conversations.c.updated_at.type),
+    )
+)
+
 
 class ConversationRepository:
     def __init__(self, session: Session, tenant_id: str) -> None:
@@ -22,8 +60,12 @@ class ConversationRepository:
         self.tenant_id = tenant_id
 
     def find(self, conversation_id: str, *, for_update: bool = False) -> Conversation | None:
-        query = select(Conversation).where(
-            Conversation.tenant_id == self.tenant_id, Conversation.id == conversation_id
+        # Fresh from the database even if loaded earlier in this session: message intake updates the
+        # counters with a Core statement the loaded object does not see.
+        query = (
+            select(Conversation)
+            .where(Conversation.tenant_id == self.tenant_id, Conversation.id == conversation_id)
+            .execution_options(populate_existing=True)
         )
         if for_update:
             # On PostgreSQL writers of one conversation queue here, so counters and client ids stay
@@ -90,6 +132,40 @@ class ConversationRepository:
             )
 
     # -- messages ----------------------------------------------------------------------------------
+
+    def message_target(self, conversation_id: str, *, for_update: bool) -> Any:
+        """Return (id, customer_id, channel, status) of the conversation a message is posted to."""
+        statement = _MESSAGE_TARGET_LOCKED if for_update else _MESSAGE_TARGET
+        return self.session.execute(
+            statement, {"tenant_id": self.tenant_id, "conversation_id": conversation_id}
+        ).first()
+
+    def message_id_by_client_id(self, conversation_id: str, client_id: str) -> str | None:
+        found: str | None = self.session.execute(
+            _MESSAGE_BY_CLIENT_ID,
+            {"tenant_id": self.tenant_id, "conversation_id": conversation_id, "client_id": client_id},
+        ).scalar()
+        return found
+
+    def get_message(self, message_id: str) -> Message:
+        message = self.session.get(Message, message_id)
+        if message is None or message.tenant_id != self.tenant_id:
+            raise NotFound(f"message {message_id} does not exist", field="message_id")
+        return message
+
+    def append_message(self, row: dict[str, Any]) -> bool:
+        """Insert a message and count it on its conversation (``row`` holds every message column).
+
+        Return False, and change nothing, if the conversation already has a message with its client id.
+        """
+        dialect = "postgresql" if self.session.get_bind().dialect.name == "postgresql" else "sqlite"
+        inserted = self.session.execute(_INSERT_MESSAGE[dialect], row)
+        if getattr(inserted, "rowcount", 1) == 0:
+            return False
+        self.session.execute(
+            _COUNT_MESSAGE, {"conversation_id": row["conversation_id"], "at": row["created_at"]}
+        )
+        return True
 
     def find_message_by_client_id(self, conversation_id: str, client_id: str) -> Message | None:
         return self.session.scalar(

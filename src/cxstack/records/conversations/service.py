@@ -15,7 +15,7 @@ from cxstack.backbone.errors import Conflict, DomainError, NotFound, ValidationF
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.records.conversations.models import Conversation, Message
+from cxstack.records.conversations.models import Conversation
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.conversations.schemas import (
     MAX_BODY_BYTES,
@@ -285,6 +285,18 @@ def _author_kind(data: MessageCreate) -> str:
     return kind
 
 
+def _resent(
+    repo: ConversationRepository, conversation_id: str, client_id: str | None
+) -> PostedMessage | None:
+    """Return the message already posted with ``client_id``, if any."""
+    if client_id is None:
+        return None
+    existing_id = repo.message_id_by_client_id(conversation_id, client_id)
+    if existing_id is None:
+        return None
+    return PostedMessage(message=MessageOut.model_validate(repo.get_message(existing_id)), created=False)
+
+
 def post_message(
     uow: UnitOfWork, *, tenant_id: str, conversation_id: str, data: MessageCreate
 ) -> PostedMessage:
@@ -307,53 +319,66 @@ def post_message(
         raise ValidationFailed("a message needs a body or at least one attachment", field="body")
     author_kind = _author_kind(data)
     repo = ConversationRepository(uow.session, tenant_id)
-    conversation = repo.get(conversation_id, for_update=True)
-    if data.client_id is not None:
-        existing = repo.find_message_by_client_id(conversation.id, data.client_id)
-        if existing is not None:
-            return PostedMessage(message=MessageOut.model_validate(existing), created=False)
+    target = repo.message_target(conversation_id, for_update=True)
+    if target is None:
+        raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
     now = uow.clock.now()
-    channel = data.channel or conversation.channel
-    if channel != conversation.channel:
-        _change_channel(uow, conversation, channel, at=now)
-    if data.direction == "inbound" and conversation.status != "open":
-        if conversation.status == "closed":
-            _reopen(uow, conversation, status="open", reason="inbound_message", at=now)
-        else:
-            _publish_updated(uow, conversation, {"status": "open"}, {"status": conversation.status})
-            conversation.status = "open"
+    channel = data.channel or target.channel
+    reopens = data.direction == "inbound" and target.status != "open"
+    if channel != target.channel or reopens:
+        # The rarer paths change the conversation itself; they go through the mapped object, after
+        # making sure this is not a resend (which must change nothing).
+        resent = _resent(repo, conversation_id, data.client_id)
+        if resent is not None:
+            return resent
+        conversation = repo.get(conversation_id)
+        if channel != conversation.channel:
+            _change_channel(uow, conversation, channel, at=now)
+        if reopens:
+            if conversation.status == "closed":
+                _reopen(uow, conversation, status="open", reason="inbound_message", at=now)
+            else:
+                _publish_updated(uow, conversation, {"status": "open"}, {"status": conversation.status})
+                conversation.status = "open"
+        uow.session.flush()
+    customer_id: str = target.customer_id
     author_id = data.author_id
     if author_id is None and author_kind == "customer":
-        author_id = conversation.customer_id
-    message = Message(
-        id=new_id("msg"),
-        tenant_id=tenant_id,
-        conversation_id=conversation.id,
-        customer_id=conversation.customer_id,
-        direction=data.direction,
-        author_kind=author_kind,
-        author_id=author_id,
-        channel=channel,
-        body=data.body,
-        content_type=data.content_type,
-        attachments=[attachment.model_dump() for attachment in data.attachments],
-        client_id=data.client_id,
-        created_at=now,
+        author_id = customer_id
+    message_id = new_id("msg")
+    attachments = [attachment.model_dump() for attachment in data.attachments]
+    appended = repo.append_message(
+        {
+            "id": message_id,
+            "tenant_id": tenant_id,
+            "conversation_id": conversation_id,
+            "customer_id": customer_id,
+            "direction": data.direction,
+            "author_kind": author_kind,
+            "author_id": author_id,
+            "channel": channel,
+            "body": data.body,
+            "content_type": data.content_type,
+            "attachments": attachments,
+            "client_id": data.client_id,
+            "created_at": now,
+        }
     )
-    uow.session.add(message)
-    conversation.message_count += 1
-    conversation.last_message_at = now
-    conversation.updated_at = now
+    if not appended:
+        # A resend: the conversation already has this client id. Its first message is the answer.
+        resent = _resent(repo, conversation_id, data.client_id)
+        assert resent is not None
+        return resent
     event_model = MessageReceived if data.direction == "inbound" else MessageSent
     uow.publish(
         "message.received" if data.direction == "inbound" else "message.sent",
         tenant_id=tenant_id,
-        subject=conversation.id,
+        subject=conversation_id,
         source=SOURCE,
         data=event_model(
-            message_id=message.id,
-            conversation_id=conversation.id,
-            customer_id=conversation.customer_id,
+            message_id=message_id,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
             channel=channel,
             direction=data.direction,
             author_kind=author_kind,
@@ -367,9 +392,9 @@ def post_message(
     )
     return PostedMessage(
         message=MessageOut(
-            id=message.id,
-            conversation_id=conversation.id,
-            customer_id=conversation.customer_id,
+            id=message_id,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
             direction=data.direction,
             author_kind=author_kind,
             author_id=author_id,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy import Table, and_, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -19,14 +20,19 @@ from cxstack.records.timeline.models import TimelineEntry
 from cxstack.records.timeline.schemas import EntryFacts, TimelineEntryOut
 
 SUMMARY_LENGTH = 500
+#: Built once: the projection writes one entry for nearly every event, so statement building adds up.
+_ENTRIES = cast(Table, TimelineEntry.__table__)
+_INSERT_ENTRY = {
+    "postgresql": postgresql.insert(_ENTRIES).on_conflict_do_nothing(index_elements=["event_id"]),
+    "sqlite": sqlite.insert(_ENTRIES).on_conflict_do_nothing(index_elements=["event_id"]),
+}
 
 
 def record_entry(uow: UnitOfWork, *, event: Event, facts: EntryFacts) -> None:
     """Add the timeline entry of ``event``; an event already recorded is left as it is."""
     dialect = uow.session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     uow.session.execute(
-        insert(TimelineEntry).on_conflict_do_nothing(index_elements=["event_id"]),
+        _INSERT_ENTRY["postgresql" if dialect == "postgresql" else "sqlite"],
         [
             {
                 "tenant_id": event.tenant,
