@@ -253,6 +253,8 @@ def upgrade() -> None:
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
         ),
         sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("origin_customer_id", sa.String(length=32), nullable=False),
+        sa.Column("owner_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("occurred_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("event_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("event_id", sa.String(length=32), nullable=False),
@@ -274,7 +276,46 @@ def upgrade() -> None:
             ["tenant_id", "customer_id", "occurred_at", "event_seq"],
             unique=False,
         )
+        batch_op.create_index(
+            "ix_timeline_entries_origin",
+            ["tenant_id", "origin_customer_id"],
+            unique=False,
+            sqlite_where=sa.text("conversation_id IS NULL"),
+            postgresql_where=sa.text("conversation_id IS NULL"),
+        )
+        batch_op.create_index(
+            "ix_timeline_entries_record",
+            ["tenant_id", "ref_id"],
+            unique=False,
+            sqlite_where=sa.text("conversation_id IS NULL"),
+            postgresql_where=sa.text("conversation_id IS NULL"),
+        )
         batch_op.create_index(batch_op.f("ix_timeline_entries_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "timeline_merges",
+        sa.Column("merge_id", sa.String(length=32), nullable=False),
+        sa.Column("source_customer_id", sa.String(length=32), nullable=False),
+        sa.Column("target_customer_id", sa.String(length=32), nullable=False),
+        sa.Column("merged_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column("unmerged_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.Column(
+            "moved",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "moved_back",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("merge_id", name=op.f("pk_timeline_merges")),
+    )
+    with op.batch_alter_table("timeline_merges", schema=None) as batch_op:
+        batch_op.create_index("ix_timeline_merges_source", ["tenant_id", "source_customer_id"], unique=False)
+        batch_op.create_index("ix_timeline_merges_target", ["tenant_id", "target_customer_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_timeline_merges_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "timers",
@@ -487,8 +528,24 @@ def downgrade() -> None:
         batch_op.drop_index("ix_timers_due")
 
     op.drop_table("timers")
+    with op.batch_alter_table("timeline_merges", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_timeline_merges_tenant_id"))
+        batch_op.drop_index("ix_timeline_merges_target")
+        batch_op.drop_index("ix_timeline_merges_source")
+
+    op.drop_table("timeline_merges")
     with op.batch_alter_table("timeline_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_timeline_entries_tenant_id"))
+        batch_op.drop_index(
+            "ix_timeline_entries_record",
+            sqlite_where=sa.text("conversation_id IS NULL"),
+            postgresql_where=sa.text("conversation_id IS NULL"),
+        )
+        batch_op.drop_index(
+            "ix_timeline_entries_origin",
+            sqlite_where=sa.text("conversation_id IS NULL"),
+            postgresql_where=sa.text("conversation_id IS NULL"),
+        )
         batch_op.drop_index("ix_timeline_entries_customer")
         batch_op.drop_index("ix_timeline_entries_conversation")
 

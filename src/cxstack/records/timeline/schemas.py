@@ -35,4 +35,6 @@ class TimelineEntryOut(BaseModel):
     channel: str | None
     conversation_id: str | None
     summary: str
-    ref_id: str = Field(description="The record the entry is about (message, conversation, identity...).")
+    ref_id: str = Field(
+        description="The record the entry is about: message, conversation, identity, case, note, customer."
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -16,10 +17,17 @@ from cxstack.backbone.errors import ValidationFailed
 from cxstack.backbone.pagination import MAX_PAGE_SIZE, Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.customers.repository import CustomerRepository
-from cxstack.records.timeline.models import TimelineEntry
+from cxstack.records.timeline.models import TimelineEntry, TimelineMerge
 from cxstack.records.timeline.schemas import EntryFacts, TimelineEntryOut
 
 SUMMARY_LENGTH = 500
+#: Entries about a case: they move with the case (``case.updated``), as conversation entries move with
+#: their conversation (``conversation.updated``).
+CASE_KINDS = frozenset({"case.created", "case.status_changed"})
+#: Ids per statement when moving entries by id (well under every driver's limit on bound parameters).
+_CHUNK = 500
+#: The first half of the two-part advisory lock keys on a tenant's merges (see ``_hold_merges``).
+MERGES_LOCK_SPACE = 0x746D6C6E  # "tmln"
 #: Built once: the projection writes one entry for nearly every event, so statement building adds up.
 _ENTRIES = cast(Table, TimelineEntry.__table__)
 _INSERT_ENTRY = {
@@ -28,15 +36,38 @@ _INSERT_ENTRY = {
 }
 
 
+def _follows_a_record(kind: str, conversation_id: str | None) -> bool:
+    """Whether an entry's customer is set by its conversation's or case's own events (else by merges)."""
+    return conversation_id is not None or kind in CASE_KINDS
+
+
 def record_entry(uow: UnitOfWork, *, event: Event, facts: EntryFacts) -> None:
-    """Add the timeline entry of ``event``; an event already recorded is left as it is."""
+    """Add the timeline entry of ``event``; an event already recorded is left as it is.
+
+    An entry outside conversations and cases goes to the customer that the merges seen so far put it
+    with: one handled after the merge of its customer lands on the merge's target.
+    """
+    customer_id, owner_seq = facts.customer_id, event.seq
+    if not _follows_a_record(event.type, facts.conversation_id):
+        _hold_merges(uow, tenant_id=event.tenant, exclusive=False)
+        merges = _merges_from(uow.session, tenant_id=event.tenant, customer_ids={facts.customer_id})
+        if merges:
+            customer_id, owner_seq = _owner(
+                _by_source(merges),
+                origin_customer_id=facts.customer_id,
+                seq=event.seq,
+                kind=event.type,
+                ref_id=facts.ref_id,
+            )
     dialect = uow.session.get_bind().dialect.name
     uow.session.execute(
         _INSERT_ENTRY["postgresql" if dialect == "postgresql" else "sqlite"],
         [
             {
                 "tenant_id": event.tenant,
-                "customer_id": facts.customer_id,
+                "customer_id": customer_id,
+                "origin_customer_id": facts.customer_id,
+                "owner_seq": owner_seq,
                 "occurred_at": facts.occurred_at,
                 "event_seq": event.seq,
                 "event_id": event.id,
@@ -50,22 +81,290 @@ def record_entry(uow: UnitOfWork, *, event: Event, facts: EntryFacts) -> None:
     )
 
 
-def move_conversation_entries(
-    uow: UnitOfWork, *, tenant_id: str, conversation_id: str, customer_id: str
-) -> int:
-    """Give every entry of a conversation to another customer; return how many moved."""
-    result = uow.session.execute(
-        update(TimelineEntry)
-        .where(TimelineEntry.tenant_id == tenant_id, TimelineEntry.conversation_id == conversation_id)
-        .values(customer_id=customer_id)
-        .execution_options(synchronize_session=False)
-    )
+def _rowcount(result: object) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+def move_conversation_entries(
+    uow: UnitOfWork, *, tenant_id: str, conversation_id: str, customer_id: str, seq: int
+) -> int:
+    """Give the entries of a conversation to another customer, as of the event at log position ``seq``;
+    entries already placed by a later event stay. Return how many moved."""
+    return _move_record_entries(
+        uow,
+        TimelineEntry.conversation_id.in_([conversation_id]),
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        seq=seq,
+    )
+
+
+def move_case_entries(uow: UnitOfWork, *, tenant_id: str, case_id: str, customer_id: str, seq: int) -> int:
+    """Give the entries of a case to another customer, as of the event at log position ``seq``; entries
+    already placed by a later event stay. Return how many moved."""
+    return _move_record_entries(
+        uow, _case_entries([case_id]), tenant_id=tenant_id, customer_id=customer_id, seq=seq
+    )
+
+
+def _case_entries(case_ids: Sequence[str]) -> ColumnElement[bool]:
+    return and_(
+        TimelineEntry.conversation_id.is_(None),
+        TimelineEntry.kind.in_(sorted(CASE_KINDS)),
+        TimelineEntry.ref_id.in_(case_ids),
+    )
+
+
+def _move_record_entries(
+    uow: UnitOfWork, which: ColumnElement[bool], *, tenant_id: str, customer_id: str, seq: int
+) -> int:
+    result = uow.session.execute(
+        update(TimelineEntry)
+        .where(TimelineEntry.tenant_id == tenant_id, which, TimelineEntry.owner_seq < seq)
+        .values(customer_id=customer_id, owner_seq=seq)
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+def delete_note_entries(uow: UnitOfWork, *, tenant_id: str, note_id: str) -> int:
+    """Remove the entry of a deleted note (its body is no longer shown); return how many went."""
+    result = uow.session.execute(
+        delete(TimelineEntry)
+        .where(
+            TimelineEntry.tenant_id == tenant_id,
+            TimelineEntry.conversation_id.is_(None),
+            TimelineEntry.ref_id == note_id,
+            TimelineEntry.kind == "note.added",
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return _rowcount(result)
+
+
+# -- merges ----------------------------------------------------------------------------------------
+
+
+def _hold_merges(uow: UnitOfWork, *, tenant_id: str, exclusive: bool) -> None:
+    """Hold the tenant's merges until this transaction ends: shared to place a new entry through them,
+    exclusive to change them and place the entries they reach.
+
+    Without it, on PostgreSQL an entry written by one worker while another handles its customer's merge
+    could miss the merge, and the merge miss the entry: both read before the other committed. The
+    embedded driver needs nothing: its single writer runs transactions one after another.
+    """
+    if uow.session.get_bind().dialect.name != "postgresql":
+        return
+    lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
+    uow.session.execute(
+        text(f"SELECT {lock}(:space, hashtext(:tenant))"), {"space": MERGES_LOCK_SPACE, "tenant": tenant_id}
+    )
+
+
+def merge_customer_entries(
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    merge_id: str,
+    source_customer_id: str,
+    target_customer_id: str,
+    moved: dict[str, list[str]],
+    seq: int,
+) -> None:
+    """Show the source customer's entries on the target's timeline (``customer.merged`` at ``seq``).
+
+    The conversations and cases the merge moved take their entries along; the source's other entries
+    (its creation, identities, notes) follow it to the target. Handling it again changes nothing.
+    """
+    _hold_merges(uow, tenant_id=tenant_id, exclusive=True)
+    merge = _merge_row(uow, tenant_id, merge_id, source_customer_id, target_customer_id)
+    merge.merged_seq = seq
+    merge.moved = {kind: list(ids) for kind, ids in moved.items()}
+    _move_records(uow, tenant_id=tenant_id, ids=moved, customer_id=target_customer_id, seq=seq)
+    _place_customer_entries(uow, tenant_id=tenant_id, customer_id=source_customer_id)
+
+
+def unmerge_customer_entries(
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    merge_id: str,
+    source_customer_id: str,
+    target_customer_id: str,
+    moved_back: dict[str, list[str]],
+    seq: int,
+) -> None:
+    """Undo ``merge_customer_entries`` (``customer.unmerged`` at ``seq``): what the merge brought goes
+    back to the source, except the identities and notes the undo left with the target.
+
+    The conversations and cases moved back take their entries along. Handling it again changes nothing.
+    """
+    _hold_merges(uow, tenant_id=tenant_id, exclusive=True)
+    merge = _merge_row(uow, tenant_id, merge_id, source_customer_id, target_customer_id)
+    merge.unmerged_seq = seq
+    merge.moved_back = {kind: list(ids) for kind, ids in moved_back.items()}
+    _move_records(uow, tenant_id=tenant_id, ids=moved_back, customer_id=source_customer_id, seq=seq)
+    _place_customer_entries(uow, tenant_id=tenant_id, customer_id=source_customer_id)
+
+
+def _merge_row(
+    uow: UnitOfWork, tenant_id: str, merge_id: str, source_customer_id: str, target_customer_id: str
+) -> TimelineMerge:
+    merge = uow.session.get(TimelineMerge, merge_id)
+    if merge is None:
+        merge = TimelineMerge(
+            merge_id=merge_id,
+            tenant_id=tenant_id,
+            source_customer_id=source_customer_id,
+            target_customer_id=target_customer_id,
+            merged_seq=None,
+            unmerged_seq=None,
+            moved={},
+            moved_back={},
+        )
+        uow.session.add(merge)
+    return merge
+
+
+def _move_records(
+    uow: UnitOfWork, *, tenant_id: str, ids: dict[str, list[str]], customer_id: str, seq: int
+) -> None:
+    conversations, cases = ids.get("conversations", []), ids.get("cases", [])
+    for start in range(0, len(conversations), _CHUNK):
+        chunk = conversations[start : start + _CHUNK]
+        _move_record_entries(
+            uow,
+            TimelineEntry.conversation_id.in_(chunk),
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            seq=seq,
+        )
+    for start in range(0, len(cases), _CHUNK):
+        chunk = cases[start : start + _CHUNK]
+        _move_record_entries(uow, _case_entries(chunk), tenant_id=tenant_id, customer_id=customer_id, seq=seq)
+
+
+def _merges_from(session: Session, *, tenant_id: str, customer_ids: set[str]) -> list[TimelineMerge]:
+    """Return the merges seen so far that lead on from ``customer_ids``: theirs, their targets', and so on."""
+    found: dict[str, TimelineMerge] = {}
+    seen, frontier = set(customer_ids), sorted(customer_ids)
+    while frontier:
+        reached: set[str] = set()
+        for start in range(0, len(frontier), _CHUNK):
+            for row in session.scalars(
+                select(TimelineMerge).where(
+                    TimelineMerge.tenant_id == tenant_id,
+                    TimelineMerge.source_customer_id.in_(frontier[start : start + _CHUNK]),
+                )
+            ):
+                found[row.merge_id] = row
+                reached.add(row.target_customer_id)
+        frontier = sorted(reached - seen)
+        seen |= reached
+    return list(found.values())
+
+
+def _merged_into(session: Session, *, tenant_id: str, customer_id: str) -> set[str]:
+    """Return ``customer_id`` and every customer a merge seen so far brought into it, at any depth."""
+    found, frontier = {customer_id}, [customer_id]
+    while frontier:
+        sources: set[str] = set()
+        for start in range(0, len(frontier), _CHUNK):
+            sources.update(
+                session.scalars(
+                    select(TimelineMerge.source_customer_id).where(
+                        TimelineMerge.tenant_id == tenant_id,
+                        TimelineMerge.target_customer_id.in_(frontier[start : start + _CHUNK]),
+                    )
+                )
+            )
+        frontier = sorted(sources - found)
+        found |= sources
+    return found
+
+
+def _goes_back(merge: TimelineMerge, *, kind: str, ref_id: str) -> bool:
+    """Whether undoing ``merge`` takes an entry that came with it back to the source customer.
+
+    The source's record itself (its creation) always goes back; an identity or note goes back unless
+    the merge moved it and the undo left it with the target.
+    """
+    record_kind = {"identity.linked": "identities", "note.added": "notes"}.get(kind)
+    if record_kind is None:
+        return True
+    return ref_id not in merge.moved.get(record_kind, []) or ref_id in merge.moved_back.get(record_kind, [])
+
+
+def _by_source(merges: Sequence[TimelineMerge]) -> dict[str, list[TimelineMerge]]:
+    """Group the merges whose ``customer.merged`` was seen by source customer, oldest first."""
+    by_source: dict[str, list[TimelineMerge]] = {}
+    for merge in sorted(
+        (m for m in merges if m.merged_seq is not None), key=lambda m: cast(int, m.merged_seq)
+    ):
+        by_source.setdefault(merge.source_customer_id, []).append(merge)
+    return by_source
+
+
+def _owner(
+    by_source: dict[str, list[TimelineMerge]], *, origin_customer_id: str, seq: int, kind: str, ref_id: str
+) -> tuple[str, int]:
+    """Return the customer an entry outside conversations and cases belongs to, and the log position
+    that decided it: the customer its event named, carried through every later merge of that customer
+    (and of the customer it was merged into), and back by each undo that takes it back.
+
+    The answer depends only on the merges seen, not on the order they were seen in.
+    """
+    customer_id, at = origin_customer_id, seq
+    while True:
+        following = next((m for m in by_source.get(customer_id, []) if cast(int, m.merged_seq) > at), None)
+        if following is None:
+            return customer_id, at
+        merged_at = cast(int, following.merged_seq)
+        if following.unmerged_seq is not None and _goes_back(following, kind=kind, ref_id=ref_id):
+            at = max(following.unmerged_seq, merged_at)
+        else:
+            customer_id, at = following.target_customer_id, merged_at
+
+
+def _place_customer_entries(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> None:
+    """Work out again where the entries outside conversations and cases go of ``customer_id`` and of
+    every customer merged into it, after a merge of ``customer_id`` was seen or undone."""
+    session = uow.session
+    merged_into = _merged_into(session, tenant_id=tenant_id, customer_id=customer_id)
+    by_source = _by_source(_merges_from(session, tenant_id=tenant_id, customer_ids=merged_into))
+    origins = sorted(merged_into)
+    changes: list[dict[str, object]] = []
+    for start in range(0, len(origins), _CHUNK):
+        rows = session.execute(
+            select(
+                TimelineEntry.id,
+                TimelineEntry.origin_customer_id,
+                TimelineEntry.event_seq,
+                TimelineEntry.kind,
+                TimelineEntry.ref_id,
+                TimelineEntry.customer_id,
+                TimelineEntry.owner_seq,
+            ).where(
+                TimelineEntry.tenant_id == tenant_id,
+                TimelineEntry.conversation_id.is_(None),
+                TimelineEntry.origin_customer_id.in_(origins[start : start + _CHUNK]),
+                TimelineEntry.kind.not_in(sorted(CASE_KINDS)),
+            )
+        )
+        for entry_id, origin, event_seq, kind, ref_id, current, current_seq in rows:
+            owner, owner_seq = _owner(
+                by_source, origin_customer_id=origin, seq=event_seq, kind=kind, ref_id=ref_id
+            )
+            if (owner, owner_seq) != (current, current_seq):
+                changes.append({"id": entry_id, "customer_id": owner, "owner_seq": owner_seq})
+    if changes:
+        session.execute(update(TimelineEntry), changes)
+
+
 def clear_timeline(uow: UnitOfWork) -> None:
-    """Drop every entry of every tenant (before a replay rebuilds them)."""
+    """Drop every entry of every tenant, and the merges seen (before a replay rebuilds them)."""
     uow.session.execute(delete(TimelineEntry))
+    uow.session.execute(delete(TimelineMerge))
 
 
 def _encode_cursor(entry: TimelineEntry) -> str:
