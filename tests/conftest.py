@@ -16,6 +16,7 @@ import pytest
 from cxstack.backbone.clock import Clock
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.tenants.service import create_tenant, issue_api_key
 from cxstack.runtime import Runtime
@@ -137,13 +138,12 @@ class TenantKey:
 
 
 async def make_tenant(runtime: Runtime, slug: str) -> TenantKey:
-    def create(uow):  # type: ignore[no-untyped-def]
+    def create(uow: UnitOfWork) -> TenantKey:
         tenant = create_tenant(uow, name=slug.title(), slug=slug)
         issued = issue_api_key(uow, tenant_id=tenant.id, name="tests")
         return TenantKey(tenant.id, issued.key)
 
-    result: TenantKey = await runtime.db.write(create)
-    return result
+    return await runtime.db.write(create)
 
 
 @pytest.fixture

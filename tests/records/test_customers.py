@@ -40,3 +40,10 @@ async def test_another_tenants_customer_is_not_found(api: httpx.AsyncClient, oth
     created = (await api.post("/v1/customers", json={"name": "Ada"})).json()
     response = await api.get(f"/v1/customers/{created['id']}", headers=other_tenant.headers)
     assert response.status_code == 404
+
+
+async def test_a_cursor_that_was_not_issued_is_refused_naming_the_field(api: httpx.AsyncClient) -> None:
+    for cursor in ("!!not-base64!!", "bm90aGluZw", "%%%"):
+        response = await api.get("/v1/customers", params={"cursor": cursor})
+        assert response.status_code == 422, (cursor, response.text)
+        assert response.json()["field"] == "cursor"

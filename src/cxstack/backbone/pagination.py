@@ -32,15 +32,11 @@ def decode_cursor(cursor: str) -> str:
     """Return the id a cursor points after; raises ValidationFailed for a cursor we did not issue."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        value = base64.urlsafe_b64decode(padded.encode()).decode()
+        value: str | None = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationFailed(
-            "cursor is not valid; pass next_cursor from a previous page", field="cursor"
-        ) from None
-    if "_" not in value or len(value) > 64:
-        raise ValidationFailed(
-            "cursor is not valid; pass next_cursor from a previous page", field="cursor"
-        ) from None
+        value = None
+    if value is None or "_" not in value or len(value) > 64:
+        raise ValidationFailed("cursor is not valid; pass next_cursor from a previous page", field="cursor")
     return value
 
 
