@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.database import Database
 from cxstack.backbone.log import read_events
 from cxstack.backbone.migrate import upgrade
-from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.audit.models import AuditEntry
 from cxstack.governance.audit.service import record_audit
@@ -166,3 +166,74 @@ async def test_the_writer_outlives_a_caller_whose_event_loop_has_closed(runtime:
 
     async with asyncio.timeout(5):
         assert await db.write(lambda uow: touch(uow, "later")) == "later"
+
+
+def touch_many(group_sizes: list[int], fail: set[str] | None = None, refuse_groups: bool = False) -> Any:
+    """A batched write of ``touch``: records the size of each call; answers the names in ``fail`` with an
+    error; with ``refuse_groups``, raises when called for more than one request."""
+
+    def batched(uow: UnitOfWork, requests: Any) -> list[Any]:
+        group_sizes.append(len(requests))
+        if refuse_groups and len(requests) > 1:
+            touch(uow, "written-then-rolled-back")
+            raise RuntimeError("this batched write fails for any group")
+        outcomes: list[Any] = []
+        for context, name in requests:
+            if name in (fail or set()):
+                outcomes.append(ValueError(f"{name} is refused"))
+                continue
+            record_audit(
+                uow, tenant_id=TENANT, action="customer.touched", target_type="customer", target_id=name
+            )
+            uow.publish(
+                "customer.updated",
+                tenant_id=TENANT,
+                subject=name,
+                data=CustomerUpdated(customer_id=name, changes={}),
+                context=context,
+            )
+            outcomes.append(name)
+        return outcomes
+
+    return batched
+
+
+async def test_batched_writes_waiting_together_run_in_one_call_and_fail_one_by_one(runtime: Runtime) -> None:
+    db = runtime.db
+    sizes: list[int] = []
+    batched = touch_many(sizes, fail={"n3"})
+    busy = keep_writer_busy(db)
+    contexts = [Context(correlation_id=f"corr{n}") for n in range(6)]
+    results = await asyncio.gather(
+        *(db.write_batched(batched, f"n{n}", context=contexts[n]) for n in range(6)), return_exceptions=True
+    )
+    await busy
+    assert results[:3] == ["n0", "n1", "n2"] and results[4:] == ["n4", "n5"]
+    assert isinstance(results[3], ValueError) and str(results[3]) == "n3 is refused"
+    rows, subjects = await committed(db)
+    assert rows == subjects == {"n0", "n1", "n2", "n4", "n5"}
+    if db.driver == "sqlite":
+        assert sizes == [6]  # one call for the six, behind the busy writer
+    else:
+        assert sizes == [1] * 6  # each in its own transaction
+
+    def correlations(session: Session) -> dict[str, str]:
+        return {event.subject: event.correlationid for event in read_events(session, after=0, limit=100)}
+
+    # Each event carries its own caller's context, though one unit of work wrote them.
+    assert await db.read(correlations) == {f"n{n}": f"corr{n}" for n in (0, 1, 2, 4, 5)}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_batched_write_that_raises_runs_each_request_alone(runtime: Runtime) -> None:
+    db = runtime.db
+    sizes: list[int] = []
+    batched = touch_many(sizes, refuse_groups=True)
+    busy = keep_writer_busy(db)
+    results = await asyncio.gather(*(db.write_batched(batched, f"n{n}") for n in range(4)))
+    await busy
+    assert results == ["n0", "n1", "n2", "n3"]
+    assert sizes == [4, 1, 1, 1, 1]
+    rows, subjects = await committed(db)
+    # Nothing the failed group call wrote survives it.
+    assert rows == subjects == {"n0", "n1", "n2", "n3"}

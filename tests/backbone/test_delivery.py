@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -430,3 +431,38 @@ async def test_an_event_whose_predecessor_fails_when_run_again_queues_behind_it(
     head, behind = await parked(runtime)
     assert (head.event_id, head.attempts, head.blocked) == (first, 1, False)
     assert (behind.event_id, behind.attempts, behind.blocked) == (second, 0, True)
+
+
+async def test_a_batch_handler_takes_a_round_at_once_and_a_failure_in_it_falls_back_to_one_by_one(
+    runtime: Runtime,
+) -> None:
+    batches: list[list[str]] = []
+    causes: list[tuple[str | None, str]] = []
+
+    def one(uow: UnitOfWork, event: Event) -> None:
+        record_audit(uow, tenant_id=event.tenant, action=HANDLED, target_type="event", target_id=event.id)
+        if event.subject == "cus_bad":
+            raise HandlerFailed(f"always fails on {event.id}")
+
+    def many(units: Sequence[tuple[UnitOfWork, Event]]) -> None:
+        batches.append([event.id for _, event in units])
+        for uow, event in units:
+            causes.append((uow.context.causation_id, event.id))
+            one(uow, event)
+
+    registry = SubscriptionRegistry()
+    registry.add("test.batched", one, types=["customer.updated"], batch_handler=many)
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+
+    good = await publish(runtime, "cus_a", "cus_b", "cus_c")
+    await rounds(bus, 1)
+    assert batches == [good]
+    assert all(cause == event_id for cause, event_id in causes)
+    assert await effects(runtime) == Counter({event_id: 1 for event_id in good})
+
+    before, bad, after = await publish(runtime, "cus_d", "cus_bad", "cus_e")
+    await rounds(bus, 1)
+    assert batches[1:] == [[before, bad, after]]  # then one at a time, through the handler
+    assert await effects(runtime) == Counter({event_id: 1 for event_id in [*good, before, after]})
+    [waiting] = await parked(runtime)
+    assert waiting.event_id == bad and "HandlerFailed" in waiting.last_error

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -412,3 +414,48 @@ async def test_move_customer_moves_conversations_and_their_messages(
     with pytest.raises(NotFound):
         await runtime.db.write(to_nobody)
     assert len((await api.get("/v1/conversations", params={"customer_id": ada["id"]})).json()["data"]) == 2
+
+
+async def test_messages_posted_at_once_are_each_answered_as_if_posted_alone(
+    api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Messages that reach the writer together are written together; each caller still gets its own answer,
+    and one caller's bad message or resend changes nothing for the others."""
+    customer = await _customer(api)
+    first = await _conversation(api, customer["id"])
+    second = await _conversation(api, customer["id"])
+    one, two = (f"/v1/conversations/{c['id']}/messages" for c in (first, second))
+    earlier = await api.post(one, json={"direction": "inbound", "body": "earlier", "client_id": "c-0"})
+    assert earlier.status_code == 201
+    busy = asyncio.ensure_future(runtime.db.write(lambda uow: time.sleep(0.2)))
+    posts = [
+        (one, {"direction": "inbound", "body": "a", "client_id": "c-1"}),
+        (one, {"direction": "inbound", "body": "again", "client_id": "c-0"}),  # resent from before
+        (one, {"direction": "outbound", "body": "b", "author_kind": "agent", "author_id": "agt_1"}),
+        (one, {"direction": "inbound", "body": "x" * (64 * 1024 + 1)}),  # too large
+        (one, {"direction": "inbound", "body": "a", "client_id": "c-1"}),  # resent at the same time
+        (two, {"direction": "inbound", "body": "c", "client_id": "c-1"}),  # another conversation
+        (two, {"direction": "inbound", "body": "by email", "channel": "email"}),  # moves it
+        ("/v1/conversations/cnv_missing/messages", {"direction": "inbound", "body": "d"}),
+        (one, {"direction": "inbound", "body": "e"}),
+    ]
+    answers = await asyncio.gather(*(api.post(path, json=body) for path, body in posts))
+    await busy
+    statuses = [answer.status_code for answer in answers]
+    # Of the two posts of c-1 one creates the message (the first on the embedded driver; whichever gets
+    # there first on PostgreSQL), and the other gets it back.
+    assert sorted([statuses[0], statuses[4]]) == [200, 201]
+    assert statuses[1:4] + statuses[5:] == [200, 201, 413, 201, 201, 404, 201]
+    assert answers[1].json() == earlier.json()
+    assert answers[4].json() == answers[0].json()
+    assert answers[6].json()["channel"] == "email"
+    assert answers[7].json()["field"] == "conversation_id"
+
+    listed = (await api.get(one)).json()["data"]
+    assert listed[0]["body"] == "earlier" and sorted(m["body"] for m in listed[1:]) == ["a", "b", "e"]
+    assert (await api.get(f"/v1/conversations/{first['id']}")).json()["message_count"] == 4
+    moved = (await api.get(f"/v1/conversations/{second['id']}")).json()
+    assert (moved["message_count"], moved["channel"]) == (2, "email")
+    received = await _events(runtime, "message.received", "message.sent")
+    assert sorted(e.data["body"] for e in received) == ["a", "b", "by email", "c", "e", "earlier"]
+    assert len(await _events(runtime, "conversation.channel_changed")) == 1

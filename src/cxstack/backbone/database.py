@@ -7,6 +7,11 @@ the whole transaction under a job (SQLite does on a full disk or an I/O error), 
 run again in a fresh transaction, so no caller is told of a commit that did not happen. Reads run on a small
 thread pool of their own connections (WAL lets them proceed beside the writer).
 
+A write that many callers make at once (a message posted to a conversation) can be given as a batched
+write: the writer hands every such job waiting next to each other in its group to one call, which does the
+work of all of them in a few statements. Should that call raise, its savepoint rolls back and each job runs
+again alone, so one caller's bad input never fails another's write.
+
 Scale-out (PostgreSQL): each job runs in its own transaction on asyncpg through SQLAlchemy's greenlet
 bridge, so services are the same synchronous code on both drivers.
 """
@@ -17,9 +22,10 @@ import asyncio
 import contextlib
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +42,11 @@ from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 
 T = TypeVar("T")
+
+#: Runs many callers' writes in one call: each ``(context, request)`` in, in order, gets a result or the
+#: exception it failed with (having written nothing). Raising instead fails the call as a whole: each request
+#: then runs alone.
+BatchedWrite = Callable[[UnitOfWork, Sequence[tuple[Context, Any]]], Sequence[Any]]
 
 WRITE_BATCH_LIMIT = 512
 CHECKPOINT_INTERVAL_S = 0.5
@@ -80,6 +91,17 @@ class _Job:
     context: Context
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
+    #: Set for a batched write: the function that runs it with its neighbours, and its request.
+    batched: BatchedWrite | None = None
+    request: Any = None
+
+
+def _run_alone(batched: BatchedWrite, request: Any, uow: UnitOfWork) -> Any:
+    """Run one request of a batched write by itself; raise what it failed with."""
+    (outcome,) = batched(uow, [(uow.context, request)])
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome
 
 
 class Database:
@@ -194,6 +216,20 @@ class Database:
         if uows and uows[0].appended:
             self._notify()
         return result
+
+    async def write_batched(
+        self, batched: BatchedWrite, request: Any, *, context: Context | None = None
+    ) -> Any:
+        """Run ``request`` through ``batched``, together with other callers' requests to the same function
+        that wait beside it; return its result or raise its error, as ``write`` does.
+        """
+        context = context or Context()
+        if self.driver != "sqlite" or not self._started:
+            return await self.write(partial(_run_alone, batched, request), context=context)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put(_Job(partial(_run_alone, batched, request), context, loop, future, batched, request))
+        return await future
 
     async def read(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` with a read-only session and return its result."""
@@ -323,14 +359,36 @@ class Database:
             pending = self._try_batch(connection, pending)
 
     def _try_batch(self, connection: Any, batch: list[_Job]) -> list[_Job]:
-        """Run ``batch`` in one transaction, a savepoint per job; return the jobs to run again, if any."""
+        """Run ``batch`` in one transaction, a savepoint per job (or per group of batched jobs); return the
+        jobs to run again, if any."""
         raw = _driver_connection(connection)
         outcomes: list[tuple[bool, Any]] = []
         wrote_events = False
         session = Session(bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only")
         try:
             transaction = connection.begin()
-            for index, job in enumerate(batch):
+            index = 0
+            while index < len(batch):
+                job = batch[index]
+                end = index + 1
+                if job.batched is not None:
+                    while end < len(batch) and batch[end].batched is job.batched:
+                        end += 1
+                if end - index > 1:
+                    group = batch[index:end]
+                    grouped = self._run_group(session, connection, group)
+                    if not raw.in_transaction:
+                        # As below; which job ended it is found when each runs alone.
+                        transaction.rollback()
+                        return batch[:index] + _alone(group) + batch[end:]
+                    if grouped is None:
+                        batch = batch[:index] + _alone(group) + batch[end:]
+                        continue
+                    group_outcomes, appended = grouped
+                    outcomes.extend(group_outcomes)
+                    wrote_events = wrote_events or appended
+                    index = end
+                    continue
                 uow = self._unit_of_work(session, job.context, connection)
                 raised: BaseException | None = None
                 try:
@@ -359,6 +417,7 @@ class Database:
                     _answer([(job, *outcome)])
                     return batch[:index] + batch[index + 1 :]
                 outcomes.append(outcome)
+                index += 1
             session.flush()
             transaction.commit()
         except Exception as error:
@@ -375,6 +434,25 @@ class Database:
                 batch[0].loop.call_soon_threadsafe(self._notify)
         return []
 
+    def _run_group(
+        self, session: Session, connection: Any, group: list[_Job]
+    ) -> tuple[list[tuple[bool, Any]], bool] | None:
+        """Run a group of one batched write's jobs in one savepoint; return each job's outcome and whether
+        events were appended, or None when the call raised (its savepoint rolled back)."""
+        batched = group[0].batched
+        assert batched is not None
+        uow = self._unit_of_work(session, group[0].context, connection)
+        try:
+            with session.begin_nested():
+                results = batched(uow, [(job.context, job.request) for job in group])
+                if len(results) != len(group):
+                    raise RuntimeError(f"a batched write answered {len(results)} of {len(group)} requests")
+                uow.flush_events()
+        except Exception:
+            return None
+        outcomes = [(not isinstance(result, BaseException), result) for result in results]
+        return outcomes, bool(uow.appended)
+
     def _checkpoint_loop(self) -> None:
         # No checkpoint at shutdown: closing the last connection does one. (A TRUNCATE checkpoint run on a
         # connection that was first to open a new, empty database waits on itself for the busy timeout.)
@@ -388,6 +466,11 @@ class Database:
 
 class TransactionLost(RuntimeError):
     """The database rolled back the transaction a write ran in (a full disk, an I/O error)."""
+
+
+def _alone(jobs: list[_Job]) -> list[_Job]:
+    """The same jobs, each to run by itself."""
+    return [replace(job, batched=None) for job in jobs]
 
 
 def _driver_connection(connection: Any) -> Any:

@@ -37,27 +37,42 @@ class RetryPolicy:
         return timedelta(seconds=min(self.max_delay_s, self.base_delay_s * 2 ** max(0, attempts - 1)))
 
 
+def _caused_by(uow: UnitOfWork, subscription: Subscription, event: Event) -> Context:
+    return Context(
+        correlation_id=event.correlationid,
+        causation_id=event.id,
+        actor=f"subscription:{subscription.name}",
+        source=uow.context.source,
+    )
+
+
+def _child(uow: UnitOfWork, context: Context) -> UnitOfWork:
+    return UnitOfWork(
+        uow.session, catalog=uow.catalog, clock=uow.clock, context=context, partitions=uow.partitions
+    )
+
+
 def _handle(uow: UnitOfWork, subscription: Subscription, event: Event) -> list[Event]:
     """Run the handler on ``event`` and append what it published; return those events.
 
     The caller adds them to ``uow.appended`` once the savepoint they were written in is released, so the
     events of a rolled-back savepoint are never reported as written.
     """
-    child = UnitOfWork(
-        uow.session,
-        catalog=uow.catalog,
-        clock=uow.clock,
-        context=Context(
-            correlation_id=event.correlationid,
-            causation_id=event.id,
-            actor=f"subscription:{subscription.name}",
-            source=uow.context.source,
-        ),
-        partitions=uow.partitions,
-    )
+    child = _child(uow, _caused_by(uow, subscription, event))
     subscription.handler(child, event)
     child.flush_events()
     return child.appended
+
+
+def _handle_batch(uow: UnitOfWork, subscription: Subscription, events: Sequence[Event]) -> list[Event]:
+    """Run the batch handler on ``events``; return what it published, appended (as ``_handle``)."""
+    assert subscription.batch_handler is not None
+    batch = _child(uow, uow.context)
+    subscription.batch_handler(
+        [(batch.acting_for(_caused_by(uow, subscription, event)), event) for event in events]
+    )
+    batch.flush_events()
+    return batch.appended
 
 
 def _handle_together(
@@ -70,7 +85,17 @@ def _handle_together(
     """
     if not events:
         return None
-    appended: list[Event] = []
+    if subscription.batch_handler is not None and len(events) > 1:
+        try:
+            with uow.session.begin_nested():
+                appended = _handle_batch(uow, subscription, events)
+                _mark_processed(uow, subscription, events)
+        except Exception:
+            pass  # handled one at a time below, which finds the event that fails
+        else:
+            uow.appended.extend(appended)
+            return None
+    appended = []
     index = 0  # of the event being handled, when a handler raises
     try:
         with uow.session.begin_nested():

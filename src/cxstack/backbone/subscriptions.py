@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from cxstack.backbone.envelope import Event
@@ -12,6 +12,10 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 #: idempotent in effect: the backbone records handled event ids, but a handler with outside effects
 #: (an HTTP call) can still see an event twice after a crash.
 Handler = Callable[[UnitOfWork, Event], None]
+#: Handles many events in one call, each with its own unit of work (on one transaction, its events carrying
+#: that event as their cause), in log order; to the same effect as the handler on each event in turn, but
+#: free to write their rows together. Should it raise, the events are handled one at a time instead.
+BatchHandler = Callable[[Sequence[tuple[UnitOfWork, Event]]], None]
 #: Drops a projection's rows before a replay rebuilds them.
 Reset = Callable[[UnitOfWork], None]
 
@@ -23,6 +27,7 @@ class Subscription:
     types: frozenset[str]
     reset: Reset | None = None
     description: str = ""
+    batch_handler: BatchHandler | None = None
 
 
 class SubscriptionRegistry:
@@ -39,6 +44,7 @@ class SubscriptionRegistry:
         types: Iterable[str],
         reset: Reset | None = None,
         description: str = "",
+        batch_handler: BatchHandler | None = None,
     ) -> Subscription:
         """Register ``handler`` for ``types`` under ``name``; raises ValueError on a duplicate name."""
         if name in self._subscriptions:
@@ -46,7 +52,7 @@ class SubscriptionRegistry:
         wanted = frozenset(types)
         if not wanted:
             raise ValueError(f"subscription {name!r} names no event types")
-        subscription = Subscription(name, handler, wanted, reset, description)
+        subscription = Subscription(name, handler, wanted, reset, description, batch_handler)
         self._subscriptions[name] = subscription
         return subscription
 

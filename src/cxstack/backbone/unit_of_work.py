@@ -66,6 +66,20 @@ class UnitOfWork:
         #: Events appended to the log in this transaction (visible once it commits).
         self.appended: list[Event] = []
 
+    def acting_for(self, context: Context) -> UnitOfWork:
+        """Return a unit of work on the same transaction whose events carry ``context``; they are appended
+        with this one's (a batched write does the work of many callers in one unit of work)."""
+        child = UnitOfWork(
+            self.session,
+            catalog=self.catalog,
+            clock=self.clock,
+            context=context,
+            partitions=self.partitions,
+            connection=self._connection,
+        )
+        child.events = self.events
+        return child
+
     def publish(
         self,
         event_type: str,
@@ -74,23 +88,27 @@ class UnitOfWork:
         subject: str,
         data: BaseModel | dict[str, Any],
         source: str | None = None,
+        context: Context | None = None,
     ) -> Event:
         """Validate ``data`` against the catalog and queue the event for this transaction.
 
-        Raises UnknownEventType or InvalidEventPayload; nothing is written for an invalid event.
+        ``context``: the cause of this event when it is not the unit of work's own (a batched write does the
+        work of many callers in one unit of work). Raises UnknownEventType or InvalidEventPayload; nothing
+        is written for an invalid event.
         """
+        context = context or self.context
         payload = self.catalog.encode(event_type, data)
         event = Event(
             id=new_ulid(),
             type=event_type,
-            source=source or self.context.source,
+            source=source or context.source,
             subject=subject,
             time=self.clock.now(),
             tenant=tenant_id,
             data=payload,
             dataschema=self.catalog.get(event_type).dataschema,
-            correlationid=self.context.correlation_id,
-            causationid=self.context.causation_id,
+            correlationid=context.correlation_id,
+            causationid=context.causation_id,
             partition=partition_of(subject, self.partitions),
         )
         self.events.append(event)

@@ -478,7 +478,7 @@ def upgrade() -> None:
             ["conversation_id"], ["conversations.id"], name=op.f("fk_messages_conversation_id_conversations")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_messages")),
-        sa.UniqueConstraint("conversation_id", "client_id", name=op.f("uq_messages_conversation_id")),
+        sa.UniqueConstraint("tenant_id", "conversation_id", "client_id", name=op.f("uq_messages_tenant_id")),
     )
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.create_index("ix_messages_conversation_id_id", ["conversation_id", "id"], unique=False)

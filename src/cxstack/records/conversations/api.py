@@ -19,8 +19,8 @@ from cxstack.records.conversations.schemas import (
     MessageOut,
     Status,
 )
-from cxstack.web.auth import Caller, caller
-from cxstack.web.responses import read, write
+from cxstack.web.auth import Caller, caller, runtime_of
+from cxstack.web.responses import JSON, dump, read, write
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 Who = Annotated[Caller, Depends(caller)]
@@ -121,6 +121,14 @@ async def reopen_conversation(request: Request, who: Who, conversation_id: str) 
 )
 async def post_message(request: Request, who: Who, conversation_id: str, data: MessageCreate) -> Response:
     """Add a message: 201 when created, 200 with the first message when its ``client_id`` was seen."""
+    if "idempotency-key" not in request.headers:
+        # The busiest write there is: posted together with the messages other callers post meanwhile.
+        posted: service.PostedMessage = await runtime_of(request).db.write_batched(
+            service.post_messages,
+            service.MessagePost(who.tenant_id, conversation_id, data),
+            context=who.context(),
+        )
+        return Response(dump(posted.message), status_code=201 if posted.created else 200, media_type=JSON)
     replayed = False
 
     def post(uow: UnitOfWork) -> MessageOut:

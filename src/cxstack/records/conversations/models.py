@@ -41,8 +41,9 @@ class Message(TenantScoped, Base):
 
     __tablename__ = "messages"
     __table_args__ = (
-        # A channel resending a message with the same client id gets the first one back.
-        UniqueConstraint("conversation_id", "client_id"),
+        # A channel resending a message with the same client id gets the first one back. The tenant leads so
+        # that the look-up of a batch's client ids (every query names the tenant) is planned on this index.
+        UniqueConstraint("tenant_id", "conversation_id", "client_id"),
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
     )
 

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Integer, Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
@@ -34,20 +33,17 @@ _MESSAGE_BY_CLIENT_ID = select(_messages.c.id).where(
     _messages.c.client_id == bindparam("client_id"),
     _messages.c.tenant_id == bindparam("tenant_id"),
 )
-#: A message whose client id the conversation already has is not inserted (the resend of a channel).
-_INSERT_MESSAGE = {
-    "postgresql": postgresql.insert(_messages).on_conflict_do_nothing(
-        index_elements=["conversation_id", "client_id"]
-    ),
-    "sqlite": sqlite.insert(_messages).on_conflict_do_nothing(
-        index_elements=["conversation_id", "client_id"]
-    ),
-}
-_COUNT_MESSAGE = (
+_MESSAGES_BY_CLIENT_IDS = select(_messages.c.client_id, _messages.c.id).where(
+    _messages.c.conversation_id == bindparam("conversation_id"),
+    _messages.c.client_id.in_(bindparam("client_ids", expanding=True)),
+    _messages.c.tenant_id == bindparam("tenant_id"),
+)
+_INSERT_MESSAGE = insert(_messages)
+_COUNT_MESSAGES = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
     .values(
-        message_count=_conversations.c.message_count + 1,
+        message_count=_conversations.c.message_count + bindparam("added", type_=Integer),
         last_message_at=bindparam("at", type_=_conversations.c.updated_at.type),
         updated_at=bindparam("at", type_=_conversations.c.updated_at.type),
     )
@@ -153,19 +149,24 @@ class ConversationRepository:
             raise NotFound(f"message {message_id} does not exist", field="message_id")
         return message
 
-    def append_message(self, row: dict[str, Any]) -> bool:
-        """Insert a message and count it on its conversation (``row`` holds every message column).
-
-        Return False, and change nothing, if the conversation already has a message with its client id.
-        """
-        dialect = "postgresql" if self.session.get_bind().dialect.name == "postgresql" else "sqlite"
-        inserted = self.session.execute(_INSERT_MESSAGE[dialect], row)
-        if getattr(inserted, "rowcount", 1) == 0:
-            return False
-        self.session.execute(
-            _COUNT_MESSAGE, {"conversation_id": row["conversation_id"], "at": row["created_at"]}
+    def message_ids_by_client_ids(self, conversation_id: str, client_ids: Sequence[str]) -> dict[str, str]:
+        """Return {client id: message id} of the conversation's messages among ``client_ids``."""
+        found = self.session.execute(
+            _MESSAGES_BY_CLIENT_IDS,
+            {"tenant_id": self.tenant_id, "conversation_id": conversation_id, "client_ids": list(client_ids)},
         )
-        return True
+        return {client_id: message_id for client_id, message_id in found}
+
+    def append_messages(self, conversation_id: str, rows: Sequence[dict[str, Any]], *, at: datetime) -> None:
+        """Insert messages into a conversation and count them on it (each row holds every message column).
+
+        The caller has made sure no client id is taken (the conversation's unique index refuses one that is,
+        failing the whole insert).
+        """
+        self.session.execute(_INSERT_MESSAGE, list(rows))
+        self.session.execute(
+            _COUNT_MESSAGES, {"conversation_id": conversation_id, "added": len(rows), "at": at}
+        )
 
     def find_message_by_client_id(self, conversation_id: str, client_id: str) -> Message | None:
         return self.session.scalar(

@@ -14,7 +14,7 @@ from cxstack.backbone.clock import utc
 from cxstack.backbone.errors import Conflict, DomainError, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
-from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations.models import Conversation
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.conversations.schemas import (
@@ -285,6 +285,20 @@ def _author_kind(data: MessageCreate) -> str:
     return kind
 
 
+def _checked(data: MessageCreate) -> str:
+    """Check a message on its own; return its author kind. Raises MessageTooLarge, ValidationFailed."""
+    size = len(data.body.encode())
+    if size > MAX_BODY_BYTES:
+        raise MessageTooLarge(
+            f"the message body is {size} bytes of UTF-8; the limit is {MAX_BODY_BYTES} bytes (64 KiB)",
+            field="body",
+            limit=MAX_BODY_BYTES,
+        )
+    if not data.body and not data.attachments:
+        raise ValidationFailed("a message needs a body or at least one attachment", field="body")
+    return _author_kind(data)
+
+
 def _resent(
     repo: ConversationRepository, conversation_id: str, client_id: str | None
 ) -> PostedMessage | None:
@@ -294,7 +308,29 @@ def _resent(
     existing_id = repo.message_id_by_client_id(conversation_id, client_id)
     if existing_id is None:
         return None
-    return PostedMessage(message=MessageOut.model_validate(repo.get_message(existing_id)), created=False)
+    return _posted_before(repo, existing_id)
+
+
+def _posted_before(repo: ConversationRepository, message_id: str) -> PostedMessage:
+    return PostedMessage(message=MessageOut.model_validate(repo.get_message(message_id)), created=False)
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePost:
+    """One caller's message for ``post_messages``."""
+
+    tenant_id: str
+    conversation_id: str
+    data: MessageCreate
+
+
+@dataclass(frozen=True, slots=True)
+class _Posting:
+    """A checked message on its way into a conversation."""
+
+    context: Context
+    post: MessagePost
+    author_kind: str
 
 
 def post_message(
@@ -308,105 +344,189 @@ def post_message(
     ``message.sent`` (outbound). Raises MessageTooLarge (413) for a body over 64 KiB, ValidationFailed,
     NotFound; nothing is written then.
     """
-    size = len(data.body.encode())
-    if size > MAX_BODY_BYTES:
-        raise MessageTooLarge(
-            f"the message body is {size} bytes of UTF-8; the limit is {MAX_BODY_BYTES} bytes (64 KiB)",
-            field="body",
-            limit=MAX_BODY_BYTES,
-        )
-    if not data.body and not data.attachments:
-        raise ValidationFailed("a message needs a body or at least one attachment", field="body")
-    author_kind = _author_kind(data)
-    repo = ConversationRepository(uow.session, tenant_id)
-    target = repo.message_target(conversation_id, for_update=True)
-    if target is None:
-        raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
-    now = uow.clock.now()
-    channel = data.channel or target.channel
-    reopens = data.direction == "inbound" and target.status != "open"
-    if channel != target.channel or reopens:
-        # The rarer paths change the conversation itself; they go through the mapped object, after
-        # making sure this is not a resend (which must change nothing).
-        resent = _resent(repo, conversation_id, data.client_id)
-        if resent is not None:
-            return resent
-        conversation = repo.get(conversation_id)
-        if channel != conversation.channel:
-            _change_channel(uow, conversation, channel, at=now)
-        if reopens:
-            if conversation.status == "closed":
-                _reopen(uow, conversation, status="open", reason="inbound_message", at=now)
-            else:
-                _publish_updated(uow, conversation, {"status": "open"}, {"status": conversation.status})
-                conversation.status = "open"
-        uow.session.flush()
+    (outcome,) = post_messages(uow, [(uow.context, MessagePost(tenant_id, conversation_id, data))])
+    if isinstance(outcome, DomainError):
+        raise outcome
+    return outcome
+
+
+def post_messages(
+    uow: UnitOfWork, requests: Sequence[tuple[Context, MessagePost]]
+) -> list[PostedMessage | DomainError]:
+    """Post many callers' messages at once, each as ``post_message`` would; return each one's outcome, in
+    order: its PostedMessage, or the DomainError it failed with (nothing written for it).
+
+    Each message's events carry its caller's context. The messages of one conversation cost one read of
+    the conversation, one insert and one update of its counters, unless one of them moves or reopens the
+    conversation: those are posted one at a time.
+    """
+    outcomes: list[PostedMessage | DomainError | None] = [None] * len(requests)
+    by_conversation: dict[tuple[str, str], list[tuple[int, _Posting]]] = {}
+    for index, (context, post) in enumerate(requests):
+        try:
+            author_kind = _checked(post.data)
+        except DomainError as error:
+            outcomes[index] = error
+            continue
+        key = (post.tenant_id, post.conversation_id)
+        by_conversation.setdefault(key, []).append((index, _Posting(context, post, author_kind)))
+    for (tenant_id, conversation_id), postings in by_conversation.items():
+        repo = ConversationRepository(uow.session, tenant_id)
+        target = repo.message_target(conversation_id, for_update=True)
+        if target is None:
+            missing = NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+            for index, _ in postings:
+                outcomes[index] = missing
+        elif any(_moves(posting.post.data, target) for _, posting in postings):
+            for index, posting in postings:
+                outcomes[index] = _post_alone(uow, repo, posting)
+        else:
+            posted = _append(uow, repo, target, [posting for _, posting in postings])
+            for (index, _), outcome in zip(postings, posted, strict=True):
+                outcomes[index] = outcome
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _moves(data: MessageCreate, target: Any) -> bool:
+    """Whether posting ``data`` changes the conversation itself: another channel, or an inbound message
+    to a conversation that is not open."""
+    return (data.channel is not None and data.channel != target.channel) or (
+        data.direction == "inbound" and target.status != "open"
+    )
+
+
+def _post_alone(
+    uow: UnitOfWork, repo: ConversationRepository, posting: _Posting
+) -> PostedMessage | DomainError:
+    """Post one message that may move or reopen its conversation, in a savepoint of its own."""
+    conversation_id = posting.post.conversation_id
+    data = posting.post.data
+    mark = len(uow.events)
+    try:
+        with uow.session.begin_nested():
+            target = repo.message_target(conversation_id, for_update=True)
+            if target is None:
+                raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+            if _moves(data, target):
+                # The rarer paths change the conversation itself; they go through the mapped object, after
+                # making sure this is not a resend (which must change nothing).
+                resent = _resent(repo, conversation_id, data.client_id)
+                if resent is not None:
+                    return resent
+                acting = uow.acting_for(posting.context)
+                conversation = repo.get(conversation_id)
+                now = uow.clock.now()
+                if data.channel is not None and data.channel != conversation.channel:
+                    _change_channel(acting, conversation, data.channel, at=now)
+                if data.direction == "inbound" and conversation.status != "open":
+                    if conversation.status == "closed":
+                        _reopen(acting, conversation, status="open", reason="inbound_message", at=now)
+                    else:
+                        _publish_updated(
+                            acting, conversation, {"status": "open"}, {"status": conversation.status}
+                        )
+                        conversation.status = "open"
+                uow.session.flush()
+                target = repo.message_target(conversation_id, for_update=False)
+            (posted,) = _append(uow, repo, target, [posting])
+            return posted
+    except DomainError as error:
+        del uow.events[mark:]
+        return error
+
+
+def _append(
+    uow: UnitOfWork, repo: ConversationRepository, target: Any, postings: Sequence[_Posting]
+) -> list[PostedMessage]:
+    """Insert checked messages into the conversation ``target`` (none of which moves it) and publish their
+    events; a message whose ``client_id`` the conversation has (or an earlier one of ``postings`` has)
+    is not inserted again and answers with the first."""
+    conversation_id: str = target.id
     customer_id: str = target.customer_id
-    author_id = data.author_id
-    if author_id is None and author_kind == "customer":
-        author_id = customer_id
-    message_id = new_id("msg")
-    attachments = [attachment.model_dump() for attachment in data.attachments]
-    appended = repo.append_message(
-        {
-            "id": message_id,
-            "tenant_id": tenant_id,
-            "conversation_id": conversation_id,
-            "customer_id": customer_id,
-            "direction": data.direction,
-            "author_kind": author_kind,
-            "author_id": author_id,
-            "channel": channel,
-            "body": data.body,
-            "content_type": data.content_type,
-            "attachments": attachments,
-            "client_id": data.client_id,
-            "created_at": now,
-        }
-    )
-    if not appended:
-        # A resend: the conversation already has this client id. Its first message is the answer.
-        resent = _resent(repo, conversation_id, data.client_id)
-        assert resent is not None
-        return resent
-    event_model = MessageReceived if data.direction == "inbound" else MessageSent
-    uow.publish(
-        "message.received" if data.direction == "inbound" else "message.sent",
-        tenant_id=tenant_id,
-        subject=conversation_id,
-        source=SOURCE,
-        data=event_model(
-            message_id=message_id,
-            conversation_id=conversation_id,
-            customer_id=customer_id,
-            channel=channel,
-            direction=data.direction,
-            author_kind=author_kind,
-            author_id=author_id,
-            body=data.body,
-            content_type=data.content_type,
-            attachments_count=len(data.attachments),
-            client_id=data.client_id,
-            created_at=now,
-        ),
-    )
-    return PostedMessage(
-        message=MessageOut(
-            id=message_id,
-            conversation_id=conversation_id,
-            customer_id=customer_id,
-            direction=data.direction,
-            author_kind=author_kind,
-            author_id=author_id,
-            channel=channel,
-            body=data.body,
-            content_type=data.content_type,
-            attachments=data.attachments,
-            client_id=data.client_id,
-            created_at=now,
-        ),
-        created=True,
-    )
+    client_ids = [p.post.data.client_id for p in postings if p.post.data.client_id is not None]
+    known = repo.message_ids_by_client_ids(conversation_id, client_ids) if client_ids else {}
+    now = uow.clock.now()
+    outcomes: list[PostedMessage] = []
+    first_with: dict[str, PostedMessage] = {}
+    rows: list[dict[str, Any]] = []
+    for posting in postings:
+        data = posting.post.data
+        client_id = data.client_id
+        if client_id is not None:
+            if client_id in known:
+                outcomes.append(_posted_before(repo, known[client_id]))
+                continue
+            if client_id in first_with:
+                outcomes.append(PostedMessage(message=first_with[client_id].message, created=False))
+                continue
+        author_kind = posting.author_kind
+        author_id = data.author_id
+        if author_id is None and author_kind == "customer":
+            author_id = customer_id
+        message_id = new_id("msg")
+        channel = data.channel or target.channel
+        rows.append(
+            {
+                "id": message_id,
+                "tenant_id": posting.post.tenant_id,
+                "conversation_id": conversation_id,
+                "customer_id": customer_id,
+                "direction": data.direction,
+                "author_kind": author_kind,
+                "author_id": author_id,
+                "channel": channel,
+                "body": data.body,
+                "content_type": data.content_type,
+                "attachments": [attachment.model_dump() for attachment in data.attachments],
+                "client_id": client_id,
+                "created_at": now,
+            }
+        )
+        inbound = data.direction == "inbound"
+        uow.publish(
+            "message.received" if inbound else "message.sent",
+            tenant_id=posting.post.tenant_id,
+            subject=conversation_id,
+            source=SOURCE,
+            context=posting.context,
+            data=(MessageReceived if inbound else MessageSent)(
+                message_id=message_id,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                channel=channel,
+                direction=data.direction,
+                author_kind=author_kind,
+                author_id=author_id,
+                body=data.body,
+                content_type=data.content_type,
+                attachments_count=len(data.attachments),
+                client_id=client_id,
+                created_at=now,
+            ),
+        )
+        posted = PostedMessage(
+            message=MessageOut(
+                id=message_id,
+                conversation_id=conversation_id,
+                customer_id=customer_id,
+                direction=data.direction,
+                author_kind=author_kind,
+                author_id=author_id,
+                channel=channel,
+                body=data.body,
+                content_type=data.content_type,
+                attachments=data.attachments,
+                client_id=client_id,
+                created_at=now,
+            ),
+            created=True,
+        )
+        if client_id is not None:
+            first_with[client_id] = posted
+        outcomes.append(posted)
+    if rows:
+        repo.append_messages(conversation_id, rows, at=now)
+    return outcomes
 
 
 def list_messages(

@@ -34,7 +34,7 @@ its ``note.added``; were the delete handled first, the note's entry would come b
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.subscriptions import SubscriptionRegistry
@@ -268,10 +268,29 @@ def project_event(uow: UnitOfWork, event: Event) -> None:
         service.record_entry(uow, event=event, facts=facts)
 
 
+def project_events(units: Sequence[tuple[UnitOfWork, Event]]) -> None:
+    """``project_event`` on each event in turn, but the entries of conversations and cases (nearly every
+    event: messages) written in one statement per run of them."""
+    run: list[tuple[Event, EntryFacts]] = []
+    for uow, event in units:
+        describe = ENTRIES.get(event.type)
+        facts = describe(event) if describe is not None else None
+        if facts is not None and service.follows_a_record(event.type, facts.conversation_id):
+            run.append((event, facts))
+            continue
+        # Anything else may read or move entries: those of the run go in first.
+        service.record_entries_of_records(uow, run)
+        run = []
+        project_event(uow, event)
+    if run:
+        service.record_entries_of_records(units[-1][0], run)
+
+
 def register(registry: SubscriptionRegistry) -> None:
     registry.add(
         SUBSCRIPTION,
         project_event,
+        batch_handler=project_events,
         types=[*ENTRIES, *FOLLOWED],
         reset=service.clear_timeline,
         description="Every interaction of a customer, on every channel, in order (a projection).",
