@@ -334,3 +334,42 @@ async def test_concurrent_requests_with_one_key_create_one_customer(
     assert sum(r.headers.get("idempotent-replayed") != "true" for r in responses) == 1
     listed = (await api.get("/v1/customers")).json()["data"]
     assert [c["id"] for c in listed] == [responses[0].json()["id"]]
+
+
+async def test_the_message_route_parsing_its_own_body_answers_bad_input_as_every_route_does(
+    api: httpx.AsyncClient,
+) -> None:
+    customer = await api.post("/v1/customers", json={"name": "Ada"})
+    conversation = await api.post(
+        "/v1/conversations", json={"customer_id": customer.json()["id"], "channel": "webchat"}
+    )
+    path = f"/v1/conversations/{conversation.json()['id']}/messages"
+    json_type = {"content-type": "application/json"}
+    assert_problem(
+        await api.post(path, content=b'{"direction": "in', headers=json_type), 400, code="malformed_json"
+    )
+    assert_problem(await api.post(path, content=b"[1, 2]", headers=json_type), 400, code="validation_failed")
+    unknown = assert_problem(
+        await api.post(path, json={"direction": "inbound", "body": "hi", "mood": "x"}), 422
+    )
+    assert unknown["errors"] == [
+        {"field": "mood", "message": "unknown field 'mood'", "type": "extra_forbidden"}
+    ]
+    missing = assert_problem(await api.post(path, json={"body": "hi"}), 422, code="validation_failed")
+    assert missing["field"] == "direction" and "required" in missing["detail"]
+    nested = assert_problem(
+        await api.post(
+            path, json={"direction": "inbound", "attachments": [{"name": "a.pdf", "size": "big"}]}
+        ),
+        422,
+    )
+    assert nested["field"].startswith("attachments[0].")
+    assert (await api.get(path)).json()["data"] == []
+
+    # Its body is documented as if FastAPI had parsed it.
+    spec = (await api.get("/openapi.json")).json()
+    body = spec["paths"]["/v1/conversations/{conversation_id}/messages"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    assert body["required"] is True and schema["required"] == ["direction"]
+    assert schema["properties"]["attachments"]["items"]["$ref"] == "#/components/schemas/Attachment"
+    assert "Attachment" in spec["components"]["schemas"]

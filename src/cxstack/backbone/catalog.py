@@ -75,6 +75,9 @@ class EventCatalog:
                 raise InvalidEventPayload(
                     f"event {name!r} takes a {model.__name__} payload, not {type(payload).__name__}"
                 )
+            if type(payload) is model and model.model_config.get("frozen"):
+                # Validated when built and unchangeable since.
+                return payload.model_dump(mode="json")
             # Validated again: a model's fields can be assigned after it was built, and a subclass may
             # carry fields the event's schema does not have.
             payload = payload.model_dump(warnings=False)

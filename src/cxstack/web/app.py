@@ -21,11 +21,12 @@ from cxstack.web.auth import ApiKeyCache
 from cxstack.web.operations import router as operations_router
 from cxstack.web.problems import install_problem_handlers
 
+#: In the order requests are matched against them: the busiest first.
 ROUTERS = (
+    conversations_router,
     customers_router,
     merges_router,
     operations_router,
-    conversations_router,
     timeline_router,
     accounts_router,
     cases_router,

@@ -81,7 +81,8 @@ def _validation_problem(request: Request, error: RequestValidationError) -> Resp
     first = described[0] if described else {"field": "body", "message": "the request is not valid"}
     # A body that is not a JSON object at all is a bad request; a field of the wrong type is a 422.
     is_body_type = any(
-        item.get("type") == "model_attributes_type" and tuple(item.get("loc", ())) == ("body",)
+        item.get("type") in ("model_attributes_type", "model_type")
+        and tuple(item.get("loc", ())) == ("body",)
         for item in errors
     )
     return problem(

@@ -20,7 +20,7 @@ from cxstack.records.conversations.schemas import (
     Status,
 )
 from cxstack.web.auth import Caller, caller, runtime_of
-from cxstack.web.responses import JSON, dump, read, write
+from cxstack.web.responses import JSON, body_schema, json_body, read, write
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 Who = Annotated[Caller, Depends(caller)]
@@ -118,20 +118,26 @@ async def reopen_conversation(request: Request, who: Who, conversation_id: str) 
     status_code=201,
     response_model=MessageOut,
     responses={200: {"description": "A message with this client_id was posted before; it is returned."}},
+    openapi_extra=body_schema(MessageCreate),
 )
-async def post_message(request: Request, who: Who, conversation_id: str, data: MessageCreate) -> Response:
+async def post_message(request: Request, who: Who, conversation_id: str) -> Response:
     """Add a message: 201 when created, 200 with the first message when its ``client_id`` was seen."""
+    # The busiest route there is: its body is parsed in one pass, and the message written together with
+    # those other callers post meanwhile.
+    data = await json_body(request, MessageCreate)
+    post = service.MessagePost(who.tenant_id, conversation_id, data)
     if "idempotency-key" not in request.headers:
-        # The busiest write there is: posted together with the messages other callers post meanwhile.
         posted: service.PostedMessage = await runtime_of(request).db.write_batched(
-            service.post_messages,
-            service.MessagePost(who.tenant_id, conversation_id, data),
-            context=who.context(),
+            service.post_messages, post, context=who.context()
         )
-        return Response(dump(posted.message), status_code=201 if posted.created else 200, media_type=JSON)
+        return Response(
+            posted.message.model_dump_json().encode(),
+            status_code=201 if posted.created else 200,
+            media_type=JSON,
+        )
     replayed = False
 
-    def post(uow: UnitOfWork) -> MessageOut:
+    def post_alone(uow: UnitOfWork) -> MessageOut:
         nonlocal replayed
         posted = service.post_message(
             uow, tenant_id=who.tenant_id, conversation_id=conversation_id, data=data
@@ -139,7 +145,7 @@ async def post_message(request: Request, who: Who, conversation_id: str, data: M
         replayed = not posted.created
         return posted.message
 
-    response = await write(request, who, post, status=201)
+    response = await write(request, who, post_alone, status=201)
     if replayed:
         response.status_code = 200
     return response

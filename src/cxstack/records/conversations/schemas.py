@@ -167,6 +167,9 @@ class ConversationReopened(BaseModel):
 class MessagePublished(BaseModel):
     """Everything a reader of a message event needs, so that no handler has to read the message back."""
 
+    # Frozen: valid once built, so publishing it need not validate it again (the busiest event there is).
+    model_config = ConfigDict(frozen=True)
+
     message_id: str
     conversation_id: str
     customer_id: str
