@@ -24,7 +24,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,6 +96,23 @@ class _Job:
     request: Any = None
 
 
+@dataclass
+class _Group:
+    """Requests of one batched write waiting for a transaction on the scale-out driver."""
+
+    requests: list[tuple[Context, Any, asyncio.Future[Any]]] = field(default_factory=list)
+    running: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+def _run_together(batched: BatchedWrite, calls: list[tuple[Context, Any]], uow: UnitOfWork) -> Sequence[Any]:
+    """Run a group of requests of a batched write in one call; return each one's outcome."""
+    results = batched(uow, calls)
+    if len(results) != len(calls):
+        raise RuntimeError(f"a batched write answered {len(results)} of {len(calls)} requests")
+    return results
+
+
 def _run_alone(batched: BatchedWrite, request: Any, uow: UnitOfWork) -> Any:
     """Run one request of a batched write by itself; raise what it failed with."""
     (outcome,) = batched(uow, [(uow.context, request)])
@@ -132,6 +149,7 @@ class Database:
         # scale-out driver
         self._async_engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[Any] | None = None
+        self._groups: dict[BatchedWrite, _Group] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -224,12 +242,58 @@ class Database:
         that wait beside it; return its result or raise its error, as ``write`` does.
         """
         context = context or Context()
-        if self.driver != "sqlite" or not self._started:
+        if not self._started:
             return await self.write(partial(_run_alone, batched, request), context=context)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        self._jobs.put(_Job(partial(_run_alone, batched, request), context, loop, future, batched, request))
+        if self.driver == "sqlite":
+            self._jobs.put(
+                _Job(partial(_run_alone, batched, request), context, loop, future, batched, request)
+            )
+            return await future
+        # PostgreSQL: the requests that arrive while the previous group's transaction runs go together in
+        # the next one (group commit in this process; other processes commit their own groups).
+        waiting = self._groups.setdefault(batched, _Group())
+        waiting.requests.append((context, request, future))
+        if not waiting.running:
+            waiting.running = True
+            waiting.task = loop.create_task(self._run_groups(batched, waiting))
         return await future
+
+    async def _run_groups(self, batched: BatchedWrite, waiting: _Group) -> None:
+        """Run the requests waiting for ``batched`` a group at a time, each group in one transaction."""
+        try:
+            while waiting.requests:
+                group = waiting.requests[:WRITE_BATCH_LIMIT]
+                del waiting.requests[: len(group)]
+                group = [entry for entry in group if not entry[2].done()]  # callers that gave up
+                if not group:
+                    continue
+                calls = [(context, request) for context, request, _ in group]
+                try:
+                    results = await self.write(partial(_run_together, batched, calls), context=group[0][0])
+                except Exception:
+                    # As on the embedded driver: each request again, alone, so that one cannot fail another.
+                    alone = [
+                        self.write(partial(_run_alone, batched, request), context=context)
+                        for context, request, _ in group
+                    ]
+                    results = await asyncio.gather(*alone, return_exceptions=True)
+                for (_, _, future), result in zip(group, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, BaseException):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+        except BaseException as error:
+            for _, _, future in waiting.requests:
+                if not future.done():
+                    future.set_exception(error)
+            waiting.requests.clear()
+            raise
+        finally:
+            waiting.running = False
 
     async def read(self, fn: Callable[[Session], T]) -> T:
         """Run ``fn`` with a read-only session and return its result."""

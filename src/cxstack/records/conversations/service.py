@@ -370,7 +370,9 @@ def post_messages(
             continue
         key = (post.tenant_id, post.conversation_id)
         by_conversation.setdefault(key, []).append((index, _Posting(context, post, author_kind)))
-    for (tenant_id, conversation_id), postings in by_conversation.items():
+    # In key order: on PostgreSQL each conversation is locked in turn, and two groups locking in one
+    # order never deadlock.
+    for (tenant_id, conversation_id), postings in sorted(by_conversation.items()):
         repo = ConversationRepository(uow.session, tenant_id)
         target = repo.message_target(conversation_id, for_update=True)
         if target is None:
