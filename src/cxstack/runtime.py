@@ -21,6 +21,7 @@ from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
+from cxstack.backbone.live import LiveFeed
 from cxstack.backbone.relay import Relay
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.worker import Worker
@@ -40,6 +41,8 @@ class Runtime:
     relay: Relay | None = None
     #: Scale-out driver: handlers and timers over leased partitions (``worker``).
     worker: Worker | None = None
+    #: Committed events for whoever watches now (WebSockets); see ``cxstack.backbone.live``.
+    live: LiveFeed = field(default_factory=LiveFeed)
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
@@ -64,6 +67,10 @@ class Runtime:
         registry = subscriptions if subscriptions is not None else build_subscriptions()
         db = Database(settings.database_url, catalog=catalog, clock=clock, partitions=settings.partitions)
         runtime = cls(settings=settings, db=db, catalog=catalog, subscriptions=registry, clock=clock)
+        if settings.is_scale_out:
+            runtime.live = LiveFeed(nats_url=settings.nats_url, prefix=settings.stream_prefix)
+        else:
+            db.add_event_listener(runtime.live.publish)
         handlers = run_bus if run_bus is not None else (role == "worker" or settings.server_runs_handlers)
         if settings.is_scale_out:
             if handlers:
@@ -104,6 +111,8 @@ class Runtime:
 
     async def start(self) -> None:
         await self.db.start()
+        if self.live.nats_url is not None and self.relay is not None:
+            await self.live.start()  # a serve process: its WebSockets watch every process's events
         if self.bus is not None:
             await self.bus.start()
         if self.worker is not None:
@@ -118,6 +127,7 @@ class Runtime:
             await self.worker.stop()
         if self.bus is not None:
             await self.bus.stop()
+        await self.live.stop()
         await self.db.stop()
 
 

@@ -17,7 +17,7 @@ from cxstack.backbone.consumer import Bus
 from cxstack.backbone.delivery import reset_subscription, retry_dead_letter
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.log import read_events
-from cxstack.backbone.models import ParkedDelivery, SubscriptionPosition
+from cxstack.backbone.models import ParkedDelivery, ProcessedEvent, SubscriptionPosition
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
@@ -466,3 +466,43 @@ async def test_a_batch_handler_takes_a_round_at_once_and_a_failure_in_it_falls_b
     assert await effects(runtime) == Counter({event_id: 1 for event_id in [*good, before, after]})
     [waiting] = await parked(runtime)
     assert waiting.event_id == bad and "HandlerFailed" in waiting.last_error
+
+
+async def test_handled_ids_are_pruned_once_every_partition_has_read_past_them(
+    runtime: Runtime, subscriptions: SubscriptionRegistry, recorder: Recorder, clock: FrozenClock
+) -> None:
+    bus = Bus(
+        runtime.db,
+        subscriptions,
+        policy=runtime.retry_policy,
+        batch_size=50,
+        prune_interval_s=0,
+        keep_processed_s=60,
+    )
+
+    async def handled_ids() -> set[str]:
+        def query(session: Session) -> set[str]:
+            return set(
+                session.scalars(
+                    select(ProcessedEvent.event_id).where(ProcessedEvent.subscription == "test.recorder")
+                )
+            )
+
+        return await runtime.db.read(query)
+
+    first = await publish(runtime, "cus_a", "cus_b", "cus_c")
+    await rounds(bus, 1)
+    assert await handled_ids() == set(first)  # recorded in the round that handled them
+    await rounds(bus, 1)
+    assert await handled_ids() == set(first)  # read past, but kept for a minute
+    clock.advance(timedelta(seconds=61))
+    flaky, steady = await publish(runtime, "cus_flaky", "cus_d")
+    recorder.failures_left[flaky] = 1
+    await rounds(bus, 1)
+    # Every partition has read past the first three: forgotten. The parked one was never recorded.
+    assert await handled_ids() == {steady}
+    clock.advance(timedelta(seconds=61))
+    await rounds(bus, 2)
+    assert recorder.called("cus_flaky") == [flaky, flaky]
+    assert await handled_ids() == {flaky}  # handled a moment ago: kept for now
+    assert await effects(runtime) == Counter({event_id: 1 for event_id in [*first, flaky, steady]})

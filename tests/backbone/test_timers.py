@@ -166,6 +166,16 @@ async def test_a_timer_whose_event_no_longer_validates_does_not_hold_up_the_othe
     assert event.subject == "cus_fine"
     stale = await timer_row(runtime, "stale")
     assert stale is not None and stale.fired_at is None
+    # Marked failed, with what went wrong, and no longer among the due timers (so however many there are,
+    # they never hold up the others).
+    assert stale.failed_at is not None and "InvalidEventPayload" in (stale.error or "")
+    assert await runtime.db.write(fire_due_timers) == 0
+
+    # Scheduling it anew, with a payload that validates, makes it due again.
+    await runtime.db.write(schedule("stale", START + timedelta(minutes=6)))
+    clock.advance(timedelta(minutes=2))
+    await wait_for(lambda: _has_events(runtime, 2))
+    assert {e.subject for e in await fired_events(runtime)} == {"cus_fine", "cus_stale"}
 
 
 async def test_scheduling_a_timer_with_an_invalid_payload_raises(runtime: Runtime) -> None:

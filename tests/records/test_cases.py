@@ -169,6 +169,24 @@ async def test_patching_a_case_to_a_conversation_requires_the_conversation_in_th
     ]
 
 
+async def test_a_case_links_only_a_conversation_of_its_own_customer(
+    api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    ada, grace = await new_customer(api, "Ada"), await new_customer(api, "Grace")
+    graces_conversation = await new_conversation(api, grace)
+    refused = await api.post(
+        "/v1/cases", json={"customer_id": ada, "subject": "Refund", "conversation_id": graces_conversation}
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["field"] == "conversation_id" and grace in refused.json()["detail"]
+    case = await new_case(api, ada)
+    patched = await api.patch(f"/v1/cases/{case['id']}", json={"conversation_id": graces_conversation})
+    assert patched.status_code == 422 and patched.json()["field"] == "conversation_id"
+    assert (await api.get(f"/v1/cases/{case['id']}")).json()["conversation_id"] is None
+    assert len(await events_of(runtime, "case.created")) == 1
+    assert await events_of(runtime, "case.updated") == []
+
+
 async def test_case_with_a_bad_tag_writes_nothing(api: httpx.AsyncClient, runtime: Runtime) -> None:
     customer_id = await new_customer(api)
     response = await api.post(

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Collection
+from datetime import timedelta
 
 import structlog
 
 from cxstack.backbone.database import Database
-from cxstack.backbone.delivery import RetryPolicy, deliver_new_events, retry_due_deliveries
+from cxstack.backbone.delivery import RetryPolicy, deliver_new_events, prune_processed, retry_due_deliveries
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.timers import fire_due_timers
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+
+#: How often a subscription's delivery round also prunes the handled ids no delivery can ask about again.
+PRUNE_INTERVAL_S = 60.0
+#: How long a handled event's id is kept at least (what was handled when can be looked up meanwhile).
+KEEP_PROCESSED_S = 3600.0
 
 log = structlog.get_logger("cxstack.bus")
 
@@ -56,9 +63,13 @@ class Bus:
         partitions: PartitionSource | None = None,
         owner: str | None = None,
         run_timers: bool = True,
+        prune_interval_s: float = PRUNE_INTERVAL_S,
+        keep_processed_s: float = KEEP_PROCESSED_S,
     ) -> None:
         """``partitions`` and ``owner`` come from partition leases on the scale-out driver: deliveries
-        then advance only positions ``owner`` still holds (see ``cxstack.backbone.leases``)."""
+        then advance only positions ``owner`` still holds (see ``cxstack.backbone.leases``). Every
+        ``prune_interval_s`` a round also forgets the handled ids no delivery can ask about again, once
+        they are ``keep_processed_s`` old (kept that long for inspection)."""
         self.db = db
         self.registry = registry
         self.policy = policy
@@ -69,6 +80,9 @@ class Bus:
         all_partitions = range(db.partitions)
         self._partitions: PartitionSource = partitions or (lambda _subscription: all_partitions)
         self.owner = owner
+        self.prune_interval_s = prune_interval_s
+        self.keep_processed_s = keep_processed_s
+        self._pruned_at: dict[str, float] = {}
         self.waker = Waker()
         self._signals: dict[str, asyncio.Event] = {}
         self._by_type: dict[str, list[Subscription]] = {}
@@ -123,7 +137,17 @@ class Bus:
             return 0
         context = Context(actor=f"subscription:{subscription.name}")
 
+        now = time.monotonic()
+        prune = (
+            now - self._pruned_at.get(subscription.name, now - self.prune_interval_s) >= self.prune_interval_s
+        )
+        if prune:
+            self._pruned_at[subscription.name] = now
+
         def deliver(uow: UnitOfWork) -> int:
+            if prune:
+                kept_since = uow.clock.now() - timedelta(seconds=self.keep_processed_s)
+                prune_processed(uow, subscription=subscription, processed_before=kept_since)
             read = deliver_new_events(
                 uow,
                 subscription=subscription,

@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.clock import Clock, SystemClock
+from cxstack.backbone.envelope import Event
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 
 T = TypeVar("T")
@@ -138,6 +139,7 @@ class Database:
         self.partitions = partitions
         self.driver = "sqlite" if self.url.startswith("sqlite") else "postgresql"
         self._listeners: list[Callable[[], None]] = []
+        self._event_listeners: list[Callable[[list[Event]], None]] = []
         self._started = False
         # embedded driver
         self._engine: Engine | None = None
@@ -191,6 +193,11 @@ class Database:
         elif self._async_engine is not None:
             await self._async_engine.dispose()
 
+    def add_event_listener(self, listener: Callable[[list[Event]], None]) -> None:
+        """Call ``listener`` on the event loop with the events of each commit that appended any, in commit
+        order (the live feed: see ``cxstack.backbone.live``)."""
+        self._event_listeners.append(listener)
+
     def add_commit_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` on the event loop after each commit that appended events."""
         self._listeners.append(listener)
@@ -199,9 +206,12 @@ class Database:
         with contextlib.suppress(ValueError):
             self._listeners.remove(listener)
 
-    def _notify(self) -> None:
+    def _notify(self, events: list[Event] | None = None) -> None:
         for listener in list(self._listeners):
             listener()
+        if events:
+            for event_listener in list(self._event_listeners):
+                event_listener(events)
 
     # -- the public contract ---------------------------------------------------------------------
 
@@ -232,7 +242,7 @@ class Database:
 
             result: T = await session.run_sync(run)
         if uows and uows[0].appended:
-            self._notify()
+            self._notify(uows[0].appended)
         return result
 
     async def write_batched(
@@ -427,7 +437,7 @@ class Database:
         jobs to run again, if any."""
         raw = _driver_connection(connection)
         outcomes: list[tuple[bool, Any]] = []
-        wrote_events = False
+        appended: list[Event] = []
         session = Session(bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only")
         try:
             transaction = connection.begin()
@@ -448,9 +458,9 @@ class Database:
                     if grouped is None:
                         batch = batch[:index] + _alone(group) + batch[end:]
                         continue
-                    group_outcomes, appended = grouped
+                    group_outcomes, group_appended = grouped
                     outcomes.extend(group_outcomes)
-                    wrote_events = wrote_events or appended
+                    appended.extend(group_appended)
                     index = end
                     continue
                 uow = self._unit_of_work(session, job.context, connection)
@@ -468,7 +478,7 @@ class Database:
                     outcome: tuple[bool, Any] = (False, raised or error)
                 else:
                     outcome = (True, result)
-                    wrote_events = wrote_events or bool(uow.appended)
+                    appended.extend(uow.appended)
                 if not raw.in_transaction:
                     # The database rolled the whole transaction back under this job: it fails, and every
                     # other job of the batch, done or not, runs again in a new transaction.
@@ -486,23 +496,24 @@ class Database:
             transaction.commit()
         except Exception as error:
             outcomes = [(False, error)] * len(batch)
-            wrote_events = False
+            appended = []
             if connection.in_transaction():
                 with contextlib.suppress(Exception):
                     connection.rollback()
         finally:
             session.close()
-        _answer([(job, ok, value) for job, (ok, value) in zip(batch, outcomes, strict=True)])
-        if wrote_events:
+        if appended:
+            # Before the answers: a caller whose write returned finds its events in the live feed.
             with contextlib.suppress(RuntimeError):
-                batch[0].loop.call_soon_threadsafe(self._notify)
+                batch[0].loop.call_soon_threadsafe(self._notify, appended)
+        _answer([(job, ok, value) for job, (ok, value) in zip(batch, outcomes, strict=True)])
         return []
 
     def _run_group(
         self, session: Session, connection: Any, group: list[_Job]
-    ) -> tuple[list[tuple[bool, Any]], bool] | None:
-        """Run a group of one batched write's jobs in one savepoint; return each job's outcome and whether
-        events were appended, or None when the call raised (its savepoint rolled back)."""
+    ) -> tuple[list[tuple[bool, Any]], list[Event]] | None:
+        """Run a group of one batched write's jobs in one savepoint; return each job's outcome and the
+        events appended, or None when the call raised (its savepoint rolled back)."""
         batched = group[0].batched
         assert batched is not None
         uow = self._unit_of_work(session, group[0].context, connection)
@@ -515,7 +526,7 @@ class Database:
         except Exception:
             return None
         outcomes = [(not isinstance(result, BaseException), result) for result in results]
-        return outcomes, bool(uow.appended)
+        return outcomes, uow.appended
 
     def _checkpoint_loop(self) -> None:
         # No checkpoint at shutdown: closing the last connection does one. (A TRUNCATE checkpoint run on a

@@ -12,7 +12,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import String, Table, delete, func, insert, literal, select, update
@@ -163,14 +163,40 @@ def _mark_processed(uow: UnitOfWork, subscription: Subscription, events: Sequenc
     processed = cast(Table, ProcessedEvent.__table__)
     uow.session.connection().execute(
         insert(processed).from_select(
-            ["subscription", "event_id", "processed_at"],
+            ["subscription", "event_id", "event_seq", "processed_at"],
             select(
                 literal(subscription.name, String()),
                 EventRecord.id,
+                EventRecord.seq,
                 literal(uow.clock.now(), processed.c.processed_at.type),
             ).where(EventRecord.id.in_([event.id for event in events])),
         )
     )
+
+
+def prune_processed(uow: UnitOfWork, *, subscription: Subscription, processed_before: datetime) -> int:
+    """Forget the handled ids, recorded before ``processed_before``, of events every partition of
+    ``subscription`` has read past; return how many.
+
+    Delivery reads only events after a partition's position, a retry runs only a parked event (not yet
+    recorded as handled), and a replay starts afresh: an id at or below every position is never asked
+    about again.
+    """
+    rows, floor = uow.session.execute(
+        select(func.count(), func.min(SubscriptionPosition.position)).where(
+            SubscriptionPosition.subscription == subscription.name
+        )
+    ).one()
+    if rows < uow.partitions or not floor:
+        return 0  # a partition not read yet: it may be before any of them
+    pruned = uow.session.execute(
+        delete(ProcessedEvent).where(
+            ProcessedEvent.subscription == subscription.name,
+            ProcessedEvent.event_seq <= floor,
+            ProcessedEvent.processed_at < processed_before,
+        )
+    )
+    return int(getattr(pruned, "rowcount", 0) or 0)
 
 
 def _error_text(error: BaseException) -> str:

@@ -46,12 +46,18 @@ class SubscriptionPosition(Base):
 
 
 class ProcessedEvent(Base):
-    """An event a subscription has handled; written in the handler's own transaction."""
+    """An event a subscription has handled; written in the handler's own transaction.
+
+    Kept while the event could still reach the subscription again (a retry, a lease take-over); pruned once
+    every partition's position has passed it (``delivery.prune_processed``).
+    """
 
     __tablename__ = "processed_events"
+    __table_args__ = (Index("ix_processed_events_subscription_seq", "subscription", "event_seq"),)
 
     subscription: Mapped[str] = mapped_column(String(120), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_seq: Mapped[int] = mapped_column(Sequence64)
     processed_at: Mapped[datetime]
 
 
@@ -105,6 +111,10 @@ class Timer(Base):
     created_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
     fired_event_id: Mapped[str | None] = mapped_column(String(32))
+    #: Set when its event could not be published (a payload that no longer validates): it is not tried
+    #: again until it is scheduled anew.
+    failed_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class RelayPosition(Base):

@@ -47,6 +47,8 @@ def schedule_timer(
         existing.payload = payload
         existing.fired_at = None
         existing.fired_event_id = None
+        existing.failed_at = None
+        existing.error = None
         return existing
     timer = Timer(
         id=new_id("tmr"),
@@ -76,12 +78,12 @@ def fire_due_timers(uow: UnitOfWork, *, limit: int = 200) -> int:
     """Publish the event of every due timer (up to ``limit``) and mark it fired; return how many fired.
 
     Each timer fires in its own savepoint: one whose event no longer validates (its type left the catalog,
-    its payload model changed since it was scheduled) stays unfired, with the error logged, and the others
-    still fire.
+    its payload model changed since it was scheduled) is marked failed with the error, logged once, and not
+    tried again; the others still fire.
     """
     query = (
         select(Timer)
-        .where(Timer.fired_at.is_(None), Timer.fire_at <= uow.clock.now())
+        .where(Timer.fired_at.is_(None), Timer.failed_at.is_(None), Timer.fire_at <= uow.clock.now())
         .order_by(Timer.fire_at)
         .limit(limit)
     )
@@ -106,8 +108,10 @@ def fire_due_timers(uow: UnitOfWork, *, limit: int = 200) -> int:
                 child.flush_events()
                 timer.fired_at = uow.clock.now()
                 timer.fired_event_id = event.id
-        except Exception:
+        except Exception as error:
             log.exception("timer could not fire", timer_id=timer_id)
+            timer.failed_at = uow.clock.now()
+            timer.error = f"{type(error).__name__}: {error}"[:2000]
             continue
         uow.appended.extend(child.appended)
         fired += 1

@@ -207,9 +207,15 @@ def upgrade() -> None:
         "processed_events",
         sa.Column("subscription", sa.String(length=120), nullable=False),
         sa.Column("event_id", sa.String(length=32), nullable=False),
+        sa.Column("event_seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("processed_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("subscription", "event_id", name=op.f("pk_processed_events")),
     )
+    with op.batch_alter_table("processed_events", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_processed_events_subscription_seq", ["subscription", "event_seq"], unique=False
+        )
+
     op.create_table(
         "relay_positions",
         sa.Column("name", sa.String(length=80), nullable=False),
@@ -333,6 +339,8 @@ def upgrade() -> None:
         sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("fired_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("fired_event_id", sa.String(length=32), nullable=True),
+        sa.Column("failed_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_timers")),
         sa.UniqueConstraint("tenant_id", "key", name=op.f("uq_timers_tenant_id")),
     )
@@ -557,6 +565,9 @@ def downgrade() -> None:
     op.drop_table("tags")
     op.drop_table("subscription_positions")
     op.drop_table("relay_positions")
+    with op.batch_alter_table("processed_events", schema=None) as batch_op:
+        batch_op.drop_index("ix_processed_events_subscription_seq")
+
     op.drop_table("processed_events")
     with op.batch_alter_table("parked_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_parked_deliveries_subject")

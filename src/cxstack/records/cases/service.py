@@ -124,11 +124,23 @@ def _out(session: Session, case: Case) -> CaseOut:
     return _to_out(case, names[case.id])
 
 
+def _check_conversation(uow: UnitOfWork, tenant_id: str, conversation_id: str, *, customer_id: str) -> None:
+    """A case's conversation is one of its customer's; raises NotFound, ValidationFailed."""
+    conversation = ConversationRepository(uow.session, tenant_id).get(conversation_id)
+    if conversation.customer_id != customer_id:
+        raise ValidationFailed(
+            f"conversation {conversation_id} belongs to customer {conversation.customer_id}, "
+            f"not to the case's customer {customer_id}",
+            field="conversation_id",
+        )
+
+
 def create_case(uow: UnitOfWork, *, tenant_id: str, data: CaseCreate) -> CaseOut:
     """Open a case for a customer, with its tags.
 
     Raises NotFound (``customer_id``, ``conversation_id``) for an unknown or another tenant's customer or
-    conversation, Conflict for a merged customer, ValidationFailed for a bad status or tag; nothing is
+    conversation, Conflict for a merged customer, ValidationFailed for a bad status or tag or another
+    customer's conversation; nothing is
     written then. Publishes ``case.created``, ``case.assigned`` when
     an assignee is given, and ``tag.added`` per tag.
     """
@@ -140,7 +152,7 @@ def create_case(uow: UnitOfWork, *, tenant_id: str, data: CaseCreate) -> CaseOut
             merged_into_id=customer.merged_into_id,
         )
     if data.conversation_id is not None:
-        ConversationRepository(uow.session, tenant_id).get(data.conversation_id)
+        _check_conversation(uow, tenant_id, data.conversation_id, customer_id=customer.id)
     if data.status not in INITIAL_STATUSES:
         raise ValidationFailed(
             f"a case opens as {', '.join(INITIAL_STATUSES)}, not {data.status}", field="status"
@@ -204,7 +216,7 @@ def update_case(uow: UnitOfWork, *, tenant_id: str, case_id: str, data: CaseUpda
     if given.get("due_at") is not None:
         given["due_at"] = utc(given["due_at"])
     if given.get("conversation_id") is not None:
-        ConversationRepository(uow.session, tenant_id).get(given["conversation_id"])
+        _check_conversation(uow, tenant_id, given["conversation_id"], customer_id=case.customer_id)
     new_status = given.get("status", case.status)
     check_transition(case.id, case.status, new_status)
     changes: dict[str, Any] = {}

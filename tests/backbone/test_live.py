@@ -1,0 +1,98 @@
+"""The live feed: committed events pushed to watchers, by tenant, type and subject; never rolled-back ones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from tests.backbone.scaleout_support import delete_stream, empty_database, require_nats, unique_prefix
+
+from cxstack.backbone.envelope import Event
+from cxstack.backbone.live import LiveSubscription
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.config import Settings
+from cxstack.records.customers.schemas import CustomerUpdated
+from cxstack.runtime import Runtime
+
+
+def publisher(*published: tuple[str, str], fail: bool = False) -> Callable[[UnitOfWork], None]:
+    """A unit of work publishing ``customer.updated`` per (tenant, subject), then raising with ``fail``."""
+
+    def write(uow: UnitOfWork) -> None:
+        for tenant, subject in published:
+            uow.publish(
+                "customer.updated",
+                tenant_id=tenant,
+                subject=subject,
+                data=CustomerUpdated(customer_id=subject, changes={}),
+            )
+        if fail:
+            raise RuntimeError("rolled back")
+
+    return write
+
+
+async def received(watch: LiveSubscription, count: int, timeout_s: float = 5.0) -> list[Event]:
+    events = []
+    for _ in range(count):
+        event = await watch.next(timeout_s)
+        assert event is not None, f"only {len(events)} of {count} events arrived"
+        events.append(event)
+    return events
+
+
+async def test_a_watcher_gets_its_tenants_committed_events_in_commit_order(runtime: Runtime) -> None:
+    everything = runtime.live.subscribe(tenant_id="ten_a")
+    one_subject = runtime.live.subscribe(tenant_id="ten_a", subjects=["cus_2"])
+    await runtime.db.write(publisher(("ten_a", "cus_1"), ("ten_b", "cus_9"), ("ten_a", "cus_2")))
+    with pytest.raises(RuntimeError):
+        await runtime.db.write(publisher(("ten_a", "cus_rolled_back"), fail=True))
+    await runtime.db.write(publisher(("ten_a", "cus_3")))
+
+    assert [e.subject for e in await received(everything, 3)] == ["cus_1", "cus_2", "cus_3"]
+    assert await everything.next(0.2) is None  # nothing of the other tenant, nothing rolled back
+    assert [e.subject for e in await received(one_subject, 1)] == ["cus_2"]
+
+    one_subject.watch_subject("cus_4")
+    await runtime.db.write(publisher(("ten_a", "cus_4")))
+    assert [e.subject for e in await received(one_subject, 1)] == ["cus_4"]
+    one_subject.close()
+    assert runtime.live.watchers == 1
+    assert await one_subject.next(0.1) is None
+
+
+async def test_a_watcher_that_falls_behind_is_cut_off(runtime: Runtime) -> None:
+    slow = runtime.live.subscribe(tenant_id="ten_a", max_queue=3)
+    await runtime.db.write(publisher(*[("ten_a", f"cus_{n}") for n in range(5)]))
+    assert slow.overflowed and slow.closed
+    assert [e.subject for e in [event async for event in slow]] == ["cus_0", "cus_1", "cus_2"]
+
+
+@pytest.fixture
+async def scale_out_runtime(pg_database: str) -> AsyncIterator[Runtime]:
+    nats_url = require_nats()
+    await empty_database(pg_database)
+    prefix = unique_prefix()
+    settings = Settings(database_url=pg_database, nats_url=nats_url, stream_prefix=prefix)
+    runtime = Runtime.build(settings, run_bus=None, role="serve")
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+        await delete_stream(nats_url, prefix)
+
+
+async def test_on_the_scale_out_driver_a_serve_process_sees_events_through_the_broker(
+    scale_out_runtime: Runtime,
+) -> None:
+    runtime = scale_out_runtime
+    assert runtime.live.nats_url is not None
+    await asyncio.wait_for(runtime.live.listening.wait(), 10)
+    watch = runtime.live.subscribe(tenant_id="ten_a", types=["customer.updated"])
+    await runtime.db.write(publisher(("ten_a", "cus_1"), ("ten_b", "cus_2"), ("ten_a", "cus_3")))
+    events = await received(watch, 2, timeout_s=10)
+    assert [e.subject for e in events] == ["cus_1", "cus_3"]
+    assert all(e.seq > 0 and e.tenant == "ten_a" for e in events)
+    assert events[0].data["customer_id"] == "cus_1"
