@@ -17,6 +17,7 @@ import structlog
 
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy, deliver_new_events, prune_processed, retry_due_deliveries
+from cxstack.backbone.envelope import Event
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.timers import fire_due_timers
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
@@ -94,7 +95,8 @@ class Bus:
 
     async def start(self) -> None:
         self._stopping.clear()  # a bus stopped before may start again
-        self.db.add_commit_listener(self.waker.wake)
+        # Only the subscriptions a commit's events concern wake: each round is a write of its own.
+        self.db.add_event_listener(self._committed)
         for subscription in self.registry:
             self._tasks.append(
                 asyncio.create_task(self._deliver_forever(subscription), name=f"bus:{subscription.name}")
@@ -105,13 +107,17 @@ class Bus:
     async def stop(self) -> None:
         self._stopping.set()
         self.waker.wake()
-        self.db.remove_commit_listener(self.waker.wake)
+        self.db.remove_event_listener(self._committed)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+    def _committed(self, events: list[Event]) -> None:
+        for event in events:
+            self.wake_for(event.partition, event.type)
 
     def wake_for(self, partition: int, event_type: str) -> None:
         """Wake the subscriptions that handle ``event_type`` and may deliver ``partition`` now."""

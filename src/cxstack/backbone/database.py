@@ -198,6 +198,10 @@ class Database:
         order (the live feed: see ``cxstack.backbone.live``)."""
         self._event_listeners.append(listener)
 
+    def remove_event_listener(self, listener: Callable[[list[Event]], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._event_listeners.remove(listener)
+
     def add_commit_listener(self, listener: Callable[[], None]) -> None:
         """Call ``listener`` on the event loop after each commit that appended events."""
         self._listeners.append(listener)
