@@ -294,6 +294,8 @@ def wrk_script(
     threads: int = 1,
     lua_body_sequence: bool = False,
     path_sequence: Sequence[str] | None = None,
+    request_file: str | None = None,
+    request_header_names: Sequence[str] = (),
 ) -> str:
     """Generate the wrk Lua script for a request.
 
@@ -301,6 +303,9 @@ def wrk_script(
     request of the run across all wrk threads. With `path_sequence`, request n goes to path
     `path_sequence[n % len(path_sequence)]` (paths with their query strings, already URL-encoded), so the
     threads between them walk the list in order.
+
+    With `request_file` (see `write_request_file`), request n sends line `n % lines` of the file: its
+    body, and its values of the headers `request_header_names` on top of the fixed `headers`.
     """
     lines = [f"wrk.method = {lua_string(method.encode())}"]
     for name, value in (headers or {}).items():
@@ -311,6 +316,12 @@ def wrk_script(
         raise ValueError("lua_body_sequence needs a body template containing {n}")
     if path_sequence is not None and not path_sequence:
         raise ValueError("path_sequence needs at least one path")
+    if request_file is not None:
+        if lua_body_sequence or path_sequence is not None or body is not None:
+            raise ValueError(
+                "request_file replaces the body: leave out body, lua_body_sequence, path_sequence"
+            )
+        return "\n".join(lines + _request_file_lua(request_file, request_header_names, threads)) + "\n"
     if not lua_body_sequence and path_sequence is None:
         return "\n".join(lines) + "\n"
     if lua_body_sequence:
@@ -339,6 +350,52 @@ def wrk_script(
     return "\n".join(lines) + "\n"
 
 
+def _request_file_lua(path: str, header_names: Sequence[str], threads: int) -> list[str]:
+    names = ", ".join(lua_string(name.encode()) for name in header_names)
+    return [
+        f"local names = {{{names}}}",
+        "local requests = {}",
+        "function init(args)",
+        f"  local file = assert(io.open({lua_string(path.encode())}, 'rb'))",
+        "  for line in file:lines() do",
+        "    local fields = {}",
+        "    for value in string.gmatch(line .. '\\t', '([^\\t]*)\\t') do fields[#fields + 1] = value end",
+        "    requests[#requests + 1] = fields",
+        "  end",
+        "  file:close()",
+        "end",
+        f"local nthreads = {threads}",
+        "local next_thread = 0",
+        "function setup(thread)",
+        "  thread:set('thread_index', next_thread)",
+        "  next_thread = next_thread + 1",
+        "end",
+        "local sent = 0",
+        "function request()",
+        "  local n = sent * nthreads + (thread_index or 0)",
+        "  sent = sent + 1",
+        "  local fields = requests[(n % #requests) + 1]",
+        "  local headers = {}",
+        "  for name, value in pairs(wrk.headers) do headers[name] = value end",
+        "  for i, name in ipairs(names) do headers[name] = fields[i] end",
+        "  return wrk.format(nil, nil, headers, fields[#names + 1])",
+        "end",
+    ]
+
+
+def write_request_file(
+    path: Path, requests: Sequence[tuple[Mapping[str, str], bytes]], header_names: Sequence[str]
+) -> None:
+    """Write `requests` (per-request header values and body) as `run_wrk`'s `request_file`: one line each,
+    the values of `header_names` then the body, tab-separated; raises ValueError for a tab or newline."""
+    with path.open("wb") as handle:
+        for headers, body in requests:
+            fields = [headers[name].encode() for name in header_names] + [body]
+            if any(b"\t" in field or b"\n" in field or b"\r" in field for field in fields):
+                raise ValueError("request file fields cannot hold tabs or line breaks")
+            handle.write(b"\t".join(fields) + b"\n")
+
+
 def run_wrk(
     url: str,
     *,
@@ -350,10 +407,13 @@ def run_wrk(
     threads: int = 1,
     lua_body_sequence: bool = False,
     path_sequence: Sequence[str] | None = None,
+    request_file: Path | None = None,
+    request_header_names: Sequence[str] = (),
 ) -> WrkResult:
     """Load `url` with wrk for `duration_s` and return the parsed result; raises RuntimeError if wrk fails.
 
-    `path_sequence` (see `wrk_script`) replaces the path of `url` request by request.
+    `path_sequence` (see `wrk_script`) replaces the path of `url` request by request; `request_file`
+    (written by `write_request_file`) gives every request its own body and `request_header_names` values.
     """
     if connections < threads:
         raise ValueError(f"wrk needs at least one connection per thread ({connections=} < {threads=})")
@@ -367,6 +427,8 @@ def run_wrk(
         threads=threads,
         lua_body_sequence=lua_body_sequence,
         path_sequence=path_sequence,
+        request_file=str(request_file) if request_file is not None else None,
+        request_header_names=request_header_names,
     )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="cxstack-wrk-", delete=False) as handle:
         handle.write(script)

@@ -121,6 +121,8 @@ async def runtime(
         await upgrade(runtime.db)
     if runtime.bus is not None:
         await runtime.bus.start()
+    if runtime.effect_runner is not None:
+        await runtime.effect_runner.start()
     try:
         yield runtime
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,27 @@ class Settings(BaseSettings):
     lease_seconds: float = Field(default=15.0, gt=0)
     #: Scale-out driver: how often the relay looks for events committed by other processes.
     relay_poll_seconds: float = Field(default=0.1, gt=0)
+    #: Effects (calls to the outside world after commit): attempts before an effect is dead, the first
+    #: retry's delay (doubling after each), how long a claim lasts, and how often due effects are looked for.
+    effect_max_attempts: int = Field(default=8, ge=1)
+    effect_retry_base_seconds: float = Field(default=2.0, gt=0)
+    effect_lease_seconds: float = Field(default=60.0, gt=0)
+    effect_poll_seconds: float = Field(default=0.1, gt=0)
+    #: Email channel: where ``cxstack smtp`` listens for inbound mail.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=2525, ge=0, le=65535)
+    #: Email channel: the relay replies are sent through (unset: replies are recorded as not sent).
+    smtp_relay_host: str | None = None
+    smtp_relay_port: int = Field(default=587, ge=1, le=65535)
+    smtp_relay_username: str | None = None
+    smtp_relay_password: str | None = None
+    smtp_relay_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_relay_timeout_seconds: float = Field(default=30.0, gt=0)
+    #: Email channel: the largest raw message accepted, and the largest single attachment, in bytes.
+    email_max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    email_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    #: Email channel: how old an inbound-parse webhook's signed timestamp may be.
+    email_webhook_max_age_seconds: int = Field(default=900, gt=0)
 
     @property
     def is_sqlite(self) -> bool:

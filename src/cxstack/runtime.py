@@ -21,12 +21,14 @@ from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
+from cxstack.backbone.effect_runner import EffectRunner
+from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.live import LiveFeed
 from cxstack.backbone.relay import Relay
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.worker import Worker
 from cxstack.config import Settings
-from cxstack.wiring import build_catalog, build_subscriptions
+from cxstack.wiring import build_catalog, build_effects, build_subscriptions
 
 
 @dataclass
@@ -36,11 +38,15 @@ class Runtime:
     catalog: EventCatalog
     subscriptions: SubscriptionRegistry
     clock: Clock
+    #: The effect kinds this process performs (calls to the outside world after commit).
+    effects: EffectRegistry = field(default_factory=EffectRegistry)
     bus: Bus | None = None
     #: Scale-out driver: publishes the log to the broker (``serve``).
     relay: Relay | None = None
     #: Scale-out driver: handlers and timers over leased partitions (``worker``).
     worker: Worker | None = None
+    #: Wherever handlers run: claims due effects and performs them.
+    effect_runner: EffectRunner | None = None
     #: Committed events for whoever watches now (WebSockets); see ``cxstack.backbone.live``.
     live: LiveFeed = field(default_factory=LiveFeed)
     extras: dict[str, object] = field(default_factory=dict)
@@ -52,6 +58,7 @@ class Runtime:
         *,
         clock: Clock | None = None,
         subscriptions: SubscriptionRegistry | None = None,
+        effects: EffectRegistry | None = None,
         run_bus: bool | None = None,
         role: Literal["serve", "worker"] = "serve",
     ) -> Runtime:
@@ -64,9 +71,17 @@ class Runtime:
             raise ValueError(WORKER_NEEDS_SCALE_OUT)
         clock = clock or SystemClock()
         catalog = build_catalog()
-        registry = subscriptions if subscriptions is not None else build_subscriptions()
+        registry = subscriptions if subscriptions is not None else build_subscriptions(settings)
         db = Database(settings.database_url, catalog=catalog, clock=clock, partitions=settings.partitions)
-        runtime = cls(settings=settings, db=db, catalog=catalog, subscriptions=registry, clock=clock)
+        effect_kinds = effects if effects is not None else build_effects(settings)
+        runtime = cls(
+            settings=settings,
+            db=db,
+            catalog=catalog,
+            subscriptions=registry,
+            clock=clock,
+            effects=effect_kinds,
+        )
         if settings.is_scale_out:
             runtime.live = LiveFeed(nats_url=settings.nats_url, prefix=settings.stream_prefix)
         else:
@@ -100,6 +115,17 @@ class Runtime:
                 batch_size=settings.dispatch_batch_size,
                 timer_poll_s=settings.timer_poll_seconds,
             )
+        if handlers:
+            runtime.effect_runner = EffectRunner(
+                db,
+                effect_kinds,
+                policy=RetryPolicy(
+                    max_attempts=settings.effect_max_attempts,
+                    base_delay_s=settings.effect_retry_base_seconds,
+                ),
+                lease_s=settings.effect_lease_seconds,
+                poll_s=settings.effect_poll_seconds,
+            )
         return runtime
 
     @property
@@ -119,8 +145,12 @@ class Runtime:
             await self.worker.start()
         if self.relay is not None:
             await self.relay.start()
+        if self.effect_runner is not None:
+            await self.effect_runner.start()
 
     async def stop(self) -> None:
+        if self.effect_runner is not None:
+            await self.effect_runner.stop()
         if self.relay is not None:
             await self.relay.stop()
         if self.worker is not None:

@@ -6,6 +6,11 @@ from sqlalchemy import MetaData
 
 from cxstack.backbone import models as backbone_models
 from cxstack.backbone.schema import Base
+from cxstack.channels.email import models as email_models
+from cxstack.channels.inapp import models as inapp_models
+from cxstack.channels.sms import models as sms_models
+from cxstack.channels.voice import models as voice_models
+from cxstack.channels.webchat import models as webchat_models
 from cxstack.governance.audit import models as audit_models
 from cxstack.governance.idempotency import models as idempotency_models
 from cxstack.governance.tenants import models as tenant_models
@@ -31,6 +36,11 @@ MODEL_MODULES = (
     tag_models,
     conversation_models,
     timeline_models,
+    sms_models,
+    email_models,
+    webchat_models,
+    inapp_models,
+    voice_models,
 )
 
 

@@ -7,7 +7,20 @@ Each layer declares its event types in its ``schemas.py`` (``EVENT_TYPES``) and 
 from __future__ import annotations
 
 from cxstack.backbone.catalog import EventCatalog
+from cxstack.backbone.effects import EffectRegistry
+from cxstack.backbone.files import local_file_store
 from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.channels.email import handlers as email_handlers
+from cxstack.channels.email import schemas as email_schemas
+from cxstack.channels.email.relay import RelaySettings
+from cxstack.channels.inapp import handlers as inapp_handlers
+from cxstack.channels.inapp import schemas as inapp_schemas
+from cxstack.channels.sms import handlers as sms_handlers
+from cxstack.channels.sms import schemas as sms_schemas
+from cxstack.channels.voice import handlers as voice_handlers
+from cxstack.channels.voice import schemas as voice_schemas
+from cxstack.channels.webchat import schemas as webchat_schemas
+from cxstack.config import Settings
 from cxstack.governance.tenants import schemas as tenant_schemas
 from cxstack.records.accounts import schemas as account_schemas
 from cxstack.records.cases import schemas as case_schemas
@@ -31,12 +44,50 @@ def build_catalog() -> EventCatalog:
             *note_schemas.EVENT_TYPES,
             *tag_schemas.EVENT_TYPES,
             *conversation_schemas.EVENT_TYPES,
+            *sms_schemas.EVENT_TYPES,
+            *email_schemas.EVENT_TYPES,
+            *voice_schemas.EVENT_TYPES,
+            *webchat_schemas.EVENT_TYPES,
+            *inapp_schemas.EVENT_TYPES,
         ]
     )
 
 
-def build_subscriptions() -> SubscriptionRegistry:
+def build_subscriptions(settings: Settings | None = None) -> SubscriptionRegistry:
     """Return every subscription of cxstack, registered by each layer's ``handlers.register``."""
     registry = SubscriptionRegistry()
     timeline_handlers.register(registry)
+    sms_handlers.register(registry)
+    inapp_handlers.register(registry)
+    email_settings = settings or Settings()
+    email_handlers.register(
+        registry, relay=email_relay(email_settings), store=local_file_store(email_settings.data_dir)
+    )
     return registry
+
+
+def build_effects(settings: Settings | None = None) -> EffectRegistry:
+    """Return every effect kind cxstack performs (calls to the outside world after commit), registered by
+    each layer's ``handlers.register_effects``."""
+    registry = EffectRegistry()
+    sms_handlers.register_effects(registry)
+    inapp_handlers.register_effects(registry)
+    voice_handlers.register_effects(registry)
+    email_settings = settings or Settings()
+    email_store = local_file_store(email_settings.data_dir)
+    email_handlers.register_effects(registry, relay=email_relay(email_settings), store=email_store)
+    return registry
+
+
+def email_relay(settings: Settings) -> RelaySettings | None:
+    """Return the SMTP relay replies go through, or None when ``CXSTACK_SMTP_RELAY_HOST`` is unset."""
+    if not settings.smtp_relay_host:
+        return None
+    return RelaySettings(
+        host=settings.smtp_relay_host,
+        port=settings.smtp_relay_port,
+        username=settings.smtp_relay_username,
+        password=settings.smtp_relay_password,
+        security=settings.smtp_relay_security,
+        timeout_s=settings.smtp_relay_timeout_seconds,
+    )

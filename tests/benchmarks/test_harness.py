@@ -354,3 +354,52 @@ def test_wrk_requests_every_path_of_the_sequence() -> None:
 
     assert result.non_2xx_3xx == 0
     assert seen == set(paths)
+
+
+@pytest.mark.timeout(60)
+def test_wrk_sends_each_request_of_a_request_file_with_its_own_headers_and_body(tmp_path: Path) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk not installed: apt-get install wrk")
+    seen: set[tuple[str, str, str]] = set()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+            seen.add((self.headers["X-Signature"], self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    requests = [
+        ({"X-Signature": f"sig+{n}="}, f"MessageSid=SM{n}&Body=hi%20there".encode()) for n in range(4)
+    ]
+    request_file = tmp_path / "requests.tsv"
+    harness.write_request_file(request_file, requests, ["X-Signature"])
+    with pytest.raises(ValueError, match="tabs"):
+        harness.write_request_file(tmp_path / "bad.tsv", [({"X-Signature": "a\tb"}, b"")], ["X-Signature"])
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        result = harness.run_wrk(
+            f"http://127.0.0.1:{server.server_address[1]}/hook",
+            method="POST",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+            duration_s=1,
+            connections=2,
+            threads=2,
+            request_file=request_file,
+            request_header_names=["X-Signature"],
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert result.non_2xx_3xx == 0
+    assert seen == {
+        (f"sig+{n}=", "application/x-www-form-urlencoded", f"MessageSid=SM{n}&Body=hi%20there")
+        for n in range(4)
+    }

@@ -20,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from tests.channels.sms.fake_twilio import sign
 from tests.conftest import TenantKey
 
 from cxstack.backbone.envelope import Event
@@ -39,7 +41,11 @@ from cxstack.wiring import build_subscriptions
 #: A floor under the number of GET routes walked, so that an empty or unreadable schema cannot pass.
 MIN_ROUTES_EXERCISED = 15
 #: GET routes that hold no tenant data, with the reason. Keep this empty if at all possible.
-EXEMPT: dict[str, str] = {}
+EXEMPT: dict[str, str] = {
+    # Not reached with a tenant API key at all: the app key names the tenant and the signed user the rows
+    # (tests/channels/inapp shows one tenant's app users cannot read another's).
+    "/v1/inapp/messages": "the in-app API authenticates an app user (app key and user hash), not a tenant",
+}
 
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
 ID_PATTERN = re.compile(rf"\b(?:[a-z]{{2,8}}_)?{ULID}\b")
@@ -222,10 +228,106 @@ def identity_body(seeded: Seeded) -> dict[str, Any]:
     return {"kind": "external", "system": "crm", "value": f"{seeded.slug}-crm-{next(seeded.counter)}"}
 
 
+def sms_number_body(seeded: Seeded) -> dict[str, Any]:
+    digit = "1" if seeded.slug == "acme" else "2"
+    return {
+        "number": f"+1 415 555 01{digit}0",
+        "account_sid": "AC" + digit * 32,
+        "auth_token": digit * 32,
+    }
+
+
+async def seed_sms(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    """A customer's STOP through the signed Twilio webhook, then a reply that is refused for it: gives the
+    tenant an opt-out and an SMS send to read back."""
+    number = seeded.created["/v1/channels/sms/numbers"][0]
+    phone = "+1415555310" + number["account_sid"][-1]  # its own in each tenant
+    customer = await client.post(
+        "/v1/customers", json={"name": f"{seeded.slug} texter", "phone": phone}, headers=seeded.headers
+    )
+    assert customer.status_code == 201, customer.text
+    seeded.seen.add(customer.json()["id"])
+    sid = "SM" + number["account_sid"][2:]
+    params = [
+        ("MessageSid", sid),
+        ("AccountSid", number["account_sid"]),
+        ("From", phone),
+        ("To", number["number"]),
+        ("Body", "STOP"),
+    ]
+    signature = sign("http://cxstack.test/hooks/sms/twilio", params, number["auth_token"])
+    response = await client.post(
+        "/hooks/sms/twilio",
+        content=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
+    assert response.status_code == 200, response.text
+    conversations = await client.get(
+        "/v1/conversations", params={"channel": "sms", "order": "desc"}, headers=seeded.headers
+    )
+    conversation_id = conversations.json()["data"][0]["id"]
+    reply = await client.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={"direction": "outbound", "body": f"{seeded.slug} reply"},
+        headers=seeded.headers,
+    )
+    assert reply.status_code == 201, reply.text
+    message_id = reply.json()["id"]
+    seeded.ids_at["/v1/channels/sms/messages"] = seeded.ids_of["/v1/channels/sms/messages"] = [message_id]
+    seeded.seen.add(message_id)
+    seeded.path_values["phone"] = phone
+
+
+async def seed_voice(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    """The tenant's phone menu, and a call through the signed Twilio webhook to its number: gives the
+    tenant an IVR, a call and its context to read back."""
+    menu = {
+        "greeting": f"Welcome to {seeded.slug}.",
+        "options": [
+            {"key": "support", "digit": "1", "prompt": "Press 1.", "queue": f"{seeded.slug}-support"}
+        ],
+    }
+    response = await client.put("/v1/channels/voice/ivr", json=menu, headers=seeded.headers)
+    assert response.status_code == 200, response.text
+    number = seeded.created["/v1/channels/sms/numbers"][0]
+    params = [
+        ("CallSid", "CA" + number["account_sid"][2:]),
+        ("AccountSid", number["account_sid"]),
+        ("From", "+1415555320" + number["account_sid"][-1]),
+        ("To", number["number"]),
+        ("CallStatus", "ringing"),
+        ("Direction", "inbound"),
+    ]
+    signature = sign("http://cxstack.test/hooks/voice/twilio/incoming", params, number["auth_token"])
+    response = await client.post(
+        "/hooks/voice/twilio/incoming",
+        content=urlencode(params),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
+    assert response.status_code == 200, response.text
+    calls = await client.get("/v1/channels/voice/calls", headers=seeded.headers)
+    call_ids = [call["id"] for call in calls.json()["data"]]
+    seeded.ids_at["/v1/channels/voice/calls"] = seeded.ids_of["/v1/channels/voice/calls"] = call_ids
+    seeded.seen.update(call_ids)
+
+
+async def seed_chat(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    """The webchat widget's and the in-app channel's settings (written with PUT, one per tenant)."""
+    for channel in ("webchat", "inapp"):
+        response = await client.put(
+            f"/v1/channels/{channel}/settings",
+            json={"greeting": f"Welcome to {seeded.slug}."},
+            headers=seeded.headers,
+        )
+        assert response.status_code == 200, response.text
+
+
 #: Bodies for creation routes whose valid input the schema alone cannot tell.
 BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
     ("post", "/v1/customers"): customer_body,
     ("post", "/v1/customers/{customer_id}/identities"): identity_body,
+    ("post", "/v1/channels/sms/numbers"): sms_number_body,
+    ("post", "/v1/channels/email/inboxes"): lambda s: {"address": f"support@{s.slug}.example"},
 }
 #: Required query parameters the schema alone cannot fill, from a tenant's records.
 QUERY_RECIPES: dict[str, Callable[[Seeded], dict[str, str]]] = {
@@ -237,6 +339,8 @@ EXTRA_SEEDS: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
     ("put", "/v1/conversations/{target_id}/tags/{tag}", {"tag": "{slug}-billing"}, None),
     ("put", "/v1/cases/{target_id}/tags/{tag}", {"tag": "{slug}-refund"}, None),
 ]
+#: Writes the API alone cannot make (a provider's signed webhook), run for each tenant after the others.
+SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [seed_sms, seed_voice, seed_chat]
 
 
 def always_fails(uow: UnitOfWork, event: Event) -> None:
@@ -337,6 +441,8 @@ class Walk:
                         method, fill(template, values), json=body, headers=seeded.headers
                     )
                     assert response.status_code < 300, f"{method.upper()} {template}: {response.text}"
+            for hook in SEED_HOOKS:
+                await hook(self.client, seeded)
         await self.settle()
 
     async def create(self, op: Operation, seeded: Seeded) -> bool:

@@ -134,3 +134,36 @@ class BusWorker(Base):
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+
+
+class EffectRecord(Base):
+    """A durable job that acts on the outside world (an HTTP call to a provider) after the transaction that
+    wanted it committed: run at least once, retried with backoff, and visible when it gives up.
+
+    ``kind`` and ``key`` name the job once: enqueueing the same pair again changes nothing. A claimed job
+    (``running``) is due again at ``next_attempt_at``, which is its claim's end: a worker that dies holding
+    it lets another take it over.
+    """
+
+    __tablename__ = "effects"
+    __table_args__ = (
+        UniqueConstraint("kind", "key"),
+        Index("ix_effects_due", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    #: ``pending``, ``running`` (claimed), ``done``, ``failed`` (for good) or ``dead`` (out of attempts).
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(80))
+    claimed_until: Mapped[datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict[str, Any] | None]
+    correlation_id: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cxstack.backbone.migrate import head_revision, upgrade
 from cxstack.cli.demo import demo
+from cxstack.cli.effects import effects_app
 from cxstack.cli.events import events_app
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
@@ -21,6 +22,7 @@ app = typer.Typer(
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
+app.add_typer(effects_app, name="effects")
 app.command("demo")(demo)
 console = Console()
 
@@ -78,6 +80,21 @@ def worker() -> None:
         console.print(f"[red]{WORKER_NEEDS_SCALE_OUT}[/red]")
         raise typer.Exit(2)
     run_worker(settings)
+
+
+@app.command()
+def smtp(
+    host: str = typer.Option(None, help="Interface to listen on (CXSTACK_SMTP_HOST, default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port to listen on (CXSTACK_SMTP_PORT, default 2525)."),
+) -> None:
+    """Receive email over SMTP for the tenants' inbox addresses (others are refused with 550).
+
+    Point your domain's MX record (or your mail server's relay) at this listener. Stop with Ctrl-C or SIGTERM.
+    """
+    from cxstack.cli.smtp import run_smtp
+
+    settings = load_settings()
+    run_smtp(settings, host=host or settings.smtp_host, port=port if port is not None else settings.smtp_port)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.responses import Response
 
+from cxstack.channels.email.api import hooks as email_hooks_router
+from cxstack.channels.email.api import router as email_router
+from cxstack.channels.inapp.api import app_api as inapp_app_router
+from cxstack.channels.inapp.api import router as inapp_router
+from cxstack.channels.inapp.api import sockets as inapp_sockets_router
+from cxstack.channels.sms.api import hooks as sms_hooks_router
+from cxstack.channels.sms.api import router as sms_router
+from cxstack.channels.voice.api import hooks as voice_hooks_router
+from cxstack.channels.voice.api import router as voice_router
+from cxstack.channels.webchat.api import router as webchat_router
+from cxstack.channels.webchat.api import widget as webchat_widget_router
 from cxstack.records.accounts.api import router as accounts_router
 from cxstack.records.cases.api import router as cases_router
 from cxstack.records.conversations.api import router as conversations_router
@@ -24,6 +35,7 @@ from cxstack.web.problems import install_problem_handlers
 #: In the order requests are matched against them: the busiest first.
 ROUTERS = (
     conversations_router,
+    sms_hooks_router,
     customers_router,
     merges_router,
     operations_router,
@@ -32,6 +44,16 @@ ROUTERS = (
     cases_router,
     notes_router,
     tags_router,
+    sms_router,
+    email_router,
+    email_hooks_router,
+    voice_router,
+    voice_hooks_router,
+    webchat_router,
+    webchat_widget_router,
+    inapp_router,
+    inapp_app_router,
+    inapp_sockets_router,
 )
 
 

@@ -123,6 +123,139 @@ def upgrade() -> None:
         batch_op.create_index("ix_customers_tenant_id_id", ["tenant_id", "id"], unique=False)
 
     op.create_table(
+        "effects",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=80), nullable=False),
+        sa.Column("key", sa.String(length=200), nullable=False),
+        sa.Column(
+            "payload",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("claimed_by", sa.String(length=80), nullable=True),
+        sa.Column("claimed_until", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=False),
+        sa.Column(
+            "result",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("correlation_id", sa.String(length=32), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_effects")),
+        sa.UniqueConstraint("kind", "key", name=op.f("uq_effects_kind")),
+    )
+    with op.batch_alter_table("effects", schema=None) as batch_op:
+        batch_op.create_index("ix_effects_due", ["status", "next_attempt_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_effects_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "email_inboxes",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("address", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("signing_key", sa.String(length=200), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_email_inboxes")),
+        sa.UniqueConstraint("address", name=op.f("uq_email_inboxes_address")),
+    )
+    with op.batch_alter_table("email_inboxes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_email_inboxes_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "email_messages",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("inbox_id", sa.String(length=32), nullable=False),
+        sa.Column("message_id", sa.String(length=998), nullable=False),
+        sa.Column("direction", sa.String(length=10), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("thread_id", sa.String(length=32), nullable=True),
+        sa.Column("conversation_id", sa.String(length=32), nullable=True),
+        sa.Column("cx_message_id", sa.String(length=32), nullable=True),
+        sa.Column("customer_id", sa.String(length=32), nullable=True),
+        sa.Column("from_address", sa.String(length=320), nullable=False),
+        sa.Column(
+            "to_addresses",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "cc_addresses",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("in_reply_to", sa.String(length=998), nullable=True),
+        sa.Column(
+            "reference_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("sent_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("raw_key", sa.String(length=64), nullable=False),
+        sa.Column("raw_size", sa.Integer(), nullable=False),
+        sa.Column(
+            "attachments",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "details",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_email_messages")),
+        sa.UniqueConstraint("tenant_id", "cx_message_id", name="uq_email_messages_cx_message_id"),
+        sa.UniqueConstraint("tenant_id", "message_id", name="uq_email_messages_message_id"),
+    )
+    with op.batch_alter_table("email_messages", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_email_messages_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(
+            "ix_email_messages_thread", ["tenant_id", "thread_id", "created_at"], unique=False
+        )
+
+    op.create_table(
+        "email_thread_refs",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("message_id", sa.String(length=998), nullable=False),
+        sa.Column("thread_id", sa.String(length=32), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_email_thread_refs")),
+        sa.UniqueConstraint("tenant_id", "message_id", name=op.f("uq_email_thread_refs_tenant_id")),
+    )
+    with op.batch_alter_table("email_thread_refs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_email_thread_refs_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_email_thread_refs_thread", ["tenant_id", "thread_id"], unique=False)
+
+    op.create_table(
+        "email_threads",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("inbox_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=True),
+        sa.Column("customer_id", sa.String(length=32), nullable=True),
+        sa.Column("customer_address", sa.String(length=320), nullable=False),
+        sa.Column("token", sa.String(length=40), nullable=False),
+        sa.Column("subject", sa.Text(), nullable=False),
+        sa.Column("joined_into_id", sa.String(length=32), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_email_threads")),
+        sa.UniqueConstraint("tenant_id", "token", name=op.f("uq_email_threads_tenant_id")),
+    )
+    with op.batch_alter_table("email_threads", schema=None) as batch_op:
+        batch_op.create_index("ix_email_threads_conversation", ["tenant_id", "conversation_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_email_threads_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "events",
         sa.Column(
             "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -161,6 +294,21 @@ def upgrade() -> None:
         sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("tenant_id", "key", name=op.f("pk_idempotent_responses")),
     )
+    op.create_table(
+        "inapp_devices",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("visitor_id", sa.String(length=64), nullable=False),
+        sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("token", sa.String(length=512), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inapp_devices")),
+        sa.UniqueConstraint("tenant_id", "token", name=op.f("uq_inapp_devices_tenant_id")),
+    )
+    with op.batch_alter_table("inapp_devices", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_inapp_devices_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_inapp_devices_visitor", ["tenant_id", "visitor_id"], unique=False)
+
     op.create_table(
         "notes",
         sa.Column("id", sa.String(length=32), nullable=False),
@@ -222,6 +370,101 @@ def upgrade() -> None:
         sa.Column("position", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_relay_positions")),
     )
+    op.create_table(
+        "sms_inbound_receipts",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("number_id", sa.String(length=32), nullable=False),
+        sa.Column("message_sid", sa.String(length=64), nullable=False),
+        sa.Column("from_number", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("message_id", sa.String(length=32), nullable=False),
+        sa.Column("keyword", sa.String(length=8), nullable=False),
+        sa.Column("received_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_inbound_receipts")),
+        sa.UniqueConstraint("tenant_id", "message_sid", name=op.f("uq_sms_inbound_receipts_tenant_id")),
+    )
+    with op.batch_alter_table("sms_inbound_receipts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_sms_inbound_receipts_sender", ["tenant_id", "from_number", "id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_sms_inbound_receipts_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "sms_numbers",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("account_sid", sa.String(length=64), nullable=False),
+        sa.Column("auth_token", sa.String(length=128), nullable=False),
+        sa.Column("help_text", sa.Text(), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_numbers")),
+        sa.UniqueConstraint("number", name=op.f("uq_sms_numbers_number")),
+    )
+    with op.batch_alter_table("sms_numbers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sms_numbers_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_sms_numbers_tenant_id_id", ["tenant_id", "id"], unique=False)
+
+    op.create_table(
+        "sms_opt_outs",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("opted_out", sa.Boolean(), nullable=False),
+        sa.Column("keyword", sa.String(length=20), nullable=False),
+        sa.Column("message_sid", sa.String(length=64), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_opt_outs")),
+        sa.UniqueConstraint("tenant_id", "phone", name=op.f("uq_sms_opt_outs_tenant_id")),
+    )
+    with op.batch_alter_table("sms_opt_outs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sms_opt_outs_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "sms_outbound",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("message_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("number_id", sa.String(length=32), nullable=True),
+        sa.Column("from_number", sa.String(length=32), nullable=True),
+        sa.Column("to_number", sa.String(length=32), nullable=True),
+        sa.Column("provider", sa.String(length=20), nullable=True),
+        sa.Column("provider_sid", sa.String(length=64), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error_code", sa.String(length=32), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_outbound")),
+        sa.UniqueConstraint("tenant_id", "message_id", name=op.f("uq_sms_outbound_tenant_id")),
+    )
+    with op.batch_alter_table("sms_outbound", schema=None) as batch_op:
+        batch_op.create_index("ix_sms_outbound_provider_sid", ["tenant_id", "provider_sid"], unique=False)
+        batch_op.create_index(batch_op.f("ix_sms_outbound_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "sms_status_receipts",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("provider_sid", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("error_code", sa.String(length=32), nullable=True),
+        sa.Column("outbound_id", sa.String(length=32), nullable=True),
+        sa.Column("received_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_status_receipts")),
+        sa.UniqueConstraint(
+            "tenant_id", "provider_sid", "status", name=op.f("uq_sms_status_receipts_tenant_id")
+        ),
+    )
+    with op.batch_alter_table("sms_status_receipts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sms_status_receipts_tenant_id"), ["tenant_id"], unique=False)
+
     op.create_table(
         "subscription_positions",
         sa.Column("subscription", sa.String(length=120), nullable=False),
@@ -346,6 +589,155 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.create_index("ix_timers_due", ["fired_at", "fire_at"], unique=False)
+
+    op.create_table(
+        "voice_callback_receipts",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("call_sid", sa.String(length=64), nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("value", sa.String(length=64), nullable=False),
+        sa.Column("received_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_callback_receipts")),
+        sa.UniqueConstraint(
+            "tenant_id", "call_sid", "kind", "value", name=op.f("uq_voice_callback_receipts_tenant_id")
+        ),
+    )
+    with op.batch_alter_table("voice_callback_receipts", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_voice_callback_receipts_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "voice_calls",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("call_sid", sa.String(length=64), nullable=False),
+        sa.Column("account_sid", sa.String(length=64), nullable=False),
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("from_number", sa.String(length=32), nullable=False),
+        sa.Column("direction", sa.String(length=20), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("escalation_id", sa.String(length=32), nullable=True),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("provider_status", sa.String(length=20), nullable=False),
+        sa.Column("menu_attempts", sa.Integer(), nullable=False),
+        sa.Column(
+            "ivr",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("queue", sa.String(length=80), nullable=True),
+        sa.Column("skill", sa.String(length=80), nullable=True),
+        sa.Column("agent_id", sa.String(length=80), nullable=True),
+        sa.Column("agent_name", sa.String(length=200), nullable=True),
+        sa.Column("duration_s", sa.Integer(), nullable=True),
+        sa.Column("updates", sa.Integer(), nullable=False),
+        sa.Column(
+            "pending_updates",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("answered_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_calls")),
+        sa.UniqueConstraint("call_sid", name=op.f("uq_voice_calls_call_sid")),
+    )
+    with op.batch_alter_table("voice_calls", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_voice_calls_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_voice_calls_tenant_id_id", ["tenant_id", "id"], unique=False)
+
+    op.create_table(
+        "voice_escalations",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("call_id", sa.String(length=32), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_escalations")),
+    )
+    with op.batch_alter_table("voice_escalations", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_voice_escalations_customer", ["tenant_id", "customer_id", "status"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_voice_escalations_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "voice_ivrs",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("greeting", sa.Text(), nullable=False),
+        sa.Column(
+            "options",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("voicemail_prompt", sa.Text(), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_ivrs")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_voice_ivrs_tenant_id")),
+    )
+    with op.batch_alter_table("voice_ivrs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_voice_ivrs_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "webchat_settings",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("widget_key", sa.String(length=64), nullable=False),
+        sa.Column("identity_secret", sa.String(length=128), nullable=False),
+        sa.Column("require_verified", sa.Boolean(), nullable=False),
+        sa.Column("greeting", sa.Text(), nullable=False),
+        sa.Column("offline_message", sa.Text(), nullable=False),
+        sa.Column(
+            "prechat",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "business_hours",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("push_url", sa.String(length=2048), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webchat_settings")),
+        sa.UniqueConstraint("tenant_id", "channel", name=op.f("uq_webchat_settings_tenant_id")),
+        sa.UniqueConstraint("widget_key", name=op.f("uq_webchat_settings_widget_key")),
+    )
+    with op.batch_alter_table("webchat_settings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_webchat_settings_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "webchat_visitors",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=200), nullable=True),
+        sa.Column("conversation_id", sa.String(length=32), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("email", sa.String(length=320), nullable=True),
+        sa.Column("open_sockets", sa.Integer(), nullable=False),
+        sa.Column("socket_seen_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_webchat_visitors")),
+        sa.UniqueConstraint("tenant_id", "channel", "user_id", name=op.f("uq_webchat_visitors_tenant_id")),
+    )
+    with op.batch_alter_table("webchat_visitors", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_webchat_visitors_conversation", ["tenant_id", "conversation_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_webchat_visitors_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "api_keys",
@@ -532,6 +924,33 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_api_keys_tenant_id"))
 
     op.drop_table("api_keys")
+    with op.batch_alter_table("webchat_visitors", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webchat_visitors_tenant_id"))
+        batch_op.drop_index("ix_webchat_visitors_conversation")
+
+    op.drop_table("webchat_visitors")
+    with op.batch_alter_table("webchat_settings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_webchat_settings_tenant_id"))
+
+    op.drop_table("webchat_settings")
+    with op.batch_alter_table("voice_ivrs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_voice_ivrs_tenant_id"))
+
+    op.drop_table("voice_ivrs")
+    with op.batch_alter_table("voice_escalations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_voice_escalations_tenant_id"))
+        batch_op.drop_index("ix_voice_escalations_customer")
+
+    op.drop_table("voice_escalations")
+    with op.batch_alter_table("voice_calls", schema=None) as batch_op:
+        batch_op.drop_index("ix_voice_calls_tenant_id_id")
+        batch_op.drop_index(batch_op.f("ix_voice_calls_tenant_id"))
+
+    op.drop_table("voice_calls")
+    with op.batch_alter_table("voice_callback_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_voice_callback_receipts_tenant_id"))
+
+    op.drop_table("voice_callback_receipts")
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.drop_index("ix_timers_due")
 
@@ -564,6 +983,29 @@ def downgrade() -> None:
 
     op.drop_table("tags")
     op.drop_table("subscription_positions")
+    with op.batch_alter_table("sms_status_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sms_status_receipts_tenant_id"))
+
+    op.drop_table("sms_status_receipts")
+    with op.batch_alter_table("sms_outbound", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sms_outbound_tenant_id"))
+        batch_op.drop_index("ix_sms_outbound_provider_sid")
+
+    op.drop_table("sms_outbound")
+    with op.batch_alter_table("sms_opt_outs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sms_opt_outs_tenant_id"))
+
+    op.drop_table("sms_opt_outs")
+    with op.batch_alter_table("sms_numbers", schema=None) as batch_op:
+        batch_op.drop_index("ix_sms_numbers_tenant_id_id")
+        batch_op.drop_index(batch_op.f("ix_sms_numbers_tenant_id"))
+
+    op.drop_table("sms_numbers")
+    with op.batch_alter_table("sms_inbound_receipts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sms_inbound_receipts_tenant_id"))
+        batch_op.drop_index("ix_sms_inbound_receipts_sender")
+
+    op.drop_table("sms_inbound_receipts")
     op.drop_table("relay_positions")
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.drop_index("ix_processed_events_subscription_seq")
@@ -579,6 +1021,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notes_target")
 
     op.drop_table("notes")
+    with op.batch_alter_table("inapp_devices", schema=None) as batch_op:
+        batch_op.drop_index("ix_inapp_devices_visitor")
+        batch_op.drop_index(batch_op.f("ix_inapp_devices_tenant_id"))
+
+    op.drop_table("inapp_devices")
     op.drop_table("idempotent_responses")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_type"))
@@ -587,6 +1034,30 @@ def downgrade() -> None:
         batch_op.drop_index("ix_events_partition_seq")
 
     op.drop_table("events")
+    with op.batch_alter_table("email_threads", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_email_threads_tenant_id"))
+        batch_op.drop_index("ix_email_threads_conversation")
+
+    op.drop_table("email_threads")
+    with op.batch_alter_table("email_thread_refs", schema=None) as batch_op:
+        batch_op.drop_index("ix_email_thread_refs_thread")
+        batch_op.drop_index(batch_op.f("ix_email_thread_refs_tenant_id"))
+
+    op.drop_table("email_thread_refs")
+    with op.batch_alter_table("email_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_email_messages_thread")
+        batch_op.drop_index(batch_op.f("ix_email_messages_tenant_id"))
+
+    op.drop_table("email_messages")
+    with op.batch_alter_table("email_inboxes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_email_inboxes_tenant_id"))
+
+    op.drop_table("email_inboxes")
+    with op.batch_alter_table("effects", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_effects_tenant_id"))
+        batch_op.drop_index("ix_effects_due")
+
+    op.drop_table("effects")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_index("ix_customers_tenant_id_id")
         batch_op.drop_index(batch_op.f("ix_customers_tenant_id"))

@@ -3,14 +3,45 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
+from cxstack.records.conversations.models import Conversation
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.tags.repository import tagged_target_ids
+
+# Statements of the bulk paths (many customers at once), built once.
+_customers = cast(Table, Customer.__table__)
+_identities = cast(Table, Identity.__table__)
+_CUSTOMERS_BY_IDENTITY = (
+    select(_identities.c.value, _customers.c.id, _customers.c.merged_into_id)
+    .join(_customers, _customers.c.id == _identities.c.customer_id)
+    .where(
+        _identities.c.tenant_id == bindparam("tenant_id"),
+        _identities.c.kind == bindparam("kind"),
+        _identities.c.system == "",
+        _identities.c.value.in_(bindparam("values", expanding=True)),
+    )
+)
+_MERGED_INTO = select(_customers.c.id, _customers.c.merged_into_id).where(
+    _customers.c.tenant_id == bindparam("tenant_id"), _customers.c.id.in_(bindparam("ids", expanding=True))
+)
+_conversations = cast(Table, Conversation.__table__)
+_OPEN_CONVERSATIONS = (
+    select(_conversations.c.customer_id, _conversations.c.id, _conversations.c.channel)
+    .where(
+        _conversations.c.tenant_id == bindparam("tenant_id"),
+        _conversations.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        _conversations.c.status != "closed",
+    )
+    .order_by(_conversations.c.id.desc())
+)
+_INSERT_CUSTOMER = insert(_customers)
+_INSERT_IDENTITY = insert(_identities)
 
 
 class CustomerRepository:
@@ -71,6 +102,54 @@ class CustomerRepository:
         for identity in rows:
             found[identity.customer_id].append(identity)
         return found
+
+    def customers_by_identity(self, *, kind: str, values: Sequence[str]) -> dict[str, str]:
+        """Return {value: customer id} for the identities of ``kind`` (no system) among ``values``, each
+        followed through merges to the customer it resolves to now; one query (plus one a merge level)."""
+        if not values:
+            return {}
+        rows = self.session.execute(
+            _CUSTOMERS_BY_IDENTITY, {"tenant_id": self.tenant_id, "kind": kind, "values": list(values)}
+        ).all()
+        found: dict[str, str] = {}
+        merged: dict[str, str] = {}
+        for value, customer_id, merged_into_id in rows:
+            found[value] = customer_id
+            if merged_into_id is not None:
+                merged[customer_id] = merged_into_id
+        for _ in range(50):
+            if not merged:
+                break
+            targets = set(merged.values())
+            further = dict(
+                self.session.execute(_MERGED_INTO, {"tenant_id": self.tenant_id, "ids": list(targets)}).all()
+            )
+            found = {value: merged.get(customer_id, customer_id) for value, customer_id in found.items()}
+            merged = {target: into for target, into in further.items() if into is not None}
+        return found
+
+    def open_conversations(self, customer_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """Return (customer id, conversation id, channel) of the customers' conversations that are not
+        closed, newest first, in one query."""
+        if not customer_ids:
+            return []
+        rows = self.session.execute(
+            _OPEN_CONVERSATIONS, {"tenant_id": self.tenant_id, "customer_ids": list(customer_ids)}
+        )
+        return [(customer_id, conversation_id, channel) for customer_id, conversation_id, channel in rows]
+
+    def insert_customers(
+        self, customers: Sequence[dict[str, Any]], identities: Sequence[dict[str, Any]]
+    ) -> None:
+        """Insert customer and identity rows (dicts of their columns) of this tenant, a statement each."""
+        if customers:
+            self.session.execute(
+                _INSERT_CUSTOMER, [{**row, "tenant_id": self.tenant_id} for row in customers]
+            )
+        if identities:
+            self.session.execute(
+                _INSERT_IDENTITY, [{**row, "tenant_id": self.tenant_id} for row in identities]
+            )
 
     def find_identity(self, *, kind: str, value: str, system: str = "") -> Identity | None:
         return self.session.scalar(

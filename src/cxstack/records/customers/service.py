@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -9,9 +11,11 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
-from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.accounts.service import require_account
-from cxstack.records.customers.identities import normalise_email, normalise_identity, normalise_phone
+from cxstack.records.customers.identities import normalise_email as normalise_email  # public: channels
+from cxstack.records.customers.identities import normalise_identity
+from cxstack.records.customers.identities import normalise_phone as normalise_phone  # public: channels use it
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.customers.repository import CustomerRepository
 from cxstack.records.customers.schemas import (
@@ -260,6 +264,183 @@ def list_customers(
     )
     identities = repo.identities_of([c.id for c in page.items])
     return Page(items=[to_out(c, identities[c.id]) for c in page.items], next_cursor=page.next_cursor)
+
+
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+
+def customers_by_phone(session: Session, *, tenant_id: str, phones: Sequence[str]) -> dict[str, str]:
+    """Return {phone: customer id} for the phones (E.164) that resolve to a customer of the tenant,
+    following merges, in one query; phones no customer has are left out."""
+    return CustomerRepository(session, tenant_id).customers_by_identity(kind="phone", values=phones)
+
+
+def conversations_to_join(
+    session: Session, *, tenant_id: str, customer_ids: Sequence[str], channel: str
+) -> dict[str, str]:
+    """Return {customer id: conversation id}: where each customer's next message on ``channel`` goes, the
+    newest conversation on ``channel`` that is not closed, else the newest not closed on any channel, in
+    one query. Customers with every conversation closed (or none) are left out: a new one is to start."""
+    found: dict[str, str] = {}
+    elsewhere: dict[str, str] = {}
+    for customer_id, conversation_id, on in CustomerRepository(session, tenant_id).open_conversations(
+        customer_ids
+    ):
+        if on == channel:
+            found.setdefault(customer_id, conversation_id)
+        else:
+            elsewhere.setdefault(customer_id, conversation_id)
+    return {**elsewhere, **found}
+
+
+def create_customers_by_phone(
+    uow: UnitOfWork, *, tenant_id: str, phones: Sequence[tuple[Context, str]]
+) -> dict[str, str]:
+    """Create one customer per phone (E.164, no customer has it yet), each as ``create_customer`` with only
+    that phone would, in a few statements; return {phone: new customer id}.
+
+    Each customer's ``customer.created`` and ``identity.linked`` carry the context given with its phone.
+    Raises ValidationFailed for a phone not in E.164, Conflict for a phone given twice (nothing written).
+    """
+    seen: set[str] = set()
+    for _, phone in phones:
+        if not _E164.match(phone):
+            raise ValidationFailed(f"{phone!r} is not an E.164 phone number", field="phone")
+        if phone in seen:
+            raise Conflict(f"the phone {phone} is given twice", field="phone")
+        seen.add(phone)
+    now = uow.clock.now()
+    customers: list[dict[str, Any]] = []
+    identities: list[dict[str, Any]] = []
+    created: dict[str, str] = {}
+    for context, phone in phones:
+        customer_id, identity_id = new_id("cus"), new_id("idn")
+        created[phone] = customer_id
+        customers.append(
+            {
+                "id": customer_id,
+                "name": None,
+                "email": None,
+                "phone": phone,
+                "account_id": None,
+                "attributes": {},
+                "merged_into_id": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        identities.append(
+            {
+                "id": identity_id,
+                "customer_id": customer_id,
+                "kind": "phone",
+                "system": "",
+                "value": phone,
+                "verified": False,
+                "created_at": now,
+            }
+        )
+        uow.publish(
+            "customer.created",
+            tenant_id=tenant_id,
+            subject=customer_id,
+            source=SOURCE,
+            context=context,
+            data=CustomerCreated(
+                customer_id=customer_id, name=None, email=None, phone=phone, account_id=None
+            ),
+        )
+        uow.publish(
+            "identity.linked",
+            tenant_id=tenant_id,
+            subject=customer_id,
+            source=SOURCE,
+            context=context,
+            data=IdentityLinked(
+                identity_id=identity_id, customer_id=customer_id, kind="phone", system="", value=phone
+            ),
+        )
+    CustomerRepository(uow.session, tenant_id).insert_customers(customers, identities)
+    return created
+
+
+def customers_by_email(session: Session, *, tenant_id: str, emails: Sequence[str]) -> dict[str, str]:
+    """Return {email: customer id} for the addresses (as ``normalise_email`` gives them) that resolve to a
+    customer of the tenant, following merges, in one query; addresses no customer has are left out."""
+    return CustomerRepository(session, tenant_id).customers_by_identity(kind="email", values=emails)
+
+
+def create_customers_by_email(
+    uow: UnitOfWork, *, tenant_id: str, people: Sequence[tuple[Context, str, str | None]]
+) -> dict[str, str]:
+    """Create one customer per ``(context, email, name)`` (no customer has the email yet), each as
+    ``create_customer`` with only that name and email would, in a few statements; return {email: new
+    customer id}.
+
+    Each customer's ``customer.created`` and ``identity.linked`` carry the context given with its email.
+    Raises ValidationFailed for an email that is not valid or not normalised, Conflict for an email given
+    twice (nothing written).
+    """
+    seen: set[str] = set()
+    for _, email, _ in people:
+        if normalise_email(email) != email:
+            raise ValidationFailed(f"{email!r} is not a normalised email address", field="email")
+        if email in seen:
+            raise Conflict(f"the email {email} is given twice", field="email")
+        seen.add(email)
+    now = uow.clock.now()
+    customers: list[dict[str, Any]] = []
+    identities: list[dict[str, Any]] = []
+    created: dict[str, str] = {}
+    for context, email, name in people:
+        customer_id, identity_id = new_id("cus"), new_id("idn")
+        created[email] = customer_id
+        customers.append(
+            {
+                "id": customer_id,
+                "name": name,
+                "email": email,
+                "phone": None,
+                "account_id": None,
+                "attributes": {},
+                "merged_into_id": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        identities.append(
+            {
+                "id": identity_id,
+                "customer_id": customer_id,
+                "kind": "email",
+                "system": "",
+                "value": email,
+                "verified": False,
+                "created_at": now,
+            }
+        )
+        uow.publish(
+            "customer.created",
+            tenant_id=tenant_id,
+            subject=customer_id,
+            source=SOURCE,
+            context=context,
+            data=CustomerCreated(
+                customer_id=customer_id, name=name, email=email, phone=None, account_id=None
+            ),
+        )
+        uow.publish(
+            "identity.linked",
+            tenant_id=tenant_id,
+            subject=customer_id,
+            source=SOURCE,
+            context=context,
+            data=IdentityLinked(
+                identity_id=identity_id, customer_id=customer_id, kind="email", system="", value=email
+            ),
+        )
+    CustomerRepository(uow.session, tenant_id).insert_customers(customers, identities)
+    return created
 
 
 def lookup_customer(

@@ -1,0 +1,1 @@
+"""Customer interaction: the channels customers write on (email, SMS, ...)."""

@@ -1,0 +1,40 @@
+"""The in-app channel's subscription and effect: a reply in an in-app conversation is pushed to the app
+users who have no socket open (``inapp.push``, performed after the subscription's transaction commits, so
+a slow push service holds up no write)."""
+
+from __future__ import annotations
+
+from cxstack.backbone.effects import EffectRegistry
+from cxstack.backbone.envelope import Event
+from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.channels.inapp.plugins.base import PushProvider
+from cxstack.channels.inapp.plugins.webhook import WebhookPushProvider
+from cxstack.channels.inapp.service import PUSH_EFFECT, PushSender, queue_pushes
+from cxstack.records.conversations.schemas import MessageSent
+
+SUBSCRIPTION = "channels.inapp.push"
+
+
+def register(registry: SubscriptionRegistry) -> None:
+    def handle(uow: UnitOfWork, event: Event) -> None:
+        queue_pushes(uow, tenant_id=event.tenant, message=MessageSent.model_validate(event.data))
+
+    registry.add(
+        SUBSCRIPTION,
+        handle,
+        types=["message.sent"],
+        description="Queues push notifications of in-app replies for users with no open socket.",
+    )
+
+
+def register_effects(registry: EffectRegistry, provider: PushProvider | None = None) -> None:
+    """Register the push effect; ``provider`` defaults to posting to the tenant's push URL."""
+    sender = PushSender(provider or WebhookPushProvider())
+    registry.add(
+        PUSH_EFFECT,
+        sender.perform,
+        on_done=sender.on_done,
+        on_failed=sender.on_failed,
+        description="Pushes a reply's notification to an app user's devices.",
+    )

@@ -1,0 +1,1 @@
+"""Push-notification providers behind ``base.PushProvider``."""

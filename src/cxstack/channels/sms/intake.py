@@ -1,0 +1,216 @@
+"""Inbound SMS in bulk: the webhooks that wait together for the writer are stored in one call.
+
+``receive_sms_batch`` does for many inbound messages what ``service.receive_sms`` does for one, with a few
+statements for all of them: one read of the receipts (a retried ``MessageSid`` is a duplicate), one read
+of the senders' customers, one insert of the customers first seen, one read of their open conversations,
+the messages posted together (``post_messages``) and one insert of the receipts. Opt-out keywords (STOP,
+START, HELP) and the other messages of their senders go through ``receive_sms`` one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from cxstack.backbone.ids import new_id
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.channels.sms.repository import SmsRepository, serialise_on
+from cxstack.channels.sms.schemas import InboundSms
+from cxstack.channels.sms.service import (
+    InboundOutcome,
+    NumberRoute,
+    attachments_of,
+    keyword_of,
+    receive_sms,
+)
+from cxstack.records.conversations import service as conversations
+from cxstack.records.conversations.schemas import ConversationCreate, MessageCreate
+from cxstack.records.customers import service as customers
+
+
+@dataclass(frozen=True, slots=True)
+class InboundRequest:
+    """One inbound message for ``receive_sms_batch``: the number's route and the message."""
+
+    route: NumberRoute
+    sms: InboundSms
+
+
+@dataclass(slots=True)
+class _Fresh:
+    index: int
+    context: Context
+    request: InboundRequest
+    data: MessageCreate
+
+
+def receive_one(uow: UnitOfWork, request: InboundRequest) -> InboundOutcome:
+    """``receive_sms`` for one request (the batched write's path for a request alone)."""
+    return receive_sms(uow, route=request.route, sms=request.sms)
+
+
+def receive_sms_batch(
+    uow: UnitOfWork, requests: Sequence[tuple[Context, InboundRequest]]
+) -> list[InboundOutcome | BaseException]:
+    """Receive many inbound messages, each as ``receive_sms`` would; return each one's outcome, in order:
+    its InboundOutcome, or the error it failed with (nothing written for it).
+
+    Each message's records carry its caller's context. Raises (nothing written) when a message fails after
+    the batch wrote for it; the database then runs each request alone.
+    """
+    outcomes: list[InboundOutcome | BaseException | None] = [None] * len(requests)
+    keyword_senders = {
+        (request.route.tenant_id, request.sms.from_number)
+        for _, request in requests
+        if keyword_of(request.sms) is not None
+    }
+    by_tenant: dict[str, list[tuple[int, Context, InboundRequest]]] = {}
+    alone: list[tuple[int, Context, InboundRequest]] = []
+    for index, (context, request) in enumerate(requests):
+        if (request.route.tenant_id, request.sms.from_number) in keyword_senders:
+            alone.append((index, context, request))
+        else:
+            by_tenant.setdefault(request.route.tenant_id, []).append((index, context, request))
+    for tenant_id, items in by_tenant.items():
+        _receive_plain(uow, tenant_id, items, outcomes)
+    for index, context, request in alone:
+        outcomes[index] = _receive_alone(uow, context, request)
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _receive_alone(
+    uow: UnitOfWork, context: Context, request: InboundRequest
+) -> InboundOutcome | BaseException:
+    mark = len(uow.events)
+    try:
+        with uow.session.begin_nested():
+            return receive_one(uow.acting_for(context), request)
+    except Exception as error:
+        del uow.events[mark:]
+        return error
+
+
+def _receive_plain(
+    uow: UnitOfWork,
+    tenant_id: str,
+    items: list[tuple[int, Context, InboundRequest]],
+    outcomes: list[InboundOutcome | BaseException | None],
+) -> None:
+    """Receive messages of one tenant that are not opt-out keywords."""
+    session = uow.session
+    repo = SmsRepository(session, tenant_id)
+    # On PostgreSQL one sender's messages are taken one transaction at a time (see ``receive_sms``); the
+    # locks are taken in one order so that two batches never wait on each other in a circle.
+    for phone in sorted({request.sms.from_number for _, _, request in items}):
+        serialise_on(session, f"sender:{tenant_id}:{phone}")
+    seen = repo.inbound_receipts([request.sms.message_sid for _, _, request in items])
+    fresh: list[_Fresh] = []
+    first_of_sid: dict[str, int] = {}
+    repeats: list[tuple[int, int]] = []
+    for index, context, request in items:
+        sid = request.sms.message_sid
+        before = seen.get(sid)
+        if before is not None:
+            customer_id, conversation_id, message_id, keyword = before
+            outcomes[index] = InboundOutcome(
+                customer_id=customer_id,
+                conversation_id=conversation_id,
+                message_id=message_id,
+                duplicate=True,
+                keyword=keyword,
+            )
+            continue
+        if sid in first_of_sid:
+            repeats.append((index, first_of_sid[sid]))
+            continue
+        first_of_sid[sid] = index
+        try:
+            data = MessageCreate(
+                direction="inbound",
+                body=request.sms.body,
+                channel="sms",
+                attachments=attachments_of(request.sms),
+                client_id=sid,
+            )
+        except ValueError as error:
+            outcomes[index] = error
+            continue
+        fresh.append(_Fresh(index, context, request, data))
+    if fresh:
+        _store(uow, tenant_id, repo, fresh, outcomes)
+    for index, first in repeats:
+        outcome = outcomes[first]
+        outcomes[index] = replace(outcome, duplicate=True) if isinstance(outcome, InboundOutcome) else outcome
+
+
+def _store(
+    uow: UnitOfWork,
+    tenant_id: str,
+    repo: SmsRepository,
+    fresh: list[_Fresh],
+    outcomes: list[InboundOutcome | BaseException | None],
+) -> None:
+    session = uow.session
+    first_context: dict[str, Context] = {}
+    for item in fresh:
+        first_context.setdefault(item.request.sms.from_number, item.context)
+    phones = list(first_context)
+    customer_of = customers.customers_by_phone(session, tenant_id=tenant_id, phones=phones)
+    new_phones = [(first_context[phone], phone) for phone in phones if phone not in customer_of]
+    if new_phones:
+        customer_of.update(customers.create_customers_by_phone(uow, tenant_id=tenant_id, phones=new_phones))
+    created_customers = {customer_of[phone] for _, phone in new_phones}
+    known = {customer_of[phone] for phone in phones} - created_customers
+    conversation_of = customers.conversations_to_join(
+        session, tenant_id=tenant_id, customer_ids=sorted(known), channel="sms"
+    )
+    for phone in phones:
+        customer_id = customer_of[phone]
+        if customer_id not in conversation_of:
+            conversation_of[customer_id] = conversations.create_conversation(
+                uow.acting_for(first_context[phone]),
+                tenant_id=tenant_id,
+                data=ConversationCreate(customer_id=customer_id, channel="sms"),
+            ).id
+    posts = [
+        (
+            item.context,
+            conversations.MessagePost(
+                tenant_id, conversation_of[customer_of[item.request.sms.from_number]], item.data
+            ),
+        )
+        for item in fresh
+    ]
+    posted = conversations.post_messages(uow, posts)
+    receipts: list[dict[str, Any]] = []
+    now = uow.clock.now()
+    for item, result in zip(fresh, posted, strict=True):
+        if isinstance(result, BaseException):
+            # The customer or conversation made for it is written already: raising rolls the call back,
+            # and the database runs each request alone (this one then fails with this error, alone).
+            raise result
+        sms = item.request.sms
+        customer_id = customer_of[sms.from_number]
+        conversation_id = conversation_of[customer_id]
+        receipts.append(
+            {
+                "id": new_id("sir"),
+                "number_id": item.request.route.number_id,
+                "message_sid": sms.message_sid,
+                "from_number": sms.from_number,
+                "customer_id": customer_id,
+                "conversation_id": conversation_id,
+                "message_id": result.message.id,
+                "keyword": "",
+                "received_at": now,
+            }
+        )
+        outcomes[item.index] = InboundOutcome(
+            customer_id=customer_id,
+            conversation_id=conversation_id,
+            message_id=result.message.id,
+            duplicate=False,
+            keyword="",
+        )
+    repo.add_inbound_receipts(receipts)

@@ -1,0 +1,1 @@
+"""SMS provider adapters behind one typed base class (``base.SmsProvider``)."""

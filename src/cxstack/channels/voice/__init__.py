@@ -1,0 +1,1 @@
+"""The voice channel: Twilio-compatible call webhooks, an IVR, queued calls, agents, voicemail."""

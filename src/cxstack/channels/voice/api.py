@@ -1,0 +1,369 @@
+"""``/v1/channels/voice``: the tenant's phone menu, calls and what agents do with them, escalations from
+other channels; ``/hooks/voice/twilio``: Twilio's voice webhooks.
+
+Webhooks carry no API key. The incoming-call webhook finds its tenant by the number called (``To``, a
+number registered at ``/v1/channels/sms/numbers``: one registration serves messages and calls); every
+later callback finds it by its ``CallSid``. Each must carry Twilio's signature keyed with that number's
+auth token.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, NoReturn
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.exc import IntegrityError
+from starlette.responses import Response
+
+from cxstack.backbone.errors import DomainError, NotFound
+from cxstack.backbone.unit_of_work import Context
+from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
+from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
+from cxstack.channels.sms.service import NumberRoute, route_for
+from cxstack.channels.twilio_webhooks import (
+    SignatureRejected,
+    UnknownNumber,
+    form_value,
+    read_form,
+    signed_url,
+)
+from cxstack.channels.voice import context, control, escalations, ivr, recordings, service, twilio, twiml
+from cxstack.channels.voice.schemas import (
+    AgentIn,
+    CallContext,
+    CallOut,
+    EscalationIn,
+    EscalationOut,
+    IvrDefinition,
+    IvrOut,
+    TransferIn,
+)
+from cxstack.channels.voice.service import SOURCE
+from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.records.customers.service import normalise_phone
+from cxstack.web.auth import Caller, caller, runtime_of
+from cxstack.web.responses import read, write
+
+router = APIRouter(prefix="/v1/channels/voice", tags=["voice"])
+hooks = APIRouter(prefix=twiml.HOOKS, tags=["voice webhooks"])
+Who = Annotated[Caller, Depends(caller)]
+Limit = Annotated[int, Query(ge=1, le=200)]
+TWIML = "text/xml"
+_signatures = TwilioSmsProvider()
+
+
+def _settings(request: Request) -> VoiceSettings:
+    found: VoiceSettings | None = getattr(request.app.state, "voice_settings", None)
+    if found is None:
+        found = request.app.state.voice_settings = VoiceSettings()
+    return found
+
+
+# -- the menu --------------------------------------------------------------------------------------
+
+
+@router.get("/ivr", response_model=IvrOut)
+async def get_ivr(request: Request, who: Who) -> Response:
+    """The phone menu callers hear (the default one until the tenant sets its own)."""
+    return await read(request, lambda session: ivr.get_ivr(session, tenant_id=who.tenant_id))
+
+
+@router.put("/ivr", response_model=IvrOut)
+async def set_ivr(request: Request, who: Who, data: IvrDefinition) -> Response:
+    """Set the phone menu: a greeting and options chosen by keypad digit or spoken keyword, each joining
+    a queue (with a skill for routing) or taking a voicemail."""
+    return await write(request, who, lambda uow: ivr.set_ivr(uow, tenant_id=who.tenant_id, data=data))
+
+
+# -- calls -----------------------------------------------------------------------------------------
+
+
+@router.get("/calls", response_model=dict[str, object])
+async def list_calls(
+    request: Request,
+    who: Who,
+    cursor: str | None = None,
+    limit: Limit = 50,
+    status: str | None = None,
+    customer_id: str | None = None,
+) -> Response:
+    """The tenant's calls, newest first, filtered by state (queued, in_progress...) and customer."""
+    return await read(
+        request,
+        lambda session: service.list_calls(
+            session,
+            tenant_id=who.tenant_id,
+            cursor=cursor,
+            limit=limit,
+            status=status,
+            customer_id=customer_id,
+        ),
+    )
+
+
+@router.get("/calls/{call_id}", response_model=CallOut)
+async def get_call(request: Request, who: Who, call_id: str) -> Response:
+    return await read(
+        request, lambda session: service.get_call(session, tenant_id=who.tenant_id, call_id=call_id)
+    )
+
+
+@router.get("/calls/{call_id}/context", response_model=CallContext)
+async def get_call_context(request: Request, who: Who, call_id: str) -> Response:
+    """The agent's view of the call: the customer with their identities, the conversation's whole
+    transcript across channels, what was collected before the call, and the menu choice."""
+    return await read(
+        request, lambda session: context.call_context(session, tenant_id=who.tenant_id, call_id=call_id)
+    )
+
+
+@router.post("/calls/{call_id}/connect", response_model=CallOut)
+async def connect_call(request: Request, who: Who, call_id: str, data: AgentIn) -> Response:
+    """An agent takes a waiting call; the caller is connected to them (``call.answered``)."""
+    settings = _settings(request)
+    return await write(
+        request,
+        who,
+        lambda uow: control.connect_agent(
+            uow, tenant_id=who.tenant_id, call_id=call_id, data=data, settings=settings
+        ),
+    )
+
+
+@router.post("/calls/{call_id}/hold", response_model=CallOut)
+async def hold_call(request: Request, who: Who, call_id: str) -> Response:
+    settings = _settings(request)
+    return await write(
+        request,
+        who,
+        lambda uow: control.hold_call(uow, tenant_id=who.tenant_id, call_id=call_id, settings=settings),
+    )
+
+
+@router.post("/calls/{call_id}/resume", response_model=CallOut)
+async def resume_call(request: Request, who: Who, call_id: str) -> Response:
+    settings = _settings(request)
+    return await write(
+        request,
+        who,
+        lambda uow: control.resume_call(uow, tenant_id=who.tenant_id, call_id=call_id, settings=settings),
+    )
+
+
+@router.post("/calls/{call_id}/transfer", response_model=CallOut)
+async def transfer_call(request: Request, who: Who, call_id: str, data: TransferIn) -> Response:
+    """Transfer to another agent (``agent_id``, ``agent_name``) or to a queue (``queue``)."""
+    settings = _settings(request)
+    return await write(
+        request,
+        who,
+        lambda uow: control.transfer_call(
+            uow, tenant_id=who.tenant_id, call_id=call_id, data=data, settings=settings
+        ),
+    )
+
+
+@router.post("/escalations", status_code=201, response_model=EscalationOut)
+async def request_call(request: Request, who: Who, data: EscalationIn) -> Response:
+    """Continue a conversation by phone: the customer's next call from ``phone`` joins it, and its agent
+    sees the whole conversation and what was collected (``call.requested``)."""
+    return await write(
+        request,
+        who,
+        lambda uow: escalations.request_call(uow, tenant_id=who.tenant_id, data=data),
+        status=201,
+    )
+
+
+@router.get("/escalations/{escalation_id}", response_model=EscalationOut)
+async def get_escalation(request: Request, who: Who, escalation_id: str) -> Response:
+    return await read(
+        request,
+        lambda session: escalations.get_escalation(
+            session, tenant_id=who.tenant_id, escalation_id=escalation_id
+        ),
+    )
+
+
+# -- Twilio's webhooks -----------------------------------------------------------------------------
+
+
+async def _number_route(request: Request, number: str, *, field: str) -> NumberRoute:
+    found = await runtime_of(request).db.read(lambda session: route_for(session, number=number))
+    if found is None:
+        raise UnknownNumber(f"no tenant has registered the number {number}", field=field)
+    return found
+
+
+async def _reject(
+    request: Request, route: NumberRoute, *, reason: str, detail: str, params: FormParams
+) -> NoReturn:
+    """Audit a refused webhook and raise SignatureRejected."""
+    url = signed_url(request)
+    call_sid = form_value(params, "CallSid") or None
+    await runtime_of(request).db.write(
+        lambda uow: service.record_rejected_webhook(
+            uow, tenant_id=route.tenant_id, number=route.number, reason=reason, url=url, call_sid=call_sid
+        ),
+        context=Context(actor=f"voice:{route.number}", source=SOURCE),
+    )
+    raise SignatureRejected(
+        detail, field="X-Twilio-Signature" if reason != "account_mismatch" else "AccountSid"
+    )
+
+
+async def _verified(request: Request, *, incoming: bool = False) -> tuple[NumberRoute, FormParams]:
+    """Return the route of the number the webhook is about and its form, once its signature and account
+    are checked; raises MalformedWebhook (400), UnknownNumber or SignatureRejected (403, audited), NotFound
+    (a callback about a call cxstack never saw)."""
+    params = await read_form(request)
+    if incoming:
+        raw = form_value(params, "To")
+        if not raw:
+            raise MalformedWebhook("the webhook has no To", field="To")
+        try:
+            number = normalise_phone(raw, field="To")
+        except DomainError as error:
+            raise MalformedWebhook(error.detail, field="To") from None
+        route = await _number_route(request, number, field="To")
+    else:
+        call_sid = twilio.call_sid_of(params)
+        call = await runtime_of(request).db.read(
+            lambda session: service.route_of_call(session, call_sid=call_sid)
+        )
+        if call is None:
+            raise NotFound(f"no call {call_sid} is known", field="CallSid")
+        route = await _number_route(request, call.number, field="CallSid")
+    signature = request.headers.get("x-twilio-signature")
+    if not signature:
+        await _reject(
+            request,
+            route,
+            reason="missing_signature",
+            detail="the X-Twilio-Signature header is missing",
+            params=params,
+        )
+    elif not _signatures.signature_valid(
+        url=signed_url(request), params=params, signature=signature, auth_token=route.auth_token
+    ):
+        await _reject(
+            request,
+            route,
+            reason="invalid_signature",
+            detail=f"X-Twilio-Signature does not match the request to {signed_url(request)}",
+            params=params,
+        )
+    account_sid = form_value(params, "AccountSid")
+    if not account_sid:
+        raise MalformedWebhook("the webhook has no AccountSid", field="AccountSid")
+    if account_sid != route.account_sid:
+        await _reject(
+            request,
+            route,
+            reason="account_mismatch",
+            detail=f"AccountSid {account_sid} is not the account of {route.number}",
+            params=params,
+        )
+    return route, params
+
+
+def _twiml(document: str) -> Response:
+    return Response(document.encode(), media_type=TWIML)
+
+
+def _context(route: NumberRoute) -> Context:
+    return Context(actor=f"voice:{route.number}", source=SOURCE)
+
+
+TWIML_RESPONSES: dict[int | str, dict[str, object]] = {200: {"content": {TWIML: {}}}}
+
+
+@hooks.post("/incoming", response_class=Response, responses=TWIML_RESPONSES)
+async def twilio_incoming(request: Request) -> Response:
+    """Twilio's incoming-call webhook (point the number's "A call comes in" here): answers with the menu.
+
+    400 names a missing or unreadable field; 403 (audited) for a missing or wrong ``X-Twilio-Signature``.
+    A retried ``CallSid`` is recorded once.
+    """
+    route, params = await _verified(request, incoming=True)
+    call = twilio.parse_incoming(params)
+    db = runtime_of(request).db
+    try:
+        answer = await db.write(
+            lambda uow: service.receive_call(uow, route=route, call=call), context=_context(route)
+        )
+    except IntegrityError:
+        # The same call (or the caller's first contact) raced another delivery, which has committed now.
+        answer = await db.write(
+            lambda uow: service.receive_call(uow, route=route, call=call), context=_context(route)
+        )
+    return _twiml(answer.twiml)
+
+
+@hooks.post("/gather", response_class=Response, responses=TWIML_RESPONSES)
+async def twilio_gather(request: Request, attempt: Annotated[int, Query(ge=1, le=100)] = 1) -> Response:
+    """The menu's ``<Gather>`` action: ``Digits`` or ``SpeechResult`` choose an option."""
+    route, params = await _verified(request)
+    given = twilio.parse_menu_input(params)
+    document = await runtime_of(request).db.write(
+        lambda uow: service.answer_menu(uow, tenant_id=route.tenant_id, given=given, attempt=attempt),
+        context=_context(route),
+    )
+    return _twiml(document)
+
+
+@hooks.post("/wait", response_class=Response, responses=TWIML_RESPONSES)
+async def twilio_wait(request: Request) -> Response:
+    """The ``<Enqueue>`` wait URL: what a queued caller hears until an agent takes the call."""
+    await _verified(request)
+    return _twiml(twiml.hold_loop(hold_music_url=_settings(request).hold_music_url))
+
+
+@hooks.post("/voicemail", response_class=Response, responses=TWIML_RESPONSES)
+async def twilio_voicemail(request: Request) -> Response:
+    """The voicemail ``<Record>`` action, once the caller finished: thanks them and hangs up (the
+    recording is attached when its status callback arrives)."""
+    route, params = await _verified(request)
+    call_sid = twilio.call_sid_of(params)
+    document = await runtime_of(request).db.read(
+        lambda session: recordings.after_voicemail(session, tenant_id=route.tenant_id, call_sid=call_sid)
+    )
+    return _twiml(document)
+
+
+@hooks.post("/recording", status_code=204, response_class=Response)
+async def twilio_recording(request: Request) -> Response:
+    """Recording status callback: a completed recording is attached to the call's conversation, once."""
+    route, params = await _verified(request)
+    report = twilio.parse_recording(params)
+    await runtime_of(request).db.write(
+        lambda uow: recordings.attach_recording(uow, tenant_id=route.tenant_id, report=report),
+        context=_context(route),
+    )
+    return Response(status_code=204)
+
+
+@hooks.post("/transcription", status_code=204, response_class=Response)
+async def twilio_transcription(request: Request) -> Response:
+    """Transcription callback: the transcript is posted to the call's conversation, once."""
+    route, params = await _verified(request)
+    report = twilio.parse_transcription(params)
+    await runtime_of(request).db.write(
+        lambda uow: recordings.attach_transcript(uow, tenant_id=route.tenant_id, report=report),
+        context=_context(route),
+    )
+    return Response(status_code=204)
+
+
+@hooks.post("/status", status_code=204, response_class=Response)
+async def twilio_status(request: Request) -> Response:
+    """Call status callback (the number's "Call status changes"): ringing, in-progress, completed, busy,
+    no-answer, failed, canceled with ``CallDuration``. Each status of a call is recorded once, and never
+    replaces a later one."""
+    route, params = await _verified(request)
+    report = twilio.parse_status(params)
+    await runtime_of(request).db.write(
+        lambda uow: service.record_status(uow, tenant_id=route.tenant_id, report=report),
+        context=_context(route),
+    )
+    return Response(status_code=204)

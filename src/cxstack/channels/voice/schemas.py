@@ -1,0 +1,372 @@
+"""Voice payloads for the API, the provider's callbacks as read, and the events this channel publishes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cxstack.backbone.catalog import EventType
+from cxstack.records.conversations.schemas import ConversationOut, MessageOut
+from cxstack.records.customers.schemas import CustomerOut, StrictModel
+
+#: How far a call has come; a provider's report never moves a call back down this order.
+PROVIDER_STATUS_RANK: dict[str, int] = {
+    "queued": 0,
+    "initiated": 0,
+    "ringing": 1,
+    "in-progress": 2,
+    "completed": 3,
+    "busy": 3,
+    "no-answer": 3,
+    "failed": 3,
+    "canceled": 3,
+}
+#: The provider statuses that end a call, and the state cxstack gives the call for each.
+FINAL_STATUSES: dict[str, str] = {
+    "completed": "completed",
+    "busy": "busy",
+    "no-answer": "no_answer",
+    "failed": "failed",
+    "canceled": "canceled",
+}
+_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,79}$")
+
+
+# -- the IVR ---------------------------------------------------------------------------------------
+
+
+class IvrOption(StrictModel):
+    """One menu option: a keypad digit and spoken keywords that choose it, and what it does."""
+
+    key: str = Field(description="A short name for the option (billing, sales), lowercase.", max_length=80)
+    digit: str = Field(pattern=r"^[0-9*#]$", description="The keypad key that picks it.")
+    keywords: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Words or phrases that pick it when spoken (matched case-insensitively).",
+    )
+    prompt: str = Field(min_length=1, max_length=500, description="What the menu says for it.")
+    action: Literal["queue", "voicemail"] = "queue"
+    queue: str | None = Field(default=None, max_length=80, description="The queue a queue option joins.")
+    skill: str | None = Field(default=None, max_length=80, description="The skill routing should look for.")
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        if not _KEY.match(value):
+            raise ValueError(
+                "a key is lowercase letters, digits, '-' and '_', starting with a letter or digit"
+            )
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        cleaned = [" ".join(word.lower().split()) for word in value]
+        if any(not word or len(word) > 80 for word in cleaned):
+            raise ValueError("a keyword is 1 to 80 characters")
+        return cleaned
+
+    @model_validator(mode="after")
+    def _queue_named(self) -> IvrOption:
+        if self.action == "queue" and not self.queue:
+            raise ValueError("a queue option names its queue")
+        return self
+
+
+class IvrDefinition(StrictModel):
+    greeting: str = Field(min_length=1, max_length=1000, description="Said before the menu.")
+    options: list[IvrOption] = Field(min_length=1, max_length=12)
+    voicemail_prompt: str = Field(
+        default="Please leave a message after the tone. Press the pound key when you are done.",
+        min_length=1,
+        max_length=500,
+    )
+
+    @model_validator(mode="after")
+    def _distinct(self) -> IvrDefinition:
+        for attribute in ("digit", "key"):
+            seen: set[str] = set()
+            for option in self.options:
+                value = getattr(option, attribute)
+                if value in seen:
+                    raise ValueError(f"two options share the {attribute} {value!r}")
+                seen.add(value)
+        return self
+
+
+class IvrOut(IvrDefinition):
+    model_config = ConfigDict(from_attributes=True)
+
+    #: False while the tenant has not set a menu of its own (callers hear this default one).
+    configured: bool
+    updated_at: datetime | None
+
+
+# -- calls -----------------------------------------------------------------------------------------
+
+
+class CallOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    call_sid: str
+    number: str
+    from_number: str
+    direction: str
+    customer_id: str
+    conversation_id: str
+    escalation_id: str | None
+    status: str
+    provider_status: str
+    ivr: dict[str, Any]
+    queue: str | None
+    skill: str | None
+    agent_id: str | None
+    agent_name: str | None
+    duration_s: int | None
+    created_at: datetime
+    updated_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+
+
+class AgentIn(StrictModel):
+    agent_id: str = Field(min_length=1, max_length=80)
+    agent_name: str = Field(min_length=1, max_length=200)
+    agent_phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="Dial the agent at this phone number; without it, the agent's client (agent_id).",
+    )
+
+
+class TransferIn(StrictModel):
+    """Transfer to an agent (``agent_id``, ``agent_name``) or back to a queue (``queue``)."""
+
+    agent_id: str | None = Field(default=None, min_length=1, max_length=80)
+    agent_name: str | None = Field(default=None, min_length=1, max_length=200)
+    agent_phone: str | None = Field(default=None, max_length=40)
+    queue: str | None = Field(default=None, min_length=1, max_length=80)
+    skill: str | None = Field(default=None, max_length=80)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferIn:
+        if (self.agent_id is None) == (self.queue is None):
+            raise ValueError("a transfer names either an agent (agent_id, agent_name) or a queue")
+        if self.agent_id is not None and self.agent_name is None:
+            raise ValueError("a transfer to an agent names the agent (agent_name)")
+        return self
+
+
+class EscalationIn(StrictModel):
+    conversation_id: str = Field(min_length=1, max_length=32)
+    phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="The phone the customer will call from (any format); linked to the customer. Defaults "
+        "to the customer's phone.",
+    )
+    region: str = Field(default="US", min_length=2, max_length=2)
+    reason: str = Field(default="", max_length=500)
+
+
+class EscalationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    conversation_id: str
+    customer_id: str
+    phone: str
+    reason: str
+    status: str
+    call_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class CallContext(BaseModel):
+    """What an agent taking the call needs: who calls, everything said so far on every channel, what was
+    collected, and what the caller chose in the menu."""
+
+    call: CallOut
+    customer: CustomerOut
+    conversation: ConversationOut
+    #: The conversation's attributes: what a bot or an agent collected before the call.
+    collected: dict[str, Any]
+    #: Every message of the conversation, on every channel, oldest first.
+    transcript: list[MessageOut]
+    ivr: dict[str, Any]
+
+
+# -- the provider's callbacks, as read -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingCall:
+    call_sid: str
+    account_sid: str
+    from_number: str
+    to_number: str
+    status: str
+    direction: str
+
+
+@dataclass(frozen=True, slots=True)
+class MenuInput:
+    call_sid: str
+    account_sid: str
+    digits: str | None
+    speech: str | None
+    confidence: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CallStatusReport:
+    call_sid: str
+    account_sid: str
+    status: str
+    duration_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingReport:
+    call_sid: str
+    account_sid: str
+    recording_sid: str
+    url: str
+    status: str
+    duration_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TranscriptionReport:
+    call_sid: str
+    account_sid: str
+    transcription_sid: str
+    recording_sid: str | None
+    status: str
+    text: str
+
+
+# -- event payloads --------------------------------------------------------------------------------
+
+
+class CallEvent(BaseModel):
+    call_id: str
+    call_sid: str
+    customer_id: str
+    conversation_id: str
+
+
+class CallRinging(CallEvent):
+    from_number: str
+    to_number: str
+    direction: str
+    escalation_id: str | None
+
+
+class CallQueued(CallEvent):
+    queue: str
+    skill: str | None
+    #: What the menu collected: ``option``, ``digits``, ``speech``, ``confidence``.
+    ivr: dict[str, Any]
+
+
+class CallAnswered(CallEvent):
+    agent_id: str
+    agent_name: str
+    #: Seconds from the call's arrival to the agent taking it.
+    waited_s: int
+
+
+class CallHeld(CallEvent):
+    agent_id: str | None
+
+
+class CallResumed(CallEvent):
+    agent_id: str | None
+
+
+class CallTransferred(CallEvent):
+    from_agent_id: str | None
+    to_agent_id: str | None
+    to_agent_name: str | None
+    to_queue: str | None
+
+
+class CallCompleted(CallEvent):
+    #: completed, busy, no_answer, failed or canceled.
+    status: str
+    duration_s: int | None
+    agent_id: str | None
+
+
+class VoicemailStarted(CallEvent):
+    ivr: dict[str, Any]
+
+
+class RecordingAttached(CallEvent):
+    recording_sid: str
+    url: str
+    duration_s: int | None
+    message_id: str
+    voicemail: bool
+
+
+class TranscriptAttached(CallEvent):
+    transcription_sid: str
+    recording_sid: str | None
+    message_id: str
+    voicemail: bool
+
+
+class CallUpdateFailed(CallEvent):
+    action: str
+    reason: str
+    error_code: str | None
+
+
+class CallRequested(BaseModel):
+    escalation_id: str
+    conversation_id: str
+    customer_id: str
+    phone: str
+    reason: str
+
+
+EVENT_TYPES = (
+    EventType("call.requested", CallRequested, description="A customer asked to continue by phone."),
+    EventType("call.ringing", CallRinging, description="A call arrived and joined a conversation."),
+    EventType("call.queued", CallQueued, description="The menu chose a queue; the call waits for an agent."),
+    EventType("call.answered", CallAnswered, description="An agent took the call."),
+    EventType("call.held", CallHeld, description="The agent put the caller on hold."),
+    EventType("call.resumed", CallResumed, description="The caller was taken off hold."),
+    EventType("call.transferred", CallTransferred, description="The call went to another agent or queue."),
+    EventType("call.completed", CallCompleted, description="The call ended (however it ended)."),
+    EventType("call.voicemail_started", VoicemailStarted, description="The caller is leaving a voicemail."),
+    EventType(
+        "call.voicemail_left",
+        RecordingAttached,
+        description="A caller's voicemail was attached to the conversation.",
+    ),
+    EventType(
+        "call.recording_attached",
+        RecordingAttached,
+        description="A recording of a call with an agent was attached to the conversation.",
+    ),
+    EventType(
+        "call.transcript_attached",
+        TranscriptAttached,
+        description="A recording's transcript was attached to the conversation.",
+    ),
+    EventType(
+        "call.update_failed",
+        CallUpdateFailed,
+        description="The provider refused to change a call (connect, hold, transfer).",
+    ),
+)

@@ -1,0 +1,1 @@
+"""The webchat channel: the embeddable widget, its visitors' WebSockets and the agents' live socket."""

@@ -1,0 +1,290 @@
+"""``/v1/channels/webchat/settings`` (tenant API key): the widget's settings. ``/widget/v1.js`` and
+``/widget/v1/...``: the widget itself and its uploads (public widget key and visitor id). ``/ws/webchat``:
+a visitor's socket; ``/ws/agent``: an agent's (tenant API key). The socket protocol is in ``protocol``."""
+
+from __future__ import annotations
+
+import asyncio
+from importlib.resources import files
+from typing import Annotated, Any, cast
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartParser
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+
+from cxstack.backbone.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from cxstack.backbone.files import FileStore, key_from_url, local_file_store
+from cxstack.channels.webchat import service
+from cxstack.channels.webchat.hub import ChatHub, hub_of
+from cxstack.channels.webchat.protocol import message_json
+from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, WebchatSettingsOut
+from cxstack.channels.webchat.service import LiveChannel, VisitorOut
+from cxstack.channels.webchat.sockets import AgentSocket, VisitorSocket
+from cxstack.governance.tenants.service import authenticate, digest_of
+from cxstack.web.auth import ApiKeyCache, Caller, caller, runtime_of
+from cxstack.web.problems import problem
+from cxstack.web.responses import read, write
+
+router = APIRouter(prefix="/v1/channels/webchat", tags=["webchat"])
+widget = APIRouter(tags=["webchat widget"])
+Who = Annotated[Caller, Depends(caller)]
+
+#: The largest attachment a visitor may upload, in bytes.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+_STATIC = files("cxstack.channels.webchat") / "static"
+_SCRIPT_HEADERS = {"Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+_CORS = {"Access-Control-Allow-Origin": "*"}
+
+
+class AttachmentTooLarge(DomainError):
+    status = 413
+    code = "attachment_too_large"
+    title = "Attachment too large"
+
+
+def _runtime(connection: HTTPConnection) -> Any:
+    return runtime_of(cast(Request, connection))
+
+
+def chat_hub(connection: HTTPConnection) -> ChatHub:
+    runtime = _runtime(connection)
+    return hub_of(runtime.extras, runtime.db, runtime.live)
+
+
+def file_store(connection: HTTPConnection) -> FileStore:
+    runtime = _runtime(connection)
+    store = runtime.extras.get("file_store")
+    if store is None:
+        store = runtime.extras["file_store"] = local_file_store(runtime.settings.data_dir)
+    return cast(FileStore, store)
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+def settings_routes(api: APIRouter, channel: LiveChannel) -> None:
+    """Add ``GET`` and ``PUT /settings`` of ``channel`` to ``api``."""
+
+    @api.get("/settings", response_model=WebchatSettingsOut)
+    async def get_settings(request: Request, who: Who) -> Response:
+        """The tenant's settings, with its public key and its identity-verification secret."""
+        return await read(
+            request, lambda session: service.get_settings(session, tenant_id=who.tenant_id, channel=channel)
+        )
+
+    @api.put("/settings", response_model=WebchatSettingsOut)
+    async def put_settings(request: Request, who: Who, data: WebchatSettingsIn) -> Response:
+        """Create or change the settings (fields left out keep their value); honours Idempotency-Key."""
+        response = await write(
+            request,
+            who,
+            lambda uow: service.put_settings(uow, tenant_id=who.tenant_id, channel=channel, data=data),
+        )
+        chat_hub(request).forget_configs()
+        return response
+
+
+settings_routes(router, "webchat")
+
+
+# -- the widget --------------------------------------------------------------------------------------
+
+
+def _static(name: str, media_type: str) -> Response:
+    return Response((_STATIC / name).read_bytes(), media_type=media_type, headers=_SCRIPT_HEADERS)
+
+
+@widget.get("/widget/v1.js", include_in_schema=False)
+async def widget_loader() -> Response:
+    """The script tag's script: finds its own tag and loads the widget module beside it."""
+    return _static("loader.js", "text/javascript")
+
+
+@widget.get("/widget/v1/widget.js", include_in_schema=False)
+async def widget_module() -> Response:
+    return _static("widget.js", "text/javascript")
+
+
+async def visitor_of(
+    connection: HTTPConnection, *, channel: LiveChannel, widget_key: str, visitor_id: str
+) -> VisitorOut:
+    """Return the visitor a public key and visitor id name; raises Forbidden."""
+    config = await chat_hub(connection).config(widget_key, channel)
+    if config is None:
+        raise Forbidden(f"no {channel} has the key {widget_key!r}", field="widget_key")
+
+    visitor: VisitorOut | None = await _runtime(connection).db.read(
+        lambda session: service.find_visitor(
+            session, tenant_id=config.tenant_id, visitor_id=visitor_id, channel=channel
+        )
+    )
+    if visitor is None:
+        raise Forbidden("unknown visitor: open the chat first", field="visitor_id")
+    return visitor
+
+
+async def upload_file(request: Request, store: FileStore) -> UploadOut:
+    """Store the ``file`` part of a multipart upload; raises AttachmentTooLarge, ValidationFailed."""
+    length = request.headers.get("content-length")
+    limit_text = f"{MAX_UPLOAD_BYTES} bytes ({MAX_UPLOAD_BYTES // (1024 * 1024)} MiB)"
+    if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES + 64 * 1024:
+        raise AttachmentTooLarge(
+            f"the upload is {length} bytes; an attachment may be at most {limit_text}",
+            field="file",
+            limit=MAX_UPLOAD_BYTES,
+        )
+    received = bytearray()
+    async for chunk in request.stream():
+        received.extend(chunk)
+        if len(received) > MAX_UPLOAD_BYTES + 64 * 1024:
+            raise AttachmentTooLarge(
+                f"an attachment may be at most {limit_text}", field="file", limit=MAX_UPLOAD_BYTES
+            )
+
+    async def body() -> Any:
+        yield bytes(received)
+
+    try:
+        form = await MultiPartParser(request.headers, body(), max_files=1, max_fields=5).parse()
+    except Exception as error:
+        raise ValidationFailed(
+            f"send the file as multipart/form-data in a part named file: {error}", field="file"
+        ) from None
+    part = form.get("file")
+    if not isinstance(part, UploadFile):
+        raise ValidationFailed("send the file as multipart/form-data in a part named file", field="file")
+    data = await part.read()
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise AttachmentTooLarge(
+            f"the file is {len(data)} bytes; an attachment may be at most {limit_text}",
+            field="file",
+            limit=MAX_UPLOAD_BYTES,
+        )
+    if not data:
+        raise ValidationFailed("the file is empty", field="file")
+    stored = await asyncio.to_thread(store.put, data)
+    return UploadOut(
+        name=(part.filename or "file")[:255],
+        content_type=(part.content_type or "application/octet-stream")[:100],
+        size=stored.size,
+        url=stored.url,
+    )
+
+
+def _problem(request: Request, error: DomainError) -> Response:
+    return problem(
+        error.status,
+        code=error.code,
+        title=error.title,
+        detail=error.detail,
+        instance=request.url.path,
+        headers=_CORS,
+        field=error.field,
+        **error.extra,
+    )
+
+
+@widget.post("/widget/v1/uploads", status_code=201, response_model=UploadOut)
+async def upload(request: Request, widget_key: str = Query(), visitor_id: str = Query()) -> Response:
+    """Upload an attachment (multipart/form-data, part ``file``, at most 10 MiB); reference the answer's
+    ``url`` in a message's ``attachments``."""
+    try:
+        await visitor_of(request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id)
+        uploaded = await upload_file(request, file_store(request))
+    except DomainError as error:
+        return _problem(request, error)
+    return Response(
+        uploaded.model_dump_json().encode(), status_code=201, media_type="application/json", headers=_CORS
+    )
+
+
+@widget.get("/widget/v1/messages", include_in_schema=False)
+async def visitor_messages(
+    request: Request,
+    widget_key: str = Query(),
+    visitor_id: str = Query(),
+    after: str | None = Query(default=None, max_length=32),
+) -> Response:
+    """The visitor's messages after the message ``after`` (with their attachments), as the socket's
+    welcome carries them."""
+    try:
+        visitor = await visitor_of(request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id)
+    except DomainError as error:
+        return _problem(request, error)
+    conversation_id = visitor.conversation_id
+    messages: list[dict[str, Any]] = []
+    if conversation_id is not None:
+        found = await _runtime(request).db.read(
+            lambda session: service.history(
+                session, tenant_id=visitor.tenant_id, conversation_id=conversation_id, after=after
+            )
+        )
+        messages = [message_json(message) for message in found]
+    body = orjson.dumps({"conversation_id": conversation_id, "data": messages})
+    return Response(body, media_type="application/json", headers=_CORS)
+
+
+@widget.get("/widget/v1/files/{key}", include_in_schema=False)
+async def download(
+    request: Request, key: str, widget_key: str = Query(), visitor_id: str = Query()
+) -> Response:
+    """An uploaded file, for a visitor of the tenant (file keys are the SHA-256 of the contents)."""
+    try:
+        await visitor_of(request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id)
+        data = file_store(request).get(key_from_url("cxstack-file://sha256/" + key))
+    except NotFound as error:
+        return _problem(request, error)
+    except DomainError as error:
+        return _problem(request, error)
+    return Response(data, media_type="application/octet-stream", headers=_CORS)
+
+
+# -- sockets ---------------------------------------------------------------------------------------
+
+
+@widget.websocket("/ws/webchat")
+async def visitor_socket(websocket: WebSocket) -> None:
+    runtime = _runtime(websocket)
+    await VisitorSocket(
+        websocket, channel="webchat", db=runtime.db, hub=chat_hub(websocket), store=file_store(websocket)
+    ).run()
+
+
+async def authenticate_key(connection: HTTPConnection, key: str) -> tuple[str, str]:
+    """Return (tenant id, API key id) of a tenant API key; raises Unauthorized."""
+    cache: ApiKeyCache = connection.app.state.api_keys
+    digest = digest_of(key)
+    found = cache.get(digest)
+    if found is None:
+        found = await _runtime(connection).db.read(lambda session: authenticate(session, key=key))
+        cache.put(digest, *found)
+    return found
+
+
+def _bearer(connection: HTTPConnection) -> str | None:
+    header = connection.headers.get("authorization")
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    return None
+
+
+@widget.websocket("/ws/agent")
+async def agent_socket(websocket: WebSocket) -> None:
+    runtime = _runtime(websocket)
+
+    async def check(key: str) -> tuple[str, str]:
+        try:
+            return await authenticate_key(websocket, key)
+        except Unauthorized:
+            raise
+        except DomainError as error:
+            raise Unauthorized(error.detail) from None
+
+    await AgentSocket(websocket, db=runtime.db, hub=chat_hub(websocket)).run(
+        authenticate=check, header_key=_bearer(websocket)
+    )

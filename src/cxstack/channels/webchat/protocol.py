@@ -1,0 +1,173 @@
+"""The live-chat WebSocket protocol: JSON text frames, one object each, with a ``type``.
+
+Visitor socket ``/ws/webchat`` (and the in-app socket ``/ws/inapp``), client to server:
+
+- ``{"type": "hello", "widget_key", "visitor_id"?, "user_id"?, "user_hash"?, "after"?}``: the first frame.
+  ``visitor_id`` is the one a previous welcome gave (kept in localStorage); ``after`` the id of the last
+  message the client has (resume): the welcome carries every message after it (all when left out).
+  ``user_id`` + ``user_hash`` (hex HMAC-SHA256 of user_id keyed with the tenant's identity secret) sign a
+  logged-in user in. A wrong hash gets an ``identity_invalid`` error, an audit entry, and the socket is
+  closed (1008): it is not treated as anonymous.
+- ``{"type": "message", "client_id", "body", "attachments"?: [{name, content_type, size, url}]}``: answered
+  with ``ack`` carrying the stored message. Sent again with the same ``client_id`` (after a dropped
+  connection) it is answered with the original message (``duplicate: true``), never stored twice.
+- ``{"type": "typing", "state": true|false}``
+- ``{"type": "delivered" | "read", "message_id"}``: receipts of the agents' messages.
+- ``{"type": "contact", "name"?, "email"?}``: the pre-chat or offline form.
+- ``{"type": "ping"}``: answered with ``pong``.
+
+Agent socket ``/ws/agent`` (tenant API key in ``Authorization: Bearer`` or a first ``{"type": "auth",
+"api_key"}`` frame): receives every conversation event of the tenant live, and sends
+``{"type": "message", "conversation_id", "client_id", "body"}``, ``{"type": "typing", "conversation_id",
+"state"}`` and ``{"type": "delivered" | "read", "conversation_id", "message_id"}``.
+
+Server to client: ``welcome``, ``ack``, ``message`` (a new message of the conversation), ``typing``,
+``receipt``, ``conversation`` (the conversation moved channel, closed or reopened), ``contact_saved``,
+``resync`` (the server fell behind: resume), ``pong`` and ``error`` (``code``, ``detail``, and the
+``client_id`` of the frame it answers). Garbage closes the socket after an error frame: a binary frame
+1003, text that is not a JSON object 1007, an unknown frame type or a frame out of turn 1008, a frame over
+``MAX_FRAME_BYTES`` 1009.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from cxstack.records.conversations.schemas import Attachment, MessageOut
+
+#: The largest frame read; larger ones close the socket (1009). A message body's own limit is 64 KiB.
+MAX_FRAME_BYTES = 256 * 1024
+
+CLOSE_UNSUPPORTED = 1003
+CLOSE_INVALID = 1007
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Hello(_Frame):
+    type: Literal["hello"]
+    widget_key: str = Field(min_length=1, max_length=64)
+    visitor_id: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    user_hash: str | None = Field(default=None, max_length=128)
+    after: str | None = Field(default=None, max_length=32)
+
+
+class Auth(_Frame):
+    type: Literal["auth"]
+    api_key: str = Field(min_length=1, max_length=200)
+
+
+class Send(_Frame):
+    type: Literal["message"]
+    client_id: str = Field(min_length=1, max_length=128)
+    body: str = ""
+    attachments: list[Attachment] = Field(default_factory=list, max_length=20)
+    conversation_id: str | None = Field(default=None, max_length=32)
+
+
+class Typing(_Frame):
+    type: Literal["typing"]
+    state: bool = True
+    conversation_id: str | None = Field(default=None, max_length=32)
+
+
+class Receipt(_Frame):
+    type: Literal["delivered", "read"]
+    message_id: str = Field(min_length=1, max_length=32)
+    conversation_id: str | None = Field(default=None, max_length=32)
+
+
+class Contact(_Frame):
+    type: Literal["contact"]
+    name: str | None = Field(default=None, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+
+
+class Ping(_Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = Annotated[Hello | Auth | Send | Typing | Receipt | Contact | Ping, Field(discriminator="type")]
+FRAME_TYPES = frozenset({"hello", "auth", "message", "typing", "delivered", "read", "contact", "ping"})
+_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+
+
+class FrameRefused(Exception):
+    """A frame that is answered with an error frame; with ``close`` set, the socket is closed after it."""
+
+    def __init__(self, code: str, detail: str, *, close: int | None = None, client_id: str | None = None):
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.close = close
+        self.client_id = client_id
+
+
+def parse_frame(text: str) -> ClientFrame:
+    """Return the frame ``text`` holds; raises FrameRefused (closing for garbage, not for bad fields)."""
+    if len(text) > MAX_FRAME_BYTES or len(text.encode()) > MAX_FRAME_BYTES:
+        raise FrameRefused(
+            "frame_too_large",
+            f"a frame may hold at most {MAX_FRAME_BYTES} bytes (a message body at most 65536)",
+            close=CLOSE_TOO_BIG,
+        )
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as error:
+        raise FrameRefused(
+            "invalid_json", f"a frame is one JSON object: {error}", close=CLOSE_INVALID
+        ) from None
+    if not isinstance(raw, dict):
+        raise FrameRefused("invalid_json", "a frame is one JSON object with a type", close=CLOSE_INVALID)
+    kind = raw.get("type")
+    if kind not in FRAME_TYPES:
+        raise FrameRefused(
+            "unknown_frame_type",
+            f"unknown frame type {kind!r}; known: {', '.join(sorted(FRAME_TYPES))}",
+            close=CLOSE_POLICY,
+        )
+    try:
+        return _frames.validate_python(raw)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in first["loc"][1:]) or kind
+        client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
+        raise FrameRefused("invalid_frame", f"{where}: {first['msg']}", client_id=client_id) from None
+
+
+def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra: Any) -> bytes:
+    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    frame.update(extra)
+    return orjson.dumps(frame)
+
+
+def message_json(message: MessageOut) -> dict[str, Any]:
+    """A message as frames carry it."""
+    return message.model_dump(mode="json", exclude={"customer_id"})
+
+
+def message_from_event(data: dict[str, Any]) -> dict[str, Any]:
+    """A message as frames carry it, from a ``message.received`` or ``message.sent`` payload."""
+    return {
+        "id": data["message_id"],
+        "conversation_id": data["conversation_id"],
+        "direction": data["direction"],
+        "author_kind": data["author_kind"],
+        "author_id": data["author_id"],
+        "channel": data["channel"],
+        "body": data["body"],
+        "content_type": data["content_type"],
+        "attachments_count": data["attachments_count"],
+        "client_id": data["client_id"],
+        "created_at": data["created_at"],
+    }

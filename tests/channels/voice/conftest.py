@@ -1,0 +1,44 @@
+"""Voice fixtures: the fake Twilio Voice REST API, settings pointing at it, the tenant's number."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from tests.channels.voice.fake_twilio_calls import FakeTwilioCalls, FakeTwilioCallsServer
+from tests.channels.voice.support import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, register_number
+
+from cxstack.config import Settings
+
+
+@pytest.fixture(scope="session")
+def fake_calls_server() -> Iterator[FakeTwilioCallsServer]:
+    server = FakeTwilioCallsServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_calls(fake_calls_server: FakeTwilioCallsServer) -> FakeTwilioCalls:
+    """The fake Twilio, emptied, knowing the test account."""
+    state = fake_calls_server.state
+    state.reset()
+    state.add_account(ACCOUNT_SID, AUTH_TOKEN)
+    return state
+
+
+@pytest.fixture
+def settings(settings: Settings, fake_calls: FakeTwilioCalls, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """cxstack's settings with the voice channel updating calls at the fake Twilio."""
+    monkeypatch.setenv("CXSTACK_VOICE_TWILIO_API_URL", fake_calls.url)
+    monkeypatch.setenv("CXSTACK_VOICE_PUBLIC_URL", PUBLIC_URL)
+    return settings.model_copy(update={"effect_retry_base_seconds": 0.01, "effect_poll_seconds": 0.02})
+
+
+@pytest.fixture
+async def number(api: httpx.AsyncClient) -> str:
+    """The acme tenant's Twilio number, registered once for messages and calls."""
+    await register_number(api)
+    return "+14155550100"

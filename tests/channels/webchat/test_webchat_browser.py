@@ -1,0 +1,299 @@
+"""The widget in a real Chromium: a company's page with the one script tag, against a real server.
+
+Required in CI (CI=true); skipped elsewhere when there is no /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Route
+from tests.channels.webchat.conftest import LiveServer, Socket, agent, closed_now, serving
+from tests.conftest import TenantKey
+
+CHROMIUM = Path("/usr/bin/chromium")
+HAVE_CHROMIUM = CHROMIUM.exists()
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+CHROMIUM_SKIP_REASON = "browser tests need Chromium at /usr/bin/chromium (CI has it)"
+#: A host page whose CSS would wreck the widget if it leaked into it.
+HOSTILE_CSS = "* { color: rgb(255, 0, 0) !important; font-size: 40px !important; } div { display: inline; }"
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    if not HAVE_CHROMIUM:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {CHROMIUM} is missing: browser tests are required")
+        pytest.skip(CHROMIUM_SKIP_REASON)
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest.fixture
+async def shop() -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """The company's site: another origin than cxstack's (a second server on 127.0.0.1), serving the pages
+    a test puts in the returned dict (path -> HTML)."""
+    pages: dict[str, str] = {}
+
+    async def page(request: Request) -> HTMLResponse:
+        html = pages.get(request.url.path)
+        return HTMLResponse(html or "not found", status_code=200 if html else 404)
+
+    app = Starlette(routes=[Route("/{path:path}", page)])
+    async with serving(app) as origin:
+        yield origin, pages
+
+
+async def shop_page(
+    browser: Any,
+    shop: tuple[str, dict[str, str]],
+    server: LiveServer,
+    widget_key: str,
+    *,
+    extra: str = "",
+    status: str = "online",
+) -> Any:
+    """A page of the company's shop (another origin than cxstack's) with the one script tag."""
+    origin, pages = shop
+    pages["/"] = (
+        f"<!doctype html><html><head><style>{HOSTILE_CSS}</style></head><body><h1>Shop</h1>"
+        f'<script src="{server.url}/widget/v1.js" data-tenant="{widget_key}" {extra} async></script>'
+        "</body></html>"
+    )
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.goto(origin + "/")
+    await page.locator(f"[data-cxstack-chat][data-status={status}]").wait_for(
+        state="attached", timeout=10_000
+    )
+    return page
+
+
+async def next_message(desk: Socket, body: str) -> dict[str, Any]:
+    frame = await desk.expect("message", timeout_s=10)
+    while frame["message"]["body"] != body:
+        frame = await desk.expect("message", timeout_s=10)
+    message: dict[str, Any] = frame["message"]
+    return message
+
+
+async def test_visitor_and_agent_chat_in_a_real_browser(
+    browser: Any,
+    shop: tuple[str, dict[str, str]],
+    server: LiveServer,
+    widget: dict[str, Any],
+    tenant: TenantKey,
+    api: httpx.AsyncClient,
+) -> None:
+    async with agent(server, tenant) as desk:
+        page = await shop_page(browser, shop, server, widget["widget_key"])
+        await page.locator(".cx-launcher").click()
+        panel = page.locator(".cx-panel")
+        await panel.wait_for(state="visible")
+        assert await page.locator(".cx-header").text_content() == "Hello from Acme"
+        # The host page's CSS does not reach into the widget.
+        color = await page.locator(".cx-header").evaluate("e => getComputedStyle(e).color")
+        assert color == "rgb(255, 255, 255)"
+
+        await page.locator(".cx-input").fill("Do you ship to Norway?")
+        await page.locator(".cx-input").press("Enter")
+        arrived = await next_message(desk, "Do you ship to Norway?")
+        conversation_id = arrived["conversation_id"]
+        await page.locator(".cx-inbound:not(.cx-pending)", has_text="Do you ship to Norway?").wait_for()
+
+        # The visitor types: the agent sees it.
+        await page.locator(".cx-input").type("Also")
+        typing = await desk.expect("typing", timeout_s=10)
+        assert typing["by"] == "visitor" and typing["conversation_id"] == conversation_id
+        await page.locator(".cx-input").fill("")
+
+        # The agent types, then answers: the widget shows both, and reports delivery and reading.
+        await desk.send({"type": "typing", "conversation_id": conversation_id, "state": True})
+        await page.locator(".cx-typing.cx-shown").wait_for(timeout=5_000)
+        await desk.send(
+            {
+                "type": "message",
+                "conversation_id": conversation_id,
+                "client_id": "a1",
+                "body": "Yes, in 3 days.",
+            }
+        )
+        reply = await page.locator(".cx-outbound", has_text="Yes, in 3 days.").element_handle()
+        assert reply is not None
+        assert not await page.locator(".cx-typing").evaluate("e => e.classList.contains('cx-shown')")
+        reply_id = (await desk.expect("ack", client_id="a1"))["message"]["id"]
+        delivered = await desk.expect("receipt", timeout_s=10, receipt="delivered")
+        assert delivered["message_id"] == reply_id and delivered["by"] == "visitor"
+        assert (await desk.expect("receipt", timeout_s=10, receipt="read"))["message_id"] == reply_id
+
+        # The agent reads the visitor's message: the widget marks it read.
+        await desk.send({"type": "read", "conversation_id": conversation_id, "message_id": arrived["id"]})
+        await page.locator(f'.cx-inbound[data-receipt="read"][data-id="{arrived["id"]}"]').wait_for()
+
+        # Reload: the history is there, from the visitor id kept in localStorage.
+        visitor_id = await page.evaluate(
+            "Object.entries(localStorage).find(([k]) => k.endsWith(':visitor'))[1]"
+        )
+        await page.reload()
+        await page.locator("[data-cxstack-chat][data-status=online]").wait_for(
+            state="attached", timeout=10_000
+        )
+        await page.locator(".cx-launcher").click()
+        messages = page.locator(".cx-message")
+        await page.locator(".cx-outbound", has_text="Yes, in 3 days.").wait_for()
+        texts = [
+            text.removesuffix("Read").removesuffix("Delivered") for text in await messages.all_text_contents()
+        ]
+        assert texts == ["Do you ship to Norway?", "Yes, in 3 days."]
+        assert await page.evaluate("window.cxstackChat.visitorId") == visitor_id.strip('"')
+
+        # The connection drops just after a message went out, before its ack: the widget reconnects,
+        # resumes and sends it again; it is stored once and shown once.
+        await page.evaluate("window.cxstackChat.post('Are you there?', []); window.cxstackChat.drop();")
+        # And a message written while disconnected waits and goes out after the reconnect.
+        await page.evaluate("window.cxstackChat.drop(); window.cxstackChat.post('Hello again', []);")
+        await next_message(desk, "Are you there?")
+        await next_message(desk, "Hello again")
+        await page.locator(".cx-inbound:not(.cx-pending)", has_text="Hello again").wait_for(
+            state="attached", timeout=10_000
+        )
+        await desk.quiet("message", 1.0)
+        assert await page.locator(".cx-inbound", has_text="Are you there?").count() == 1
+        assert await page.evaluate("window.cxstackChat.outbox.length") == 0
+
+    stored = (await api.get(f"/v1/conversations/{conversation_id}/messages")).json()["data"]
+    assert [m["body"] for m in stored] == [
+        "Do you ship to Norway?",
+        "Yes, in 3 days.",
+        "Are you there?",
+        "Hello again",
+    ]
+
+
+async def test_pre_chat_form_and_refused_upload_in_the_browser(
+    browser: Any,
+    shop: tuple[str, dict[str, str]],
+    server: LiveServer,
+    api: httpx.AsyncClient,
+    tenant: TenantKey,
+    tmp_path: Path,
+) -> None:
+    settings = (
+        await api.put(
+            "/v1/channels/webchat/settings", json={"prechat": {"name": "required", "email": "required"}}
+        )
+    ).json()
+    async with agent(server, tenant) as desk:
+        page = await shop_page(browser, shop, server, settings["widget_key"], extra='data-open="true"')
+        form = page.locator(".cx-prechat")
+        await form.wait_for(state="visible")
+        await page.locator(".cx-input").fill("first question")
+        await page.locator(".cx-input").press("Enter")
+        await desk.quiet("message", 0.5)  # held back until the form is filled in
+        await page.locator(".cx-name").fill("Linus")
+        await page.locator(".cx-email").fill("linus@example.com")
+        await page.locator(".cx-prechat button").click()
+        message = await next_message(desk, "first question")
+        await form.wait_for(state="hidden")
+        conversation = (await api.get(f"/v1/conversations/{message['conversation_id']}")).json()
+        customer = (await api.get(f"/v1/customers/{conversation['customer_id']}")).json()
+        assert (customer["name"], customer["email"]) == ("Linus", "linus@example.com")
+
+        big = tmp_path / "big.bin"
+        big.write_bytes(b"0" * (10 * 1024 * 1024 + 1))
+        await page.locator(".cx-file").set_input_files(str(big))
+        error = page.locator(".cx-error.cx-shown")
+        await error.wait_for(state="attached", timeout=10_000)
+        assert "at most 10485760 bytes" in (await error.text_content() or "")
+
+        small = tmp_path / "note.txt"
+        small.write_bytes(b"hello file")
+        await page.locator(".cx-file").set_input_files(str(small))
+        await page.locator(".cx-attachment", has_text="note.txt").wait_for(state="attached", timeout=10_000)
+        attached = await desk.expect("message", timeout_s=10)
+        assert attached["message"]["attachments_count"] == 1
+        listed = await api.get(f"/v1/conversations/{attached['message']['conversation_id']}/messages")
+        file = listed.json()["data"][-1]["attachments"][0]
+        await desk.send(
+            {
+                "type": "message",
+                "conversation_id": attached["message"]["conversation_id"],
+                "client_id": "label",
+                "body": "Here is your label",
+                "attachments": [{**file, "name": "label.txt"}],
+            }
+        )
+        link = page.locator(".cx-outbound .cx-attachment", has_text="label.txt")
+        await link.wait_for(state="attached", timeout=10_000)
+        href = await link.get_attribute("href")
+        assert href is not None
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(href)).content == b"hello file"
+
+
+async def test_a_wrong_user_hash_closes_the_widget(
+    browser: Any, shop: tuple[str, dict[str, str]], server: LiveServer, widget: dict[str, Any]
+) -> None:
+    page = await shop_page(
+        browser,
+        shop,
+        server,
+        widget["widget_key"],
+        extra='data-user-id="user-7" data-user-hash="bad"',
+        status="closed",
+    )
+    await page.locator(".cx-launcher").click()
+    assert "identity verification failed" in (await page.locator(".cx-error").text_content() or "")
+
+
+async def test_outside_business_hours_the_widget_asks_for_an_email_and_moves_to_email(
+    browser: Any,
+    shop: tuple[str, dict[str, str]],
+    server: LiveServer,
+    api: httpx.AsyncClient,
+) -> None:
+    settings = (
+        await api.put(
+            "/v1/channels/webchat/settings",
+            json={"business_hours": closed_now(), "offline_message": "We're closed. Leave your email."},
+        )
+    ).json()
+    page = await shop_page(browser, shop, server, settings["widget_key"], extra='data-open="true"')
+    notice = page.locator(".cx-notice.cx-shown")
+    await notice.wait_for(state="attached")
+    assert await notice.text_content() == "We're closed. Leave your email."
+    await page.locator(".cx-input").fill("Can I return shoes?")
+    await page.locator(".cx-input").press("Enter")
+    await page.locator(".cx-inbound:not(.cx-pending)", has_text="Can I return shoes?").wait_for(
+        state="attached"
+    )
+    await page.locator(".cx-email").fill("shoes@example.com")
+    await page.locator(".cx-prechat button").click()
+    await page.locator(".cx-notice", has_text="answer by email at shoes@example.com").wait_for(
+        state="attached"
+    )
+    conversations = (await api.get("/v1/conversations")).json()["data"]
+    assert [(c["channel"], c["origin_channel"]) for c in conversations] == [("email", "webchat")]
