@@ -53,7 +53,12 @@ async def _snapshot(database_url: str, key: str) -> dict[str, Any]:
             ).json()
             timeline = (await api.get(f"/v1/customers/{ada['id']}/timeline")).json()["data"]
             newest = (await api.get("/v1/events", params={"limit": 1})).json()["data"]
+            widget = (await api.get("/v1/channels/webchat/settings")).json()
+            preview = await api.get(f"/widget/v1/preview/{widget['widget_key']}")
+            assert preview.status_code == 200 and preview.headers["content-type"].startswith("text/html")
             return {
+                "widget_key": widget["widget_key"],
+                "preview": preview.text,
                 "customers": customers,
                 "ada": ada,
                 "timeline": timeline,
@@ -77,8 +82,16 @@ def test_demo_seeds_once_and_its_printed_key_reads_the_seeded_record(
     assert key == DEMO_API_KEY and len(key) >= 24
     assert "/docs" in first and f"Bearer {key}" in first
     assert "6 customers" in first
+    preview_url = re.search(r"http://\S+/widget/v1/preview/(\S+)", first)
+    assert preview_url is not None, first
 
     seeded = asyncio.run(_snapshot(database_url, key))
+    # The printed page holds the demo tenant's widget: one script tag with its public key.
+    assert seeded["widget_key"] == preview_url.group(1)
+    assert (
+        f'<script src="/widget/v1.js" data-tenant="{seeded["widget_key"]}" async></script>'
+        in seeded["preview"]
+    )
     assert {c["name"] for c in seeded["customers"]} == {c.name for c in DEMO_CUSTOMERS}
     assert all(len(c["identities"]) >= 3 for c in seeded["customers"])
     assert {"external", "email", "phone", "inapp_user"} <= {i["kind"] for i in seeded["ada"]["identities"]}

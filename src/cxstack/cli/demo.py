@@ -25,6 +25,8 @@ from sqlalchemy import select
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.channels.webchat import service as webchat
+from cxstack.channels.webchat.schemas import WebchatSettingsIn
 from cxstack.config import Settings
 from cxstack.governance.tenants.models import ApiKey
 from cxstack.governance.tenants.service import create_tenant, digest_of, get_tenant_by_slug, issue_api_key
@@ -394,6 +396,8 @@ class SeedReport:
     customers_present: int
     #: A seeded customer to show in the examples (the first one).
     showcase_customer_id: str
+    #: The public key of the demo tenant's chat widget.
+    widget_key: str
 
 
 def _ensure_accounts(uow: UnitOfWork, *, tenant_id: str, created: Counter[str]) -> dict[str, str]:
@@ -585,6 +589,15 @@ def _seed_customer(
     return out.id
 
 
+def _ensure_widget(uow: UnitOfWork, *, tenant_id: str) -> str:
+    """Give the demo tenant a chat widget (always open, email asked for) unless it has one; return its key."""
+    try:
+        return webchat.get_settings(uow.session, tenant_id=tenant_id, channel="webchat").widget_key
+    except NotFound:
+        data = WebchatSettingsIn(greeting="Hi! This is the cxstack demo. Ask us anything.")
+        return webchat.put_settings(uow, tenant_id=tenant_id, channel="webchat", data=data).widget_key
+
+
 def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedReport:
     """Create the demo tenant, its key and every demo record that is missing; return what was done.
 
@@ -618,6 +631,7 @@ def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedRe
                     created=created,
                 )
             showcase = showcase or customer_id
+        widget_key = _ensure_widget(uow, tenant_id=tenant.id)
     finally:
         clock.set(None)
     assert showcase is not None
@@ -628,6 +642,7 @@ def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedRe
         created=created,
         customers_present=present,
         showcase_customer_id=showcase,
+        widget_key=widget_key,
     )
 
 
@@ -701,6 +716,8 @@ def demo(
         ("conversations", f"curl {auth} {base}/v1/conversations"),
         ("events", f"curl {auth} '{base}/v1/events?limit=5'"),
         ("follow events", f"cxstack events tail --tenant {DEMO_TENANT_SLUG} --follow"),
+        ("chat widget", f"{base}/widget/v1/preview/{report.widget_key}"),
+        ("agent socket", f"ws://{host}:{port}/ws/agent  (Authorization: Bearer {DEMO_API_KEY})"),
     ):
         console.print(f"  {label:<14}{example}")
     if not serve:

@@ -5,6 +5,7 @@ a visitor's socket; ``/ws/agent``: an agent's (tenant API key). The socket proto
 from __future__ import annotations
 
 import asyncio
+import html
 from importlib.resources import files
 from typing import Annotated, Any, cast
 
@@ -106,6 +107,35 @@ async def widget_loader() -> Response:
 @widget.get("/widget/v1/widget.js", include_in_schema=False)
 async def widget_module() -> Response:
     return _static("widget.js", "text/javascript")
+
+
+_PREVIEW_PAGE = """<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Chat widget preview</title>
+<style>
+body{{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#222}}
+</style>
+</head>
+<body>
+<h1>Chat widget preview</h1>
+<p>This page holds nothing but the widget, as the one script tag below puts it on any page. Open the chat
+in the corner; agents see it arrive on <code>/ws/agent</code>.</p>
+<pre>&lt;script src="{origin}/widget/v1.js" data-tenant="{key}" async&gt;&lt;/script&gt;</pre>
+<script src="/widget/v1.js" data-tenant="{key}" async></script>
+</body>
+</html>
+"""
+
+
+@widget.get("/widget/v1/preview/{widget_key}", include_in_schema=False)
+async def widget_preview(request: Request, widget_key: str) -> Response:
+    """A page with nothing but a tenant's widget on it, to try the chat before putting it on a site."""
+    config = await chat_hub(request).config(widget_key, "webchat")
+    if config is None:
+        raise NotFound(f"no webchat has the key {widget_key!r}", field="widget_key")
+    origin = f"{request.url.scheme}://{request.url.netloc}"
+    page = _PREVIEW_PAGE.format(origin=html.escape(origin), key=html.escape(widget_key))
+    return Response(page, media_type="text/html")
 
 
 async def visitor_of(
