@@ -424,7 +424,8 @@ async def test_messages_posted_at_once_are_each_answered_as_if_posted_alone(
     customer = await _customer(api)
     first = await _conversation(api, customer["id"])
     second = await _conversation(api, customer["id"])
-    one, two = (f"/v1/conversations/{c['id']}/messages" for c in (first, second))
+    third = await _conversation(api, customer["id"])
+    one, two, three = (f"/v1/conversations/{c['id']}/messages" for c in (first, second, third))
     earlier = await api.post(one, json={"direction": "inbound", "body": "earlier", "client_id": "c-0"})
     assert earlier.status_code == 201
     busy = asyncio.ensure_future(runtime.db.write(lambda uow: time.sleep(0.2)))
@@ -438,6 +439,8 @@ async def test_messages_posted_at_once_are_each_answered_as_if_posted_alone(
         (two, {"direction": "inbound", "body": "by email", "channel": "email"}),  # moves it
         ("/v1/conversations/cnv_missing/messages", {"direction": "inbound", "body": "d"}),
         (one, {"direction": "inbound", "body": "e"}),
+        (three, {"direction": "inbound", "body": "f", "client_id": "c-1"}),  # with one, in one statement
+        (three, {"direction": "inbound", "body": "g"}),
     ]
     answers = await asyncio.gather(*(api.post(path, json=body) for path, body in posts))
     await busy
@@ -445,7 +448,7 @@ async def test_messages_posted_at_once_are_each_answered_as_if_posted_alone(
     # Of the two posts of c-1 one creates the message (the first on the embedded driver; whichever gets
     # there first on PostgreSQL), and the other gets it back.
     assert sorted([statuses[0], statuses[4]]) == [200, 201]
-    assert statuses[1:4] + statuses[5:] == [200, 201, 413, 201, 201, 404, 201]
+    assert statuses[1:4] + statuses[5:] == [200, 201, 413, 201, 201, 404, 201, 201, 201]
     assert answers[1].json() == earlier.json()
     assert answers[4].json() == answers[0].json()
     assert answers[6].json()["channel"] == "email"
@@ -456,6 +459,8 @@ async def test_messages_posted_at_once_are_each_answered_as_if_posted_alone(
     assert (await api.get(f"/v1/conversations/{first['id']}")).json()["message_count"] == 4
     moved = (await api.get(f"/v1/conversations/{second['id']}")).json()
     assert (moved["message_count"], moved["channel"]) == (2, "email")
+    assert (await api.get(f"/v1/conversations/{third['id']}")).json()["message_count"] == 2
+    assert sorted(m["body"] for m in (await api.get(three)).json()["data"]) == ["f", "g"]
     received = await _events(runtime, "message.received", "message.sent")
-    assert sorted(e.data["body"] for e in received) == ["a", "b", "by email", "c", "e", "earlier"]
+    assert sorted(e.data["body"] for e in received) == ["a", "b", "by email", "c", "e", "earlier", "f", "g"]
     assert len(await _events(runtime, "conversation.channel_changed")) == 1

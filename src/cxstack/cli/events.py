@@ -9,7 +9,9 @@ application embedding this CLI), which then replaces them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
+import signal
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -243,7 +245,13 @@ def tail(
             if not shown and not follow and not as_json:
                 console.print("[dim]no events[/dim]")
             position = max([position, *(event.seq for event in shown)])
-            while follow:
+            # Ctrl-C or SIGTERM ends the loop between reads: the runtime then closes as on any other exit.
+            stopping = asyncio.Event()
+            if follow:
+                loop = asyncio.get_running_loop()
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(signum, stopping.set)
+            while follow and not stopping.is_set():
                 new = await db.read(
                     partial(
                         events_after,
@@ -258,7 +266,8 @@ def tail(
                     show(new)
                     position = new[-1].seq
                 if len(new) < FOLLOW_BATCH:
-                    await asyncio.sleep(POLL_INTERVAL_S)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), POLL_INTERVAL_S)
 
     try:
         _run(work)

@@ -33,10 +33,22 @@ _MESSAGE_BY_CLIENT_ID = select(_messages.c.id).where(
     _messages.c.client_id == bindparam("client_id"),
     _messages.c.tenant_id == bindparam("tenant_id"),
 )
-_MESSAGES_BY_CLIENT_IDS = select(_messages.c.client_id, _messages.c.id).where(
-    _messages.c.conversation_id == bindparam("conversation_id"),
-    _messages.c.client_id.in_(bindparam("client_ids", expanding=True)),
+_MESSAGE_TARGETS = (
+    select(
+        _conversations.c.id, _conversations.c.customer_id, _conversations.c.channel, _conversations.c.status
+    )
+    .where(
+        _conversations.c.tenant_id == bindparam("tenant_id"),
+        _conversations.c.id.in_(bindparam("conversation_ids", expanding=True)),
+    )
+    .order_by(_conversations.c.id)
+)
+_MESSAGE_TARGETS_LOCKED = _MESSAGE_TARGETS.with_for_update()
+#: A superset of the pairs asked about (every client id in every conversation named); the caller picks.
+_MESSAGES_BY_CLIENT_IDS = select(_messages.c.conversation_id, _messages.c.client_id, _messages.c.id).where(
     _messages.c.tenant_id == bindparam("tenant_id"),
+    _messages.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
+    _messages.c.client_id.in_(bindparam("client_ids", expanding=True)),
 )
 _INSERT_MESSAGE = insert(_messages)
 _COUNT_MESSAGES = (
@@ -149,23 +161,46 @@ class ConversationRepository:
             raise NotFound(f"message {message_id} does not exist", field="message_id")
         return message
 
-    def message_ids_by_client_ids(self, conversation_id: str, client_ids: Sequence[str]) -> dict[str, str]:
-        """Return {client id: message id} of the conversation's messages among ``client_ids``."""
+    def message_targets(self, conversation_ids: Sequence[str], *, for_update: bool) -> dict[str, Any]:
+        """Return {id: (id, customer_id, channel, status)} of the conversations found among
+        ``conversation_ids``; on PostgreSQL with ``for_update`` each is locked, in id order."""
+        statement = _MESSAGE_TARGETS_LOCKED if for_update else _MESSAGE_TARGETS
+        found = self.session.execute(
+            statement, {"tenant_id": self.tenant_id, "conversation_ids": list(conversation_ids)}
+        )
+        return {row.id: row for row in found}
+
+    def message_ids_by_client_ids(
+        self, conversation_ids: Sequence[str], client_ids: Sequence[str]
+    ) -> dict[tuple[str, str], str]:
+        """Return {(conversation id, client id): message id} of the messages with one of ``client_ids`` in
+        one of ``conversation_ids``."""
         found = self.session.execute(
             _MESSAGES_BY_CLIENT_IDS,
-            {"tenant_id": self.tenant_id, "conversation_id": conversation_id, "client_ids": list(client_ids)},
+            {
+                "tenant_id": self.tenant_id,
+                "conversation_ids": list(conversation_ids),
+                "client_ids": list(client_ids),
+            },
         )
-        return {client_id: message_id for client_id, message_id in found}
+        return {(conversation_id, client_id): message_id for conversation_id, client_id, message_id in found}
 
-    def append_messages(self, conversation_id: str, rows: Sequence[dict[str, Any]], *, at: datetime) -> None:
-        """Insert messages into a conversation and count them on it (each row holds every message column).
+    def append_messages(
+        self, rows: Sequence[dict[str, Any]], *, counts: dict[str, int], at: datetime
+    ) -> None:
+        """Insert messages (each row holds every message column) and count them on their conversations
+        (``counts``: how many each conversation gets).
 
-        The caller has made sure no client id is taken (the conversation's unique index refuses one that is,
-        failing the whole insert).
+        The caller has made sure no client id is taken (the unique index refuses one that is, failing the
+        whole insert).
         """
         self.session.execute(_INSERT_MESSAGE, list(rows))
         self.session.execute(
-            _COUNT_MESSAGES, {"conversation_id": conversation_id, "added": len(rows), "at": at}
+            _COUNT_MESSAGES,
+            [
+                {"conversation_id": conversation, "added": added, "at": at}
+                for conversation, added in counts.items()
+            ],
         )
 
     def find_message_by_client_id(self, conversation_id: str, client_id: str) -> Message | None:

@@ -356,36 +356,46 @@ def post_messages(
     """Post many callers' messages at once, each as ``post_message`` would; return each one's outcome, in
     order: its PostedMessage, or the DomainError it failed with (nothing written for it).
 
-    Each message's events carry its caller's context. The messages of one conversation cost one read of
-    the conversation, one insert and one update of its counters, unless one of them moves or reopens the
-    conversation: those are posted one at a time.
+    Each message's events carry its caller's context. The messages of one tenant cost one read of their
+    conversations, one look-up of client ids, one insert and one counter update per conversation (in one
+    statement), unless one of them moves or reopens its conversation: that conversation's are posted one
+    at a time.
     """
     outcomes: list[PostedMessage | DomainError | None] = [None] * len(requests)
-    by_conversation: dict[tuple[str, str], list[tuple[int, _Posting]]] = {}
+    by_tenant: dict[str, dict[str, list[tuple[int, _Posting]]]] = {}
     for index, (context, post) in enumerate(requests):
         try:
             author_kind = _checked(post.data)
         except DomainError as error:
             outcomes[index] = error
             continue
-        key = (post.tenant_id, post.conversation_id)
-        by_conversation.setdefault(key, []).append((index, _Posting(context, post, author_kind)))
-    # In key order: on PostgreSQL each conversation is locked in turn, and two groups locking in one
-    # order never deadlock.
-    for (tenant_id, conversation_id), postings in sorted(by_conversation.items()):
+        conversations = by_tenant.setdefault(post.tenant_id, {})
+        conversations.setdefault(post.conversation_id, []).append(
+            (index, _Posting(context, post, author_kind))
+        )
+    for tenant_id in sorted(by_tenant):
+        conversations = by_tenant[tenant_id]
         repo = ConversationRepository(uow.session, tenant_id)
-        target = repo.message_target(conversation_id, for_update=True)
-        if target is None:
-            missing = NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
-            for index, _ in postings:
-                outcomes[index] = missing
-        elif any(_moves(posting.post.data, target) for _, posting in postings):
-            for index, posting in postings:
-                outcomes[index] = _post_alone(uow, repo, posting)
-        else:
-            posted = _append(uow, repo, target, [posting for _, posting in postings])
-            for (index, _), outcome in zip(postings, posted, strict=True):
-                outcomes[index] = outcome
+        # Locked in id order on PostgreSQL: two groups locking in one order never deadlock.
+        targets = repo.message_targets(sorted(conversations), for_update=True)
+        together: list[tuple[Any, list[tuple[int, _Posting]]]] = []
+        for conversation_id in sorted(conversations):
+            postings = conversations[conversation_id]
+            target = targets.get(conversation_id)
+            if target is None:
+                missing = NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+                for index, _ in postings:
+                    outcomes[index] = missing
+            elif any(_moves(posting.post.data, target) for _, posting in postings):
+                for index, posting in postings:
+                    outcomes[index] = _post_alone(uow, repo, posting)
+            else:
+                together.append((target, postings))
+        if together:
+            posted = _append(uow, repo, [(target, [p for _, p in postings]) for target, postings in together])
+            for (_, postings), answers in zip(together, posted, strict=True):
+                for (index, _), answer in zip(postings, answers, strict=True):
+                    outcomes[index] = answer
     return [outcome for outcome in outcomes if outcome is not None]
 
 
@@ -430,7 +440,7 @@ def _post_alone(
                         conversation.status = "open"
                 uow.session.flush()
                 target = repo.message_target(conversation_id, for_update=False)
-            (posted,) = _append(uow, repo, target, [posting])
+            [[posted]] = _append(uow, repo, [(target, [posting])])
             return posted
     except DomainError as error:
         del uow.events[mark:]
@@ -438,97 +448,124 @@ def _post_alone(
 
 
 def _append(
-    uow: UnitOfWork, repo: ConversationRepository, target: Any, postings: Sequence[_Posting]
-) -> list[PostedMessage]:
-    """Insert checked messages into the conversation ``target`` (none of which moves it) and publish their
-    events; a message whose ``client_id`` the conversation has (or an earlier one of ``postings`` has)
-    is not inserted again and answers with the first."""
-    conversation_id: str = target.id
-    customer_id: str = target.customer_id
-    client_ids = [p.post.data.client_id for p in postings if p.post.data.client_id is not None]
-    known = repo.message_ids_by_client_ids(conversation_id, client_ids) if client_ids else {}
+    uow: UnitOfWork, repo: ConversationRepository, groups: Sequence[tuple[Any, Sequence[_Posting]]]
+) -> list[list[PostedMessage]]:
+    """Insert checked messages into their conversations (``groups``: each target with its postings, none
+    of which moves it) and publish their events; return each group's answers. A message whose
+    ``client_id`` its conversation has (or an earlier posting has) is not inserted again and answers
+    with the first."""
+    client_ids = {p.post.data.client_id for _, postings in groups for p in postings} - {None}
+    known = (
+        repo.message_ids_by_client_ids(
+            [target.id for target, _ in groups], sorted(c for c in client_ids if c)
+        )
+        if client_ids
+        else {}
+    )
     now = uow.clock.now()
-    outcomes: list[PostedMessage] = []
-    first_with: dict[str, PostedMessage] = {}
+    answers: list[list[PostedMessage]] = []
+    first_with: dict[tuple[str, str], PostedMessage] = {}
     rows: list[dict[str, Any]] = []
-    for posting in postings:
-        data = posting.post.data
-        client_id = data.client_id
-        if client_id is not None:
-            if client_id in known:
-                outcomes.append(_posted_before(repo, known[client_id]))
-                continue
-            if client_id in first_with:
-                outcomes.append(PostedMessage(message=first_with[client_id].message, created=False))
-                continue
-        author_kind = posting.author_kind
-        author_id = data.author_id
-        if author_id is None and author_kind == "customer":
-            author_id = customer_id
-        message_id = new_id("msg")
-        channel = data.channel or target.channel
-        rows.append(
-            {
-                "id": message_id,
-                "tenant_id": posting.post.tenant_id,
-                "conversation_id": conversation_id,
-                "customer_id": customer_id,
-                "direction": data.direction,
-                "author_kind": author_kind,
-                "author_id": author_id,
-                "channel": channel,
-                "body": data.body,
-                "content_type": data.content_type,
-                "attachments": [attachment.model_dump() for attachment in data.attachments],
-                "client_id": client_id,
-                "created_at": now,
-            }
-        )
-        inbound = data.direction == "inbound"
-        uow.publish(
-            "message.received" if inbound else "message.sent",
-            tenant_id=posting.post.tenant_id,
-            subject=conversation_id,
-            source=SOURCE,
-            context=posting.context,
-            data=(MessageReceived if inbound else MessageSent)(
-                message_id=message_id,
-                conversation_id=conversation_id,
-                customer_id=customer_id,
-                channel=channel,
-                direction=data.direction,
-                author_kind=author_kind,
-                author_id=author_id,
-                body=data.body,
-                content_type=data.content_type,
-                attachments_count=len(data.attachments),
-                client_id=client_id,
-                created_at=now,
-            ),
-        )
-        posted = PostedMessage(
-            message=MessageOut(
-                id=message_id,
-                conversation_id=conversation_id,
-                customer_id=customer_id,
-                direction=data.direction,
-                author_kind=author_kind,
-                author_id=author_id,
-                channel=channel,
-                body=data.body,
-                content_type=data.content_type,
-                attachments=data.attachments,
-                client_id=client_id,
-                created_at=now,
-            ),
-            created=True,
-        )
-        if client_id is not None:
-            first_with[client_id] = posted
-        outcomes.append(posted)
+    counts: dict[str, int] = {}
+    for target, postings in groups:
+        conversation_id: str = target.id
+        customer_id: str = target.customer_id
+        answered: list[PostedMessage] = []
+        answers.append(answered)
+        for posting in postings:
+            data = posting.post.data
+            client_id = data.client_id
+            if client_id is not None:
+                if (conversation_id, client_id) in known:
+                    answered.append(_posted_before(repo, known[conversation_id, client_id]))
+                    continue
+                if (conversation_id, client_id) in first_with:
+                    first = first_with[conversation_id, client_id]
+                    answered.append(PostedMessage(message=first.message, created=False))
+                    continue
+            posted = _new_message(uow, posting, conversation_id, customer_id, target.channel, now, rows)
+            counts[conversation_id] = counts.get(conversation_id, 0) + 1
+            if client_id is not None:
+                first_with[conversation_id, client_id] = posted
+            answered.append(posted)
     if rows:
-        repo.append_messages(conversation_id, rows, at=now)
-    return outcomes
+        repo.append_messages(rows, counts=counts, at=now)
+    return answers
+
+
+def _new_message(
+    uow: UnitOfWork,
+    posting: _Posting,
+    conversation_id: str,
+    customer_id: str,
+    conversation_channel: str,
+    now: datetime,
+    rows: list[dict[str, Any]],
+) -> PostedMessage:
+    """Add the row of a new message to ``rows``, publish its event and return its answer."""
+    data = posting.post.data
+    author_kind = posting.author_kind
+    author_id = data.author_id
+    if author_id is None and author_kind == "customer":
+        author_id = customer_id
+    message_id = new_id("msg")
+    channel = data.channel or conversation_channel
+    rows.append(
+        {
+            "id": message_id,
+            "tenant_id": posting.post.tenant_id,
+            "conversation_id": conversation_id,
+            "customer_id": customer_id,
+            "direction": data.direction,
+            "author_kind": author_kind,
+            "author_id": author_id,
+            "channel": channel,
+            "body": data.body,
+            "content_type": data.content_type,
+            "attachments": [attachment.model_dump() for attachment in data.attachments],
+            "client_id": data.client_id,
+            "created_at": now,
+        }
+    )
+    inbound = data.direction == "inbound"
+    uow.publish(
+        "message.received" if inbound else "message.sent",
+        tenant_id=posting.post.tenant_id,
+        subject=conversation_id,
+        source=SOURCE,
+        context=posting.context,
+        data=(MessageReceived if inbound else MessageSent)(
+            message_id=message_id,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            channel=channel,
+            direction=data.direction,
+            author_kind=author_kind,
+            author_id=author_id,
+            body=data.body,
+            content_type=data.content_type,
+            attachments_count=len(data.attachments),
+            client_id=data.client_id,
+            created_at=now,
+        ),
+    )
+    return PostedMessage(
+        message=MessageOut(
+            id=message_id,
+            conversation_id=conversation_id,
+            customer_id=customer_id,
+            direction=data.direction,
+            author_kind=author_kind,
+            author_id=author_id,
+            channel=channel,
+            body=data.body,
+            content_type=data.content_type,
+            attachments=data.attachments,
+            client_id=data.client_id,
+            created_at=now,
+        ),
+        created=True,
+    )
 
 
 def list_messages(
