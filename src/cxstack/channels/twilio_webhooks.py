@@ -12,8 +12,10 @@ from fastapi import Request
 
 from cxstack.backbone.errors import DomainError, Forbidden
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
+from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
 
 MAX_WEBHOOK_BYTES = 64 * 1024
+_twilio = TwilioSmsProvider()
 
 
 class UnsupportedMediaType(DomainError):
@@ -72,3 +74,15 @@ async def read_form(request: Request) -> FormParams:
 def form_value(params: FormParams, name: str) -> str:
     """The first value of ``name`` in the form, stripped ('' when absent)."""
     return next((value for key, value in params if key == name), "").strip()
+
+
+def signature_problem(request: Request, params: FormParams, *, auth_token: str) -> tuple[str, str] | None:
+    """Return (reason, detail) when the request's ``X-Twilio-Signature`` is missing or does not match the
+    form signed with ``auth_token``; None when it matches."""
+    signature = request.headers.get("x-twilio-signature")
+    if not signature:
+        return "missing_signature", "the X-Twilio-Signature header is missing"
+    url = signed_url(request)
+    if not _twilio.signature_valid(url=url, params=params, signature=signature, auth_token=auth_token):
+        return "invalid_signature", f"X-Twilio-Signature does not match the request to {url}"
+    return None

@@ -20,7 +20,13 @@ from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
 from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider, webhook_phone
 from cxstack.channels.sms.schemas import NumberCreate, NumberOut, OptOutOut, OutboundOut
 from cxstack.channels.sms.service import SOURCE, NumberRoute
-from cxstack.channels.twilio_webhooks import SignatureRejected, UnknownNumber, read_form, signed_url
+from cxstack.channels.twilio_webhooks import (
+    SignatureRejected,
+    UnknownNumber,
+    read_form,
+    signature_problem,
+    signed_url,
+)
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
 
@@ -167,25 +173,9 @@ async def _reject(
 async def _verified(request: Request, *, number_field: str) -> tuple[NumberRoute, FormParams]:
     params = await read_form(request)
     route = await _route(request, params, field=number_field)
-    signature = request.headers.get("x-twilio-signature")
-    if not signature:
-        await _reject(
-            request,
-            route,
-            reason="missing_signature",
-            detail="the X-Twilio-Signature header is missing",
-            params=params,
-        )
-    elif not _twilio.signature_valid(
-        url=signed_url(request), params=params, signature=signature, auth_token=route.auth_token
-    ):
-        await _reject(
-            request,
-            route,
-            reason="invalid_signature",
-            detail=f"X-Twilio-Signature does not match the request to {signed_url(request)}",
-            params=params,
-        )
+    problem = signature_problem(request, params, auth_token=route.auth_token)
+    if problem is not None:
+        await _reject(request, route, reason=problem[0], detail=problem[1], params=params)
     return route, params
 
 

@@ -18,13 +18,13 @@ from starlette.responses import Response
 from cxstack.backbone.errors import DomainError, NotFound
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
-from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
 from cxstack.channels.sms.service import NumberRoute, route_for
 from cxstack.channels.twilio_webhooks import (
     SignatureRejected,
     UnknownNumber,
     form_value,
     read_form,
+    signature_problem,
     signed_url,
 )
 from cxstack.channels.voice import context, control, escalations, ivr, recordings, service, twilio, twiml
@@ -49,7 +49,6 @@ hooks = APIRouter(prefix=twiml.HOOKS, tags=["voice webhooks"])
 Who = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 TWIML = "text/xml"
-_signatures = TwilioSmsProvider()
 
 
 def _settings(request: Request) -> VoiceSettings:
@@ -234,25 +233,9 @@ async def _verified(request: Request, *, incoming: bool = False) -> tuple[Number
         if call is None:
             raise NotFound(f"no call {call_sid} is known", field="CallSid")
         route = await _number_route(request, call.number, field="CallSid")
-    signature = request.headers.get("x-twilio-signature")
-    if not signature:
-        await _reject(
-            request,
-            route,
-            reason="missing_signature",
-            detail="the X-Twilio-Signature header is missing",
-            params=params,
-        )
-    elif not _signatures.signature_valid(
-        url=signed_url(request), params=params, signature=signature, auth_token=route.auth_token
-    ):
-        await _reject(
-            request,
-            route,
-            reason="invalid_signature",
-            detail=f"X-Twilio-Signature does not match the request to {signed_url(request)}",
-            params=params,
-        )
+    problem = signature_problem(request, params, auth_token=route.auth_token)
+    if problem is not None:
+        await _reject(request, route, reason=problem[0], detail=problem[1], params=params)
     account_sid = form_value(params, "AccountSid")
     if not account_sid:
         raise MalformedWebhook("the webhook has no AccountSid", field="AccountSid")

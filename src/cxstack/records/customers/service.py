@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -302,66 +302,12 @@ def create_customers_by_phone(
     Each customer's ``customer.created`` and ``identity.linked`` carry the context given with its phone.
     Raises ValidationFailed for a phone not in E.164, Conflict for a phone given twice (nothing written).
     """
-    seen: set[str] = set()
     for _, phone in phones:
         if not _E164.match(phone):
             raise ValidationFailed(f"{phone!r} is not an E.164 phone number", field="phone")
-        if phone in seen:
-            raise Conflict(f"the phone {phone} is given twice", field="phone")
-        seen.add(phone)
-    now = uow.clock.now()
-    customers: list[dict[str, Any]] = []
-    identities: list[dict[str, Any]] = []
-    created: dict[str, str] = {}
-    for context, phone in phones:
-        customer_id, identity_id = new_id("cus"), new_id("idn")
-        created[phone] = customer_id
-        customers.append(
-            {
-                "id": customer_id,
-                "name": None,
-                "email": None,
-                "phone": phone,
-                "account_id": None,
-                "attributes": {},
-                "merged_into_id": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        identities.append(
-            {
-                "id": identity_id,
-                "customer_id": customer_id,
-                "kind": "phone",
-                "system": "",
-                "value": phone,
-                "verified": False,
-                "created_at": now,
-            }
-        )
-        uow.publish(
-            "customer.created",
-            tenant_id=tenant_id,
-            subject=customer_id,
-            source=SOURCE,
-            context=context,
-            data=CustomerCreated(
-                customer_id=customer_id, name=None, email=None, phone=phone, account_id=None
-            ),
-        )
-        uow.publish(
-            "identity.linked",
-            tenant_id=tenant_id,
-            subject=customer_id,
-            source=SOURCE,
-            context=context,
-            data=IdentityLinked(
-                identity_id=identity_id, customer_id=customer_id, kind="phone", system="", value=phone
-            ),
-        )
-    CustomerRepository(uow.session, tenant_id).insert_customers(customers, identities)
-    return created
+    return _create_with_identity(
+        uow, tenant_id=tenant_id, kind="phone", people=[(context, phone, None) for context, phone in phones]
+    )
 
 
 def customers_by_email(session: Session, *, tenant_id: str, emails: Sequence[str]) -> dict[str, str]:
@@ -381,26 +327,41 @@ def create_customers_by_email(
     Raises ValidationFailed for an email that is not valid or not normalised, Conflict for an email given
     twice (nothing written).
     """
-    seen: set[str] = set()
     for _, email, _ in people:
         if normalise_email(email) != email:
             raise ValidationFailed(f"{email!r} is not a normalised email address", field="email")
-        if email in seen:
-            raise Conflict(f"the email {email} is given twice", field="email")
-        seen.add(email)
+    return _create_with_identity(uow, tenant_id=tenant_id, kind="email", people=people)
+
+
+def _create_with_identity(
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    kind: Literal["phone", "email"],
+    people: Sequence[tuple[Context, str, str | None]],
+) -> dict[str, str]:
+    """Create one customer per ``(context, value, name)`` with the checked identity ``value`` of ``kind``;
+    return {value: new customer id}. Raises Conflict for a value given twice (nothing written)."""
+    seen: set[str] = set()
+    for _, value, _ in people:
+        if value in seen:
+            raise Conflict(f"the {kind} {value} is given twice", field=kind)
+        seen.add(value)
     now = uow.clock.now()
     customers: list[dict[str, Any]] = []
     identities: list[dict[str, Any]] = []
     created: dict[str, str] = {}
-    for context, email, name in people:
+    for context, value, name in people:
         customer_id, identity_id = new_id("cus"), new_id("idn")
-        created[email] = customer_id
+        created[value] = customer_id
+        email = value if kind == "email" else None
+        phone = value if kind == "phone" else None
         customers.append(
             {
                 "id": customer_id,
                 "name": name,
                 "email": email,
-                "phone": None,
+                "phone": phone,
                 "account_id": None,
                 "attributes": {},
                 "merged_into_id": None,
@@ -412,9 +373,9 @@ def create_customers_by_email(
             {
                 "id": identity_id,
                 "customer_id": customer_id,
-                "kind": "email",
+                "kind": kind,
                 "system": "",
-                "value": email,
+                "value": value,
                 "verified": False,
                 "created_at": now,
             }
@@ -426,7 +387,7 @@ def create_customers_by_email(
             source=SOURCE,
             context=context,
             data=CustomerCreated(
-                customer_id=customer_id, name=name, email=email, phone=None, account_id=None
+                customer_id=customer_id, name=name, email=email, phone=phone, account_id=None
             ),
         )
         uow.publish(
@@ -436,7 +397,7 @@ def create_customers_by_email(
             source=SOURCE,
             context=context,
             data=IdentityLinked(
-                identity_id=identity_id, customer_id=customer_id, kind="email", system="", value=email
+                identity_id=identity_id, customer_id=customer_id, kind=kind, system="", value=value
             ),
         )
     CustomerRepository(uow.session, tenant_id).insert_customers(customers, identities)
