@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -25,7 +23,9 @@ from benchmarks.harness import (
     bench_duration,
     free_port,
     run_wrk,
-    write_result,
+    serve_on_sqlite,
+    tally_intake,
+    write_intake_result,
 )
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.unit_of_work import UnitOfWork
@@ -39,12 +39,12 @@ CONVERSATIONS = 10
 DISPATCH_TIMEOUT_S = 120.0
 
 
-def prepare_database(url: str) -> None:
+def prepare_database(url: str, *, api_key: str = API_KEY) -> None:
     """Migrate the database and create the benchmark tenant with a known API key."""
 
     def seed(uow: UnitOfWork) -> None:
         tenant = create_tenant(uow, name="Benchmark", slug="benchmark")
-        issue_api_key(uow, tenant_id=tenant.id, name="benchmark", key=API_KEY)
+        issue_api_key(uow, tenant_id=tenant.id, name="benchmark", key=api_key)
 
     async def run() -> None:
         runtime = Runtime.build(Settings(database_url=url), run_bus=False)
@@ -104,17 +104,10 @@ def main() -> None:
     duration_s, connections = bench_duration(), bench_connections()
     with tempfile.TemporaryDirectory(prefix="cxstack-bench-") as workdir:
         db_path = Path(workdir) / "cxstack.db"
-        url = f"sqlite:///{db_path}"
-        prepare_database(url)
+        prepare_database(f"sqlite:///{db_path}")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {
-            "CXSTACK_DATABASE_URL": url,
-            "CXSTACK_PORT": str(port),
-            "CXSTACK_DATA_DIR": str(Path(workdir) / "data"),
-            "CXSTACK_LOG_LEVEL": "warning",
-        }
-        command = [sys.executable, "-m", "cxstack.cli.main", "serve", "--no-migrate"]
+        command, env = serve_on_sqlite(Path(workdir), port)
         with ServerProcess(command, ready_url=f"{base}/healthz", env=env, start_timeout_s=90) as server:
             conversation_ids = create_conversations(base)
             before, _ = counts(db_path)
@@ -130,56 +123,28 @@ def main() -> None:
             load_ended = time.monotonic()
             lag_ms, stored, projected = wait_for_dispatch(db_path, load_ended)
             server_log = server.output_tail(2000)
-    acknowledged = result.total_requests - result.non_2xx_3xx
-    written = stored - before
-    # wrk stops counting at the deadline: requests still in flight then may be stored but not counted.
-    unacknowledged_writes = written - acknowledged
-    lost = max(0, -unacknowledged_writes)
-    beyond_in_flight = max(0, unacknowledged_writes - connections)
     unprojected = max(0, stored - projected)
-    errors = result.non_2xx_3xx + result.socket_errors + lost + beyond_in_flight + unprojected
-    throughput = acknowledged / result.duration_s if result.duration_s else 0.0
-
-    top = measure_ceiling(duration_s, connections)
-    notes: dict[str, Any] = {
-        "duration_s": duration_s,
-        "connections": connections,
-        "conversations": CONVERSATIONS,
-        "acknowledged_2xx": acknowledged,
-        "messages_written": written,
-        "written_in_flight_at_cutoff": max(0, unacknowledged_writes),
-        "acknowledged_but_missing": lost,
-        "not_projected_after_timeout": unprojected,
-        "wrk": result.summary(),
-        "ceiling_wrk": top.summary(),
-    }
-    if errors:
-        notes["server_log_tail"] = server_log
-    write_result(
+    tally = tally_intake(result, written=stored - before, connections=connections, other_errors=unprojected)
+    write_intake_result(
         "pipeline",
-        {
-            "throughput": (throughput, "msg/s"),
-            "latency_p50": (result.latency_p50_ms, "ms"),
-            "latency_p99": (result.latency_p99_ms, "ms"),
-            "errors": (errors, "count"),
-            "dispatch_lag_ms": (lag_ms, "ms"),
-            "throughput_ratio_to_ceiling": (
-                throughput / top.requests_per_sec if top.requests_per_sec else 0.0,
-                "ratio",
-            ),
+        result,
+        tally,
+        measure_ceiling(duration_s, connections),
+        throughput_unit="msg/s",
+        duration_s=duration_s,
+        connections=connections,
+        figures={"dispatch_lag_ms": (lag_ms, "ms")},
+        notes={
+            "conversations": CONVERSATIONS,
+            "acknowledged_2xx": tally.acknowledged,
+            "messages_written": tally.written,
+            "written_in_flight_at_cutoff": tally.in_flight_at_cutoff,
+            "acknowledged_but_missing": tally.lost,
+            "not_projected_after_timeout": unprojected,
         },
-        ceiling={
-            "throughput": (top.requests_per_sec, "req/s"),
-            "latency_p50": (top.latency_p50_ms, "ms"),
-            "latency_p99": (top.latency_p99_ms, "ms"),
-        },
-        notes=notes,
+        server_log=server_log,
+        written_noun="messages",
     )
-    if lost or beyond_in_flight:
-        print(
-            f"error: wrk saw {acknowledged} acknowledged messages but {written} were written",
-            file=sys.stderr,
-        )
 
 
 if __name__ == "__main__":

@@ -9,20 +9,18 @@ holds exactly the messages wrk saw acknowledged.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import os
 import sqlite3
-import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 
+from benchmarks.bench_pipeline import prepare_database
 from benchmarks.ceiling import measure_ceiling
 from benchmarks.harness import (
     ServerProcess,
@@ -30,14 +28,11 @@ from benchmarks.harness import (
     bench_duration,
     free_port,
     run_wrk,
+    serve_on_sqlite,
+    tally_intake,
+    write_intake_result,
     write_request_file,
-    write_result,
 )
-from cxstack.backbone.migrate import upgrade
-from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.config import Settings
-from cxstack.governance.tenants.service import create_tenant, issue_api_key
-from cxstack.runtime import Runtime
 
 API_KEY = "cxk_benchmark_sms_key_000001"
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
@@ -46,25 +41,6 @@ NUMBER = "+14155550100"
 SENDERS = 1000
 #: Requests prepared per second of load: more than the intake can take, so no MessageSid repeats.
 REQUESTS_PER_SECOND_PREPARED = 6000
-
-
-def prepare_database(url: str) -> None:
-    """Migrate the database and create the benchmark tenant with a known API key."""
-
-    def seed(uow: UnitOfWork) -> None:
-        tenant = create_tenant(uow, name="Benchmark", slug="benchmark")
-        issue_api_key(uow, tenant_id=tenant.id, name="benchmark", key=API_KEY)
-
-    async def run() -> None:
-        runtime = Runtime.build(Settings(database_url=url), run_bus=False)
-        await runtime.db.start()
-        try:
-            await upgrade(runtime.db)
-            await runtime.db.write(seed)
-        finally:
-            await runtime.db.stop()
-
-    asyncio.run(run())
 
 
 def register_number(base: str) -> None:
@@ -134,21 +110,14 @@ def main() -> None:
     duration_s, connections = bench_duration(), bench_connections()
     with tempfile.TemporaryDirectory(prefix="cxstack-bench-") as workdir:
         db_path = Path(workdir) / "cxstack.db"
-        url = f"sqlite:///{db_path}"
-        prepare_database(url)
+        prepare_database(f"sqlite:///{db_path}", api_key=API_KEY)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         hook_url = f"{base}/hooks/sms/twilio"
         prepared = REQUESTS_PER_SECOND_PREPARED * duration_s
         request_file = Path(workdir) / "requests.tsv"
         write_request_file(request_file, signed_requests(hook_url, prepared), ["X-Twilio-Signature"])
-        env = {
-            "CXSTACK_DATABASE_URL": url,
-            "CXSTACK_PORT": str(port),
-            "CXSTACK_DATA_DIR": str(Path(workdir) / "data"),
-            "CXSTACK_LOG_LEVEL": "warning",
-        }
-        command = [sys.executable, "-m", "cxstack.cli.main", "serve", "--no-migrate"]
+        command, env = serve_on_sqlite(Path(workdir), port)
         with ServerProcess(command, ready_url=f"{base}/healthz", env=env, start_timeout_s=90) as server:
             register_number(base)
             load_before = load_average()
@@ -165,60 +134,33 @@ def main() -> None:
             server_cpu_s = process_cpu_s(server.pid) - cpu_before
             stored, receipts, customers = counts(db_path)
             server_log = server.output_tail(2000)
-    acknowledged = result.total_requests - result.non_2xx_3xx
     repeated = max(0, result.total_requests - prepared)
-    # wrk stops counting at the deadline: requests still in flight then may be stored but not counted.
-    unacknowledged_writes = stored - (acknowledged - repeated)
-    lost = max(0, -unacknowledged_writes)
-    beyond_in_flight = max(0, unacknowledged_writes - connections)
-    errors = result.non_2xx_3xx + result.socket_errors + lost + beyond_in_flight
-    throughput = acknowledged / result.duration_s if result.duration_s else 0.0
-
-    top = measure_ceiling(duration_s, connections)
-    notes: dict[str, Any] = {
-        "duration_s": duration_s,
-        "connections": connections,
-        "senders": SENDERS,
-        "requests_prepared": prepared,
-        "requests_repeating_a_message_sid": repeated,
-        "acknowledged_2xx": acknowledged,
-        "messages_stored": stored,
-        "inbound_receipts": receipts,
-        "customers": customers,
-        "acknowledged_but_missing": lost,
-        # CPU is steadier than throughput on a shared machine: what the server spent per request.
-        "server_cpu_s": round(server_cpu_s, 2),
-        "server_cpu_ms_per_request": round(1000 * server_cpu_s / max(1, result.total_requests), 3),
-        "load_average_before": load_before,
-        "wrk": result.summary(),
-        "ceiling_wrk": top.summary(),
-    }
-    if errors:
-        notes["server_log_tail"] = server_log
-    write_result(
+    tally = tally_intake(result, written=stored, connections=connections, repeated=repeated)
+    write_intake_result(
         "sms",
-        {
-            "throughput": (throughput, "req/s"),
-            "latency_p50": (result.latency_p50_ms, "ms"),
-            "latency_p99": (result.latency_p99_ms, "ms"),
-            "errors": (errors, "count"),
-            "throughput_ratio_to_ceiling": (
-                throughput / top.requests_per_sec if top.requests_per_sec else 0.0,
-                "ratio",
-            ),
+        result,
+        tally,
+        measure_ceiling(duration_s, connections),
+        throughput_unit="req/s",
+        duration_s=duration_s,
+        connections=connections,
+        notes={
+            "senders": SENDERS,
+            "requests_prepared": prepared,
+            "requests_repeating_a_message_sid": repeated,
+            "acknowledged_2xx": tally.acknowledged,
+            "messages_stored": stored,
+            "inbound_receipts": receipts,
+            "customers": customers,
+            "acknowledged_but_missing": tally.lost,
+            # CPU is steadier than throughput on a shared machine: what the server spent per request.
+            "server_cpu_s": round(server_cpu_s, 2),
+            "server_cpu_ms_per_request": round(1000 * server_cpu_s / max(1, result.total_requests), 3),
+            "load_average_before": load_before,
         },
-        ceiling={
-            "throughput": (top.requests_per_sec, "req/s"),
-            "latency_p50": (top.latency_p50_ms, "ms"),
-            "latency_p99": (top.latency_p99_ms, "ms"),
-        },
-        notes=notes,
+        server_log=server_log,
+        written_noun="messages",
     )
-    if lost or beyond_in_flight:
-        print(
-            f"error: wrk saw {acknowledged} acknowledged webhooks but {stored} messages were stored",
-            file=sys.stderr,
-        )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -456,6 +457,116 @@ def run_wrk(
 
 
 # --- servers ---------------------------------------------------------------------------------------
+
+
+# --- intake runs ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntakeTally:
+    """A wrk run against an intake route, set against the writes the database holds after it."""
+
+    #: Requests answered 2xx or 3xx.
+    acknowledged: int
+    #: New writes the run left in the database.
+    written: int
+    #: Writes beyond the acknowledged ones: requests still in flight when wrk stopped counting.
+    in_flight_at_cutoff: int
+    #: Acknowledged requests whose write is missing.
+    lost: int
+    #: Unacknowledged writes beyond what the connections could have had in flight (counted wrong).
+    beyond_in_flight: int
+    #: Non-2xx/3xx answers, socket errors, lost and miscounted writes, and the benchmark's own.
+    errors: int
+    #: Acknowledged requests per second.
+    throughput: float
+
+
+def tally_intake(
+    result: WrkResult, *, written: int, connections: int, repeated: int = 0, other_errors: int = 0
+) -> IntakeTally:
+    """Set a wrk run against the ``written`` new rows it left; ``repeated``: acknowledged requests that
+    repeated an earlier one and write nothing new; ``other_errors``: the benchmark's own error count."""
+    acknowledged = result.total_requests - result.non_2xx_3xx
+    # wrk stops counting at the deadline: requests still in flight then may be stored but not counted.
+    unacknowledged_writes = written - (acknowledged - repeated)
+    lost = max(0, -unacknowledged_writes)
+    beyond_in_flight = max(0, unacknowledged_writes - connections)
+    return IntakeTally(
+        acknowledged=acknowledged,
+        written=written,
+        in_flight_at_cutoff=max(0, unacknowledged_writes),
+        lost=lost,
+        beyond_in_flight=beyond_in_flight,
+        errors=result.non_2xx_3xx + result.socket_errors + lost + beyond_in_flight + other_errors,
+        throughput=acknowledged / result.duration_s if result.duration_s else 0.0,
+    )
+
+
+def write_intake_result(
+    name: str,
+    result: WrkResult,
+    tally: IntakeTally,
+    ceiling: WrkResult,
+    *,
+    throughput_unit: str,
+    duration_s: int,
+    connections: int,
+    notes: Mapping[str, Any],
+    figures: Figures | None = None,
+    server_log: str = "",
+    written_noun: str = "writes",
+) -> Path:
+    """Write an intake benchmark's result (see `write_result`): throughput, latency p50 and p99, errors,
+    the benchmark's own `figures`, and the throughput's ratio to the ceiling's; the notes hold the run's
+    settings, `notes`, both wrk summaries, and the server's log tail when there were errors. Prints an
+    error to stderr when acknowledged requests' writes are missing or miscounted."""
+    path = write_result(
+        name,
+        {
+            "throughput": (tally.throughput, throughput_unit),
+            "latency_p50": (result.latency_p50_ms, "ms"),
+            "latency_p99": (result.latency_p99_ms, "ms"),
+            "errors": (tally.errors, "count"),
+            **(figures or {}),
+            "throughput_ratio_to_ceiling": (
+                tally.throughput / ceiling.requests_per_sec if ceiling.requests_per_sec else 0.0,
+                "ratio",
+            ),
+        },
+        ceiling={
+            "throughput": (ceiling.requests_per_sec, "req/s"),
+            "latency_p50": (ceiling.latency_p50_ms, "ms"),
+            "latency_p99": (ceiling.latency_p99_ms, "ms"),
+        },
+        notes={
+            "duration_s": duration_s,
+            "connections": connections,
+            **notes,
+            "wrk": result.summary(),
+            "ceiling_wrk": ceiling.summary(),
+            **({"server_log_tail": server_log} if tally.errors else {}),
+        },
+    )
+    if tally.lost or tally.beyond_in_flight:
+        print(
+            f"error: wrk saw {tally.acknowledged} acknowledged requests but {tally.written} new "
+            f"{written_noun} were written",
+            file=sys.stderr,
+        )
+    return path
+
+
+def serve_on_sqlite(workdir: Path, port: int) -> tuple[list[str], dict[str, str]]:
+    """Return the command and environment that run `cxstack serve` on the SQLite database
+    `workdir/cxstack.db` (already migrated) at `port`, logging warnings only."""
+    env = {
+        "CXSTACK_DATABASE_URL": f"sqlite:///{workdir / 'cxstack.db'}",
+        "CXSTACK_PORT": str(port),
+        "CXSTACK_DATA_DIR": str(workdir / "data"),
+        "CXSTACK_LOG_LEVEL": "warning",
+    }
+    return [sys.executable, "-m", "cxstack.cli.main", "serve", "--no-migrate"], env
 
 
 def free_port() -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     effect_retry_base_seconds: float = Field(default=2.0, gt=0)
     effect_lease_seconds: float = Field(default=60.0, gt=0)
     effect_poll_seconds: float = Field(default=0.1, gt=0)
+    #: Effects: how many of one kind a process performs at once, for the kinds that should differ from their
+    #: default (32, or what the kind is registered with), e.g. ``{"email.send": 4}`` (JSON in the
+    #: environment). Each kind has its own slots: a slow one never holds up another.
+    effect_concurrency: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
     #: Email channel: where ``cxstack smtp`` listens for inbound mail.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)

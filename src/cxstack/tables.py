@@ -8,6 +8,7 @@ from cxstack.backbone import models as backbone_models
 from cxstack.backbone.schema import Base
 from cxstack.channels.email import models as email_models
 from cxstack.channels.inapp import models as inapp_models
+from cxstack.channels.numbers import models as number_models
 from cxstack.channels.sms import models as sms_models
 from cxstack.channels.voice import models as voice_models
 from cxstack.channels.webchat import models as webchat_models
@@ -36,6 +37,7 @@ MODEL_MODULES = (
     tag_models,
     conversation_models,
     timeline_models,
+    number_models,
     sms_models,
     email_models,
     webchat_models,

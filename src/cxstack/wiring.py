@@ -15,6 +15,7 @@ from cxstack.channels.email import schemas as email_schemas
 from cxstack.channels.email.relay import RelaySettings
 from cxstack.channels.inapp import handlers as inapp_handlers
 from cxstack.channels.inapp import schemas as inapp_schemas
+from cxstack.channels.numbers import schemas as number_schemas
 from cxstack.channels.sms import handlers as sms_handlers
 from cxstack.channels.sms import schemas as sms_schemas
 from cxstack.channels.voice import handlers as voice_handlers
@@ -44,6 +45,7 @@ def build_catalog() -> EventCatalog:
             *note_schemas.EVENT_TYPES,
             *tag_schemas.EVENT_TYPES,
             *conversation_schemas.EVENT_TYPES,
+            *number_schemas.EVENT_TYPES,
             *sms_schemas.EVENT_TYPES,
             *email_schemas.EVENT_TYPES,
             *voice_schemas.EVENT_TYPES,
@@ -68,14 +70,16 @@ def build_subscriptions(settings: Settings | None = None) -> SubscriptionRegistr
 
 def build_effects(settings: Settings | None = None) -> EffectRegistry:
     """Return every effect kind cxstack performs (calls to the outside world after commit), registered by
-    each layer's ``handlers.register_effects``."""
+    each layer's ``handlers.register_effects``, with the in-flight limits ``CXSTACK_EFFECT_CONCURRENCY``
+    sets per kind; raises ValueError when that names a kind not registered."""
     registry = EffectRegistry()
     sms_handlers.register_effects(registry)
     inapp_handlers.register_effects(registry)
-    voice_handlers.register_effects(registry)
+    voice_handlers.register_effects(registry, store=local_file_store((settings or Settings()).data_dir))
     email_settings = settings or Settings()
     email_store = local_file_store(email_settings.data_dir)
     email_handlers.register_effects(registry, relay=email_relay(email_settings), store=email_store)
+    registry.limit_concurrency(email_settings.effect_concurrency)
     return registry
 
 

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.delivery import RetryPolicy
 from cxstack.backbone.effect_runner import EffectRunner
 from cxstack.backbone.effects import (
+    DEFAULT_CONCURRENCY,
+    MAX_RETRY_AFTER_S,
     EffectFailed,
     EffectJob,
     EffectRegistry,
     Reader,
+    RetryLater,
     claim_due_effects,
     enqueue_effect,
     list_effects,
@@ -33,9 +39,12 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.records.customers.schemas import CustomerUpdated
 from cxstack.runtime import Runtime
+from cxstack.wiring import build_effects
 
 TENANT = "ten_effects"
 KIND = "test.call"
+#: A second kind, whose outside service hangs until the test lets it answer.
+HANGING = "test.hanging_call"
 
 
 @dataclass
@@ -78,9 +87,32 @@ class Outside:
         )
 
 
+@dataclass
+class HangingService:
+    """An outside service that answers nothing until ``answer`` is set; counts the calls waiting on it."""
+
+    answer: asyncio.Event = field(default_factory=asyncio.Event)
+    waiting: int = 0
+    most_waiting: int = 0
+
+    async def perform(self, job: EffectJob, read: Reader) -> dict[str, Any]:
+        self.waiting += 1
+        self.most_waiting = max(self.most_waiting, self.waiting)
+        try:
+            await self.answer.wait()
+        finally:
+            self.waiting -= 1
+        return {}
+
+
 @pytest.fixture
 def outside() -> Outside:
     return Outside()
+
+
+@pytest.fixture
+def hanging() -> HangingService:
+    return HangingService()
 
 
 @pytest.fixture
@@ -96,10 +128,11 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def runtime(settings: Settings, outside: Outside) -> AsyncIterator[Runtime]:
-    """A started runtime whose only effect kind calls ``outside`` (no subscriptions)."""
+async def runtime(settings: Settings, outside: Outside, hanging: HangingService) -> AsyncIterator[Runtime]:
+    """A started runtime whose effect kinds call ``outside`` and ``hanging`` (no subscriptions)."""
     effects = EffectRegistry()
     effects.add(KIND, outside.perform, on_done=outside.on_done, on_failed=outside.on_failed)
+    effects.add(HANGING, hanging.perform)
     runtime = Runtime.build(settings, subscriptions=SubscriptionRegistry(), effects=effects)
     await runtime.db.start()
     if runtime.db.driver == "sqlite":
@@ -216,6 +249,47 @@ async def test_temporary_failures_are_retried_with_backoff_until_done(
     assert (await effect(runtime, "flaky")).result == {"echo": 1, "attempt": 3}
 
 
+async def test_a_provider_asking_to_retry_later_is_not_tried_again_before_its_wait(
+    runtime: Runtime, outside: Outside
+) -> None:
+    outside.script = [
+        RetryLater("429 Too Many Requests", retry_after_s=120),
+        RetryLater("503 Service Unavailable", retry_after_s=10 * MAX_RETRY_AFTER_S),
+        None,
+    ]
+    await runtime.db.write(enqueue("throttled"))
+    await runner_of(runtime).drain()
+    first = await effect(runtime, "throttled")
+    # The backoff alone would try again within a second; the provider asked for two minutes.
+    assert (first.status, first.attempts, first.last_error) == ("pending", 1, "429 Too Many Requests")
+    assert timedelta(seconds=119) < aware(first.next_attempt_at) - datetime.now(UTC) <= timedelta(seconds=120)
+
+    async def run_again() -> EffectRecord:
+        await runtime.db.write(lambda uow: make_due(uow, "throttled"))
+        await runner_of(runtime).drain()
+        return await effect(runtime, "throttled")
+
+    # A wait beyond the cap is capped.
+    second = await run_again()
+    wait = aware(second.next_attempt_at) - datetime.now(UTC)
+    assert (second.status, second.attempts) == ("pending", 2)
+    assert timedelta(seconds=MAX_RETRY_AFTER_S - 5) < wait <= timedelta(seconds=MAX_RETRY_AFTER_S)
+    third = await run_again()
+    assert (third.status, third.result) == ("done", {"echo": 1, "attempt": 3})
+    assert outside.calls == [("throttled", 1), ("throttled", 2), ("throttled", 3)]
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time as UTC (SQLite hands back naive datetimes)."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def make_due(uow: UnitOfWork, key: str) -> None:
+    row = uow.session.scalar(select(EffectRecord).where(EffectRecord.kind == KIND, EffectRecord.key == key))
+    assert row is not None
+    row.next_attempt_at = uow.clock.now()
+
+
 async def test_an_effect_that_fails_every_attempt_is_dead_listed_and_retryable(
     runtime: Runtime, outside: Outside
 ) -> None:
@@ -257,7 +331,7 @@ async def test_a_claim_whose_runner_died_is_performed_again_once_it_expires(
             policy=RetryPolicy(max_attempts=3),
             runner_id="crashed-runner",
             lease_s=0.5,
-            limit=10,
+            limits={KIND: 10},
         )
     )
     assert claimed.attempt == 1
@@ -320,7 +394,7 @@ async def test_an_effect_whose_last_attempt_never_reported_goes_dead_without_run
                 policy=RetryPolicy(max_attempts=3),
                 runner_id=f"crashed-{attempt}",
                 lease_s=0.0,
-                limit=10,
+                limits={KIND: 10},
             )
         )
         assert claimed.attempt == attempt
@@ -331,3 +405,89 @@ async def test_an_effect_whose_last_attempt_never_reported_goes_dead_without_run
     assert "claim ended without an outcome" in row.last_error
     [gave_up] = await updates(runtime)
     assert gave_up["gave_up"] is True
+
+
+def enqueue_hanging(count: int) -> Any:
+    def write(uow: UnitOfWork) -> None:
+        for index in range(count):
+            enqueue_effect(uow, tenant_id=TENANT, kind=HANGING, key=f"hang-{index}", payload={})
+
+    return write
+
+
+async def statuses(runtime: Runtime, kind: str) -> dict[str, int]:
+    found = await runtime.db.read(lambda session: list_effects(session, kind=kind, limit=1000))
+    counted: dict[str, int] = {}
+    for row in found:
+        counted[row.status] = counted.get(row.status, 0) + 1
+    return counted
+
+
+async def test_a_kind_whose_calls_hang_holds_only_its_own_slots_while_another_kinds_effects_complete(
+    runtime: Runtime, outside: Outside, hanging: HangingService
+) -> None:
+    backlog = DEFAULT_CONCURRENCY + 8
+    await runtime.db.write(enqueue_hanging(backlog))
+
+    async def its_slots_are_full() -> bool:
+        return hanging.waiting == DEFAULT_CONCURRENCY
+
+    await wait_until(its_slots_are_full)
+    for index in range(3):
+        await runtime.db.write(enqueue(f"meanwhile-{index}", index))
+
+    async def the_others_are_done() -> bool:
+        return await statuses(runtime, KIND) == {"done": 3}
+
+    await wait_until(the_others_are_done)
+    assert sorted(key for key, _ in outside.calls) == ["meanwhile-0", "meanwhile-1", "meanwhile-2"]
+    assert await statuses(runtime, HANGING) == {"running": DEFAULT_CONCURRENCY, "pending": 8}
+    assert hanging.most_waiting == DEFAULT_CONCURRENCY
+
+    hanging.answer.set()
+
+    async def all_answered() -> bool:
+        return await statuses(runtime, HANGING) == {"done": backlog}
+
+    await wait_until(all_answered)
+    assert hanging.most_waiting == DEFAULT_CONCURRENCY
+
+
+async def test_a_kind_limited_to_two_never_has_more_than_two_in_flight(
+    runtime: Runtime, hanging: HangingService
+) -> None:
+    runtime.effects.limit_concurrency({HANGING: 2})
+    await runtime.db.write(enqueue_hanging(5))
+
+    async def two_waiting() -> bool:
+        return hanging.waiting == 2
+
+    await wait_until(two_waiting)
+    await asyncio.sleep(0.2)  # several polls of the runner: it claims no more
+    assert await statuses(runtime, HANGING) == {"running": 2, "pending": 3}
+    hanging.answer.set()
+    await runner_of(runtime).drain()
+    assert await statuses(runtime, HANGING) == {"done": 5}
+    assert hanging.most_waiting == 2
+
+
+def test_settings_set_a_kinds_in_flight_limit_and_the_others_keep_the_default(settings: Settings) -> None:
+    effects = build_effects(settings.model_copy(update={"effect_concurrency": {"email.send": 4}}))
+    limits = {kind.kind: kind.concurrency for kind in effects}
+    assert limits["email.send"] == 4
+    assert {limit for kind, limit in limits.items() if kind != "email.send"} == {DEFAULT_CONCURRENCY}
+
+
+def test_a_limit_for_an_unknown_kind_or_below_one_is_refused_naming_it(settings: Settings) -> None:
+    with pytest.raises(ValueError, match=re.escape("cannot limit effect kind 'emial.send': not registered")):
+        build_effects(settings.model_copy(update={"effect_concurrency": {"emial.send": 4}}))
+    with pytest.raises(ValidationError, match="effect_concurrency"):
+        Settings(effect_concurrency={"email.send": 0})
+    effects = EffectRegistry()
+    with pytest.raises(ValueError, match=re.escape("'test.call': concurrency must be at least 1, got 0")):
+        effects.add(KIND, Outside().perform, concurrency=0)
+    effects.add(KIND, Outside().perform)
+    with pytest.raises(ValueError, match=re.escape("'test.call': concurrency must be at least 1, got 0")):
+        effects.limit_concurrency({KIND: 0})
+    registered = effects.get(KIND)
+    assert registered is not None and registered.concurrency == DEFAULT_CONCURRENCY

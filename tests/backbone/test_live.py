@@ -6,10 +6,17 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from tests.backbone.scaleout_support import delete_stream, empty_database, require_nats, unique_prefix
+from sqlalchemy import text
+from tests.backbone.scaleout_support import (
+    delete_stream,
+    empty_database,
+    require_nats,
+    stream_messages,
+    unique_prefix,
+)
 
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.live import LiveSubscription
+from cxstack.backbone.live import LiveFeed, LiveSubscription
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.records.customers.schemas import CustomerUpdated
@@ -96,3 +103,56 @@ async def test_on_the_scale_out_driver_a_serve_process_sees_events_through_the_b
     assert [e.subject for e in events] == ["cus_1", "cus_3"]
     assert all(e.seq > 0 and e.tenant == "ten_a" for e in events)
     assert events[0].data["customer_id"] == "cus_1"
+
+
+async def test_a_signal_reaches_watchers_in_process_on_the_embedded_driver(runtime: Runtime) -> None:
+    typing = runtime.live.subscribe(tenant_id="ten_a", types=["chat.typing"], subjects=["cnv_1"])
+    other_tenant = runtime.live.subscribe(tenant_id="ten_b")
+    other_type = runtime.live.subscribe(tenant_id="ten_a", types=["customer.updated"])
+    sent = await runtime.live.signal(
+        tenant_id="ten_a", subject="cnv_1", type="chat.typing", data={"by": "visitor", "state": True}
+    )
+    await runtime.live.signal(tenant_id="ten_a", subject="cnv_2", type="chat.typing", data={"state": True})
+    got = await received(typing, 1)
+    assert got[0].id == sent.id and got[0].data == {"by": "visitor", "state": True} and got[0].seq == 0
+    assert await typing.next(0.1) is None  # another subject
+    assert await other_tenant.next(0.05) is None and await other_type.next(0.05) is None
+    with pytest.raises(ValueError, match="tenant id"):
+        await runtime.live.signal(tenant_id="ten.a>", subject="s", type="chat.typing", data={})
+
+
+async def test_a_watcher_that_falls_behind_on_signals_is_cut_off(runtime: Runtime) -> None:
+    slow = runtime.live.subscribe(tenant_id="ten_a", max_queue=2)
+    for n in range(3):
+        await runtime.live.signal(tenant_id="ten_a", subject=f"s{n}", type="chat.typing", data={})
+    assert slow.overflowed and slow.closed
+
+
+async def test_on_the_scale_out_driver_signals_reach_every_serve_process_and_are_never_stored(
+    scale_out_runtime: Runtime,
+) -> None:
+    runtime = scale_out_runtime
+    assert runtime.live.nats_url is not None
+    other = LiveFeed(nats_url=runtime.live.nats_url, prefix=runtime.live.prefix)
+    await other.start()
+    try:
+        await asyncio.wait_for(runtime.live.listening.wait(), 10)
+        here = runtime.live.subscribe(tenant_id="ten_a", types=["chat.typing"])
+        there = other.subscribe(tenant_id="ten_a", types=["chat.typing"], subjects=["cnv_1"])
+        elsewhere = other.subscribe(tenant_id="ten_b")
+        sent = await runtime.live.signal(
+            tenant_id="ten_a", subject="cnv_1", type="chat.typing", data={"state": True}
+        )
+        for watch in (here, there):
+            event = await watch.next(10)
+            assert event is not None and event.id == sent.id and event.data == {"state": True}
+        assert await elsewhere.next(0.2) is None
+        assert await here.next(0.1) is None  # delivered once, through the broker
+    finally:
+        await other.stop()
+    # Plain NATS, not the stream: nothing of the signal is kept.
+    messages = await stream_messages(runtime.live.nats_url, runtime.live.prefix)
+    assert not [m for m in messages if "signals" in m.subject]
+    assert not await runtime.db.read(
+        lambda session: session.execute(text("SELECT id FROM events WHERE type = 'chat.typing'")).all()
+    )

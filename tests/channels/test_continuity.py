@@ -190,15 +190,20 @@ async def test_chat_escalated_to_a_call_keeps_everything_and_the_timeline_shows_
     escalation = await _ok(await api.get(f"/v1/channels/voice/escalations/{escalation['id']}"))
     assert escalation["status"] == "connected" and escalation["call_id"] == call["id"]
 
-    # 4. An agent takes the call; Twilio is told to connect it.
+    # 4. An agent takes the call; Twilio is told to connect them in the call's conference.
     await _ok(
         await api.post(
             f"/v1/channels/voice/calls/{call['id']}/connect",
             json={"agent_id": "agent-7", "agent_name": "Sam Carter"},
         )
     )
-    await settle(runtime, until=lambda: len(fake_calls.received()) == 1)
-    assert fake_calls.received()[0].twiml().findtext("Dial/Client") == "agent-7"
+
+    def agents() -> list[str]:
+        live = fake_calls.conference(call["id"])
+        return [p.form["To"] for p in live.participants.values() if p.form] if live is not None else []
+
+    await settle(runtime, until=lambda: agents() == ["client:agent-7"])
+    assert fake_calls.received()[0].twiml().findtext("Dial/Conference") == call["id"]
 
     # 5. The agent's view: who calls, the whole chat, what the bot collected, the menu choice.
     view = await _ok(await api.get(f"/v1/channels/voice/calls/{call['id']}/context"))

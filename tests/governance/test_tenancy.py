@@ -18,6 +18,8 @@ values for a new route, it fails naming the route: add a recipe below (``BODY_RE
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import itertools
 import re
 from collections.abc import Awaitable, Callable, Iterator
@@ -29,11 +31,13 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from tests.channels.sms.fake_twilio import sign
+from tests.channels.voice.fake_twilio_calls import FakeTwilioCalls, FakeTwilioCallsServer
 from tests.conftest import TenantKey
 
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.config import Settings
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 from cxstack.wiring import build_subscriptions
@@ -45,6 +49,7 @@ EXEMPT: dict[str, str] = {
     # Not reached with a tenant API key at all: the app key names the tenant and the signed user the rows
     # (tests/channels/inapp shows one tenant's app users cannot read another's).
     "/v1/inapp/messages": "the in-app API authenticates an app user (app key and user hash), not a tenant",
+    "/v1/inapp/devices": "the in-app API authenticates an app user (app key and user hash), not a tenant",
 }
 
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"
@@ -309,10 +314,39 @@ async def seed_voice(client: httpx.AsyncClient, seeded: Seeded) -> None:
     call_ids = [call["id"] for call in calls.json()["data"]]
     seeded.ids_at["/v1/channels/voice/calls"] = seeded.ids_of["/v1/channels/voice/calls"] = call_ids
     seeded.seen.update(call_ids)
+    # A recording of the call, copied from the fake Twilio into the file store and served by cxstack.
+    recording_sid = "RE" + number["account_sid"][2:]
+    VOICE_FAKE.add_account(number["account_sid"], number["auth_token"])
+    VOICE_FAKE.add_recording(recording_sid, f"{seeded.slug} recording".encode())
+    recording = [
+        ("AccountSid", number["account_sid"]),
+        ("CallSid", params[0][1]),
+        ("RecordingSid", recording_sid),
+        ("RecordingUrl", f"https://api.twilio.com/2010-04-01/Accounts/{number['account_sid']}/Recordings/x"),
+        ("RecordingStatus", "completed"),
+    ]
+    signature = sign("http://cxstack.test/hooks/voice/twilio/recording", recording, number["auth_token"])
+    response = await client.post(
+        "/hooks/voice/twilio/recording",
+        content=urlencode(recording),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+    )
+    assert response.status_code == 204, response.text
+    listed = f"/v1/channels/voice/calls/{call_ids[0]}/recordings"
+    async with asyncio.timeout(10):
+        while True:
+            found = (await client.get(listed, headers=seeded.headers)).json()["data"]
+            if found[0]["status"] == "stored":
+                break
+            await asyncio.sleep(0.02)
+    seeded.ids_at["/v1/channels/voice/recordings"] = [found[0]["id"]]
+    seeded.seen.add(found[0]["id"])
 
 
 async def seed_chat(client: httpx.AsyncClient, seeded: Seeded) -> None:
-    """The webchat widget's and the in-app channel's settings (written with PUT, one per tenant)."""
+    """The webchat widget's and the in-app channel's settings and push settings (written with PUT, one per
+    tenant), and a file an app user sent in their conversation."""
+    chat_settings: dict[str, Any] = {}
     for channel in ("webchat", "inapp"):
         response = await client.put(
             f"/v1/channels/{channel}/settings",
@@ -320,6 +354,29 @@ async def seed_chat(client: httpx.AsyncClient, seeded: Seeded) -> None:
             headers=seeded.headers,
         )
         assert response.status_code == 200, response.text
+        chat_settings[channel] = response.json()
+    response = await client.put(
+        "/v1/channels/inapp/push", json={"apns_topic": f"com.{seeded.slug}.app"}, headers=seeded.headers
+    )
+    assert response.status_code == 200, response.text
+    app = chat_settings["inapp"]
+    user_id = f"{seeded.slug}-user"
+    user_hash = hmac.new(app["identity_secret"].encode(), user_id.encode(), hashlib.sha256).hexdigest()
+    user = {"X-App-Key": app["widget_key"], "X-User-Id": user_id, "X-User-Hash": user_hash}
+    uploaded = await client.post(
+        "/v1/inapp/uploads", files={"file": (f"{seeded.slug}.txt", seeded.slug.encode())}, headers=user
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    sent = await client.post(
+        "/v1/inapp/messages",
+        json={"client_id": "file", "body": "", "attachments": [uploaded.json()]},
+        headers=user,
+    )
+    assert sent.status_code == 201, sent.text
+    conversation_id = sent.json()["conversation_id"]
+    seeded.ids_at["/v1/channels/webchat/conversations"] = [conversation_id]
+    key = uploaded.json()["url"].rsplit("/", 1)[1]
+    seeded.ids_at[f"/v1/channels/webchat/conversations/{conversation_id}/files"] = [key]
 
 
 #: Bodies for creation routes whose valid input the schema alone cannot tell.
@@ -345,6 +402,30 @@ SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [seed
 
 def always_fails(uow: UnitOfWork, event: Event) -> None:
     raise RuntimeError("a handler that always fails, so that each tenant has a dead letter")
+
+
+#: The fake Twilio Voice API voice recordings are copied from.
+VOICE_FAKE = FakeTwilioCalls()
+
+
+@pytest.fixture(scope="module")
+def voice_fake_server() -> Iterator[FakeTwilioCallsServer]:
+    server = FakeTwilioCallsServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(
+    settings: Settings, voice_fake_server: FakeTwilioCallsServer, monkeypatch: pytest.MonkeyPatch
+) -> Settings:
+    """cxstack's settings with the voice channel fetching recordings from the fake Twilio."""
+    global VOICE_FAKE
+    VOICE_FAKE = voice_fake_server.state
+    VOICE_FAKE.reset()
+    monkeypatch.setenv("CXSTACK_VOICE_TWILIO_API_URL", VOICE_FAKE.url)
+    return settings
 
 
 @pytest.fixture

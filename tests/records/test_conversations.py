@@ -11,7 +11,7 @@ from tests.conftest import TenantKey
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.log import read_events
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.records.conversations.service import move_customer
+from cxstack.records.conversations.service import conversations_to_join, move_customer
 from cxstack.runtime import Runtime
 
 
@@ -464,3 +464,34 @@ async def test_messages_posted_at_once_are_each_answered_as_if_posted_alone(
     received = await _events(runtime, "message.received", "message.sent")
     assert sorted(e.data["body"] for e in received) == ["a", "b", "by email", "c", "e", "earlier", "f", "g"]
     assert len(await _events(runtime, "conversation.channel_changed")) == 1
+
+
+async def test_the_conversation_to_join_is_the_newest_open_one_on_the_channel_else_any(
+    api: httpx.AsyncClient, runtime: Runtime, tenant: TenantKey
+) -> None:
+    async def conversation(customer_id: str, channel: str, *, closed: bool = False) -> str:
+        made = await _conversation(api, customer_id, channel=channel)
+        if closed:
+            assert (await api.post(f"/v1/conversations/{made['id']}/close")).status_code == 200
+        conversation_id: str = made["id"]
+        return conversation_id
+
+    on_sms, elsewhere, all_closed, none = [(await _customer(api))["id"] for _ in range(4)]
+    older_sms = await conversation(on_sms, "sms")
+    await conversation(on_sms, "email")
+    newest_sms = await conversation(on_sms, "sms")
+    await conversation(on_sms, "sms", closed=True)
+    await conversation(elsewhere, "sms", closed=True)
+    chat = await conversation(elsewhere, "webchat")
+    await conversation(all_closed, "sms", closed=True)
+
+    found = await runtime.db.read(
+        lambda session: conversations_to_join(
+            session,
+            tenant_id=tenant.tenant_id,
+            customer_ids=[on_sms, elsewhere, all_closed, none],
+            channel="sms",
+        )
+    )
+    assert found == {on_sms: newest_sms, elsewhere: chat}
+    assert older_sms not in found.values()

@@ -1,4 +1,4 @@
-"""Customers found and made by phone many at a time, and where each one's next message goes."""
+"""Customers found and made by phone many at a time."""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ from tests.conftest import TenantKey
 from cxstack.backbone.errors import Conflict, ValidationFailed
 from cxstack.backbone.log import read_events
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.records.customers.service import (
-    conversations_to_join,
-    create_customers_by_phone,
-    customers_by_phone,
-)
+from cxstack.records.customers.service import create_customers_by_phone, customers_by_phone
 from cxstack.runtime import Runtime
 
 PHONES = ["+14155550301", "+14155550302", "+14155550303"]
@@ -76,40 +72,3 @@ async def test_bad_phones_are_refused_and_nothing_is_written(
     with pytest.raises(error):
         await runtime.db.write(create)
     assert (await api.get("/v1/customers")).json()["data"] == []
-
-
-async def test_the_conversation_to_join_is_the_newest_open_one_on_the_channel_else_any(
-    api: httpx.AsyncClient, runtime: Runtime, tenant: TenantKey
-) -> None:
-    async def customer() -> str:
-        created: str = (await api.post("/v1/customers", json={"name": "x"})).json()["id"]
-        return created
-
-    async def conversation(customer_id: str, channel: str, *, closed: bool = False) -> str:
-        made = (
-            await api.post("/v1/conversations", json={"customer_id": customer_id, "channel": channel})
-        ).json()
-        if closed:
-            assert (await api.post(f"/v1/conversations/{made['id']}/close")).status_code == 200
-        conversation_id: str = made["id"]
-        return conversation_id
-
-    on_sms, elsewhere, all_closed, none = [await customer() for _ in range(4)]
-    older_sms = await conversation(on_sms, "sms")
-    await conversation(on_sms, "email")
-    newest_sms = await conversation(on_sms, "sms")
-    await conversation(on_sms, "sms", closed=True)
-    await conversation(elsewhere, "sms", closed=True)
-    chat = await conversation(elsewhere, "webchat")
-    await conversation(all_closed, "sms", closed=True)
-
-    found = await runtime.db.read(
-        lambda session: conversations_to_join(
-            session,
-            tenant_id=tenant.tenant_id,
-            customer_ids=[on_sms, elsewhere, all_closed, none],
-            channel="sms",
-        )
-    )
-    assert found == {on_sms: newest_sms, elsewhere: chat}
-    assert older_sms not in found.values()

@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import os
 import socket
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import structlog
@@ -54,7 +56,9 @@ class EffectRunner:
     """Claims due effects, performs them outside any transaction and records their outcomes, until stopped.
 
     Woken by commits in this process and by a short poll (a read; the writer is used only when something is
-    due), at most ``concurrency`` effects in flight at once.
+    due). Each kind has its own in-flight limit (``EffectKind.concurrency``): a kind whose effects are slow
+    fills only its own slots, and the others' effects are claimed and performed meanwhile. At most
+    ``batch_size`` effects of one kind are claimed at a time.
     """
 
     def __init__(
@@ -66,7 +70,6 @@ class EffectRunner:
         lease_s: float = 60.0,
         poll_s: float = 0.1,
         batch_size: int = 50,
-        concurrency: int = 32,
         runner_id: str | None = None,
     ) -> None:
         self.db = db
@@ -75,7 +78,6 @@ class EffectRunner:
         self.lease_s = lease_s
         self.poll_s = poll_s
         self.batch_size = batch_size
-        self.concurrency = concurrency
         self.runner_id = runner_id or _runner_id()
         #: A performer has this long (within its claim) before its attempt counts as failed.
         self.perform_timeout_s = lease_s * 0.8
@@ -84,6 +86,8 @@ class EffectRunner:
         #: One claim at a time: a claim in progress is seen through, not skipped, by ``drain``.
         self._claiming = asyncio.Lock()
         self._in_flight: set[asyncio.Task[None]] = set()
+        #: Effects in flight, by kind.
+        self._running: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -116,15 +120,23 @@ class EffectRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    def _rooms(self) -> dict[str, int]:
+        """Return {kind: how many more of its effects to claim now} for the kinds below their limit."""
+        rooms = {
+            kind.kind: min(self.batch_size, kind.concurrency - self._running[kind.kind])
+            for kind in self.registry
+        }
+        return {kind: room for kind, room in rooms.items() if room > 0}
+
     async def run_once(self) -> int:
-        """Claim the effects due now (up to the free concurrency) and start performing them; return how
-        many were claimed."""
+        """Claim the effects due now (each kind up to its free in-flight slots) and start performing them;
+        return how many were claimed."""
         async with self._claiming:
             return await self._claim()
 
     async def _claim(self) -> int:
-        room = min(self.batch_size, self.concurrency - len(self._in_flight))
-        if room <= 0 or not len(self.registry):
+        rooms = self._rooms()
+        if not rooms:
             return 0
         jobs = await self.db.write(
             lambda uow: claim_due_effects(
@@ -133,15 +145,20 @@ class EffectRunner:
                 policy=self.policy,
                 runner_id=self.runner_id,
                 lease_s=self.lease_s,
-                limit=room,
+                limits=rooms,
             ),
             context=Context(actor="effects"),
         )
         for job in jobs:
             task = asyncio.create_task(self._attempt(job), name=f"effect:{job.kind}:{job.id}")
             self._in_flight.add(task)
-            task.add_done_callback(self._in_flight.discard)
+            self._running[job.kind] += 1
+            task.add_done_callback(partial(self._finished, job.kind))
         return len(jobs)
+
+    def _finished(self, kind: str, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._running[kind] -= 1
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Perform every effect due now, and those they make due at once, until none is left in flight
@@ -156,8 +173,10 @@ class EffectRunner:
                     return
 
     async def _due(self) -> bool:
+        kinds = list(self._rooms())
+        if not kinds:
+            return False
         now = self.db.clock.now()
-        kinds = [kind.kind for kind in self.registry]
         return await self.db.read(lambda session: has_due_effects(session, now=now, kinds=kinds))
 
     async def _run_forever(self) -> None:
@@ -169,7 +188,7 @@ class EffectRunner:
                 log.exception("claiming effects failed")
                 claimed = 0
                 await asyncio.sleep(self.poll_s)
-            if claimed and len(self._in_flight) < self.concurrency:
+            if claimed and self._rooms():
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_s)

@@ -16,6 +16,12 @@ short transaction, together with the follow-up writes of the kind's callbacks:
 - it raises anything else (or overruns its time): retried with exponential backoff; after the kind's last
   attempt ``dead``, and ``on_failed`` is told with ``failure.gave_up`` set. Dead effects can be listed and
   retried (``cxstack effects``).
+- it raises ``RetryLater`` (a provider's ``429`` or ``503`` with ``Retry-After``): retried the same way, but
+  not before the wait the provider asked for (at most ``MAX_RETRY_AFTER_S``).
+
+Each kind has its own limit on how many of its effects a runner performs at once (``concurrency``,
+``DEFAULT_CONCURRENCY`` unless registered otherwise or set by ``limit_concurrency``), so a slow outside
+service (an SMTP relay that takes seconds) holds up only its own kind's effects, never another kind's.
 
 A claim lasts ``lease_s``: should the process die between claim and outcome, the effect is due again when
 the claim ends. Effects therefore run at least once; a performer whose outside call is not idempotent
@@ -24,8 +30,8 @@ sends twice only when a process dies between the call and the commit of its outc
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, cast
 
@@ -47,6 +53,8 @@ log = structlog.get_logger("cxstack.effects")
 T = TypeVar("T")
 
 STATUSES = ("pending", "running", "done", "failed", "dead")
+#: How many effects of one kind a runner performs at once, for a kind registered without its own limit.
+DEFAULT_CONCURRENCY = 32
 _DUE = ("pending", "running")
 _effects = cast(Table, EffectRecord.__table__)
 
@@ -87,6 +95,20 @@ class EffectFailed(Exception):
         self.gave_up = gave_up
 
 
+#: The longest wait a provider's ``Retry-After`` may impose on an effect's next attempt.
+MAX_RETRY_AFTER_S = 3600.0
+
+
+class RetryLater(Exception):
+    """Raised by a performer when the outside world asked to be tried again after a while (a ``429`` or
+    ``503`` with ``Retry-After``): retried like any temporary failure, not before ``retry_after_s``
+    (None: the backoff's own delay)."""
+
+    def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class Reader(Protocol):
     """Runs a read on the database (``Database.read``)."""
 
@@ -111,6 +133,8 @@ class EffectKind:
     #: Overrides the runner's retry policy's attempts for this kind.
     max_attempts: int | None = None
     description: str = ""
+    #: The most effects of this kind one runner performs at once (other kinds have their own).
+    concurrency: int = DEFAULT_CONCURRENCY
 
 
 class EffectRegistry:
@@ -128,15 +152,32 @@ class EffectRegistry:
         on_failed: OnFailed | None = None,
         max_attempts: int | None = None,
         description: str = "",
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> EffectKind:
-        """Register the performer of ``kind``; raises ValueError on a duplicate kind."""
+        """Register the performer of ``kind``, at most ``concurrency`` of its effects in flight in a runner;
+        raises ValueError on a duplicate kind, or a max_attempts or concurrency below 1."""
         if kind in self._kinds:
             raise ValueError(f"effect kind {kind!r} is registered twice")
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"effect kind {kind!r}: max_attempts must be at least 1")
-        registered = EffectKind(kind, perform, on_done, on_failed, max_attempts, description)
+        _check_concurrency(kind, concurrency)
+        registered = EffectKind(kind, perform, on_done, on_failed, max_attempts, description, concurrency)
         self._kinds[kind] = registered
         return registered
+
+    def limit_concurrency(self, limits: Mapping[str, int]) -> None:
+        """Set the in-flight limit of each kind named in ``limits`` ({kind: limit}, from settings); raises
+        ValueError, changing nothing, for a kind not registered or a limit below 1."""
+        unknown = sorted(set(limits) - set(self._kinds))
+        if unknown:
+            raise ValueError(
+                f"cannot limit effect kind {', '.join(map(repr, unknown))}: not registered; the kinds "
+                f"are {', '.join(sorted(self._kinds)) or '(none)'}"
+            )
+        for kind, limit in limits.items():
+            _check_concurrency(kind, limit)
+        for kind, limit in limits.items():
+            self._kinds[kind] = replace(self._kinds[kind], concurrency=limit)
 
     def get(self, kind: str) -> EffectKind | None:
         return self._kinds.get(kind)
@@ -146,6 +187,11 @@ class EffectRegistry:
 
     def __len__(self) -> int:
         return len(self._kinds)
+
+
+def _check_concurrency(kind: str, concurrency: int) -> None:
+    if concurrency < 1:
+        raise ValueError(f"effect kind {kind!r}: concurrency must be at least 1, got {concurrency}")
 
 
 # -- enqueueing ------------------------------------------------------------------------------------
@@ -240,40 +286,46 @@ def claim_due_effects(
     policy: RetryPolicy,
     runner_id: str,
     lease_s: float,
-    limit: int,
+    limits: Mapping[str, int],
 ) -> list[EffectJob]:
-    """Claim up to ``limit`` due effects for ``runner_id`` until ``lease_s`` from now; return the attempts to
-    perform. An effect whose last claim ended with its attempts used up goes ``dead`` instead; one of a kind
-    this process does not know is left for a process that does."""
+    """Claim due effects for ``runner_id`` until ``lease_s`` from now, at most ``limits[kind]`` of each kind
+    named (oldest due first); return the attempts to perform. An effect whose last claim ended with its
+    attempts used up goes ``dead`` instead; kinds not named, or that this process does not know, are left
+    for a runner with room for them."""
     now = uow.clock.now()
-    query = (
-        select(EffectRecord)
-        .where(EffectRecord.status.in_(_DUE), EffectRecord.next_attempt_at <= now)
-        .order_by(EffectRecord.next_attempt_at)
-        .limit(limit)
-    )
-    known = [kind.kind for kind in registry]
-    query = query.where(EffectRecord.kind.in_(known))
-    if _is_postgres(uow.session):
-        query = query.with_for_update(skip_locked=True)
     claimed: list[EffectJob] = []
     until = now + timedelta(seconds=lease_s)
-    for row in uow.session.scalars(query).all():
-        kind = registry.get(row.kind)
-        assert kind is not None
-        attempts = kind.max_attempts or policy.max_attempts
-        if row.status == "running" and row.attempts >= attempts:
-            # Its last attempt's process died before recording an outcome.
-            row.last_error = "the last attempt's claim ended without an outcome (its process stopped?)"
-            _give_up(uow, kind, row, now=now)
+    for name, limit in limits.items():
+        kind = registry.get(name)
+        if kind is None or limit < 1:
             continue
-        row.status = "running"
-        row.attempts += 1
-        row.claimed_by = runner_id
-        row.claimed_until = until
-        row.next_attempt_at = until
-        row.updated_at = now
-        claimed.append(_job(row))
+        # One query per kind: one kind's backlog cannot fill the claim and leave another's waiting.
+        query = (
+            select(EffectRecord)
+            .where(
+                EffectRecord.kind == name,
+                EffectRecord.status.in_(_DUE),
+                EffectRecord.next_attempt_at <= now,
+            )
+            .order_by(EffectRecord.next_attempt_at)
+            .limit(limit)
+        )
+        if _is_postgres(uow.session):
+            query = query.with_for_update(skip_locked=True)
+        attempts = kind.max_attempts or policy.max_attempts
+        for row in uow.session.scalars(query).all():
+            if row.status == "running" and row.attempts >= attempts:
+                # Its last attempt's process died before recording an outcome.
+                row.last_error = "the last attempt's claim ended without an outcome (its process stopped?)"
+                _give_up(uow, kind, row, now=now)
+                continue
+            row.status = "running"
+            row.attempts += 1
+            row.claimed_by = runner_id
+            row.claimed_until = until
+            row.next_attempt_at = until
+            row.updated_at = now
+            claimed.append(_job(row))
     uow.session.flush()
     return claimed
 
@@ -335,9 +387,9 @@ def record_failure(
     error: BaseException,
     policy: RetryPolicy,
 ) -> str | None:
-    """Record a failed attempt: ``failed`` for an EffectFailed, else a retry after the policy's delay, or
-    ``dead`` after the last attempt (both telling ``on_failed``); return the new status, or None when the
-    claim was lost meanwhile."""
+    """Record a failed attempt: ``failed`` for an EffectFailed, else a retry after the policy's delay (or
+    a RetryLater's longer wait), or ``dead`` after the last attempt (both telling ``on_failed``); return
+    the new status, or None when the claim was lost meanwhile."""
     row = _held(uow, job, runner_id)
     if row is None:
         return None
@@ -352,8 +404,17 @@ def record_failure(
         _give_up(uow, kind, row, now=now)
         return "dead"
     _settle(row, "pending", now=now)
-    row.next_attempt_at = now + policy.delay_after(row.attempts)
+    row.next_attempt_at = now + _retry_delay(error, policy, attempts=row.attempts)
     return "pending"
+
+
+def _retry_delay(error: BaseException, policy: RetryPolicy, *, attempts: int) -> timedelta:
+    """The backoff's delay, or the provider's ``Retry-After`` (capped) when that is longer."""
+    delay = policy.delay_after(attempts)
+    if isinstance(error, RetryLater) and error.retry_after_s is not None:
+        asked = timedelta(seconds=min(max(error.retry_after_s, 0.0), MAX_RETRY_AFTER_S))
+        delay = max(delay, asked)
+    return delay
 
 
 def _describe(error: BaseException) -> str:

@@ -13,14 +13,22 @@ Where the events come from:
 - scale-out driver: every ``serve`` process reads the broker's subjects of the log (``<prefix>.events.>``, a
   plain NATS subscription beside the workers' JetStream consumers), so a watcher sees the events of every
   process; its own process's commits come the same way.
+
+Signals (``LiveFeed.signal``) are what matters only now and is never stored, such as a typing indicator:
+offered to watchers exactly as events are (same filters, same overflow rule), but not part of the log. On
+the embedded driver a signal goes straight to this process's watchers; on the scale-out driver it is
+published on the plain NATS subject ``<prefix>.signals.<tenant>`` (core NATS, never JetStream, so nothing
+keeps it) that every ``serve`` process subscribes to, its own included. A signal sent while the broker is
+away is lost, as a typing indicator may be.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Collection, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,11 +36,14 @@ import orjson
 import structlog
 
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.ids import new_ulid
 
 log = structlog.get_logger("cxstack.live")
 
 #: Events a watcher may have waiting before it is cut off.
 DEFAULT_QUEUE = 1000
+#: What may stand in a NATS subject token: a tenant id of a signal's subject.
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class LiveSubscription:
@@ -160,6 +171,45 @@ class LiveFeed:
                 if watch.wants(event):
                     watch._offer(event)
 
+    async def signal(
+        self, *, tenant_id: str, subject: str, type: str, data: dict[str, Any], source: str = "cxstack"
+    ) -> Event:
+        """Offer an ephemeral event (never stored, no log position: ``seq`` 0) to the watchers of every
+        ``serve`` process that want it; return it. Raises ValueError for a tenant id that cannot name a
+        NATS subject token (letters, digits, '_' and '-')."""
+        if not _TOKEN.match(tenant_id):
+            raise ValueError(f"a signal's tenant id is letters, digits, '_' or '-', got {tenant_id!r}")
+        ident = new_ulid()
+        event = Event(
+            id=ident,
+            type=type,
+            source=source,
+            subject=subject,
+            time=datetime.now(UTC),
+            tenant=tenant_id,
+            data=data,
+            dataschema="",
+            correlationid=ident,
+        )
+        connection = self._connection
+        if connection is None:
+            self.publish([event])
+            return event
+        body = {
+            "id": event.id,
+            "type": type,
+            "source": source,
+            "subject": subject,
+            "time": event.time.isoformat(),
+            "tenant": tenant_id,
+            "data": data,
+        }
+        try:
+            await connection.publish(f"{self.prefix}.signals.{tenant_id}", orjson.dumps(body))
+        except Exception as error:  # best effort: a signal the broker cannot take now is dropped
+            log.warning("signal not published", type=type, tenant=tenant_id, error=str(error))
+        return event
+
     def _forget(self, watch: LiveSubscription) -> None:
         self._watchers.discard(watch)
 
@@ -174,6 +224,7 @@ class LiveFeed:
 
         self._connection = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
         await self._connection.subscribe(f"{self.prefix}.events.>", cb=self._received)
+        await self._connection.subscribe(f"{self.prefix}.signals.*", cb=self._signalled)
         await self._connection.flush()
         self.listening.set()
 
@@ -193,6 +244,32 @@ class LiveFeed:
             log.warning("unreadable event on the broker", subject=message.subject, error=str(error))
             return
         self.publish([event])
+
+    async def _signalled(self, message: Any) -> None:
+        try:
+            event = signal_from_broker(message.data)
+        except (ValueError, KeyError, TypeError) as error:
+            log.warning("unreadable signal on the broker", subject=message.subject, error=str(error))
+            return
+        self.publish([event])
+
+
+def signal_from_broker(body: bytes) -> Event:
+    """Read a signal another process published with ``LiveFeed.signal``."""
+    raw = orjson.loads(body)
+    if not isinstance(raw.get("data"), dict):
+        raise TypeError("a signal's data is an object")
+    return Event(
+        id=raw["id"],
+        type=raw["type"],
+        source=raw["source"],
+        subject=raw["subject"],
+        time=datetime.fromisoformat(raw["time"]),
+        tenant=raw["tenant"],
+        data=raw["data"],
+        dataschema="",
+        correlationid=raw["id"],
+    )
 
 
 def event_from_broker(subject: str, body: bytes) -> Event:

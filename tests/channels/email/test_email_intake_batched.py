@@ -14,8 +14,8 @@ from tests.conftest import TenantKey
 
 from cxstack.backbone.errors import DomainError, NotFound, ValidationFailed
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.channels.email import service
 from cxstack.channels.email.inbound import EmailIntake
+from cxstack.channels.email.intake import InboundEmail, inbound_email, ingest_emails
 from cxstack.channels.email.parsing import parse_email
 from cxstack.channels.email.schemas import ReceivedEmail
 from cxstack.runtime import Runtime
@@ -42,10 +42,10 @@ async def ingest_together(
 ) -> list[ReceivedEmail | DomainError]:
     """Write ``raws`` in one call of the batched write, each with a context of its own."""
     destination = await intake.destination(INBOX)
-    requests: list[tuple[Context, service.InboundEmail]] = []
+    requests: list[tuple[Context, InboundEmail]] = []
     for number, raw in enumerate(raws):
         parsed = parse_email(raw)
-        request = service.inbound_email(
+        request = inbound_email(
             tenant_id=destination.tenant_id,
             inbox_id=inbox_id or destination.inbox_id,
             token=destination.token,
@@ -56,7 +56,7 @@ async def ingest_together(
         requests.append((Context(actor=f"caller-{number}", correlation_id=f"corr-{number}"), request))
 
     def write(uow: UnitOfWork) -> list[ReceivedEmail | DomainError]:
-        return service.ingest_emails(uow, requests)
+        return ingest_emails(uow, requests)
 
     return await runtime.db.write(write)
 

@@ -73,6 +73,30 @@ async def test_app_user_sends_and_reads_messages_with_signed_headers(
     ]
 
 
+async def test_an_app_user_downloads_their_attachment_through_its_signed_link_only(
+    client: httpx.AsyncClient, app_settings: dict[str, Any]
+) -> None:
+    headers = user_headers(app_settings, "user-files")
+    uploaded = await client.post("/v1/inapp/uploads", headers=headers, files={"file": ("bill.pdf", b"%PDF")})
+    assert uploaded.status_code == 201, uploaded.text
+    sent = await client.post(
+        "/v1/inapp/messages",
+        headers=headers,
+        json={"client_id": "f", "body": "my bill", "attachments": [uploaded.json()]},
+    )
+    assert sent.status_code == 201, sent.text
+    listed = (await client.get("/v1/inapp/messages", headers=headers)).json()
+    for message in (sent.json(), listed["data"][0]):
+        link = message["attachments"][0]["download_url"]
+        assert link.startswith("http://cxstack.test/widget/v1/files/")
+        download = await client.get(link)
+        assert download.status_code == 200 and download.content == b"%PDF"
+    # The file's key alone opens nothing.
+    key = uploaded.json()["url"].rsplit("/", 1)[1]
+    bare = await client.get(f"/widget/v1/files/{key}", params={"widget_key": app_settings["widget_key"]})
+    assert bare.status_code == 403 and bare.json()["code"] == "file_link_invalid"
+
+
 async def test_wrong_or_missing_signature_is_refused_and_audited(
     client: httpx.AsyncClient, app_settings: dict[str, Any], runtime: Runtime, tenant: TenantKey
 ) -> None:
@@ -238,7 +262,7 @@ async def test_push_plugin_test_double_gets_the_notification_and_failures_are_re
     with pytest.raises(PushUnavailable):  # not EffectFailed: the effect runner tries again
         await sender.perform(job, runtime.db.read)
     result = await sender.perform(job, runtime.db.read)
-    assert result == {"provider_id": "rec-1", "devices": 1}
+    assert result == {"provider_id": "rec-1", "devices": 1, "provider": "recording"}
     (notification,) = provider.sent
     assert (notification.user_id, notification.body, notification.push_url) == (
         "user-8",
@@ -258,6 +282,14 @@ async def test_one_tenants_app_users_never_see_anothers(
     assert sent.status_code == 201
     seen = (await client.get("/v1/inapp/messages", headers=theirs)).json()
     assert seen == {"conversation_id": None, "data": []}
+    device = {"platform": "android", "token": "acme-device-token"}
+    assert (await client.put("/v1/inapp/devices", headers=mine, json=device)).status_code == 204
+    assert (await client.get("/v1/inapp/devices", headers=theirs)).json()["data"] == []
+    # Removing is idempotent (204 whatever was there), and removes nothing of another tenant's.
+    assert (await client.delete("/v1/inapp/devices/acme-device-token", headers=theirs)).status_code == 204
+    assert [d["token"] for d in (await client.get("/v1/inapp/devices", headers=mine)).json()["data"]] == [
+        "acme-device-token"
+    ]
     # Nor does one tenant's secret sign a user in at another.
     crossed = {**theirs, "X-User-Hash": mine["X-User-Hash"]}
     assert (await client.get("/v1/inapp/messages", headers=crossed)).status_code == 403

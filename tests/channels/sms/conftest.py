@@ -147,5 +147,9 @@ async def settle(runtime: Runtime, until: Callable[[], bool] | None = None, time
             await runtime.effect_runner.drain()
             await runtime.bus.drain()
             if until is None or until():
+                # What ``until`` saw at the provider may be an effect whose outcome is not recorded yet
+                # (run by the runner's own loop): let it finish.
+                await runtime.effect_runner.drain()
+                await runtime.bus.drain()
                 return
             await asyncio.sleep(0.02)

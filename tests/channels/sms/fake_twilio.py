@@ -11,36 +11,26 @@ every request it received and can be told to fail the next requests.
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import secrets
-import socket
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import format_datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from tests.channels.twilio_fake import (
+    FakeServer,
+    authenticated,
+    new_sid,
+    read_form,
+    sign,
+    twilio_date,
+    twilio_error,
+)
 
-
-def sign(url: str, params: Iterable[tuple[str, str]], auth_token: str) -> str:
-    """Twilio's request signature: HMAC-SHA1 over the URL and the sorted parameters, base64."""
-    pairs = sorted(params)
-    payload = url + "".join(f"{name}{value}" for name, value in pairs)
-    return base64.b64encode(hmac.new(auth_token.encode(), payload.encode(), hashlib.sha1).digest()).decode()
-
-
-def new_sid(prefix: str) -> str:
-    return prefix + secrets.token_hex(16)
+__all__ = ["FakeTwilio", "FakeTwilioServer", "new_sid", "sign", "status_params"]
 
 
 @dataclass
@@ -102,60 +92,32 @@ class FakeTwilio:
             return [m.sid for m in self.received]
 
 
-def _error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {
-            "code": code,
-            "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code}",
-            "status": status,
-        },
-        status_code=status,
-    )
-
-
-def _basic_auth(request: Request) -> tuple[str, str] | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, encoded = header.partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        username, _, password = base64.b64decode(encoded).decode().partition(":")
-    except ValueError:
-        return None
-    return username, password
-
-
 def build_app(state: FakeTwilio) -> Starlette:
     async def create_message(request: Request) -> JSONResponse:
         account_sid = request.path_params["account_sid"]
-        credentials = _basic_auth(request)
-        with state.lock:
-            token = state.accounts.get(account_sid)
-        if credentials is None or credentials[0] != account_sid or credentials[1] != token:
-            return _error(401, 20003, "Authenticate")
-        if request.headers.get("content-type", "").split(";")[0] != "application/x-www-form-urlencoded":
-            return _error(400, 20001, "Content-Type must be application/x-www-form-urlencoded")
-        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        credentials = authenticated(state, request)
+        if isinstance(credentials, JSONResponse):
+            return credentials
+        form = await read_form(request)
+        if isinstance(form, JSONResponse):
+            return form
         if state.delay_s:
             await asyncio.sleep(state.delay_s)
         with state.lock:
             failure = state.failures.pop(0) if state.failures else None
         if failure is not None:
-            return _error(failure.status, failure.code, failure.message)
+            return twilio_error(failure.status, failure.code, failure.message)
         if not form.get("To"):
-            return _error(400, 21604, "A 'To' phone number is required.")
+            return twilio_error(400, 21604, "A 'To' phone number is required.")
         if not form.get("From"):
-            return _error(400, 21603, "A 'From' phone number is required.")
+            return twilio_error(400, 21603, "A 'From' phone number is required.")
         if not form.get("Body") and not form.get("MediaUrl"):
-            return _error(400, 21602, "Message body is required.")
+            return twilio_error(400, 21602, "Message body is required.")
         with state.lock:
             sid = state.next_sids.pop(0) if state.next_sids else new_sid("SM")
             state.received.append(ReceivedMessage(account_sid, form, *credentials, sid=sid))
             state.answered_at.append(time.monotonic())
-        now = format_datetime(datetime.now(UTC).replace(microsecond=0), usegmt=False).replace(
-            "-0000", "+0000"
-        )
+        now = twilio_date()
         uri = f"/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json"
         return JSONResponse(
             {
@@ -190,35 +152,11 @@ def build_app(state: FakeTwilio) -> Starlette:
     )
 
 
-class FakeTwilioServer:
+class FakeTwilioServer(FakeServer[FakeTwilio]):
     """Serve a ``FakeTwilio`` with uvicorn on 127.0.0.1 in a thread."""
 
     def __init__(self) -> None:
-        self.state = FakeTwilio()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        port = self._socket.getsockname()[1]
-        self.state.url = f"http://127.0.0.1:{port}"
-        config = uvicorn.Config(build_app(self.state), log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-
-    def start(self) -> FakeTwilio:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the fake Twilio did not start")
-            time.sleep(0.01)
-        return self.state
-
-    def stop(self) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        super().__init__(FakeTwilio(), build_app)
 
 
 def status_params(

@@ -18,9 +18,11 @@ from tests.channels.sms.conftest import (
 from tests.channels.sms.fake_twilio import new_sid
 
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.channels.numbers.schemas import NumberRoute
+from cxstack.channels.numbers.service import route_for
 from cxstack.channels.sms.intake import InboundRequest, receive_sms_batch
 from cxstack.channels.sms.schemas import InboundSms
-from cxstack.channels.sms.service import InboundOutcome, NumberRoute, route_for
+from cxstack.channels.sms.service import InboundOutcome
 from cxstack.records.conversations.service import MessageTooLarge
 from cxstack.runtime import Runtime
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from tests.channels.voice.fake_twilio_calls import FakeTwilioCalls, FakeTwilioCallsServer
-from tests.channels.voice.support import ACCOUNT_SID, AUTH_TOKEN, PUBLIC_URL, register_number
+from tests.channels.voice.support import ACCOUNT_SID, AUTH_TOKEN, NUMBER, PUBLIC_URL, register_number
 
 from cxstack.config import Settings
 
@@ -25,15 +25,28 @@ def fake_calls(fake_calls_server: FakeTwilioCallsServer) -> FakeTwilioCalls:
     """The fake Twilio, emptied, knowing the test account."""
     state = fake_calls_server.state
     state.reset()
-    state.add_account(ACCOUNT_SID, AUTH_TOKEN)
+    state.add_account(ACCOUNT_SID, AUTH_TOKEN, numbers=(NUMBER,))
     return state
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "delete_recordings: the voice channel deletes recordings at Twilio once it has copied them"
+    )
+
+
 @pytest.fixture
-def settings(settings: Settings, fake_calls: FakeTwilioCalls, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """cxstack's settings with the voice channel updating calls at the fake Twilio."""
+def settings(
+    settings: Settings,
+    fake_calls: FakeTwilioCalls,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> Settings:
+    """cxstack's settings with the voice channel calling the fake Twilio."""
     monkeypatch.setenv("CXSTACK_VOICE_TWILIO_API_URL", fake_calls.url)
     monkeypatch.setenv("CXSTACK_VOICE_PUBLIC_URL", PUBLIC_URL)
+    if request.node.get_closest_marker("delete_recordings") is not None:
+        monkeypatch.setenv("CXSTACK_VOICE_DELETE_RECORDINGS_AFTER_COPY", "true")
     return settings.model_copy(update={"effect_retry_base_seconds": 0.01, "effect_poll_seconds": 0.02})
 
 

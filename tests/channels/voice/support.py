@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 from xml.etree.ElementTree import Element, fromstring
 
 import httpx
-from tests.channels.sms.fake_twilio import new_sid, sign
+from tests.channels.twilio_fake import new_sid, sign
 
 from cxstack.backbone.log import read_events
 from cxstack.runtime import Runtime
@@ -75,6 +75,33 @@ def recording_params(call_sid: str, recording_sid: str, *, duration: str = "42")
         ("RecordingSource", "RecordVerb"),
         ("ErrorCode", "0"),
     ]
+
+
+def conference_params(
+    call_id: str,
+    conference_sid: str,
+    event: str,
+    sequence: int,
+    *,
+    call_sid: str | None = None,
+    label: str | None = None,
+    hold: bool | None = None,
+) -> list[tuple[str, str]]:
+    """What Twilio posts to a conference's statusCallback."""
+    params = [
+        ("AccountSid", ACCOUNT_SID),
+        ("ConferenceSid", conference_sid),
+        ("FriendlyName", call_id),
+        ("StatusCallbackEvent", event),
+        ("SequenceNumber", str(sequence)),
+        ("Timestamp", "Mon, 23 Nov 2026 14:00:00 +0000"),
+    ]
+    if call_sid is not None:
+        params += [("CallSid", call_sid), ("Muted", "false"), ("EndConferenceOnExit", "false")]
+        params.append(("Hold", "true" if hold else "false"))
+    if label is not None:
+        params.append(("ParticipantLabel", label))
+    return params
 
 
 def transcription_params(call_sid: str, recording_sid: str, text: str) -> list[tuple[str, str]]:
@@ -184,5 +211,9 @@ async def settle(runtime: Runtime, until: Callable[[], bool] | None = None, time
             await runtime.effect_runner.drain()
             await runtime.bus.drain()
             if until is None or until():
+                # What ``until`` saw at the provider may be an effect whose outcome is not recorded yet
+                # (run by the runner's own loop): let it finish.
+                await runtime.effect_runner.drain()
+                await runtime.bus.drain()
                 return
             await asyncio.sleep(0.02)

@@ -1,5 +1,6 @@
 """Agents taking, holding and transferring calls: the call and its events change at once, and the live
-call is changed at Twilio's REST API (the fake here) after the transaction commits."""
+call is changed at Twilio's REST API (the fake here) after the transaction commits. Caller and agent meet
+in a conference of the call's own; hold and transfers act on its participants."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tests.channels.voice.support import (
     ACCOUNT_SID,
     AUTH_TOKEN,
     CALLER,
+    HOOKS,
     NUMBER,
     PUBLIC_URL,
     events_of,
@@ -26,6 +28,15 @@ from tests.channels.voice.support import (
 from cxstack.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("number")
+HOOKS_URL = PUBLIC_URL + HOOKS
+
+
+def _agents(fake: FakeTwilioCalls, call_id: str) -> list[str]:
+    """The labels of the agents in the call's live conference at the fake Twilio."""
+    live = fake.conference(call_id)
+    if live is None:
+        return []
+    return sorted(p.label for p in live.participants.values() if p.label and p.label.startswith("agent:"))
 
 
 async def _queued_call(api: httpx.AsyncClient, fake: FakeTwilioCalls) -> dict[str, Any]:
@@ -41,7 +52,7 @@ async def _act(
     return await api.post(f"/v1/channels/voice/calls/{call_id}/{action}", json=body or {})
 
 
-async def test_agent_takes_a_queued_call_and_twilio_is_told_to_connect_it(
+async def test_agent_takes_a_queued_call_and_they_meet_in_the_calls_conference(
     api: httpx.AsyncClient, runtime: Runtime, fake_calls: FakeTwilioCalls
 ) -> None:
     call = await _queued_call(api, fake_calls)
@@ -56,49 +67,82 @@ async def test_agent_takes_a_queued_call_and_twilio_is_told_to_connect_it(
     assert conversation["assignee"] == "agent-7"
     assert (await messages(api, call["conversation_id"]))[-1]["body"] == "Call answered by Sam Carter"
 
-    await settle(runtime, until=lambda: len(fake_calls.received()) == 1)
+    await settle(runtime, until=lambda: _agents(fake_calls, call["id"]) == ["agent:agent-7"])
+    # The caller's leg is moved into the call's own conference...
     [update] = fake_calls.received()
     assert update.call_sid == call["call_sid"]
     assert (update.username, update.password) == (ACCOUNT_SID, AUTH_TOKEN)
-    dial = update.twiml().find("Dial")
-    assert dial is not None and dial.findtext("Client") == "agent-7"
-    assert dial.get("record") == "record-from-answer"
-    assert dial.get("recordingStatusCallback") == f"{PUBLIC_URL}/hooks/voice/twilio/recording"
+    conference = update.twiml().find("Dial/Conference")
+    assert conference is not None and conference.text == call["id"]
+    assert conference.get("endConferenceOnExit") == "true"
+    assert conference.get("record") == "record-from-start"
+    assert conference.get("recordingStatusCallback") == f"{HOOKS_URL}/recording?call={call['id']}"
+    assert conference.get("statusCallback") == f"{HOOKS_URL}/conference"
+    # ... and the agent is dialed in as a participant, from the tenant's number.
+    live = fake_calls.conference(call["id"])
+    assert live is not None
+    [agent] = [p for p in live.participants.values() if p.label == "agent:agent-7"]
+    assert agent.form["To"] == "client:agent-7" and agent.form["From"] == NUMBER
+    assert agent.form["EndConferenceOnExit"] == "false"
+    assert call["call_sid"] in live.participants
+    shown = await the_call(api, call["call_sid"])
+    assert shown["conference_sid"] == live.sid
+    assert [p["agent_id"] for p in shown["participants"]] == ["agent-7"]
 
     # Taking it twice is refused; the call stays with its agent.
     again = await _act(api, call["id"], "connect", {"agent_id": "agent-8", "agent_name": "Kim"})
     assert again.status_code == 409 and "transfer it instead" in again.json()["detail"]
 
 
-async def test_hold_resume_and_transfers_change_the_live_call(
+async def test_hold_keeps_the_agent_in_the_conference_and_transfers_move_the_caller(
     api: httpx.AsyncClient, runtime: Runtime, fake_calls: FakeTwilioCalls
 ) -> None:
     call = await _queued_call(api, fake_calls)
+    caller = call["call_sid"]
     await _act(
         api,
         call["id"],
         "connect",
         {"agent_id": "agent-7", "agent_name": "Sam", "agent_phone": "415 555 0142"},
     )
+    await settle(runtime, until=lambda: _agents(fake_calls, call["id"]) == ["agent:agent-7"])
+    live = fake_calls.conference(call["id"])
+    assert live is not None
+    [agent_leg] = [p for p in live.participants.values() if p.label == "agent:agent-7"]
+    assert agent_leg.form["To"] == "+14155550142"
+
     held = await _act(api, call["id"], "hold")
     assert held.status_code == 200 and held.json()["status"] == "held"
+    await settle(runtime, until=lambda: live.participants[caller].hold)
+    assert (
+        live.participants[caller].hold_url
+        == "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+    )
+    assert agent_leg.call_sid in live.participants and not agent_leg.hold  # the agent stays on the line
+    hold_request = next(r for r in fake_calls.log() if r.path.endswith(f"/Participants/{caller}.json"))
+    assert hold_request.path == f"/Conferences/{live.sid}/Participants/{caller}.json"
+    assert hold_request.form["Hold"] == "true"
+
     resumed = await _act(api, call["id"], "resume")
     assert resumed.json()["status"] == "in_progress"
+    await settle(runtime, until=lambda: not live.participants[caller].hold)
+
     to_agent = await _act(api, call["id"], "transfer", {"agent_id": "agent-9", "agent_name": "Lee"})
     assert to_agent.json()["agent_id"] == "agent-9"
+    await settle(runtime, until=lambda: _agents(fake_calls, call["id"]) == ["agent:agent-9"])
+    [new_agent] = [p for p in live.participants.values() if p.label == "agent:agent-9"]
+    assert new_agent.form["To"] == "client:agent-9"
+    assert caller in live.participants  # the caller never left the conference
+
     to_queue = await _act(api, call["id"], "transfer", {"queue": "retention", "skill": "save"})
     assert to_queue.json()["status"] == "queued" and to_queue.json()["queue"] == "retention"
     assert to_queue.json()["agent_id"] is None
-
-    await settle(runtime, until=lambda: len(fake_calls.received()) == 5)
-    documents = [update.twiml() for update in fake_calls.received()]
-    assert documents[0].findtext("Dial/Number") == "+14155550142"
-    assert documents[1].find("Play") is not None and documents[1].findtext("Say") == "Please hold."
-    assert documents[2].findtext("Dial/Client") == "agent-7"
-    assert documents[3].findtext("Dial/Client") == "agent-9"
-    assert documents[3].findtext("Say") == "Transferring your call."
-    assert documents[4].findtext("Enqueue") == "retention"
-    assert documents[4].find("Enqueue").get("waitUrl") == f"{PUBLIC_URL}/hooks/voice/twilio/wait"  # type: ignore[union-attr]
+    await settle(runtime, until=lambda: len(fake_calls.received()) == 2)
+    enqueue = fake_calls.received()[-1].twiml().find("Enqueue")
+    assert enqueue is not None and enqueue.text == "retention"
+    assert enqueue.get("waitUrl") == f"{HOOKS_URL}/wait"
+    assert fake_calls.conference(call["id"]) is None  # the caller left: the conference ended
+    assert (await the_call(api, caller))["conference_sid"] is None
 
     assert [e.type for e in await events_of(runtime, "call.held", "call.resumed", "call.transferred")] == [
         "call.held",
@@ -111,6 +155,28 @@ async def test_hold_resume_and_transfers_change_the_live_call(
     assert transfers[1]["to_queue"] == "retention"
     conversation = (await api.get(f"/v1/conversations/{call['conversation_id']}")).json()
     assert conversation["assignee"] is None
+    assert await events_of(runtime, "call.update_failed") == []
+
+
+async def test_a_held_call_transferred_to_an_agent_is_taken_off_hold(
+    api: httpx.AsyncClient, runtime: Runtime, fake_calls: FakeTwilioCalls
+) -> None:
+    call = await _queued_call(api, fake_calls)
+    caller = call["call_sid"]
+    await _act(api, call["id"], "connect", {"agent_id": "agent-7", "agent_name": "Sam"})
+    await _act(api, call["id"], "hold")
+    moved = await _act(api, call["id"], "transfer", {"agent_id": "agent-9", "agent_name": "Lee"})
+    assert moved.json()["status"] == "in_progress"
+    live_name = call["id"]
+    await settle(
+        runtime,
+        until=lambda: (
+            _agents(fake_calls, live_name) == ["agent:agent-9"]
+            and not fake_calls.conference(live_name).participants[caller].hold
+        ),  # type: ignore[union-attr]
+    )
+    actions = [e.type for e in await events_of(runtime, "call.held", "call.transferred")]
+    assert actions == ["call.held", "call.transferred"]
 
 
 async def test_actions_that_do_not_fit_the_call_are_refused(

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.channels.sms.fake_twilio import new_sid
+from tests.channels.twilio_fake import new_sid
 from tests.channels.voice.support import (
     CALLER,
     NUMBER,

@@ -5,6 +5,8 @@ Required in CI (CI=true); skipped elsewhere when there is no /usr/bin/chromium.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -249,9 +251,11 @@ async def test_pre_chat_form_and_refused_upload_in_the_browser(
         link = page.locator(".cx-outbound .cx-attachment", has_text="label.txt")
         await link.wait_for(state="attached", timeout=10_000)
         href = await link.get_attribute("href")
-        assert href is not None
+        assert href is not None and "token=" in href and "visitor_id" not in href
         async with httpx.AsyncClient() as http:
             assert (await http.get(href)).content == b"hello file"
+            # The file's key alone opens nothing: the link's signature is what grants it.
+            assert (await http.get(href.split("?")[0])).status_code == 403
 
 
 async def test_a_wrong_user_hash_closes_the_widget(
@@ -297,3 +301,45 @@ async def test_outside_business_hours_the_widget_asks_for_an_email_and_moves_to_
     )
     conversations = (await api.get("/v1/conversations")).json()["data"]
     assert [(c["channel"], c["origin_channel"]) for c in conversations] == [("email", "webchat")]
+
+
+async def test_a_visitor_who_signs_in_keeps_the_chat_in_the_browser(
+    browser: Any,
+    shop: tuple[str, dict[str, str]],
+    server: LiveServer,
+    widget: dict[str, Any],
+    tenant: TenantKey,
+    api: httpx.AsyncClient,
+) -> None:
+    known = (
+        await api.post(
+            "/v1/customers",
+            json={"name": "Ada", "identities": [{"kind": "external", "system": "app", "value": "user-42"}]},
+        )
+    ).json()
+    user_hash = hmac.new(widget["identity_secret"].encode(), b"user-42", hashlib.sha256).hexdigest()
+    async with agent(server, tenant) as desk:
+        page = await shop_page(browser, shop, server, widget["widget_key"], extra='data-open="true"')
+        await page.locator(".cx-input").fill("Where is my parcel?")
+        await page.locator(".cx-input").press("Enter")
+        conversation_id = (await next_message(desk, "Where is my parcel?"))["conversation_id"]
+
+        # The shop signs its user in without a reload.
+        assert await page.evaluate(f"window.cxstackChat.signIn('user-42', '{user_hash}')") is True
+        merged = await desk.expect("customer", timeout_s=10, event="merged")
+        assert merged["data"]["target_customer_id"] == known["id"]
+        assert merged["data"]["moved"]["conversations"] == [conversation_id]
+        await page.wait_for_function("window.cxstackChat.welcome.verified === true")
+
+        # The next page carries the user's signature: the same chat is there.
+        pages = shop[1]
+        pages["/"] = pages["/"].replace(
+            "async></script>", f'data-user-id="user-42" data-user-hash="{user_hash}" async></script>'
+        )
+        await page.reload()
+        await page.locator(".cx-inbound", has_text="Where is my parcel?").wait_for(timeout=10_000)
+        await page.locator(".cx-input").fill("Signed in now")
+        await page.locator(".cx-input").press("Enter")
+        assert (await next_message(desk, "Signed in now"))["conversation_id"] == conversation_id
+    conversation = (await api.get(f"/v1/conversations/{conversation_id}")).json()
+    assert conversation["customer_id"] == known["id"]

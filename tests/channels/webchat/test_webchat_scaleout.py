@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from sqlalchemy import text
 from tests.backbone.scaleout_support import delete_stream, empty_database, require_nats, unique_prefix
 from tests.channels.webchat.conftest import LiveServer, agent, serving, visitor
 from tests.conftest import TenantKey, make_tenant
@@ -61,3 +62,39 @@ async def test_visitor_and_agent_on_different_processes(
             {"type": "read", "conversation_id": sent["conversation_id"], "message_id": sent["id"]}
         )
         assert (await chat.expect("receipt", timeout_s=10))["message_id"] == sent["id"]
+
+
+async def test_typing_reaches_an_agent_on_another_process_and_is_not_echoed(
+    two_servers: tuple[Runtime, LiveServer, LiveServer],
+) -> None:
+    runtime, one, two = two_servers
+    tenant: TenantKey = await make_tenant(runtime, "acme")
+    async with httpx.AsyncClient(base_url=one.url, headers=tenant.headers) as http:
+        widget = (await http.put("/v1/channels/webchat/settings", json={})).json()
+    async with agent(two, tenant) as desk, visitor(one, widget["widget_key"]) as (chat, _):
+        await chat.send({"type": "message", "client_id": "q", "body": "hello"})
+        conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
+        await desk.expect("message", timeout_s=10)
+
+        await chat.send({"type": "typing", "state": True})
+        assert await desk.expect("typing", timeout_s=10) == {
+            "type": "typing",
+            "conversation_id": conversation_id,
+            "by": "visitor",
+            "state": True,
+        }
+        await chat.send({"type": "typing", "state": False})
+        assert (await desk.expect("typing", timeout_s=10))["state"] is False
+        await chat.quiet("typing", 0.5)  # the visitor's own indicator is not shown back to them
+
+        # And the agent's typing on process B reaches the visitor on process A.
+        await desk.send({"type": "typing", "conversation_id": conversation_id, "state": True})
+        assert (await chat.expect("typing", timeout_s=10))["by"] == "agent"
+        await desk.quiet("typing", 0.5)
+    # Typing is never stored: nothing of it is in the log.
+    logged = await runtime.db.read(
+        lambda session: session.execute(
+            text("SELECT count(*) FROM events WHERE type = 'chat.typing'")
+        ).scalar()
+    )
+    assert logged == 0

@@ -203,11 +203,12 @@ async def test_attachments_upload_then_travel_in_a_message_and_big_ones_are_refu
 
             await chat.send({"type": "message", "client_id": "f", "body": "", "attachments": [attachment]})
             ack = await chat.expect("ack")
-            assert ack["message"]["attachments"] == [attachment]
+            (acked,) = ack["message"]["attachments"]
+            assert {k: v for k, v in acked.items() if k != "download_url"} == attachment
             assert (await desk.expect("message"))["message"]["attachments_count"] == 1
-            key = attachment["url"].rsplit("/", 1)[1]
-            download = await http.get(f"/widget/v1/files/{key}", params=params)
-            assert download.content == b"%PDF-1.7 bytes"
+            download = await http.get(acked["download_url"])
+            assert download.status_code == 200 and download.content == b"%PDF-1.7 bytes"
+            assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''receipt.pdf"
 
             # An agent's reply with the file: live frames count attachments, the messages endpoint lists them.
             await desk.send(
@@ -222,7 +223,8 @@ async def test_attachments_upload_then_travel_in_a_message_and_big_ones_are_refu
             live = (await chat.expect("message"))["message"]
             assert live["attachments_count"] == 1
             listed = await http.get("/widget/v1/messages", params={**params, "after": ack["message"]["id"]})
-            assert [m["attachments"] for m in listed.json()["data"]] == [[attachment]]
+            (listed_attachment,) = listed.json()["data"][0]["attachments"]
+            assert listed_attachment["url"] == attachment["url"] and listed_attachment["download_url"]
             refused = await http.get("/widget/v1/messages", params={**params, "visitor_id": "v_nobody"})
             assert refused.status_code == 403
 
@@ -258,3 +260,19 @@ async def test_two_first_visits_of_one_signed_in_user_at_once_make_one_visitor(
     assert first == second
     found = (await api.get("/v1/customers")).json()["data"]
     assert len(found) == 1
+
+
+async def test_an_unsigned_hello_where_sign_in_is_required_is_refused_and_audited_with_its_visitor_id(
+    server: LiveServer, api: httpx.AsyncClient, runtime: Runtime, tenant: TenantKey
+) -> None:
+    settings = (await api.put("/v1/channels/webchat/settings", json={"require_verified": True})).json()
+    visitor_id = "v_" + "x" * 32
+    async with connect(server.ws_url + "/ws/webchat") as socket:
+        await socket.send({"type": "hello", "widget_key": settings["widget_key"], "visitor_id": visitor_id})
+        error = await socket.expect("error")
+        assert error["code"] == "identity_invalid" and "signed-in users only" in error["detail"]
+        with pytest.raises(ConnectionClosed):
+            await socket.next()
+    entries = await runtime.db.read(lambda session: list(list_audit(session, tenant_id=tenant.tenant_id)))
+    rejected = [e for e in entries if e.action == "webchat.identity_rejected"]
+    assert [e.detail["visitor_id"] for e in rejected] == [visitor_id]

@@ -1,7 +1,7 @@
 """Taking in raw inbound mail, whichever way it came (the SMTP listener or an inbound-parse webhook):
 check its size, parse it, store the raw bytes and attachments (outside the writer), then record and thread
 it for each inbox it was addressed to. The writes go through the database's batched write
-(``service.ingest_emails``): emails arriving together are threaded and posted in a few statements."""
+(``intake.ingest_emails``): emails arriving together are threaded and posted in a few statements."""
 
 from __future__ import annotations
 
@@ -14,17 +14,19 @@ from cxstack.backbone.database import Database
 from cxstack.backbone.errors import DomainError, ValidationFailed
 from cxstack.backbone.files import FileStore, StoredFile
 from cxstack.backbone.unit_of_work import Context
-from cxstack.channels.email import service
+from cxstack.channels.email import intake, service
+from cxstack.channels.email.intake import InboundEmail
 from cxstack.channels.email.parsing import ParsedEmail, UnreadableEmail, parse_email, split_plus_address
+from cxstack.channels.email.received import StoredAttachment
 from cxstack.channels.email.schemas import ReceivedEmail
-from cxstack.channels.email.service import EmailTooLarge, InboundEmail, StoredAttachment, UnknownRecipient
+from cxstack.channels.email.service import EmailTooLarge, UnknownRecipient
 
 #: A unit of work that loses a race (two emails from one new sender, a provider retrying in parallel) is
 #: run again: the second time it sees what the winner wrote.
 WRITE_ATTEMPTS = 3
 
 
-#: The sender's email identity, or why it cannot be one (``service.sender_identity``).
+#: The sender's email identity, or why it cannot be one (``intake.sender_identity``).
 Sender = tuple[str | None, ValidationFailed | None]
 
 
@@ -103,7 +105,7 @@ class EmailIntake:
     ) -> tuple[ParsedEmail, list[StoredAttachment], StoredFile, Sender]:
         """Parse and store the message (see ``_parse_and_store``) and read its sender's identity."""
         parsed, attachments, stored = self._parse_and_store(raw, field)
-        return parsed, attachments, stored, service.sender_identity(parsed)
+        return parsed, attachments, stored, intake.sender_identity(parsed)
 
     async def receive(
         self, raw: bytes, destinations: list[Destination], *, field: str = "message", actor: str = "email"
@@ -111,7 +113,7 @@ class EmailIntake:
         """Take in one raw message for each of ``destinations``; return what became of it for each.
 
         Raises EmailTooLarge (the message or an attachment over its limit), MalformedEmail, and the
-        service's errors; nothing is written for an inbox whose write failed.
+        intake's errors; nothing is written for an inbox whose write failed.
         """
         self.check_size(len(raw), field=field)
         parsed, attachments, stored_raw, sender = await asyncio.to_thread(self._prepare, raw, field)
@@ -122,7 +124,7 @@ class EmailIntake:
             if destination.inbox_id in seen:
                 continue
             seen.add(destination.inbox_id)
-            request: InboundEmail = service.inbound_email(
+            request: InboundEmail = intake.inbound_email(
                 tenant_id=destination.tenant_id,
                 inbox_id=destination.inbox_id,
                 token=destination.token,
@@ -134,7 +136,7 @@ class EmailIntake:
             for attempt in range(1, WRITE_ATTEMPTS + 1):
                 try:
                     result: ReceivedEmail = await self.db.write_batched(
-                        service.ingest_emails, request, context=context
+                        intake.ingest_emails, request, context=context
                     )
                     results.append(result)
                     break

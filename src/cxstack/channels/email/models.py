@@ -8,7 +8,7 @@ Message-ID it names in In-Reply-To and References, all pointing at its thread. A
 own Message-ID and those it names: a parent that arrives after its reply finds the thread the reply
 started (the reply registered the parent's id), and a reply finds its parent's. When the ids lead to two
 threads, the two are joined: the older one survives, the other's refs and emails move to it and it keeps
-``joined_into_id`` (see ``service.join_threads`` for what that means for conversations).
+``joined_into_id`` (see ``threads.join_threads`` for what that means for conversations).
 """
 
 from __future__ import annotations

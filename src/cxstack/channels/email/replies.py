@@ -36,7 +36,8 @@ from cxstack.channels.email.models import EmailInbox, EmailMessage, EmailThread
 from cxstack.channels.email.relay import RelayRefused, RelaySettings, send_via_relay
 from cxstack.channels.email.repository import EmailRepository
 from cxstack.channels.email.schemas import EmailSendFailed, EmailSent
-from cxstack.channels.email.service import SOURCE, start_thread
+from cxstack.channels.email.service import SOURCE
+from cxstack.channels.email.threads import start_thread
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageSent
 from cxstack.records.customers import service as customers

@@ -8,9 +8,12 @@ from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.channels.inapp.plugins.apns import ApnsPushProvider
 from cxstack.channels.inapp.plugins.base import PushProvider
+from cxstack.channels.inapp.plugins.fcm import FcmPushProvider
 from cxstack.channels.inapp.plugins.webhook import WebhookPushProvider
 from cxstack.channels.inapp.service import PUSH_EFFECT, PushSender, queue_pushes
+from cxstack.channels.inapp.settings import InappSettings
 from cxstack.records.conversations.schemas import MessageSent
 
 SUBSCRIPTION = "channels.inapp.push"
@@ -28,9 +31,32 @@ def register(registry: SubscriptionRegistry) -> None:
     )
 
 
-def register_effects(registry: EffectRegistry, provider: PushProvider | None = None) -> None:
-    """Register the push effect; ``provider`` defaults to posting to the tenant's push URL."""
-    sender = PushSender(provider or WebhookPushProvider())
+def direct_providers(settings: InappSettings) -> dict[str, PushProvider]:
+    """Return the providers that push to devices directly, by name (as ``service.PLATFORM_PROVIDERS``)."""
+    return {
+        "fcm": FcmPushProvider(
+            api_url=settings.fcm_api_url,
+            token_url=settings.fcm_token_url,
+            timeout_s=settings.push_timeout_seconds,
+        ),
+        "apns": ApnsPushProvider(
+            production_url=settings.apns_url,
+            sandbox_url=settings.apns_sandbox_url,
+            ca_file=settings.apns_ca_file,
+            timeout_s=settings.push_timeout_seconds,
+        ),
+    }
+
+
+def register_effects(
+    registry: EffectRegistry, provider: PushProvider | None = None, settings: InappSettings | None = None
+) -> None:
+    """Register the push effect; ``provider`` defaults to posting to the tenant's push URL, and devices of
+    tenants with FCM or APNs credentials are pushed to through those (endpoints from ``settings``, else
+    the environment)."""
+    sender = PushSender(
+        provider or WebhookPushProvider(), direct=direct_providers(settings or InappSettings())
+    )
     registry.add(
         PUSH_EFFECT,
         sender.perform,

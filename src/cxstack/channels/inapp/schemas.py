@@ -1,10 +1,11 @@
-"""In-app payloads: messages and devices of the app API, and the push events."""
+"""In-app payloads: messages and devices of the app API, the tenant's push settings, and the push events."""
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
 from cxstack.records.conversations.schemas import MAX_ATTACHMENTS, Attachment, MessageOut
@@ -27,9 +28,71 @@ class AppMessages(BaseModel):
     data: list[MessageOut]
 
 
+Platform = Literal["ios", "android", "web"]
+#: What the API shows instead of a stored secret.
+MASKED = "********"
+
+
 class DeviceIn(StrictModel):
-    platform: Literal["ios", "android", "web"]
+    """A device's push token: an APNs device token (ios) or an FCM registration token (android, web)."""
+
+    platform: Platform
     token: str = Field(min_length=8, max_length=512)
+    topic: str | None = Field(
+        default=None,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9.\-]+$",
+        description="iOS: the app's bundle id (the apns-topic); left out: the tenant's apns_topic.",
+    )
+
+
+class DeviceOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    platform: str
+    token: str
+    topic: str
+    created_at: datetime
+
+
+class AppDevices(BaseModel):
+    data: list[DeviceOut]
+
+
+class PushSettingsIn(StrictModel):
+    """The tenant's push credentials; fields left out keep their value, null removes one."""
+
+    fcm_service_account: dict[str, Any] | str | None = Field(
+        default=None,
+        description="The Firebase project's service-account key file (JSON, as an object or a string); "
+        "Android and web devices are pushed through FCM with it. Never returned.",
+    )
+    apns_key_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{10}$", description="The key's id.")
+    apns_team_id: str | None = Field(default=None, pattern=r"^[A-Z0-9]{10}$", description="Your team id.")
+    apns_private_key: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="The APNs signing key (the .p8 file's PEM text); iOS devices are pushed through APNs "
+        "with it. Never returned.",
+    )
+    apns_topic: str | None = Field(
+        default=None, max_length=255, pattern=r"^[A-Za-z0-9.\-]+$", description="The app's bundle id."
+    )
+    apns_sandbox: bool | None = Field(default=None, description="Push to APNs' development endpoint.")
+
+
+class PushSettingsOut(BaseModel):
+    """The tenant's push settings; secrets show as ``********`` when set."""
+
+    fcm_service_account: str | None
+    fcm_project_id: str | None
+    fcm_client_email: str | None
+    apns_key_id: str | None
+    apns_team_id: str | None
+    apns_private_key: str | None
+    apns_topic: str | None
+    apns_sandbox: bool
+    updated_at: datetime | None
 
 
 class PushSent(BaseModel):
@@ -47,7 +110,21 @@ class PushFailed(BaseModel):
     reason: str
 
 
+class DeviceRemoved(BaseModel):
+    user_id: str
+    platform: str
+    #: The token's last characters, enough to tell it from the user's others.
+    token_suffix: str
+    #: The provider's word for why (``UNREGISTERED``, ``Unregistered``, ``BadDeviceToken``...).
+    reason: str
+
+
 EVENT_TYPES = (
     EventType("inapp.push_sent", PushSent, description="A reply was pushed to an app user's devices."),
     EventType("inapp.push_failed", PushFailed, description="A reply's push notification could not be sent."),
+    EventType(
+        "inapp.device_removed",
+        DeviceRemoved,
+        description="A push provider said an app user's device token is no longer valid; it was forgotten.",
+    ),
 )

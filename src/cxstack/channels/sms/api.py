@@ -14,12 +14,14 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from cxstack.backbone.unit_of_work import Context
+from cxstack.channels.numbers import service as numbers
+from cxstack.channels.numbers.schemas import NumberCreate, NumberOut, NumberRoute
 from cxstack.channels.sms import outbound, service
 from cxstack.channels.sms.intake import InboundRequest, receive_one, receive_sms_batch
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
 from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider, webhook_phone
-from cxstack.channels.sms.schemas import NumberCreate, NumberOut, OptOutOut, OutboundOut
-from cxstack.channels.sms.service import SOURCE, NumberRoute
+from cxstack.channels.sms.schemas import OptOutOut, OutboundOut
+from cxstack.channels.sms.service import SOURCE
 from cxstack.channels.twilio_webhooks import (
     SignatureRejected,
     UnknownNumber,
@@ -58,7 +60,7 @@ async def register_number(request: Request, who: Who, data: NumberCreate) -> Res
     response = await write(
         request,
         who,
-        lambda uow: service.register_number(uow, tenant_id=who.tenant_id, data=data),
+        lambda uow: numbers.register_number(uow, tenant_id=who.tenant_id, data=data),
         status=201,
     )
     _forget_routes(request)
@@ -70,14 +72,14 @@ async def list_numbers(request: Request, who: Who, cursor: str | None = None, li
     """List the tenant's numbers, oldest first, one page at a time."""
     return await read(
         request,
-        lambda session: service.list_numbers(session, tenant_id=who.tenant_id, cursor=cursor, limit=limit),
+        lambda session: numbers.list_numbers(session, tenant_id=who.tenant_id, cursor=cursor, limit=limit),
     )
 
 
 @router.get("/numbers/{number_id}", response_model=NumberOut)
 async def get_number(request: Request, who: Who, number_id: str) -> Response:
     return await read(
-        request, lambda session: service.get_number(session, tenant_id=who.tenant_id, number_id=number_id)
+        request, lambda session: numbers.get_number(session, tenant_id=who.tenant_id, number_id=number_id)
     )
 
 
@@ -87,7 +89,7 @@ async def remove_number(request: Request, who: Who, number_id: str) -> Response:
     response = await write(
         request,
         who,
-        lambda uow: service.remove_number(uow, tenant_id=who.tenant_id, number_id=number_id),
+        lambda uow: numbers.remove_number(uow, tenant_id=who.tenant_id, number_id=number_id),
         status=204,
     )
     _forget_routes(request)
@@ -144,7 +146,7 @@ async def _route(request: Request, params: FormParams, *, field: str) -> NumberR
     cached = routes.get(number)
     if cached is not None and cached[1] > time.monotonic():
         return cached[0]
-    found = await runtime_of(request).db.read(lambda session: service.route_for(session, number=number))
+    found = await runtime_of(request).db.read(lambda session: numbers.route_for(session, number=number))
     if found is None:
         raise UnknownNumber(f"no tenant has registered the number {number}", field=field)
     if len(routes) > 10_000:

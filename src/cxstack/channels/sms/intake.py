@@ -15,11 +15,12 @@ from typing import Any
 
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.channels.sms.repository import SmsRepository, serialise_on
+from cxstack.channels.numbers.repository import serialise_on
+from cxstack.channels.numbers.schemas import NumberRoute
+from cxstack.channels.sms.repository import SmsRepository
 from cxstack.channels.sms.schemas import InboundSms
 from cxstack.channels.sms.service import (
     InboundOutcome,
-    NumberRoute,
     attachments_of,
     keyword_of,
     receive_sms,
@@ -162,7 +163,7 @@ def _store(
         customer_of.update(customers.create_customers_by_phone(uow, tenant_id=tenant_id, phones=new_phones))
     created_customers = {customer_of[phone] for _, phone in new_phones}
     known = {customer_of[phone] for phone in phones} - created_customers
-    conversation_of = customers.conversations_to_join(
+    conversation_of = conversations.conversations_to_join(
         session, tenant_id=tenant_id, customer_ids=sorted(known), channel="sms"
     )
     for phone in phones:

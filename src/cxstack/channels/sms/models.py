@@ -1,4 +1,5 @@
-"""The SMS channel's tables: numbers, inbound receipts, opt-outs, outbound sends and status callbacks."""
+"""The SMS channel's tables: inbound receipts, opt-outs, outbound sends and status callbacks (the numbers
+they use are in ``channels.numbers``)."""
 
 from __future__ import annotations
 
@@ -8,24 +9,6 @@ from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cxstack.backbone.schema import Base, TenantScoped
-
-
-class SmsNumber(TenantScoped, Base):
-    """A tenant's phone number at an SMS provider, with the credentials to send from it and to check the
-    provider's webhook signatures. A number routes to one tenant only."""
-
-    __tablename__ = "sms_numbers"
-    __table_args__ = (UniqueConstraint("number"), Index("ix_sms_numbers_tenant_id_id", "tenant_id", "id"))
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    #: E.164.
-    number: Mapped[str] = mapped_column(String(32))
-    provider: Mapped[str] = mapped_column(String(20))
-    account_sid: Mapped[str] = mapped_column(String(64))
-    #: Needed in clear to compute webhook signatures and to authenticate sends; never returned by the API.
-    auth_token: Mapped[str] = mapped_column(String(128))
-    help_text: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime]
 
 
 class SmsInboundReceipt(TenantScoped, Base):

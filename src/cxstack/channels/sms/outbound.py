@@ -21,14 +21,17 @@ from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_ef
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.sms.models import SmsNumber, SmsOutbound, SmsStatusReceipt
+from cxstack.channels.numbers.models import PhoneNumber
+from cxstack.channels.numbers.repository import NumberRepository, serialise_on
+from cxstack.channels.numbers.schemas import NumberRoute
+from cxstack.channels.sms.models import SmsOutbound, SmsStatusReceipt
 from cxstack.channels.sms.plugins.base import (
     OutboundSms,
     ProviderAccount,
     SendRejected,
     SmsProvider,
 )
-from cxstack.channels.sms.repository import SmsRepository, serialise_on
+from cxstack.channels.sms.repository import SmsRepository
 from cxstack.channels.sms.schemas import (
     STATUS_RANK,
     DeliveryUpdated,
@@ -37,7 +40,7 @@ from cxstack.channels.sms.schemas import (
     SmsSubmitted,
     StatusReport,
 )
-from cxstack.channels.sms.service import SOURCE, NumberRoute, is_opted_out
+from cxstack.channels.sms.service import SOURCE, is_opted_out
 from cxstack.records.conversations.schemas import MessageSent
 from cxstack.records.customers import service as customers
 
@@ -62,11 +65,12 @@ def _phone_of(session: Session, *, tenant_id: str, customer_id: str) -> str | No
     return phones[0] if phones else None
 
 
-def _number_for(repo: SmsRepository, phone: str) -> SmsNumber | None:
+def _number_for(repo: SmsRepository, phone: str) -> PhoneNumber | None:
     """The number the customer last wrote to, else the tenant's first number."""
+    numbers = NumberRepository(repo.session, repo.tenant_id)
     last = repo.last_number_id_texted_by(phone)
-    found = repo.find_number(last) if last is not None else None
-    return found or repo.first_number()
+    found = numbers.find_number(last) if last is not None else None
+    return found or numbers.first_number()
 
 
 def _record(
@@ -74,7 +78,7 @@ def _record(
     message: MessageSent,
     *,
     tenant_id: str,
-    number: SmsNumber | None,
+    number: PhoneNumber | None,
     to_number: str | None,
     status: str,
     error_code: str | None = None,
@@ -126,7 +130,7 @@ def _refuse(
     message: MessageSent,
     *,
     tenant_id: str,
-    number: SmsNumber | None,
+    number: PhoneNumber | None,
     to_number: str | None,
     reason: str,
     detail: str,
@@ -230,7 +234,7 @@ def _plan(session: Session, *, tenant_id: str, outbound_id: str) -> _Plan | None
     row = repo.outbound_by_id(outbound_id)
     if row is None:
         return None
-    number = repo.find_number(row.number_id) if row.number_id else None
+    number = NumberRepository(session, tenant_id).find_number(row.number_id) if row.number_id else None
     refusal: tuple[str, str] | None = None
     if number is None:
         refusal = ("no_number", "the number this message was to be sent from was removed; nothing was sent")

@@ -1,19 +1,16 @@
-"""SMS queries, each scoped to one tenant by construction (but for finding a number's tenant)."""
+"""SMS queries, each scoped to one tenant by construction."""
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, insert, select, text
+from sqlalchemy import Row, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
 from cxstack.channels.sms.models import (
     SmsInboundReceipt,
-    SmsNumber,
     SmsOptOut,
     SmsOutbound,
     SmsStatusReceipt,
@@ -38,57 +35,10 @@ _RECEIPTS_BY_SIDS = select(
 )
 
 
-#: First key of this channel's PostgreSQL advisory locks.
-_LOCK_CLASS = 0x736D73  # "sms"
-
-
-def serialise_on(session: Session, key: str) -> None:
-    """On PostgreSQL, hold a transaction-scoped advisory lock on ``key`` until commit, so that transactions
-    about the same thing (a sender, a provider message id) run one after the other. SQLite has one writer,
-    so there is nothing to order."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        connection.execute(
-            text("SELECT pg_advisory_xact_lock(:cls, :key)"),
-            {"cls": _LOCK_CLASS, "key": zlib.crc32(key.encode()) - 2**31},
-        )
-
-
-def number_by_e164(session: Session, number: str) -> SmsNumber | None:
-    """Return the number ``number`` (E.164) of whichever tenant registered it: webhooks find the tenant
-    by the number the provider posts for."""
-    return session.scalar(select(SmsNumber).where(SmsNumber.number == number))
-
-
 class SmsRepository:
     def __init__(self, session: Session, tenant_id: str) -> None:
         self.session = session
         self.tenant_id = tenant_id
-
-    # -- numbers -----------------------------------------------------------------------------------
-
-    def get_number(self, number_id: str) -> SmsNumber:
-        """Return the tenant's number; raises NotFound (also for another tenant's id)."""
-        found = self.session.scalar(
-            select(SmsNumber).where(SmsNumber.tenant_id == self.tenant_id, SmsNumber.id == number_id)
-        )
-        if found is None:
-            raise NotFound(f"SMS number {number_id} does not exist", field="number_id")
-        return found
-
-    def numbers_page(self, *, cursor: str | None, limit: int) -> Page[SmsNumber]:
-        query = select(SmsNumber).where(SmsNumber.tenant_id == self.tenant_id)
-        return paginate(self.session, query, id_column=SmsNumber.id, cursor=cursor, limit=limit)
-
-    def first_number(self) -> SmsNumber | None:
-        return self.session.scalar(
-            select(SmsNumber).where(SmsNumber.tenant_id == self.tenant_id).order_by(SmsNumber.id).limit(1)
-        )
-
-    def find_number(self, number_id: str) -> SmsNumber | None:
-        return self.session.scalar(
-            select(SmsNumber).where(SmsNumber.tenant_id == self.tenant_id, SmsNumber.id == number_id)
-        )
 
     # -- inbound -----------------------------------------------------------------------------------
 

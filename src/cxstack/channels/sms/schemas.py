@@ -1,21 +1,15 @@
-"""SMS payloads: the numbers API, what provider webhooks carry, and the events this channel publishes."""
+"""SMS payloads: sends and opt-outs for the API, what provider webhooks carry, and the events this channel
+publishes."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from cxstack.backbone.catalog import EventType
 
-Provider = Literal["twilio"]
-PROVIDERS: tuple[str, ...] = ("twilio",)
-DEFAULT_HELP_TEXT = (
-    "You are texting our support team. Reply with your question and an agent will answer. "
-    "Reply STOP to stop receiving messages, START to receive them again."
-)
 #: Message statuses in the order a send moves through them; a status is never replaced by an earlier one.
 #: Statuses of equal rank (the final ones) do not replace each other either: the first one wins.
 STATUS_RANK: dict[str, int] = {
@@ -32,39 +26,6 @@ STATUS_RANK: dict[str, int] = {
     "canceled": 5,
     "read": 6,
 }
-
-
-class NumberCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    number: str = Field(min_length=1, max_length=40, description="The number in any format; stored in E.164.")
-    provider: Provider = "twilio"
-    account_sid: str = Field(
-        pattern=r"^AC[0-9a-fA-F]{32}$", description="The provider account the number belongs to."
-    )
-    auth_token: str = Field(
-        min_length=16,
-        max_length=128,
-        description="Checks the provider's webhook signatures and authenticates sends; never returned.",
-    )
-    help_text: str = Field(
-        default=DEFAULT_HELP_TEXT,
-        min_length=1,
-        max_length=1600,
-        description="The answer to a customer who texts HELP or INFO.",
-    )
-    region: str = Field(default="US", min_length=2, max_length=2, description="Region for local numbers.")
-
-
-class NumberOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: str
-    number: str
-    provider: str
-    account_sid: str
-    help_text: str
-    created_at: datetime
 
 
 class OutboundOut(BaseModel):
@@ -133,18 +94,6 @@ class StatusReport:
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class NumberRegistered(BaseModel):
-    number_id: str
-    number: str
-    provider: str
-    account_sid: str
-
-
-class NumberRemoved(BaseModel):
-    number_id: str
-    number: str
-
-
 class OptOutChanged(BaseModel):
     phone: str
     customer_id: str
@@ -196,8 +145,6 @@ class DeliveryUpdated(BaseModel):
 
 
 EVENT_TYPES = (
-    EventType("sms.number_registered", NumberRegistered, description="A tenant registered an SMS number."),
-    EventType("sms.number_removed", NumberRemoved, description="A tenant removed an SMS number."),
     EventType("sms.opted_out", OptOutChanged, description="A phone number opted out of SMS (STOP)."),
     EventType("sms.opted_in", OptOutChanged, description="A phone number opted back in to SMS (START)."),
     EventType(

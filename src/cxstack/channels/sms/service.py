@@ -1,4 +1,4 @@
-"""SMS numbers, inbound messages and opt-outs.
+"""SMS inbound messages and opt-outs (the numbers they arrive at: ``channels.numbers``).
 
 An inbound message finds its sender by phone identity (creating the customer the first time) and joins the
 customer's conversation: the newest one on SMS that is not closed, else the newest not closed on any other
@@ -14,19 +14,17 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, NotFound
+from cxstack.backbone.errors import NotFound
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.sms.models import SmsNumber, SmsOptOut
-from cxstack.channels.sms.repository import SmsRepository, number_by_e164, serialise_on
+from cxstack.channels.numbers.repository import serialise_on
+from cxstack.channels.numbers.schemas import NumberRoute
+from cxstack.channels.sms.models import SmsOptOut
+from cxstack.channels.sms.repository import SmsRepository
 from cxstack.channels.sms.schemas import (
     HelpRequested,
     InboundSms,
-    NumberCreate,
-    NumberOut,
-    NumberRegistered,
-    NumberRemoved,
     OptOutChanged,
     OptOutOut,
 )
@@ -47,19 +45,6 @@ KEYWORDS: dict[str, str] = {
 
 
 @dataclass(frozen=True, slots=True)
-class NumberRoute:
-    """What a webhook needs to know about the number it was posted for."""
-
-    number_id: str
-    tenant_id: str
-    number: str
-    provider: str
-    account_sid: str
-    auth_token: str
-    help_text: str
-
-
-@dataclass(frozen=True, slots=True)
 class InboundOutcome:
     customer_id: str
     conversation_id: str
@@ -67,84 +52,6 @@ class InboundOutcome:
     #: True when the provider's message id was seen before: nothing was written this time.
     duplicate: bool
     keyword: str
-
-
-# -- numbers ---------------------------------------------------------------------------------------
-
-
-def route_for(session: Session, *, number: str) -> NumberRoute | None:
-    """Return the route of the registered number ``number`` (E.164), whichever tenant has it."""
-    found = number_by_e164(session, number)
-    if found is None:
-        return None
-    return NumberRoute(
-        number_id=found.id,
-        tenant_id=found.tenant_id,
-        number=found.number,
-        provider=found.provider,
-        account_sid=found.account_sid,
-        auth_token=found.auth_token,
-        help_text=found.help_text,
-    )
-
-
-def register_number(uow: UnitOfWork, *, tenant_id: str, data: NumberCreate) -> NumberOut:
-    """Register a number of the tenant at its provider; return it (without its auth token).
-
-    Raises ValidationFailed for a number that is not one, Conflict for a number already registered (by
-    any tenant: a number routes to one tenant). Publishes ``sms.number_registered``.
-    """
-    number = customers.normalise_phone(data.number, region=data.region, field="number")
-    if number_by_e164(uow.session, number) is not None:
-        raise Conflict(f"the number {number} is already registered", field="number")
-    row = SmsNumber(
-        id=new_id("smn"),
-        tenant_id=tenant_id,
-        number=number,
-        provider=data.provider,
-        account_sid=data.account_sid,
-        auth_token=data.auth_token,
-        help_text=data.help_text,
-        created_at=uow.clock.now(),
-    )
-    uow.session.add(row)
-    uow.publish(
-        "sms.number_registered",
-        tenant_id=tenant_id,
-        subject=row.id,
-        source=SOURCE,
-        data=NumberRegistered(
-            number_id=row.id, number=number, provider=data.provider, account_sid=data.account_sid
-        ),
-    )
-    return NumberOut.model_validate(row)
-
-
-def get_number(session: Session, *, tenant_id: str, number_id: str) -> NumberOut:
-    """Return a number of the tenant; raises NotFound."""
-    return NumberOut.model_validate(SmsRepository(session, tenant_id).get_number(number_id))
-
-
-def list_numbers(session: Session, *, tenant_id: str, cursor: str | None, limit: int) -> Page[NumberOut]:
-    """Return a page of the tenant's numbers, oldest first."""
-    page = SmsRepository(session, tenant_id).numbers_page(cursor=cursor, limit=limit)
-    return Page(items=[NumberOut.model_validate(n) for n in page.items], next_cursor=page.next_cursor)
-
-
-def remove_number(uow: UnitOfWork, *, tenant_id: str, number_id: str) -> None:
-    """Remove a number: its webhooks are refused from now on. Raises NotFound.
-
-    Publishes ``sms.number_removed``.
-    """
-    row = SmsRepository(uow.session, tenant_id).get_number(number_id)
-    uow.session.delete(row)
-    uow.publish(
-        "sms.number_removed",
-        tenant_id=tenant_id,
-        subject=row.id,
-        source=SOURCE,
-        data=NumberRemoved(number_id=row.id, number=row.number),
-    )
 
 
 def record_rejected_webhook(
@@ -182,7 +89,7 @@ def _customer_of(uow: UnitOfWork, *, tenant_id: str, phone: str) -> str:
 
 
 def _conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> str:
-    found = customers.conversations_to_join(
+    found = conversations.conversations_to_join(
         uow.session, tenant_id=tenant_id, customer_ids=[customer_id], channel="sms"
     )
     if customer_id in found:

@@ -1,24 +1,30 @@
-"""``/v1/channels/voice``: the tenant's phone menu, calls and what agents do with them, escalations from
-other channels; ``/hooks/voice/twilio``: Twilio's voice webhooks.
+"""``/v1/channels/voice``: the tenant's phone menu, calls (incoming and outgoing) and what agents do with
+them, recordings, escalations from other channels; ``/hooks/voice/twilio``: Twilio's voice webhooks.
 
 Webhooks carry no API key. The incoming-call webhook finds its tenant by the number called (``To``, a
 number registered at ``/v1/channels/sms/numbers``: one registration serves messages and calls); every
-later callback finds it by its ``CallSid``. Each must carry Twilio's signature keyed with that number's
-auth token.
+later callback finds it by its ``CallSid``, by the call named in the URL cxstack gave Twilio (``?call=``:
+an outgoing call's callbacks, a conference's recording), or (conference callbacks) by the conference's
+``FriendlyName``, which is the call's id. Each must carry Twilio's signature keyed with that number's auth
+token, over the URL with its query.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, NoReturn
+import asyncio
+from typing import Annotated, NoReturn, cast
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from cxstack.backbone.errors import DomainError, NotFound
-from cxstack.backbone.unit_of_work import Context
+from cxstack.backbone.files import FileStore, local_file_store
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.channels.numbers.schemas import NumberRoute
+from cxstack.channels.numbers.service import route_for
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
-from cxstack.channels.sms.service import NumberRoute, route_for
 from cxstack.channels.twilio_webhooks import (
     SignatureRejected,
     UnknownNumber,
@@ -27,7 +33,19 @@ from cxstack.channels.twilio_webhooks import (
     signature_problem,
     signed_url,
 )
-from cxstack.channels.voice import context, control, escalations, ivr, recordings, service, twilio, twiml
+from cxstack.channels.voice import (
+    conferences,
+    context,
+    control,
+    escalations,
+    ivr,
+    outbound,
+    recordings,
+    service,
+    twilio,
+    twiml,
+)
+from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import (
     AgentIn,
     CallContext,
@@ -36,6 +54,8 @@ from cxstack.channels.voice.schemas import (
     EscalationOut,
     IvrDefinition,
     IvrOut,
+    OutboundCallIn,
+    RecordingOut,
     TransferIn,
 )
 from cxstack.channels.voice.service import SOURCE
@@ -100,6 +120,22 @@ async def list_calls(
     )
 
 
+@router.post("/calls", status_code=201, response_model=CallOut)
+async def place_call(request: Request, who: Who, data: OutboundCallIn) -> Response:
+    """Call a customer back (``customer_id`` or ``phone``), in their conversation (``conversation_id``, such
+    as the open chat, or their newest open one), from one of the tenant's numbers (``from_number``), for
+    the agent who asks (``agent_id``, ``agent_name``; connected when the customer answers, else the call
+    waits in ``queue``). The call is ``dialing`` until Twilio reports it; a number Twilio refuses ends it
+    as ``failed`` with Twilio's message (``error_message``). Honours ``Idempotency-Key``."""
+    settings = _settings(request)
+    return await write(
+        request,
+        who,
+        lambda uow: outbound.place_call(uow, tenant_id=who.tenant_id, data=data, settings=settings),
+        status=201,
+    )
+
+
 @router.get("/calls/{call_id}", response_model=CallOut)
 async def get_call(request: Request, who: Who, call_id: str) -> Response:
     return await read(
@@ -113,6 +149,52 @@ async def get_call_context(request: Request, who: Who, call_id: str) -> Response
     transcript across channels, what was collected before the call, and the menu choice."""
     return await read(
         request, lambda session: context.call_context(session, tenant_id=who.tenant_id, call_id=call_id)
+    )
+
+
+@router.get("/calls/{call_id}/recordings", response_model=list[RecordingOut])
+async def list_call_recordings(request: Request, who: Who, call_id: str) -> Response:
+    """The call's recordings: served by cxstack once copied into its file store (``url``), listed with
+    Twilio's URL until then."""
+    found = await runtime_of(request).db.read(
+        lambda session: recordings.list_recordings(session, tenant_id=who.tenant_id, call_id=call_id)
+    )
+    return Response(
+        orjson.dumps({"data": [r.model_dump(mode="json") for r in found]}), media_type="application/json"
+    )
+
+
+@router.get("/recordings/{recording_id}", response_model=RecordingOut)
+async def get_recording(request: Request, who: Who, recording_id: str) -> Response:
+    return await read(
+        request,
+        lambda session: recordings.get_recording(session, tenant_id=who.tenant_id, recording_id=recording_id),
+    )
+
+
+def _file_store(request: Request) -> FileStore:
+    runtime = runtime_of(request)
+    store = runtime.extras.get("file_store")
+    if store is None:
+        store = runtime.extras["file_store"] = local_file_store(runtime.settings.data_dir)
+    return cast(FileStore, store)
+
+
+@router.get(
+    "/recordings/{recording_id}/media",
+    response_class=Response,
+    responses={200: {"content": {"audio/mpeg": {}}}},
+)
+async def download_recording(request: Request, who: Who, recording_id: str) -> Response:
+    """The recording's audio, from cxstack's file store; 409 while it is only at Twilio (its URL named)."""
+    key, content_type, name = await runtime_of(request).db.read(
+        lambda session: recordings.stored_recording(
+            session, tenant_id=who.tenant_id, recording_id=recording_id
+        )
+    )
+    data = await asyncio.to_thread(_file_store(request).get, key)
+    return Response(
+        data, media_type=content_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
     )
 
 
@@ -211,11 +293,40 @@ async def _reject(
     )
 
 
-async def _verified(request: Request, *, incoming: bool = False) -> tuple[NumberRoute, FormParams]:
-    """Return the route of the number the webhook is about and its form, once its signature and account
-    are checked; raises MalformedWebhook (400), UnknownNumber or SignatureRejected (403, audited), NotFound
-    (a callback about a call cxstack never saw)."""
+async def _call_route(request: Request, params: FormParams, *, conference: bool) -> service.CallRoute:
+    """The call a callback is about: by its ``CallSid``, else by the call its URL names (``?call=``), else
+    (a conference callback) by the conference's ``FriendlyName``; raises MalformedWebhook, NotFound."""
+    db = runtime_of(request).db
+    call_id = request.query_params.get("call")
+    if conference:
+        call_id = form_value(params, "FriendlyName")
+        if not call_id:
+            raise MalformedWebhook("the webhook has no FriendlyName", field="FriendlyName")
+    elif form_value(params, "CallSid") or not call_id:
+        call_sid = twilio.call_sid_of(params)
+        found = await db.read(lambda session: service.route_of_call(session, call_sid=call_sid))
+        if found is not None:
+            return found
+        if not call_id:
+            raise NotFound(f"no call {call_sid} is known", field="CallSid")
+    assert call_id is not None
+    named = call_id
+    found = await db.read(lambda session: service.route_of_call_id(session, call_id=named))
+    if found is None:
+        field = "FriendlyName" if conference else "call"
+        raise NotFound(f"no call {named} is known", field=field)
+    return found
+
+
+async def _verified(
+    request: Request, *, incoming: bool = False, conference: bool = False
+) -> tuple[NumberRoute, FormParams, str | None]:
+    """Return the route of the number the webhook is about, its form and the id of the call it is about
+    (None for an incoming call), once its signature and account are checked; raises MalformedWebhook
+    (400), UnknownNumber or SignatureRejected (403, audited), NotFound (a callback about a call cxstack
+    never saw)."""
     params = await read_form(request)
+    call_id: str | None = None
     if incoming:
         raw = form_value(params, "To")
         if not raw:
@@ -226,13 +337,11 @@ async def _verified(request: Request, *, incoming: bool = False) -> tuple[Number
             raise MalformedWebhook(error.detail, field="To") from None
         route = await _number_route(request, number, field="To")
     else:
-        call_sid = twilio.call_sid_of(params)
-        call = await runtime_of(request).db.read(
-            lambda session: service.route_of_call(session, call_sid=call_sid)
-        )
-        if call is None:
-            raise NotFound(f"no call {call_sid} is known", field="CallSid")
+        call = await _call_route(request, params, conference=conference)
+        call_id = call.call_id
         route = await _number_route(request, call.number, field="CallSid")
+        if route.tenant_id != call.tenant_id:
+            raise NotFound(f"no call {call.call_id} is known", field="CallSid")
     problem = signature_problem(request, params, auth_token=route.auth_token)
     if problem is not None:
         await _reject(request, route, reason=problem[0], detail=problem[1], params=params)
@@ -247,7 +356,7 @@ async def _verified(request: Request, *, incoming: bool = False) -> tuple[Number
             detail=f"AccountSid {account_sid} is not the account of {route.number}",
             params=params,
         )
-    return route, params
+    return route, params, call_id
 
 
 def _twiml(document: str) -> Response:
@@ -268,7 +377,7 @@ async def twilio_incoming(request: Request) -> Response:
     400 names a missing or unreadable field; 403 (audited) for a missing or wrong ``X-Twilio-Signature``.
     A retried ``CallSid`` is recorded once.
     """
-    route, params = await _verified(request, incoming=True)
+    route, params, _ = await _verified(request, incoming=True)
     call = twilio.parse_incoming(params)
     db = runtime_of(request).db
     try:
@@ -286,7 +395,7 @@ async def twilio_incoming(request: Request) -> Response:
 @hooks.post("/gather", response_class=Response, responses=TWIML_RESPONSES)
 async def twilio_gather(request: Request, attempt: Annotated[int, Query(ge=1, le=100)] = 1) -> Response:
     """The menu's ``<Gather>`` action: ``Digits`` or ``SpeechResult`` choose an option."""
-    route, params = await _verified(request)
+    route, params, _ = await _verified(request)
     given = twilio.parse_menu_input(params)
     document = await runtime_of(request).db.write(
         lambda uow: service.answer_menu(uow, tenant_id=route.tenant_id, given=given, attempt=attempt),
@@ -306,7 +415,7 @@ async def twilio_wait(request: Request) -> Response:
 async def twilio_voicemail(request: Request) -> Response:
     """The voicemail ``<Record>`` action, once the caller finished: thanks them and hangs up (the
     recording is attached when its status callback arrives)."""
-    route, params = await _verified(request)
+    route, params, _ = await _verified(request)
     call_sid = twilio.call_sid_of(params)
     document = await runtime_of(request).db.read(
         lambda session: recordings.after_voicemail(session, tenant_id=route.tenant_id, call_sid=call_sid)
@@ -316,20 +425,26 @@ async def twilio_voicemail(request: Request) -> Response:
 
 @hooks.post("/recording", status_code=204, response_class=Response)
 async def twilio_recording(request: Request) -> Response:
-    """Recording status callback: a completed recording is attached to the call's conversation, once."""
-    route, params = await _verified(request)
+    """Recording status callback: a completed recording is attached to the call's conversation and copied
+    into cxstack's file store, once per ``RecordingSid``. A conference's recording names its call in the
+    URL (``?call=``)."""
+    route, params, call_id = await _verified(request)
     report = twilio.parse_recording(params)
-    await runtime_of(request).db.write(
-        lambda uow: recordings.attach_recording(uow, tenant_id=route.tenant_id, report=report),
-        context=_context(route),
-    )
+
+    def attach(uow: UnitOfWork) -> str | None:
+        call = None
+        if report.call_sid is None and call_id is not None:
+            call = VoiceRepository(uow.session, route.tenant_id).get_call(call_id, for_update=True)
+        return recordings.attach_recording(uow, tenant_id=route.tenant_id, report=report, call=call)
+
+    await runtime_of(request).db.write(attach, context=_context(route))
     return Response(status_code=204)
 
 
 @hooks.post("/transcription", status_code=204, response_class=Response)
 async def twilio_transcription(request: Request) -> Response:
     """Transcription callback: the transcript is posted to the call's conversation, once."""
-    route, params = await _verified(request)
+    route, params, _ = await _verified(request)
     report = twilio.parse_transcription(params)
     await runtime_of(request).db.write(
         lambda uow: recordings.attach_transcript(uow, tenant_id=route.tenant_id, report=report),
@@ -343,10 +458,48 @@ async def twilio_status(request: Request) -> Response:
     """Call status callback (the number's "Call status changes"): ringing, in-progress, completed, busy,
     no-answer, failed, canceled with ``CallDuration``. Each status of a call is recorded once, and never
     replaces a later one."""
-    route, params = await _verified(request)
+    route, params, call_id = await _verified(request)
     report = twilio.parse_status(params)
+
+    def record(uow: UnitOfWork) -> object:
+        if call_id is not None:
+            service.adopt_call_sid(uow, tenant_id=route.tenant_id, call_id=call_id, call_sid=report.call_sid)
+        return service.record_status(uow, tenant_id=route.tenant_id, report=report)
+
+    await runtime_of(request).db.write(record, context=_context(route))
+    return Response(status_code=204)
+
+
+@hooks.post("/outbound", response_class=Response, responses=TWIML_RESPONSES)
+async def twilio_outbound(request: Request) -> Response:
+    """An outgoing call's ``Url``, fetched when the customer answers (``?call=`` names the call): connects
+    them with the agent who asked for the call, in the call's conference, or queues them."""
+    route, params, call_id = await _verified(request)
+    if call_id is None:
+        raise MalformedWebhook("the URL names no call (?call=)", field="call")
+    answered = twilio.parse_answered(params)
+    settings = _settings(request)
+    document = await runtime_of(request).db.write(
+        lambda uow: outbound.answer_outbound(
+            uow, tenant_id=route.tenant_id, call_id=call_id, answered=answered, settings=settings
+        ),
+        context=_context(route),
+    )
+    return _twiml(document)
+
+
+@hooks.post("/conference", status_code=204, response_class=Response)
+async def twilio_conference(request: Request) -> Response:
+    """Conference status callback (conference-start, conference-end, participant-join, participant-leave,
+    participant-hold...): records the conference's id and its participants on the call its
+    ``FriendlyName`` names, once per event."""
+    route, params, call_id = await _verified(request, conference=True)
+    assert call_id is not None
+    report = twilio.parse_conference(params)
     await runtime_of(request).db.write(
-        lambda uow: service.record_status(uow, tenant_id=route.tenant_id, report=report),
+        lambda uow: conferences.record_conference_event(
+            uow, tenant_id=route.tenant_id, call_id=call_id, report=report
+        ),
         context=_context(route),
     )
     return Response(status_code=204)

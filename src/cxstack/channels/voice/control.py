@@ -1,10 +1,16 @@
 """What agents do with a call: take it, hold it, take it off hold, transfer it.
 
-Each action changes the call and publishes its event at once, and asks the provider to change the live
-call (new TwiML through Twilio's call update) by the ``voice.update_call`` effect, after the transaction
-commits: no provider is called inside a unit of work. One change of a call is in flight at a time, the next
-handed over when it is done, so the provider sees them in the order agents made them. Should the provider
-refuse one (the caller hung up meanwhile), ``call.update_failed`` says so.
+The customer and their agent talk in a conference of the call's own (named after the call's id): taking a
+call moves the customer's leg into it (new TwiML through Twilio's call update) and dials the agent in as a
+participant; hold and resume hold and unhold the customer's participant (hold music for them, the agent
+stays on the line); a transfer to another agent dials the new agent in and hangs up the previous one's leg;
+a transfer to a queue moves the customer's leg back to the queue (ending the conference).
+
+Each action changes the call and publishes its event at once, and asks the provider for the changes by the
+``voice.update_call`` effect, after the transaction commits: no provider is called inside a unit of work.
+One change of a call is in flight at a time, the next handed over when it is done, so the provider sees
+them in the order agents made them. Should the provider refuse one (the caller hung up meanwhile),
+``call.update_failed`` says so.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
 from cxstack.backbone.errors import Conflict
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.sms.service import route_for
+from cxstack.channels.numbers.service import route_for
 from cxstack.channels.voice import twilio, twiml
 from cxstack.channels.voice.models import VoiceCall
 from cxstack.channels.voice.repository import VoiceRepository
@@ -51,13 +59,48 @@ def _hand_over(uow: UnitOfWork, call: VoiceCall, update: dict[str, Any]) -> None
     )
 
 
-def _ask_provider(uow: UnitOfWork, call: VoiceCall, *, action: str, twiml_document: str) -> None:
-    """Queue a change of the live call; it is handed to the provider once the changes before it are done."""
+def ask_provider(uow: UnitOfWork, call: VoiceCall, *, action: str, op: str, **fields: Any) -> None:
+    """Queue one request about the live call (``op``: ``redirect`` with ``twiml``, ``add_agent`` with
+    ``agent_id`` and ``to``, ``hold`` with ``hold``, ``remove_agent`` with ``agent_id``), made for the
+    agent's ``action``; it is handed to the provider once the requests before it are done."""
     call.updates += 1
-    update = {"n": call.updates, "action": action, "twiml": twiml_document}
+    update = {"n": call.updates, "action": action, "op": op, **fields}
     if not call.pending_updates:
         _hand_over(uow, call, update)
     call.pending_updates = [*call.pending_updates, update]
+
+
+def join_conference(
+    uow: UnitOfWork,
+    call: VoiceCall,
+    *,
+    action: str,
+    agent_id: str,
+    agent_phone: str | None,
+    settings: VoiceSettings,
+    announcement: str | None = None,
+    customer_leg: bool = True,
+) -> str:
+    """Bring the customer and the agent together in the call's conference: the customer's leg is moved
+    there (unless ``customer_leg`` is False: the caller of this answers with the returned TwiML itself)
+    and the agent is dialed in. Returns the customer's TwiML."""
+    document = twiml.conference(
+        name=call.id,
+        public_url=settings.public_url,
+        hold_music_url=settings.hold_music_url,
+        announcement=announcement,
+    )
+    if customer_leg:
+        ask_provider(uow, call, action=action, op="redirect", twiml=document)
+    ask_provider(
+        uow,
+        call,
+        action=action,
+        op="add_agent",
+        agent_id=agent_id,
+        to=agent_phone or f"client:{agent_id}",
+    )
+    return document
 
 
 def _advance(uow: UnitOfWork, job: EffectJob) -> None:
@@ -72,6 +115,8 @@ def _advance(uow: UnitOfWork, job: EffectJob) -> None:
 def _live(call: VoiceCall) -> None:
     if call.status in ENDED:
         raise Conflict(f"call {call.id} has ended ({call.status})", field="call_id")
+    if call.status == "dialing" or call.call_sid is None:
+        raise Conflict(f"call {call.id} to {call.to_number} has not been answered yet", field="call_id")
 
 
 def _agent_phone(data: AgentIn | TransferIn) -> str | None:
@@ -120,20 +165,14 @@ def connect_agent(
             waited_s=max(0, int((now - call.created_at).total_seconds())),
         ),
     )
-    _ask_provider(
-        uow,
-        call,
-        action="connect",
-        twiml_document=twiml.dial_agent(
-            agent_id=data.agent_id, agent_phone=phone, public_url=settings.public_url
-        ),
-    )
+    join_conference(uow, call, action="connect", agent_id=data.agent_id, agent_phone=phone, settings=settings)
     uow.session.flush()
     return CallOut.model_validate(call)
 
 
 def hold_call(uow: UnitOfWork, *, tenant_id: str, call_id: str, settings: VoiceSettings) -> CallOut:
-    """Put a call with an agent on hold (hold music); publishes ``call.held``. Raises NotFound, Conflict."""
+    """Put the customer of a call with an agent on hold (hold music for them; the agent stays in the
+    conference); publishes ``call.held``. Raises NotFound, Conflict."""
     call = VoiceRepository(uow.session, tenant_id).get_call(call_id, for_update=True)
     _live(call)
     if call.status == "held":
@@ -142,7 +181,7 @@ def hold_call(uow: UnitOfWork, *, tenant_id: str, call_id: str, settings: VoiceS
         raise Conflict(f"only a call with an agent can be held; call {call_id} is {call.status}")
     call.status, call.updated_at = "held", uow.clock.now()
     publish_call_event(uow, call, "call.held", CallHeld(**call_refs(call), agent_id=call.agent_id))
-    _ask_provider(uow, call, action="hold", twiml_document=twiml.hold(hold_music_url=settings.hold_music_url))
+    ask_provider(uow, call, action="hold", op="hold", hold=True)
     uow.session.flush()
     return CallOut.model_validate(call)
 
@@ -155,14 +194,7 @@ def resume_call(uow: UnitOfWork, *, tenant_id: str, call_id: str, settings: Voic
         raise Conflict(f"call {call_id} is not on hold")
     call.status, call.updated_at = "in_progress", uow.clock.now()
     publish_call_event(uow, call, "call.resumed", CallResumed(**call_refs(call), agent_id=call.agent_id))
-    _ask_provider(
-        uow,
-        call,
-        action="resume",
-        twiml_document=twiml.dial_agent(
-            agent_id=call.agent_id, agent_phone=None, public_url=settings.public_url
-        ),
-    )
+    ask_provider(uow, call, action="resume", op="hold", hold=False)
     uow.session.flush()
     return CallOut.model_validate(call)
 
@@ -174,7 +206,7 @@ def transfer_call(
     queue (waiting for an agent again). Publishes ``call.transferred``. Raises NotFound, Conflict."""
     call = VoiceRepository(uow.session, tenant_id).get_call(call_id, for_update=True)
     _live(call)
-    from_agent = call.agent_id
+    from_agent, was = call.agent_id, call.status
     now = uow.clock.now()
     if data.agent_id is not None:
         assert data.agent_name is not None
@@ -183,12 +215,30 @@ def transfer_call(
         phone = _agent_phone(data)
         call.status, call.agent_id, call.agent_name = "in_progress", data.agent_id, data.agent_name
         call.answered_at = call.answered_at or now
-        document = twiml.dial_agent(
-            agent_id=data.agent_id,
-            agent_phone=phone,
-            public_url=settings.public_url,
-            announcement="Transferring your call.",
-        )
+        if was in ("in_progress", "held") and from_agent is not None:
+            # The customer stays in the conference: the new agent joins, the previous one leaves.
+            ask_provider(
+                uow,
+                call,
+                action="transfer",
+                op="add_agent",
+                agent_id=data.agent_id,
+                to=phone or f"client:{data.agent_id}",
+            )
+            if from_agent != data.agent_id:
+                ask_provider(uow, call, action="transfer", op="remove_agent", agent_id=from_agent)
+            if was == "held":
+                ask_provider(uow, call, action="transfer", op="hold", hold=False)
+        else:
+            join_conference(
+                uow,
+                call,
+                action="transfer",
+                agent_id=data.agent_id,
+                agent_phone=phone,
+                settings=settings,
+                announcement="Transferring your call.",
+            )
         body = f"Call transferred to {data.agent_name}"
     else:
         assert data.queue is not None
@@ -198,10 +248,12 @@ def transfer_call(
         document = twiml.enqueue(
             queue=data.queue, announcement="Transferring your call. Please hold.", wait_url=wait_url
         )
+        # Leaving the conference ends it (the customer's leg ends it on exit): the agent is released.
+        ask_provider(uow, call, action="transfer", op="redirect", twiml=document, leaves_conference=True)
         body = f"Call transferred to the {data.queue} queue"
     call.updated_at = now
     _assign(uow, call, call.agent_id)
-    post_call_message(uow, call, body=body, client_id=f"call:{call.call_sid}:transfer:{call.updates + 1}")
+    post_call_message(uow, call, body=body, client_id=f"call:{call.id}:transfer:{call.updates}")
     publish_call_event(
         uow,
         call,
@@ -214,7 +266,6 @@ def transfer_call(
             to_queue=data.queue,
         ),
     )
-    _ask_provider(uow, call, action="transfer", twiml_document=document)
     uow.session.flush()
     return CallOut.model_validate(call)
 
@@ -222,31 +273,126 @@ def transfer_call(
 # -- the effect ------------------------------------------------------------------------------------
 
 
+def conference_of(session: Session, *, tenant_id: str, call_id: str) -> tuple[str | None, list[Any]]:
+    """The call's running conference (its provider id, or None) and its participants."""
+    call = VoiceRepository(session, tenant_id).get_call(call_id)
+    return call.conference_sid, list(call.participants)
+
+
+def upsert_participant(call: VoiceCall, call_sid: str, **fields: Any) -> None:
+    """Record what is known of a participant of the call's conference (lists are replaced, not changed
+    in place, so the change is saved)."""
+    participants = [dict(p) for p in call.participants]
+    for participant in participants:
+        if participant.get("call_sid") == call_sid:
+            participant.update({k: v for k, v in fields.items() if v is not None})
+            break
+    else:
+        participants.append({"call_sid": call_sid, **{k: v for k, v in fields.items() if v is not None}})
+    call.participants = participants
+
+
 @dataclass(frozen=True, slots=True)
 class CallUpdater:
-    """Performs ``voice.update_call``: gives the live call its new TwiML through the provider's REST API."""
+    """Performs ``voice.update_call``: one request about a live call at the provider's REST API (new TwiML
+    for the customer's leg, an agent dialed into the conference or hung up, the customer held or not)."""
 
     settings: VoiceSettings
 
     async def perform(self, job: EffectJob, read: Reader) -> dict[str, Any]:
-        number = str(job.payload["number"])
+        payload = job.payload
+        number = str(payload["number"])
         route = await read(lambda session: route_for(session, number=number))
         if route is None or route.tenant_id != job.tenant_id:
             raise EffectFailed(f"the number {number} is no longer registered", code="number_removed")
+        common: dict[str, Any] = {
+            "api_url": self.settings.twilio_api_url,
+            "account_sid": route.account_sid,
+            "auth_token": route.auth_token,
+            "timeout_s": self.settings.update_timeout_seconds,
+        }
+        op = str(payload.get("op", "redirect"))
         try:
-            answer = await twilio.update_call(
-                api_url=self.settings.twilio_api_url,
-                account_sid=route.account_sid,
-                auth_token=route.auth_token,
-                call_sid=str(job.payload["call_sid"]),
-                twiml=str(job.payload["twiml"]),
-                timeout_s=self.settings.update_timeout_seconds,
+            if op == "redirect":
+                answer = await twilio.update_call(
+                    **common, call_sid=str(payload["call_sid"]), twiml=str(payload["twiml"])
+                )
+                return {"status": str(answer.get("status", ""))}
+            if op == "add_agent":
+                agent_id = str(payload["agent_id"])
+                form = {
+                    "From": number,
+                    "To": str(payload["to"]),
+                    "Label": twiml.agent_label(agent_id),
+                    "StartConferenceOnEnter": "true",
+                    "EndConferenceOnExit": "false",
+                    "Beep": "false",
+                }
+                answer = await twilio.add_participant(**common, conference=str(payload["call_id"]), form=form)
+                return {
+                    "conference_sid": str(answer.get("conference_sid") or ""),
+                    "participant_call_sid": str(answer.get("call_sid") or ""),
+                    "agent_id": agent_id,
+                }
+            call_id = str(payload["call_id"])
+            conference_sid, participants = await read(
+                lambda session: conference_of(session, tenant_id=job.tenant_id, call_id=call_id)
             )
-        except twilio.CallUpdateRejected as error:
+            if conference_sid is None:
+                # Retried: the conference's id comes with the agent's joining or its start callback.
+                raise twilio.TwilioUnavailable(f"the conference of call {call_id} has not started yet")
+            if op == "hold":
+                hold = bool(payload["hold"])
+                form = {"Hold": "true" if hold else "false"}
+                if hold:
+                    form |= {"HoldUrl": self.settings.hold_music_url, "HoldMethod": "GET"}
+                await twilio.update_participant(
+                    **common,
+                    conference_sid=conference_sid,
+                    participant=str(payload["call_sid"]),
+                    form=form,
+                )
+                return {"hold": hold}
+            if op == "remove_agent":
+                agent_id = str(payload["agent_id"])
+                legs = [
+                    p["call_sid"]
+                    for p in participants
+                    if p.get("agent_id") == agent_id and p.get("role") == "agent" and not p.get("left_at")
+                ]
+                target = legs[-1] if legs else twiml.agent_label(agent_id)
+                try:
+                    await twilio.remove_participant(
+                        **common, conference_sid=conference_sid, participant=target
+                    )
+                except twilio.TwilioRejected as error:
+                    if error.status != 404:  # the agent has hung up already
+                        raise
+                return {"removed": target}
+            raise EffectFailed(f"unknown call update {op!r}", code="unknown_update")
+        except twilio.TwilioRejected as error:
             raise EffectFailed(error.message, code=error.code) from None
-        return {"status": str(answer.get("status", ""))}
 
     def on_done(self, uow: UnitOfWork, job: EffectJob, result: dict[str, Any]) -> None:
+        # Requests run in order, so the conference's id as of this one is what the next ones act on.
+        if job.payload.get("leaves_conference"):
+            call = VoiceRepository(uow.session, job.tenant_id).get_call(
+                str(job.payload["call_id"]), for_update=True
+            )
+            call.conference_sid = None
+        if job.payload.get("op") == "add_agent" and result.get("participant_call_sid"):
+            call = VoiceRepository(uow.session, job.tenant_id).get_call(
+                str(job.payload["call_id"]), for_update=True
+            )
+            if result.get("conference_sid"):
+                call.conference_sid = str(result["conference_sid"])
+            upsert_participant(
+                call,
+                str(result["participant_call_sid"]),
+                role="agent",
+                agent_id=str(result["agent_id"]),
+                label=twiml.agent_label(str(result["agent_id"])),
+            )
         _advance(uow, job)
 
     def on_failed(self, uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
@@ -259,7 +405,7 @@ class CallUpdater:
             source="cxstack/channels/voice",
             data=CallUpdateFailed(
                 call_id=str(payload["call_id"]),
-                call_sid=str(payload["call_sid"]),
+                call_sid=str(payload["call_sid"]) if payload.get("call_sid") else None,
                 customer_id=str(payload["customer_id"]),
                 conversation_id=str(payload["conversation_id"]),
                 action=str(payload["action"]),

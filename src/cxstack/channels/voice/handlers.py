@@ -1,19 +1,43 @@
-"""The voice channel's effects: changes to live calls are handed to the provider after commit."""
+"""The voice channel's effects: changes to live calls, outgoing calls and copies of recordings are handed to
+the provider after commit."""
 
 from __future__ import annotations
 
 from cxstack.backbone.effects import EffectRegistry
+from cxstack.backbone.files import FileStore
 from cxstack.channels.voice.control import UPDATE_EFFECT, CallUpdater
+from cxstack.channels.voice.outbound import PLACE_EFFECT, CallPlacer
+from cxstack.channels.voice.recordings import COPY_EFFECT, RecordingCopier
 from cxstack.channels.voice.settings import VoiceSettings
 
 
-def register_effects(registry: EffectRegistry, settings: VoiceSettings | None = None) -> None:
-    """Register the voice effects; ``settings`` default to the environment (``CXSTACK_VOICE_*``)."""
-    updater = CallUpdater(settings or VoiceSettings())
+def register_effects(
+    registry: EffectRegistry, settings: VoiceSettings | None = None, *, store: FileStore
+) -> None:
+    """Register the voice effects; ``settings`` default to the environment (``CXSTACK_VOICE_*``); recordings
+    are copied into ``store``."""
+    settings = settings or VoiceSettings()
+    updater = CallUpdater(settings)
     registry.add(
         UPDATE_EFFECT,
         updater.perform,
         on_done=updater.on_done,
         on_failed=updater.on_failed,
-        description="Gives a live call new TwiML (connect to an agent, hold, transfer) at its provider.",
+        description="Changes a live call at its provider (connect to an agent, hold, transfer).",
+    )
+    placer = CallPlacer(settings)
+    registry.add(
+        PLACE_EFFECT,
+        placer.perform,
+        on_done=placer.on_done,
+        on_failed=placer.on_failed,
+        description="Creates an outgoing call to a customer at the provider.",
+    )
+    copier = RecordingCopier(settings, store)
+    registry.add(
+        COPY_EFFECT,
+        copier.perform,
+        on_done=copier.on_done,
+        on_failed=copier.on_failed,
+        description="Copies a call's recording from the provider into the file store.",
     )

@@ -36,19 +36,22 @@ class VoiceCall(TenantScoped, Base):
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    #: The provider's id of the call (unique across tenants: callbacks name only it).
-    call_sid: Mapped[str] = mapped_column(String(64))
+    #: The provider's id of the call (unique across tenants: callbacks name only it). None for an outgoing
+    #: call the provider has not yet created.
+    call_sid: Mapped[str | None] = mapped_column(String(64))
     account_sid: Mapped[str] = mapped_column(String(64))
     #: The tenant's number the call reached (E.164); its registration holds the provider credentials.
     number: Mapped[str] = mapped_column(String(32))
     from_number: Mapped[str] = mapped_column(String(32))
+    to_number: Mapped[str] = mapped_column(String(32))
+    #: ``inbound`` or ``outbound``.
     direction: Mapped[str] = mapped_column(String(20))
     customer_id: Mapped[str] = mapped_column(String(32))
     conversation_id: Mapped[str] = mapped_column(String(32))
     #: The escalation this call answered, when it continues a conversation started elsewhere.
     escalation_id: Mapped[str | None] = mapped_column(String(32))
-    #: cxstack's state: ringing, in_menu, queued, voicemail, in_progress, held, completed, busy,
-    #: no_answer, failed, canceled.
+    #: cxstack's state: dialing (an outgoing call not yet answered), ringing, in_menu, queued, voicemail,
+    #: in_progress, held, completed, busy, no_answer, failed, canceled.
     status: Mapped[str] = mapped_column(String(20))
     #: The newest status the provider reported (``CallStatus``).
     provider_status: Mapped[str] = mapped_column(String(20))
@@ -61,6 +64,18 @@ class VoiceCall(TenantScoped, Base):
     agent_id: Mapped[str | None] = mapped_column(String(80))
     agent_name: Mapped[str | None] = mapped_column(String(200))
     duration_s: Mapped[int | None]
+    #: The provider's id of the conference the caller and their agent talk in (one per call, named after
+    #: the call's id), while it runs.
+    conference_sid: Mapped[str | None] = mapped_column(String(64))
+    #: The conference's participants as the provider reported them: ``call_sid``, ``role`` (customer or
+    #: agent), ``label``, ``agent_id``, ``hold``, ``joined_at``, ``left_at``.
+    participants: Mapped[list[Any]]
+    #: An outgoing call's request: ``agent_id``, ``agent_name``, ``agent_phone`` of the agent who asked
+    #: for it (empty when the answered call is queued for routing), ``queue``.
+    callback: Mapped[dict[str, Any]]
+    #: Why the provider refused the call (an outgoing call it would not place).
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
     #: Each change asked of the provider gets the next number (the key of its effect).
     updates: Mapped[int]
     #: Changes not yet made at the provider, oldest first (``n``, ``action``, ``twiml``): the first is in
@@ -80,11 +95,45 @@ class VoiceCallbackReceipt(TenantScoped, Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     call_sid: Mapped[str] = mapped_column(String(64))
-    #: ``status``, ``recording`` or ``transcription``.
+    #: ``status``, ``recording``, ``transcription`` or ``conference``.
     kind: Mapped[str] = mapped_column(String(20))
-    #: The status reported, or the recording's or transcription's provider id.
+    #: The status reported, the recording's or transcription's provider id, or a conference event's
+    #: conference id and sequence number.
     value: Mapped[str] = mapped_column(String(64))
     received_at: Mapped[datetime]
+
+
+class VoiceRecording(TenantScoped, Base):
+    """A recording of a call: listed with the provider's URL until it is copied into cxstack's file store,
+    then served by cxstack."""
+
+    __tablename__ = "voice_recordings"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "recording_sid"),
+        Index("ix_voice_recordings_call", "tenant_id", "call_id", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(32))
+    conversation_id: Mapped[str] = mapped_column(String(32))
+    recording_sid: Mapped[str] = mapped_column(String(64))
+    #: Where the provider serves it.
+    provider_url: Mapped[str] = mapped_column(Text)
+    duration_s: Mapped[int | None]
+    voicemail: Mapped[bool]
+    #: ``copying`` (the provider's URL is the only copy), ``stored`` (in the file store), ``failed``.
+    status: Mapped[str] = mapped_column(String(16))
+    #: The file store's key (SHA-256 of the bytes) once stored.
+    file_key: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None]
+    content_type: Mapped[str] = mapped_column(String(100))
+    #: The message of the conversation that carries the stored copy.
+    message_id: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    #: Whether the provider's copy was deleted once stored.
+    deleted_at_provider: Mapped[bool]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class VoiceEscalation(TenantScoped, Base):

@@ -3,19 +3,36 @@
 A voicemail (the caller recorded a message from the menu) is the caller's message, with the recording
 attached and its transcript as the next message; a recording of a call with an agent is a system message.
 Each recording and transcription is attached once, however often the provider posts it.
+
+Each recording is then copied into cxstack's file store by the ``voice.copy_recording`` effect (the MP3
+fetched from the provider with the number's credentials), after which cxstack serves it
+(``/v1/channels/voice/recordings/{id}/media``) and a message of the conversation carries that copy; until
+then the recording is listed with the provider's URL. A failed download is retried by the effect runner.
+With ``CXSTACK_VOICE_DELETE_RECORDINGS_AFTER_COPY`` the provider's copy is deleted once cxstack has its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
+from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
+from cxstack.backbone.errors import Conflict, NotFound
+from cxstack.backbone.files import FileStore
+from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.voice import twiml
-from cxstack.channels.voice.repository import call_by_sid
+from cxstack.channels.numbers.service import route_for
+from cxstack.channels.voice import twilio, twiml
+from cxstack.channels.voice.models import VoiceCall, VoiceRecording
+from cxstack.channels.voice.repository import VoiceRepository, call_by_sid
 from cxstack.channels.voice.schemas import (
     RecordingAttached,
+    RecordingOut,
     RecordingReport,
+    RecordingStored,
     TranscriptAttached,
     TranscriptionReport,
 )
@@ -27,6 +44,7 @@ from cxstack.channels.voice.service import (
     publish_call_event,
     record_callback,
 )
+from cxstack.channels.voice.settings import VoiceSettings
 from cxstack.records.conversations.schemas import Attachment
 
 
@@ -35,15 +53,29 @@ def _media_url(url: str) -> str:
     return url if url.rsplit("/", 1)[-1].count(".") else f"{url}.wav"
 
 
-def attach_recording(uow: UnitOfWork, *, tenant_id: str, report: RecordingReport) -> str | None:
+#: The effect that copies a recording into the file store.
+COPY_EFFECT = "voice.copy_recording"
+MEDIA_ROUTE = "/v1/channels/voice/recordings/{id}/media"
+
+
+def attach_recording(
+    uow: UnitOfWork, *, tenant_id: str, report: RecordingReport, call: VoiceCall | None = None
+) -> str | None:
     """Attach a completed recording to the call's conversation, once per recording; return the message id.
 
     A voicemail is the caller's message (``call.voicemail_left``); a recording of the call with an agent is
-    a system message (``call.recording_attached``). A recording that is not completed changes nothing.
+    a system message (``call.recording_attached``). The recording is listed on the call and copied into the
+    file store after commit (``voice.copy_recording``). A recording that is not completed changes nothing.
+    ``call`` is the call when the callback named it by its URL (a conference's recording names no call).
     Raises NotFound for an unknown call.
     """
-    call = known_call(uow, tenant_id=tenant_id, call_sid=report.call_sid)
+    if call is None:
+        if report.call_sid is None:
+            raise NotFound("the recording callback names no call", field="CallSid")
+        call = known_call(uow, tenant_id=tenant_id, call_sid=report.call_sid)
     if report.status != "completed" or not record_callback(uow, call, "recording", report.recording_sid):
+        return None
+    if VoiceRepository(uow.session, tenant_id).recording_by_sid(report.recording_sid) is not None:
         return None
     voicemail = call.status == "voicemail" or call.ivr.get("option") == "voicemail"
     url = _media_url(report.url)
@@ -61,6 +93,40 @@ def attach_recording(uow: UnitOfWork, *, tenant_id: str, report: RecordingReport
         direction="inbound" if voicemail else "outbound",
         author_kind="customer" if voicemail else "system",
         attachments=[attachment],
+    )
+    now = uow.clock.now()
+    recording = VoiceRecording(
+        id=new_id("rec"),
+        tenant_id=tenant_id,
+        call_id=call.id,
+        conversation_id=call.conversation_id,
+        recording_sid=report.recording_sid,
+        provider_url=url,
+        duration_s=report.duration_s,
+        voicemail=voicemail,
+        status="copying",
+        file_key=None,
+        size=None,
+        content_type="audio/mpeg",
+        message_id=None,
+        error=None,
+        deleted_at_provider=False,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(recording)
+    enqueue_effect(
+        uow,
+        tenant_id=tenant_id,
+        kind=COPY_EFFECT,
+        key=f"{tenant_id}:{report.recording_sid}",
+        payload={
+            **call_refs(call),
+            "recording_id": recording.id,
+            "recording_sid": report.recording_sid,
+            "url": report.url,
+            "number": call.number,
+        },
     )
     publish_call_event(
         uow,
@@ -116,3 +182,139 @@ def after_voicemail(session: Session, *, tenant_id: str, call_sid: str) -> str:
     if call is None or call.tenant_id != tenant_id:
         raise NotFound(f"no call {call_sid} is known", field="CallSid")
     return twiml.goodbye("Thank you for your message. Goodbye.")
+
+
+# -- the copy in the file store --------------------------------------------------------------------
+
+
+def _recording_out(row: VoiceRecording) -> RecordingOut:
+    return RecordingOut(
+        id=row.id,
+        call_id=row.call_id,
+        conversation_id=row.conversation_id,
+        recording_sid=row.recording_sid,
+        status=row.status,
+        url=MEDIA_ROUTE.format(id=row.id) if row.status == "stored" else row.provider_url,
+        provider_url=row.provider_url,
+        duration_s=row.duration_s,
+        size=row.size,
+        content_type=row.content_type,
+        voicemail=row.voicemail,
+        message_id=row.message_id,
+        error=row.error,
+        deleted_at_provider=row.deleted_at_provider,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def list_recordings(session: Session, *, tenant_id: str, call_id: str) -> list[RecordingOut]:
+    """Return the call's recordings, oldest first; raises NotFound for an unknown call."""
+    repo = VoiceRepository(session, tenant_id)
+    repo.get_call(call_id)
+    return [_recording_out(row) for row in repo.recordings_of(call_id)]
+
+
+def get_recording(session: Session, *, tenant_id: str, recording_id: str) -> RecordingOut:
+    """Return a recording of the tenant; raises NotFound."""
+    return _recording_out(VoiceRepository(session, tenant_id).recording(recording_id))
+
+
+def stored_recording(session: Session, *, tenant_id: str, recording_id: str) -> tuple[str, str, str]:
+    """Return (file key, content type, file name) of a recording cxstack holds; raises NotFound, Conflict
+    (not copied yet: it is still at the provider's URL)."""
+    row = VoiceRepository(session, tenant_id).recording(recording_id)
+    if row.status != "stored" or row.file_key is None:
+        raise Conflict(
+            f"recording {recording_id} is not stored in cxstack yet ({row.status}); "
+            f"it is at {row.provider_url}",
+            field="recording_id",
+        )
+    return row.file_key, row.content_type, f"{row.recording_sid}.mp3"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingCopier:
+    """Performs ``voice.copy_recording``: fetches the recording from the provider, stores it in the file
+    store and (if set) deletes the provider's copy."""
+
+    settings: VoiceSettings
+    store: FileStore
+
+    async def perform(self, job: EffectJob, read: Reader) -> dict[str, Any]:
+        number = str(job.payload["number"])
+        route = await read(lambda session: route_for(session, number=number))
+        if route is None or route.tenant_id != job.tenant_id:
+            raise EffectFailed(f"the number {number} is no longer registered", code="number_removed")
+        recording_sid = str(job.payload["recording_sid"])
+        url = twilio.recording_media_url(
+            api_url=self.settings.twilio_api_url,
+            account_sid=route.account_sid,
+            recording_sid=recording_sid,
+            reported_url=str(job.payload["url"]),
+        )
+        try:
+            data = await twilio.download_recording(
+                url=url,
+                account_sid=route.account_sid,
+                auth_token=route.auth_token,
+                timeout_s=self.settings.download_timeout_seconds,
+            )
+            if not data:
+                raise twilio.TwilioUnavailable(f"Twilio served recording {recording_sid} empty")
+            stored = await asyncio.to_thread(self.store.put, data)
+            deleted = False
+            if self.settings.delete_recordings_after_copy:
+                await twilio.delete_recording(
+                    api_url=self.settings.twilio_api_url,
+                    account_sid=route.account_sid,
+                    auth_token=route.auth_token,
+                    recording_sid=recording_sid,
+                    timeout_s=self.settings.update_timeout_seconds,
+                )
+                deleted = True
+        except twilio.TwilioRejected as error:
+            raise EffectFailed(error.message, code=error.code) from None
+        return {"key": stored.key, "size": stored.size, "deleted": deleted}
+
+    def on_done(self, uow: UnitOfWork, job: EffectJob, result: dict[str, Any]) -> None:
+        repo = VoiceRepository(uow.session, job.tenant_id)
+        row = repo.recording(str(job.payload["recording_id"]))
+        if row.status == "stored":
+            return
+        call = repo.get_call(row.call_id)
+        row.status, row.file_key, row.size = "stored", str(result["key"]), int(result["size"])
+        row.deleted_at_provider = bool(result.get("deleted"))
+        row.error, row.updated_at = None, uow.clock.now()
+        url = MEDIA_ROUTE.format(id=row.id)
+        length = f" ({describe_duration(row.duration_s)})" if row.duration_s is not None else ""
+        message_id = post_call_message(
+            uow,
+            call,
+            body=f"{'Voicemail' if row.voicemail else 'Call recording'} stored in cxstack{length}",
+            client_id=f"recording:{row.recording_sid}:stored",
+            attachments=[
+                Attachment(
+                    name=f"{row.recording_sid}.mp3", content_type=row.content_type, size=row.size, url=url
+                )
+            ],
+        )
+        row.message_id = message_id
+        publish_call_event(
+            uow,
+            call,
+            "call.recording_stored",
+            RecordingStored(
+                **call_refs(call),
+                recording_id=row.id,
+                recording_sid=row.recording_sid,
+                url=url,
+                size=row.size,
+                message_id=message_id,
+            ),
+        )
+
+    def on_failed(self, uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
+        row = VoiceRepository(uow.session, job.tenant_id).recording(str(job.payload["recording_id"]))
+        if row.status != "stored":
+            row.status, row.error, row.updated_at = "failed", failure.message, uow.clock.now()

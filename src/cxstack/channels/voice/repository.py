@@ -8,12 +8,23 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
-from cxstack.channels.voice.models import VoiceCall, VoiceCallbackReceipt, VoiceEscalation, VoiceIvr
+from cxstack.channels.voice.models import (
+    VoiceCall,
+    VoiceCallbackReceipt,
+    VoiceEscalation,
+    VoiceIvr,
+    VoiceRecording,
+)
 
 
 def call_by_sid(session: Session, call_sid: str) -> VoiceCall | None:
     """Return the call with the provider id ``call_sid``, whichever tenant it belongs to."""
     return session.scalar(select(VoiceCall).where(VoiceCall.call_sid == call_sid))
+
+
+def call_by_id(session: Session, call_id: str) -> VoiceCall | None:
+    """Return the call ``call_id``, whichever tenant it belongs to (callbacks whose URL names the call)."""
+    return session.scalar(select(VoiceCall).where(VoiceCall.id == call_id))
 
 
 class VoiceRepository:
@@ -79,3 +90,30 @@ class VoiceRepository:
         if found is None:
             raise NotFound(f"escalation {escalation_id} does not exist", field="escalation_id")
         return found
+
+    def recording(self, recording_id: str) -> VoiceRecording:
+        """Return the tenant's recording; raises NotFound."""
+        found = self.session.scalar(
+            select(VoiceRecording).where(
+                VoiceRecording.tenant_id == self.tenant_id, VoiceRecording.id == recording_id
+            )
+        )
+        if found is None:
+            raise NotFound(f"recording {recording_id} does not exist", field="recording_id")
+        return found
+
+    def recording_by_sid(self, recording_sid: str) -> VoiceRecording | None:
+        return self.session.scalar(
+            select(VoiceRecording).where(
+                VoiceRecording.tenant_id == self.tenant_id, VoiceRecording.recording_sid == recording_sid
+            )
+        )
+
+    def recordings_of(self, call_id: str) -> list[VoiceRecording]:
+        return list(
+            self.session.scalars(
+                select(VoiceRecording)
+                .where(VoiceRecording.tenant_id == self.tenant_id, VoiceRecording.call_id == call_id)
+                .order_by(VoiceRecording.id)
+            )
+        )

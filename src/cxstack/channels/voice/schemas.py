@@ -114,9 +114,12 @@ class CallOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: str
-    call_sid: str
+    #: The provider's id; None while an outgoing call is not yet created at the provider.
+    call_sid: str | None
+    #: The tenant's number (called, or calling out from).
     number: str
     from_number: str
+    to_number: str
     direction: str
     customer_id: str
     conversation_id: str
@@ -129,10 +132,78 @@ class CallOut(BaseModel):
     agent_id: str | None
     agent_name: str | None
     duration_s: int | None
+    conference_sid: str | None
+    participants: list[dict[str, Any]]
+    error_code: str | None
+    error_message: str | None
     created_at: datetime
     updated_at: datetime
     answered_at: datetime | None
     ended_at: datetime | None
+
+
+class OutboundCallIn(StrictModel):
+    """Call a customer back: ``customer_id`` (their phone) or ``phone``, optionally in an open
+    conversation, from one of the tenant's numbers, for the agent who asks (connected when the customer
+    answers; without one the answered call waits in ``queue``)."""
+
+    customer_id: str | None = Field(default=None, min_length=1, max_length=32)
+    phone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="The number to call (any format; E.164 stored). With customer_id, one of the "
+        "customer's phones or a new one linked to them; alone, the customer is found (or created) by it.",
+    )
+    region: str = Field(default="US", min_length=2, max_length=2)
+    conversation_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="The conversation the call continues (the customer's open chat...); defaults to "
+        "their newest open conversation, or a new voice one.",
+    )
+    from_number: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=40,
+        description="One of the tenant's numbers (default: its first).",
+    )
+    agent_id: str | None = Field(default=None, min_length=1, max_length=80)
+    agent_name: str | None = Field(default=None, min_length=1, max_length=200)
+    agent_phone: str | None = Field(default=None, max_length=40)
+    queue: str = Field(default="support", min_length=1, max_length=80)
+
+    @model_validator(mode="after")
+    def _who(self) -> OutboundCallIn:
+        if self.customer_id is None and self.phone is None:
+            raise ValueError("a call names the customer (customer_id) or the number to call (phone)")
+        if self.agent_id is not None and self.agent_name is None:
+            raise ValueError("a call for an agent names the agent (agent_name)")
+        return self
+
+
+class RecordingOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    call_id: str
+    conversation_id: str
+    recording_sid: str
+    #: ``copying`` (only at the provider yet), ``stored`` (served by cxstack), ``failed``.
+    status: str
+    #: Where to fetch it: cxstack's own route once stored, the provider's URL until then.
+    url: str
+    provider_url: str
+    duration_s: int | None
+    size: int | None
+    content_type: str
+    voicemail: bool
+    message_id: str | None
+    error: str | None
+    deleted_at_provider: bool
+    created_at: datetime
+    updated_at: datetime
 
 
 class AgentIn(StrictModel):
@@ -234,8 +305,33 @@ class CallStatusReport:
 
 
 @dataclass(frozen=True, slots=True)
-class RecordingReport:
+class AnsweredCall:
+    """An outgoing call the callee answered (its ``Url`` webhook)."""
+
     call_sid: str
+    account_sid: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConferenceReport:
+    """A conference status callback."""
+
+    account_sid: str
+    conference_sid: str
+    friendly_name: str
+    #: conference-start, conference-end, participant-join, participant-leave, participant-hold...
+    event: str
+    call_sid: str | None
+    label: str | None
+    hold: bool | None
+    sequence: str
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingReport:
+    #: None for a conference's recording (its callback names the conference, not a call).
+    call_sid: str | None
     account_sid: str
     recording_sid: str
     url: str
@@ -258,7 +354,8 @@ class TranscriptionReport:
 
 class CallEvent(BaseModel):
     call_id: str
-    call_sid: str
+    #: None while an outgoing call is not yet created at the provider.
+    call_sid: str | None
     customer_id: str
     conversation_id: str
 
@@ -304,6 +401,25 @@ class CallCompleted(CallEvent):
     status: str
     duration_s: int | None
     agent_id: str | None
+    #: Why the provider would not place an outgoing call.
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+class CallPlaced(CallEvent):
+    from_number: str
+    to_number: str
+    #: The agent who asked for the call (connected when the customer answers), if any.
+    agent_id: str | None
+
+
+class RecordingStored(CallEvent):
+    recording_id: str
+    recording_sid: str
+    #: cxstack's route serving the recording.
+    url: str
+    size: int
+    message_id: str
 
 
 class VoicemailStarted(CallEvent):
@@ -341,6 +457,9 @@ class CallRequested(BaseModel):
 
 EVENT_TYPES = (
     EventType("call.requested", CallRequested, description="A customer asked to continue by phone."),
+    EventType(
+        "call.placed", CallPlaced, description="An outgoing call to a customer was asked of the provider."
+    ),
     EventType("call.ringing", CallRinging, description="A call arrived and joined a conversation."),
     EventType("call.queued", CallQueued, description="The menu chose a queue; the call waits for an agent."),
     EventType("call.answered", CallAnswered, description="An agent took the call."),
@@ -358,6 +477,11 @@ EVENT_TYPES = (
         "call.recording_attached",
         RecordingAttached,
         description="A recording of a call with an agent was attached to the conversation.",
+    ),
+    EventType(
+        "call.recording_stored",
+        RecordingStored,
+        description="A call's recording was copied into cxstack's file store and is served by cxstack.",
     ),
     EventType(
         "call.transcript_attached",

@@ -21,16 +21,16 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
+from cxstack.backbone.errors import Conflict, NotFound
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.sms.repository import serialise_on
-from cxstack.channels.sms.service import NumberRoute
+from cxstack.channels.numbers.repository import serialise_on
+from cxstack.channels.numbers.schemas import NumberRoute
 from cxstack.channels.voice import twiml
 from cxstack.channels.voice.ivr import choose_option, tenant_ivr
 from cxstack.channels.voice.models import VoiceCall, VoiceCallbackReceipt
-from cxstack.channels.voice.repository import VoiceRepository, call_by_sid
+from cxstack.channels.voice.repository import VoiceRepository, call_by_id, call_by_sid
 from cxstack.channels.voice.schemas import (
     FINAL_STATUSES,
     PROVIDER_STATUS_RANK,
@@ -82,6 +82,13 @@ def route_of_call(session: Session, *, call_sid: str) -> CallRoute | None:
     return CallRoute(call_id=call.id, tenant_id=call.tenant_id, number=call.number)
 
 
+def route_of_call_id(session: Session, *, call_id: str) -> CallRoute | None:
+    call = call_by_id(session, call_id)
+    if call is None:
+        return None
+    return CallRoute(call_id=call.id, tenant_id=call.tenant_id, number=call.number)
+
+
 def record_rejected_webhook(
     uow: UnitOfWork, *, tenant_id: str, number: str, reason: str, url: str, call_sid: str | None
 ) -> None:
@@ -101,7 +108,7 @@ def _lock_call(uow: UnitOfWork, call_sid: str) -> None:
     serialise_on(uow.session, f"voice-call:{call_sid}")
 
 
-def call_refs(call: VoiceCall) -> dict[str, str]:
+def call_refs(call: VoiceCall) -> dict[str, str | None]:
     """The fields every call event carries."""
     return {
         "call_id": call.id,
@@ -162,7 +169,7 @@ def _customer_of(uow: UnitOfWork, *, tenant_id: str, phone: str) -> str:
         return customers.create_customer(uow, tenant_id=tenant_id, data=CustomerCreate(phone=phone)).id
 
 
-def _conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> str:
+def conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> str:
     page = conversations.list_conversations(
         uow.session,
         tenant_id=tenant_id,
@@ -200,7 +207,7 @@ def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> 
     if escalation is not None:
         conversation_id = escalation.conversation_id
     else:
-        conversation_id = _conversation_of(uow, tenant_id=tenant_id, customer_id=customer_id)
+        conversation_id = conversation_of(uow, tenant_id=tenant_id, customer_id=customer_id)
     now = uow.clock.now()
     row = VoiceCall(
         id=new_id("cal"),
@@ -209,6 +216,7 @@ def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> 
         account_sid=call.account_sid,
         number=route.number,
         from_number=call.from_number,
+        to_number=route.number,
         direction="inbound",
         customer_id=customer_id,
         conversation_id=conversation_id,
@@ -222,6 +230,11 @@ def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> 
         agent_id=None,
         agent_name=None,
         duration_s=None,
+        conference_sid=None,
+        participants=[],
+        callback={},
+        error_code=None,
+        error_message=None,
         updates=0,
         pending_updates=[],
         created_at=now,
@@ -263,6 +276,22 @@ def known_call(uow: UnitOfWork, *, tenant_id: str, call_sid: str) -> VoiceCall:
     call = call_by_sid(uow.session, call_sid)
     if call is None or call.tenant_id != tenant_id:
         raise NotFound(f"no call {call_sid} is known", field="CallSid")
+    return call
+
+
+def adopt_call_sid(uow: UnitOfWork, *, tenant_id: str, call_id: str, call_sid: str) -> VoiceCall:
+    """Return the tenant's call ``call_id``, giving it the provider's ``call_sid`` when it has none yet (an
+    outgoing call whose creation's answer is not yet recorded when its callbacks arrive). Raises
+    NotFound, Conflict (the call has another provider id)."""
+    _lock_call(uow, call_sid)
+    call = VoiceRepository(uow.session, tenant_id).get_call(call_id, for_update=True)
+    if call.call_sid is None:
+        call.call_sid = call_sid
+        uow.session.flush()
+    elif call.call_sid != call_sid:
+        raise Conflict(
+            f"call {call_id} is the provider's call {call.call_sid}, not {call_sid}", field="CallSid"
+        )
     return call
 
 
@@ -347,13 +376,13 @@ def answer_menu(uow: UnitOfWork, *, tenant_id: str, given: MenuInput, attempt: i
 def record_callback(uow: UnitOfWork, call: VoiceCall, kind: str, value: str) -> bool:
     """Record that a callback was processed; return False when it was before."""
     repo = VoiceRepository(uow.session, call.tenant_id)
-    if repo.seen_callback(call.call_sid, kind, value):
+    if repo.seen_callback(call.call_sid or call.id, kind, value):
         return False
     uow.session.add(
         VoiceCallbackReceipt(
             id=new_id("vcr"),
             tenant_id=call.tenant_id,
-            call_sid=call.call_sid,
+            call_sid=call.call_sid or call.id,
             kind=kind,
             value=value,
             received_at=uow.clock.now(),

@@ -18,8 +18,14 @@ class VoiceSettings(BaseSettings):
         default=None,
         description=(
             "The URL at which Twilio reaches this cxstack (https://cx.example.com). Set, calls connected to "
-            "an agent are recorded and their recordings attached to the conversation."
+            "an agent are recorded and their recordings attached to the conversation, and conference events "
+            "are reported; outgoing calls need it (Twilio fetches the answered call's TwiML there)."
         ),
     )
     hold_music_url: str = Field(default="http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3")
     update_timeout_seconds: float = Field(default=10.0, gt=0)
+    download_timeout_seconds: float = Field(default=60.0, gt=0)
+    delete_recordings_after_copy: bool = Field(
+        default=False,
+        description="Delete a recording at Twilio once it is copied into cxstack's file store.",
+    )

@@ -90,37 +90,44 @@ def goodbye(text: str) -> str:
     return _document(root)
 
 
-def dial_agent(
-    *, agent_id: str, agent_phone: str | None, public_url: str | None, announcement: str | None = None
-) -> str:
-    """Connect the caller to an agent: the agent's phone, or the agent's client (softphone) by id.
+#: The label of the customer's leg in a call's conference (agents' legs are ``agent:<agent_id>``).
+CUSTOMER_LABEL = "customer"
+#: The conference events Twilio reports to the conference status callback.
+CONFERENCE_CALLBACK_EVENTS = "start end join leave hold"
 
-    TwiML given through the REST API has no URL to resolve relative ones against: with ``public_url`` (where
-    Twilio reaches cxstack) the call is recorded from answer and the recording comes back to the recording
-    callback; without it the call is not recorded.
-    """
+
+def agent_label(agent_id: str) -> str:
+    return f"agent:{agent_id}"
+
+
+def conference(
+    *, name: str, public_url: str | None, hold_music_url: str, announcement: str | None = None
+) -> str:
+    """Put the customer's leg in the call's conference ``name``: they hear hold music until an agent joins,
+    and the conference ends when they leave. With ``public_url`` the conference reports its events to the
+    conference callback and is recorded from its start (the recording comes back to the recording callback,
+    naming the call)."""
     root = Element("Response")
     if announcement:
         _say(root, announcement)
-    attributes = (
-        {
-            "record": "record-from-answer",
-            "recordingStatusCallback": f"{public_url.rstrip('/')}{HOOKS}/recording",
+    dial = SubElement(root, "Dial")
+    attributes = {
+        "participantLabel": CUSTOMER_LABEL,
+        "startConferenceOnEnter": "false",
+        "endConferenceOnExit": "true",
+        "beep": "false",
+        "waitUrl": hold_music_url,
+        "waitMethod": "GET",
+    }
+    if public_url:
+        base = public_url.rstrip("/")
+        attributes |= {
+            "statusCallback": f"{base}{HOOKS}/conference",
+            "statusCallbackEvent": CONFERENCE_CALLBACK_EVENTS,
+            "statusCallbackMethod": "POST",
+            "record": "record-from-start",
+            "recordingStatusCallback": f"{base}{HOOKS}/recording?call={name}",
             "recordingStatusCallbackMethod": "POST",
         }
-        if public_url
-        else {}
-    )
-    dial = SubElement(root, "Dial", attributes)
-    if agent_phone:
-        SubElement(dial, "Number").text = agent_phone
-    else:
-        SubElement(dial, "Client").text = agent_id
-    return _document(root)
-
-
-def hold(*, hold_music_url: str) -> str:
-    root = Element("Response")
-    _say(root, "Please hold.")
-    SubElement(root, "Play", {"loop": "0"}).text = hold_music_url
+    SubElement(dial, "Conference", attributes).text = name
     return _document(root)

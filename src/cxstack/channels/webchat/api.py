@@ -1,6 +1,8 @@
 """``/v1/channels/webchat/settings`` (tenant API key): the widget's settings. ``/widget/v1.js`` and
-``/widget/v1/...``: the widget itself and its uploads (public widget key and visitor id). ``/ws/webchat``:
-a visitor's socket; ``/ws/agent``: an agent's (tenant API key). The socket protocol is in ``protocol``."""
+``/widget/v1/...``: the widget itself and its uploads (public widget key and visitor id), and the files of a
+visitor's conversation (signed links, see ``attachments``); ``/v1/channels/webchat/conversations/{id}/files``:
+the same files for agents (tenant API key). ``/ws/webchat``: a visitor's socket; ``/ws/agent``: an agent's
+(tenant API key). The socket protocol is in ``protocol``."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import asyncio
 import html
 from importlib.resources import files
 from typing import Annotated, Any, cast
+from urllib.parse import quote
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
@@ -18,12 +21,13 @@ from starlette.responses import Response
 
 from cxstack.backbone.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from cxstack.backbone.files import FileStore, key_from_url, local_file_store
-from cxstack.channels.webchat import service
+from cxstack.channels.webchat import attachments, service
+from cxstack.channels.webchat.agent_socket import AgentSocket
 from cxstack.channels.webchat.hub import ChatHub, hub_of
 from cxstack.channels.webchat.protocol import message_json
 from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.channels.webchat.service import LiveChannel, VisitorOut
-from cxstack.channels.webchat.sockets import AgentSocket, VisitorSocket
+from cxstack.channels.webchat.visitor_socket import VisitorSocket
 from cxstack.governance.tenants.service import authenticate, digest_of
 from cxstack.web.auth import ApiKeyCache, Caller, caller, runtime_of
 from cxstack.web.problems import problem
@@ -252,24 +256,87 @@ async def visitor_messages(
                 session, tenant_id=visitor.tenant_id, conversation_id=conversation_id, after=after
             )
         )
-        messages = [message_json(message) for message in found]
+        config = await chat_hub(request).config(widget_key, "webchat")
+        assert config is not None
+        now = _runtime(request).db.clock.now()
+        base = attachments.public_base(request)
+        messages = [
+            attachments.with_download_urls(message_json(message), config=config, base=base, now=now)
+            for message in found
+        ]
     body = orjson.dumps({"conversation_id": conversation_id, "data": messages})
     return Response(body, media_type="application/json", headers=_CORS)
 
 
+def _file_response(data: bytes, attachment: Any, *, headers: dict[str, str]) -> Response:
+    # Served as a download, never rendered on cxstack's origin: a visitor's upload is not to be trusted.
+    name = quote(attachment.name, safe="")
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            **headers,
+            "Content-Disposition": f"attachment; filename*=UTF-8''{name}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=300",
+        },
+    )
+
+
 @widget.get("/widget/v1/files/{key}", include_in_schema=False)
 async def download(
-    request: Request, key: str, widget_key: str = Query(), visitor_id: str = Query()
+    request: Request,
+    key: str,
+    widget_key: str | None = Query(default=None, max_length=64),
+    conversation_id: str | None = Query(default=None, max_length=32),
+    expires: str | None = Query(default=None, max_length=20),
+    token: str | None = Query(default=None, max_length=128),
 ) -> Response:
-    """An uploaded file, for a visitor of the tenant (file keys are the SHA-256 of the contents)."""
+    """A file of a conversation, through the signed link its message's attachment carries
+    (``download_url``); 403 for a link that is incomplete, wrong or expired, 404 for a file the
+    conversation does not hold."""
+    runtime = _runtime(request)
     try:
-        await visitor_of(request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id)
-        data = file_store(request).get(key_from_url("cxstack-file://sha256/" + key))
-    except NotFound as error:
-        return _problem(request, error)
+        if not widget_key:
+            raise attachments.FileLinkInvalid(
+                "a file link carries widget_key, conversation_id, expires and token: use the download_url "
+                "a message's attachment carries",
+                field="widget_key",
+            )
+        channel: LiveChannel = "inapp" if widget_key.startswith(service.KEY_PREFIX["inapp"]) else "webchat"
+        config = await chat_hub(request).config(widget_key, channel)
+        if config is None:
+            raise Forbidden(f"no {channel} has the key {widget_key!r}", field="widget_key")
+        conversation = attachments.check_link(
+            config,
+            key=key,
+            conversation_id=conversation_id,
+            expires=expires,
+            token=token,
+            now=runtime.db.clock.now(),
+        )
+        attachment = await runtime.db.read(
+            lambda session: attachments.attachment_of(
+                session, tenant_id=config.tenant_id, conversation_id=conversation, key=key
+            )
+        )
+        data = await asyncio.to_thread(file_store(request).get, key_from_url(attachment.url))
     except DomainError as error:
         return _problem(request, error)
-    return Response(data, media_type="application/octet-stream", headers=_CORS)
+    return _file_response(data, attachment, headers=_CORS)
+
+
+@router.get("/conversations/{conversation_id}/files/{key}")
+async def agent_download(request: Request, who: Who, conversation_id: str, key: str) -> Response:
+    """A file attached to a message of the conversation (``key``: the last part of the attachment's
+    ``url``); 404 when the conversation (of the caller's tenant) holds no such file."""
+    attachment = await _runtime(request).db.read(
+        lambda session: attachments.attachment_of(
+            session, tenant_id=who.tenant_id, conversation_id=conversation_id, key=key
+        )
+    )
+    data = await asyncio.to_thread(file_store(request).get, key_from_url(attachment.url))
+    return _file_response(data, attachment, headers={})
 
 
 # -- sockets ---------------------------------------------------------------------------------------

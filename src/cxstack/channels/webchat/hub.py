@@ -1,19 +1,18 @@
 """The live hub of a process: one live-feed subscription per tenant with open sockets, fanned out to the
 sockets by conversation (visitors) or to all of them (agents), so that one event costs one look-up however
-many sockets are open. Typing indicators are not stored: they go to the feed of this process directly."""
+many sockets are open. Typing indicators are not stored: they go out as the feed's signals, which reach the
+sockets of every serve process (``LiveFeed.signal``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
 
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.ids import new_ulid
 from cxstack.backbone.live import LiveFeed, LiveSubscription
 from cxstack.channels.webchat import service
 from cxstack.channels.webchat.service import LiveChannel, WidgetConfig
@@ -32,6 +31,7 @@ LIVE_TYPES = frozenset(
         "conversation.channel_changed",
         "conversation.closed",
         "conversation.reopened",
+        "customer.merged",
     }
 )
 TYPING = "chat.typing"
@@ -125,20 +125,16 @@ class ChatHub:
             feed.close()
             del self._tenants[tenant_id]
 
-    def typing(self, *, tenant_id: str, conversation_id: str, by: str, actor: str, state: bool) -> None:
-        """Show a typing indicator to the conversation's other side (not stored: it matters only now)."""
-        event = Event(
-            id=new_ulid(),
-            type=TYPING,
-            source=service.SOURCE,
+    async def typing(self, *, tenant_id: str, conversation_id: str, by: str, actor: str, state: bool) -> None:
+        """Show a typing indicator to the conversation's other side, on whichever serve process its sockets
+        are (a signal of the live feed: not stored, it matters only now)."""
+        await self.live.signal(
+            tenant_id=tenant_id,
             subject=conversation_id,
-            time=datetime.now(UTC),
-            tenant=tenant_id,
+            type=TYPING,
             data={"conversation_id": conversation_id, "by": by, "actor": actor, "state": state},
-            dataschema="",
-            correlationid=new_ulid(),
+            source=service.SOURCE,
         )
-        self.live.publish([event])
 
     async def config(self, widget_key: str, channel: LiveChannel) -> WidgetConfig | None:
         """Return the settings behind a public key (read again every ``CONFIG_CACHE_SECONDS``)."""

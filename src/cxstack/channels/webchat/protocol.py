@@ -7,7 +7,12 @@ Visitor socket ``/ws/webchat`` (and the in-app socket ``/ws/inapp``), client to 
   message the client has (resume): the welcome carries every message after it (all when left out).
   ``user_id`` + ``user_hash`` (hex HMAC-SHA256 of user_id keyed with the tenant's identity secret) sign a
   logged-in user in. A wrong hash gets an ``identity_invalid`` error, an audit entry, and the socket is
-  closed (1008): it is not treated as anonymous.
+  closed (1008): it is not treated as anonymous. A hello with a verified user and the ``visitor_id`` of
+  an anonymous visitor signs that visitor in: their chat becomes the user's (see ``sign_in``).
+- ``{"type": "auth", "user_id", "user_hash"}``: sign the anonymous visitor of this socket in now (the page
+  signed its user in). Answered with ``signed_in`` (``visitor_id``, ``customer_id``, ``conversation_id``,
+  ``merged``, ``contact``, ``missing``, ``history``): the same conversation, now the known customer's. A
+  wrong hash gets an ``identity_invalid`` error and an audit entry; the socket stays open, anonymous.
 - ``{"type": "message", "client_id", "body", "attachments"?: [{name, content_type, size, url}]}``: answered
   with ``ack`` carrying the stored message. Sent again with the same ``client_id`` (after a dropped
   connection) it is answered with the original message (``duplicate: true``), never stored twice.
@@ -21,12 +26,18 @@ Agent socket ``/ws/agent`` (tenant API key in ``Authorization: Bearer`` or a fir
 ``{"type": "message", "conversation_id", "client_id", "body"}``, ``{"type": "typing", "conversation_id",
 "state"}`` and ``{"type": "delivered" | "read", "conversation_id", "message_id"}``.
 
-Server to client: ``welcome``, ``ack``, ``message`` (a new message of the conversation), ``typing``,
-``receipt``, ``conversation`` (the conversation moved channel, closed or reopened), ``contact_saved``,
-``resync`` (the server fell behind: resume), ``pong`` and ``error`` (``code``, ``detail``, and the
-``client_id`` of the frame it answers). Garbage closes the socket after an error frame: a binary frame
-1003, text that is not a JSON object 1007, an unknown frame type or a frame out of turn 1008, a frame over
-``MAX_FRAME_BYTES`` 1009.
+Agents also receive ``customer`` frames (``{"type": "customer", "event": "merged", "data"}``: a customer,
+such as an anonymous visitor who signed in, was merged into another, with the conversations that moved).
+
+Server to client: ``welcome``, ``signed_in``, ``ack``, ``message`` (a new message of the conversation),
+``typing``, ``receipt``, ``conversation`` (the conversation moved channel, closed or reopened),
+``contact_saved``, ``resync`` (the server fell behind: resume), ``pong`` and ``error`` (``code``,
+``detail``, and the ``client_id`` of the frame it answers). Garbage closes the socket after an error frame:
+a binary frame 1003, text that is not a JSON object 1007, an unknown frame type or a frame out of turn
+1008, a frame over ``MAX_FRAME_BYTES`` 1009.
+
+A message's attachments in ``welcome``, ``signed_in`` and ``ack`` frames (and from ``/widget/v1/messages``)
+carry a ``download_url``: a signed link that works for a while (see ``attachments``).
 """
 
 from __future__ import annotations
@@ -34,7 +45,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from cxstack.records.conversations.schemas import Attachment, MessageOut
 
@@ -61,8 +72,20 @@ class Hello(_Frame):
 
 
 class Auth(_Frame):
+    """An agent's API key (agent socket), or a visitor's sign-in: ``user_id`` and ``user_hash``."""
+
     type: Literal["auth"]
-    api_key: str = Field(min_length=1, max_length=200)
+    api_key: str | None = Field(default=None, min_length=1, max_length=200)
+    user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    user_hash: str | None = Field(default=None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Auth:
+        if self.api_key is not None and (self.user_id is not None or self.user_hash is not None):
+            raise ValueError("an auth frame carries an api_key, or a user_id and user_hash, not both")
+        if self.api_key is None and (self.user_id is None or self.user_hash is None):
+            raise ValueError("an auth frame carries an api_key, or a user_id and user_hash")
+        return self
 
 
 class Send(_Frame):

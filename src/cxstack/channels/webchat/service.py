@@ -3,8 +3,9 @@ details, offline hand-over to email, and receipts.
 
 Visitors are anonymous (a ``webchat_visitor`` identity on a customer of their own) until the company's
 page signs them in: ``user_hash`` = hex HMAC-SHA256 of ``user_id`` keyed with the tenant's identity secret
-makes them the customer with the external identity ``app:<user_id>``. The same applies to the in-app
-channel, whose visitors are the company's signed-in app users.
+makes them the customer with the external identity ``app:<user_id>`` (an anonymous visitor who signs in
+later keeps their chat: see ``sign_in``). The same applies to the in-app channel, whose visitors are the
+company's signed-in app users.
 """
 
 from __future__ import annotations
@@ -93,7 +94,8 @@ class VisitorOut:
     email: str | None
 
 
-def _visitor_out(visitor: WebchatVisitor) -> VisitorOut:
+def visitor_out(visitor: WebchatVisitor) -> VisitorOut:
+    """Return a visitor row as the sockets and the API use it."""
     return VisitorOut(
         id=visitor.id,
         tenant_id=visitor.tenant_id,
@@ -213,7 +215,7 @@ def record_rejected_identity(
         tenant_id=config.tenant_id,
         action=f"{config.channel}.identity_rejected",
         target_type=f"{config.channel}_visitor",
-        target_id=(user_id or visitor_id or "unknown")[:64],
+        target_id=(user_id or visitor_id or "unknown")[:32],  # the whole id is in the detail
         detail={"user_id": user_id, "visitor_id": visitor_id, "reason": reason},
     )
 
@@ -243,7 +245,7 @@ def _new_visitor(
 def find_visitor(session: Session, *, tenant_id: str, visitor_id: str, channel: str) -> VisitorOut | None:
     """Return a visitor of the tenant's ``channel``, or None."""
     row = WebchatRepository(session, tenant_id).visitor(visitor_id, channel)
-    return None if row is None else _visitor_out(row)
+    return None if row is None else visitor_out(row)
 
 
 def mark_sockets(uow: UnitOfWork, *, tenant_id: str, visitor_id: str, channel: str, change: int) -> None:
@@ -274,7 +276,7 @@ def check_attachment(store: FileStore, url: str) -> None:
 def find_user_visitor(session: Session, *, tenant_id: str, channel: str, user_id: str) -> VisitorOut | None:
     """Return the visitor of a verified user on ``channel``, or None before their first visit."""
     row = WebchatRepository(session, tenant_id).visitor_of_user(user_id, channel)
-    return None if row is None else _visitor_out(row)
+    return None if row is None else visitor_out(row)
 
 
 def new_visitor_id() -> str:
@@ -292,7 +294,7 @@ def open_visitor(
     if user_id is not None:
         found = repo.visitor_of_user(user_id, config.channel)
         if found is not None:
-            return _visitor_out(found)
+            return visitor_out(found)
         try:
             customer_id = customers.lookup_customer(
                 uow.session, tenant_id=tenant_id, kind="external", value=user_id, system=USER_SYSTEM
@@ -309,11 +311,11 @@ def open_visitor(
             uow, config, customer_id=customer_id, user_id=user_id, visitor_id=new_visitor_id()
         )
         uow.session.flush()
-        return _visitor_out(visitor)
+        return visitor_out(visitor)
     if visitor_id is not None:
         known = repo.visitor(visitor_id, config.channel)
         if known is not None and known.user_id is None:
-            return _visitor_out(known)
+            return visitor_out(known)
     visitor_id = new_visitor_id()
     customer = customers.create_customer(
         uow,
@@ -322,7 +324,7 @@ def open_visitor(
     )
     visitor = _new_visitor(uow, config, customer_id=customer.id, user_id=None, visitor_id=visitor_id)
     uow.session.flush()
-    return _visitor_out(visitor)
+    return visitor_out(visitor)
 
 
 def ensure_conversation(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: str) -> VisitorOut:
@@ -339,7 +341,7 @@ def ensure_conversation(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: st
         )
         visitor.conversation_id = conversation.id
         uow.session.flush()
-    return _visitor_out(visitor)
+    return visitor_out(visitor)
 
 
 def _normalised_email(value: str) -> str:
@@ -414,7 +416,7 @@ def save_contact(
             uow, tenant_id=config.tenant_id, conversation_id=visitor.conversation_id, data=update
         )
     uow.session.flush()
-    return _visitor_out(visitor), moved
+    return visitor_out(visitor), moved
 
 
 def history(session: Session, *, tenant_id: str, conversation_id: str, after: str | None) -> list[MessageOut]:

@@ -300,6 +300,7 @@ def upgrade() -> None:
         sa.Column("visitor_id", sa.String(length=64), nullable=False),
         sa.Column("platform", sa.String(length=16), nullable=False),
         sa.Column("token", sa.String(length=512), nullable=False),
+        sa.Column("topic", sa.String(length=255), nullable=False),
         sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_inapp_devices")),
@@ -308,6 +309,26 @@ def upgrade() -> None:
     with op.batch_alter_table("inapp_devices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_inapp_devices_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index("ix_inapp_devices_visitor", ["tenant_id", "visitor_id"], unique=False)
+
+    op.create_table(
+        "inapp_push_settings",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("fcm_service_account", sa.Text(), nullable=True),
+        sa.Column("fcm_project_id", sa.String(length=128), nullable=True),
+        sa.Column("fcm_client_email", sa.String(length=320), nullable=True),
+        sa.Column("apns_key_id", sa.String(length=16), nullable=True),
+        sa.Column("apns_team_id", sa.String(length=16), nullable=True),
+        sa.Column("apns_private_key", sa.Text(), nullable=True),
+        sa.Column("apns_topic", sa.String(length=255), nullable=True),
+        sa.Column("apns_sandbox", sa.Boolean(), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_inapp_push_settings")),
+        sa.UniqueConstraint("tenant_id", name=op.f("uq_inapp_push_settings_tenant_id")),
+    )
+    with op.batch_alter_table("inapp_push_settings", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_inapp_push_settings_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "notes",
@@ -352,6 +373,23 @@ def upgrade() -> None:
         batch_op.create_index("ix_parked_deliveries_subject", ["subscription", "subject"], unique=False)
 
     op.create_table(
+        "phone_numbers",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("number", sa.String(length=32), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("account_sid", sa.String(length=64), nullable=False),
+        sa.Column("auth_token", sa.String(length=128), nullable=False),
+        sa.Column("help_text", sa.Text(), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_phone_numbers")),
+        sa.UniqueConstraint("number", name=op.f("uq_phone_numbers_number")),
+    )
+    with op.batch_alter_table("phone_numbers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_phone_numbers_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_phone_numbers_tenant_id_id", ["tenant_id", "id"], unique=False)
+
+    op.create_table(
         "processed_events",
         sa.Column("subscription", sa.String(length=120), nullable=False),
         sa.Column("event_id", sa.String(length=32), nullable=False),
@@ -390,23 +428,6 @@ def upgrade() -> None:
             "ix_sms_inbound_receipts_sender", ["tenant_id", "from_number", "id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_sms_inbound_receipts_tenant_id"), ["tenant_id"], unique=False)
-
-    op.create_table(
-        "sms_numbers",
-        sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("number", sa.String(length=32), nullable=False),
-        sa.Column("provider", sa.String(length=20), nullable=False),
-        sa.Column("account_sid", sa.String(length=64), nullable=False),
-        sa.Column("auth_token", sa.String(length=128), nullable=False),
-        sa.Column("help_text", sa.Text(), nullable=False),
-        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("tenant_id", sa.String(length=32), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_sms_numbers")),
-        sa.UniqueConstraint("number", name=op.f("uq_sms_numbers_number")),
-    )
-    with op.batch_alter_table("sms_numbers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_sms_numbers_tenant_id"), ["tenant_id"], unique=False)
-        batch_op.create_index("ix_sms_numbers_tenant_id_id", ["tenant_id", "id"], unique=False)
 
     op.create_table(
         "sms_opt_outs",
@@ -609,10 +630,11 @@ def upgrade() -> None:
     op.create_table(
         "voice_calls",
         sa.Column("id", sa.String(length=32), nullable=False),
-        sa.Column("call_sid", sa.String(length=64), nullable=False),
+        sa.Column("call_sid", sa.String(length=64), nullable=True),
         sa.Column("account_sid", sa.String(length=64), nullable=False),
         sa.Column("number", sa.String(length=32), nullable=False),
         sa.Column("from_number", sa.String(length=32), nullable=False),
+        sa.Column("to_number", sa.String(length=32), nullable=False),
         sa.Column("direction", sa.String(length=20), nullable=False),
         sa.Column("customer_id", sa.String(length=32), nullable=False),
         sa.Column("conversation_id", sa.String(length=32), nullable=False),
@@ -630,6 +652,19 @@ def upgrade() -> None:
         sa.Column("agent_id", sa.String(length=80), nullable=True),
         sa.Column("agent_name", sa.String(length=200), nullable=True),
         sa.Column("duration_s", sa.Integer(), nullable=True),
+        sa.Column("conference_sid", sa.String(length=64), nullable=True),
+        sa.Column(
+            "participants",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "callback",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("error_code", sa.String(length=32), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("updates", sa.Integer(), nullable=False),
         sa.Column(
             "pending_updates",
@@ -685,6 +720,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("voice_ivrs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_voice_ivrs_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "voice_recordings",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("call_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("recording_sid", sa.String(length=64), nullable=False),
+        sa.Column("provider_url", sa.Text(), nullable=False),
+        sa.Column("duration_s", sa.Integer(), nullable=True),
+        sa.Column("voicemail", sa.Boolean(), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("file_key", sa.String(length=64), nullable=True),
+        sa.Column("size", sa.Integer(), nullable=True),
+        sa.Column("content_type", sa.String(length=100), nullable=False),
+        sa.Column("message_id", sa.String(length=32), nullable=True),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("deleted_at_provider", sa.Boolean(), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_voice_recordings")),
+        sa.UniqueConstraint("tenant_id", "recording_sid", name=op.f("uq_voice_recordings_tenant_id")),
+    )
+    with op.batch_alter_table("voice_recordings", schema=None) as batch_op:
+        batch_op.create_index("ix_voice_recordings_call", ["tenant_id", "call_id", "id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_voice_recordings_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "webchat_settings",
@@ -933,6 +994,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_webchat_settings_tenant_id"))
 
     op.drop_table("webchat_settings")
+    with op.batch_alter_table("voice_recordings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_voice_recordings_tenant_id"))
+        batch_op.drop_index("ix_voice_recordings_call")
+
+    op.drop_table("voice_recordings")
     with op.batch_alter_table("voice_ivrs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_voice_ivrs_tenant_id"))
 
@@ -996,11 +1062,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sms_opt_outs_tenant_id"))
 
     op.drop_table("sms_opt_outs")
-    with op.batch_alter_table("sms_numbers", schema=None) as batch_op:
-        batch_op.drop_index("ix_sms_numbers_tenant_id_id")
-        batch_op.drop_index(batch_op.f("ix_sms_numbers_tenant_id"))
-
-    op.drop_table("sms_numbers")
     with op.batch_alter_table("sms_inbound_receipts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sms_inbound_receipts_tenant_id"))
         batch_op.drop_index("ix_sms_inbound_receipts_sender")
@@ -1011,6 +1072,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_processed_events_subscription_seq")
 
     op.drop_table("processed_events")
+    with op.batch_alter_table("phone_numbers", schema=None) as batch_op:
+        batch_op.drop_index("ix_phone_numbers_tenant_id_id")
+        batch_op.drop_index(batch_op.f("ix_phone_numbers_tenant_id"))
+
+    op.drop_table("phone_numbers")
     with op.batch_alter_table("parked_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_parked_deliveries_subject")
         batch_op.drop_index("ix_parked_deliveries_due")
@@ -1021,6 +1087,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notes_target")
 
     op.drop_table("notes")
+    with op.batch_alter_table("inapp_push_settings", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inapp_push_settings_tenant_id"))
+
+    op.drop_table("inapp_push_settings")
     with op.batch_alter_table("inapp_devices", schema=None) as batch_op:
         batch_op.drop_index("ix_inapp_devices_visitor")
         batch_op.drop_index(batch_op.f("ix_inapp_devices_tenant_id"))

@@ -50,6 +50,15 @@ _MESSAGES_BY_CLIENT_IDS = select(_messages.c.conversation_id, _messages.c.client
     _messages.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
     _messages.c.client_id.in_(bindparam("client_ids", expanding=True)),
 )
+_OPEN_CONVERSATIONS = (
+    select(_conversations.c.customer_id, _conversations.c.id, _conversations.c.channel)
+    .where(
+        _conversations.c.tenant_id == bindparam("tenant_id"),
+        _conversations.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        _conversations.c.status != "closed",
+    )
+    .order_by(_conversations.c.id.desc())
+)
 _INSERT_MESSAGE = insert(_messages)
 _COUNT_MESSAGES = (
     update(_conversations)
@@ -123,6 +132,16 @@ class ConversationRepository:
         if among is not None:
             query = query.where(Conversation.id.in_(among))
         return list(self.session.scalars(query.order_by(Conversation.id)))
+
+    def open_of_customers(self, customer_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        """Return (customer id, conversation id, channel) of the customers' conversations that are not
+        closed, newest first, in one query."""
+        if not customer_ids:
+            return []
+        rows = self.session.execute(
+            _OPEN_CONVERSATIONS, {"tenant_id": self.tenant_id, "customer_ids": list(customer_ids)}
+        )
+        return [(customer_id, conversation_id, channel) for customer_id, conversation_id, channel in rows]
 
     def reassign_customer(self, conversation_ids: Sequence[str], *, customer_id: str, at: datetime) -> None:
         """Point the conversations and all their messages at another customer."""

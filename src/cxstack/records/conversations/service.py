@@ -1,5 +1,5 @@
 """Conversation and message operations: start, change, close and reopen conversations, post and list
-messages, and move conversations between customers (for merges)."""
+messages, find where customers' next messages go, and move conversations between customers (for merges)."""
 
 from __future__ import annotations
 
@@ -207,6 +207,24 @@ def list_conversations(
         descending=newest_first,
     )
     return Page(items=[_out(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+def conversations_to_join(
+    session: Session, *, tenant_id: str, customer_ids: Sequence[str], channel: str
+) -> dict[str, str]:
+    """Return {customer id: conversation id}: where each customer's next message on ``channel`` goes, the
+    newest conversation on ``channel`` that is not closed, else the newest not closed on any channel, in
+    one query. Customers with every conversation closed (or none) are left out: a new one is to start."""
+    found: dict[str, str] = {}
+    elsewhere: dict[str, str] = {}
+    for customer_id, conversation_id, on in ConversationRepository(session, tenant_id).open_of_customers(
+        customer_ids
+    ):
+        if on == channel:
+            found.setdefault(customer_id, conversation_id)
+        else:
+            elsewhere.setdefault(customer_id, conversation_id)
+    return {**elsewhere, **found}
 
 
 def update_conversation(

@@ -10,7 +10,6 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
-from cxstack.records.conversations.models import Conversation
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.tags.repository import tagged_target_ids
 
@@ -29,16 +28,6 @@ _CUSTOMERS_BY_IDENTITY = (
 )
 _MERGED_INTO = select(_customers.c.id, _customers.c.merged_into_id).where(
     _customers.c.tenant_id == bindparam("tenant_id"), _customers.c.id.in_(bindparam("ids", expanding=True))
-)
-_conversations = cast(Table, Conversation.__table__)
-_OPEN_CONVERSATIONS = (
-    select(_conversations.c.customer_id, _conversations.c.id, _conversations.c.channel)
-    .where(
-        _conversations.c.tenant_id == bindparam("tenant_id"),
-        _conversations.c.customer_id.in_(bindparam("customer_ids", expanding=True)),
-        _conversations.c.status != "closed",
-    )
-    .order_by(_conversations.c.id.desc())
 )
 _INSERT_CUSTOMER = insert(_customers)
 _INSERT_IDENTITY = insert(_identities)
@@ -127,16 +116,6 @@ class CustomerRepository:
             found = {value: merged.get(customer_id, customer_id) for value, customer_id in found.items()}
             merged = {target: into for target, into in further.items() if into is not None}
         return found
-
-    def open_conversations(self, customer_ids: Sequence[str]) -> list[tuple[str, str, str]]:
-        """Return (customer id, conversation id, channel) of the customers' conversations that are not
-        closed, newest first, in one query."""
-        if not customer_ids:
-            return []
-        rows = self.session.execute(
-            _OPEN_CONVERSATIONS, {"tenant_id": self.tenant_id, "customer_ids": list(customer_ids)}
-        )
-        return [(customer_id, conversation_id, channel) for customer_id, conversation_id, channel in rows]
 
     def insert_customers(
         self, customers: Sequence[dict[str, Any]], identities: Sequence[dict[str, Any]]

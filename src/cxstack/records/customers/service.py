@@ -275,24 +275,6 @@ def customers_by_phone(session: Session, *, tenant_id: str, phones: Sequence[str
     return CustomerRepository(session, tenant_id).customers_by_identity(kind="phone", values=phones)
 
 
-def conversations_to_join(
-    session: Session, *, tenant_id: str, customer_ids: Sequence[str], channel: str
-) -> dict[str, str]:
-    """Return {customer id: conversation id}: where each customer's next message on ``channel`` goes, the
-    newest conversation on ``channel`` that is not closed, else the newest not closed on any channel, in
-    one query. Customers with every conversation closed (or none) are left out: a new one is to start."""
-    found: dict[str, str] = {}
-    elsewhere: dict[str, str] = {}
-    for customer_id, conversation_id, on in CustomerRepository(session, tenant_id).open_conversations(
-        customer_ids
-    ):
-        if on == channel:
-            found.setdefault(customer_id, conversation_id)
-        else:
-            elsewhere.setdefault(customer_id, conversation_id)
-    return {**elsewhere, **found}
-
-
 def create_customers_by_phone(
     uow: UnitOfWork, *, tenant_id: str, phones: Sequence[tuple[Context, str]]
 ) -> dict[str, str]:

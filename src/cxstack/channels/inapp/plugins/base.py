@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
+
+from cxstack.backbone.effects import RetryLater
 
 
 @dataclass(frozen=True, slots=True)
 class Device:
     platform: str
     token: str
+    #: The app's bundle id (APNs topic) the token belongs to; empty: the tenant's default.
+    topic: str = ""
+    #: cxstack's id of the registration; empty for a device not stored.
+    id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +35,8 @@ class PushNotification:
     push_url: str | None = None
     #: Key of the signature a provider puts on what it sends (the tenant's identity secret).
     signing_key: str = ""
+    #: The tenant's credentials at a provider that pushes to devices directly (its own names and values).
+    credentials: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +53,19 @@ class PushRejected(PushError):
     """Refused for good (a bad token, a 4xx answer): not retried."""
 
 
-class PushUnavailable(PushError):
-    """The provider could not be reached or failed on its side: retried."""
+class DeviceUnregistered(PushRejected):
+    """The provider says the device's token is no longer valid (app uninstalled, token rotated): the
+    device should be forgotten."""
+
+    def __init__(self, message: str, *, device: Device, reason: str) -> None:
+        super().__init__(message)
+        self.device = device
+        self.reason = reason
+
+
+class PushUnavailable(PushError, RetryLater):
+    """The provider could not be reached or failed on its side: retried, not before ``retry_after_s`` (the
+    wait the provider asked for with ``Retry-After``) when it said one."""
 
 
 class PushProvider(ABC):
@@ -55,4 +75,16 @@ class PushProvider(ABC):
 
     @abstractmethod
     async def send(self, notification: PushNotification) -> PushResult:
-        """Deliver ``notification``; raises PushRejected (for good) or PushUnavailable (try again)."""
+        """Deliver ``notification``; raises PushRejected (for good; DeviceUnregistered for a dead token)
+        or PushUnavailable (try again)."""
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Return the seconds of a ``Retry-After`` header given in seconds, or None (absent or a date)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return seconds if seconds >= 0 else None

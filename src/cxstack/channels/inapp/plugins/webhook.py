@@ -1,12 +1,12 @@
 """Push through the company's own push service: the notification is posted as JSON to the tenant's
-``push_url``, signed with HMAC-SHA256 of the body keyed with the tenant's identity secret
+``push_url`` (``{"user_id", "conversation_id", "message_id", "title", "body", "devices": [{"platform",
+"token", "topic"?}]}``), signed with HMAC-SHA256 of the body keyed with the tenant's identity secret
 (``X-Cxstack-Signature: sha256=<hex>``). The company's service fans it out to APNs or FCM."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import asdict
 
 import httpx
 import orjson
@@ -36,7 +36,10 @@ class WebhookPushProvider(PushProvider):
                 "message_id": notification.message_id,
                 "title": notification.title,
                 "body": notification.body,
-                "devices": [asdict(device) for device in notification.devices],
+                "devices": [
+                    {"platform": d.platform, "token": d.token, **({"topic": d.topic} if d.topic else {})}
+                    for d in notification.devices
+                ],
             }
         )
         signature = hmac.new(notification.signing_key.encode(), body, hashlib.sha256).hexdigest()

@@ -63,7 +63,7 @@ class ProviderUnavailable(ProviderError):
 class SmsProvider(ABC):
     """An SMS provider. One instance serves every tenant; credentials come with each call."""
 
-    #: The value of ``SmsNumber.provider`` this plugin serves.
+    #: The value of ``PhoneNumber.provider`` this plugin serves.
     name: ClassVar[str]
 
     @abstractmethod

@@ -197,8 +197,11 @@ class ChatWidget {
       link.textContent = "📎 " + attachment.name;
       link.target = "_blank";
       link.rel = "noopener";
-      const key = String(attachment.url).split("/").pop();
-      link.href = this.fileUrl(key);
+      if (attachment.download_url) {
+        // A signed link of this conversation; once it expired, a click fetches a fresh one.
+        link.href = attachment.download_url;
+        link.addEventListener("click", (event) => this.openAttachment(event, link, message.id, attachment.url));
+      }
       element.appendChild(link);
     }
     if (message.id) {
@@ -245,11 +248,18 @@ class ChatWidget {
     return url.href;
   }
 
-  fileUrl(key) {
-    const url = new URL("widget/v1/files/" + key, this.base);
-    url.searchParams.set("widget_key", this.key);
-    url.searchParams.set("visitor_id", this.visitorId || "");
-    return url.href;
+  async openAttachment(event, link, messageId, fileUrl) {
+    const expires = Number(new URL(link.href).searchParams.get("expires") || 0);
+    if (expires * 1000 > Date.now() + 5000) {
+      return;
+    }
+    event.preventDefault();
+    const full = await this.fetchMessage(messageId);
+    const fresh = full && (full.attachments || []).find((item) => item.url === fileUrl);
+    if (fresh && fresh.download_url) {
+      link.href = fresh.download_url;
+      window.open(fresh.download_url, "_blank", "noopener");
+    }
   }
 
   connect() {
@@ -261,11 +271,13 @@ class ChatWidget {
     this.socket = socket;
     socket.addEventListener("open", () => {
       const hello = { type: "hello", widget_key: this.key };
+      if (this.visitorId) {
+        // Signed in now after chatting anonymously: the server makes the chat the user's.
+        hello.visitor_id = this.visitorId;
+      }
       if (this.userId) {
         hello.user_id = this.userId;
         hello.user_hash = this.userHash || "";
-      } else if (this.visitorId) {
-        hello.visitor_id = this.visitorId;
       }
       if (this.lastId) {
         hello.after = this.lastId;
@@ -317,6 +329,9 @@ class ChatWidget {
     switch (frame.type) {
       case "welcome":
         this.welcomed(frame);
+        break;
+      case "signed_in":
+        this.signedIn(frame);
         break;
       case "ack":
         this.outbox = this.outbox.filter((item) => item.client_id !== frame.client_id);
@@ -389,6 +404,26 @@ class ChatWidget {
     this.flush();
   }
 
+  /** The page signed its user in: the chat so far becomes theirs (the server answers with signed_in). */
+  signIn(userId, userHash) {
+    this.userId = userId;
+    this.userHash = userHash;
+    return this.send({ type: "auth", user_id: userId, user_hash: userHash });
+  }
+
+  signedIn(frame) {
+    this.welcome = { ...this.welcome, verified: true, missing: frame.missing, contact: frame.contact };
+    if (frame.visitor_id !== this.visitorId) {
+      this.visitorId = frame.visitor_id;
+      this.save("visitor", frame.visitor_id);
+    }
+    for (const message of frame.history) {
+      this.renderMessage(message, false);
+    }
+    this.showForm(frame.missing);
+    this.flush();
+  }
+
   flush() {
     if (this.welcome && this.welcome.missing && this.welcome.missing.length) {
       return;
@@ -411,17 +446,21 @@ class ChatWidget {
 
   async fetchAttachments(message) {
     // Live frames count a message's attachments; the messages endpoint lists them.
+    const full = await this.fetchMessage(message.id);
+    if (full) {
+      this.renderMessage(full, false);
+    }
+  }
+
+  async fetchMessage(messageId) {
     const url = new URL("widget/v1/messages", this.base);
     url.searchParams.set("widget_key", this.key);
     url.searchParams.set("visitor_id", this.visitorId || "");
     try {
       const answer = await (await fetch(url.href)).json();
-      const full = (answer.data || []).find((item) => item.id === message.id);
-      if (full) {
-        this.renderMessage(full, false);
-      }
+      return (answer.data || []).find((item) => item.id === messageId) || null;
     } catch (error) {
-      // shown without its attachments until the next reload
+      return null; // shown without its attachments until the next reload
     }
   }
 

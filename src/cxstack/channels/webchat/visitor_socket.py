@@ -1,34 +1,26 @@
-"""The live-chat sockets: a visitor's (webchat widget or in-app) and an agent's, speaking ``protocol``.
-
-Every frame a socket sends goes through its outbox, written by one task, so that frames keep their order
-and a slow client never holds up the hub; a client that lets ``OUTBOX_LIMIT`` frames pile up is closed
-(1008) and resumes when it reconnects.
-"""
+"""A visitor's live-chat socket (the webchat widget's, and the in-app channel's): hello, then messages,
+typing, receipts and contact details, speaking ``protocol``."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections import deque
 from typing import Any
 
-import orjson
 import structlog
 from sqlalchemy.exc import IntegrityError
-from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+from starlette.websockets import WebSocket
 
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import Conflict, DomainError
+from cxstack.backbone.errors import Conflict, DomainError, NotFound
 from cxstack.backbone.files import FileStore
 from cxstack.backbone.unit_of_work import Context
-from cxstack.channels.webchat import service
+from cxstack.channels.webchat import attachments, service
+from cxstack.channels.webchat.connection import Closing, Outbox, read_frame, refuse, report_error
 from cxstack.channels.webchat.hub import ChatHub
 from cxstack.channels.webchat.protocol import (
     CLOSE_POLICY,
-    CLOSE_TOO_BIG,
-    CLOSE_UNSUPPORTED,
-    MAX_FRAME_BYTES,
     Auth,
     ClientFrame,
     Contact,
@@ -41,99 +33,16 @@ from cxstack.channels.webchat.protocol import (
     error_frame,
     message_from_event,
     message_json,
-    parse_frame,
 )
 from cxstack.channels.webchat.service import LiveChannel, ReceiptPost, VisitorOut, WidgetConfig
+from cxstack.channels.webchat.sign_in import AlreadySignedIn, SignedIn, sign_in_visitor
 from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import MessageCreate
+from cxstack.records.conversations.schemas import MessageCreate, MessageOut
 
 log = structlog.get_logger("cxstack.webchat")
 
-OUTBOX_LIMIT = 5000
 #: Client ids of a visitor's own messages remembered, so that the feed does not echo them back.
 OWN_CLIENT_IDS = 256
-_CLOSE = object()
-
-
-class _Closing(Exception):
-    """The socket is done: the client went away or was told to."""
-
-
-class Outbox:
-    """Frames waiting to go out on one socket, sent in order by one task."""
-
-    def __init__(self, socket: WebSocket) -> None:
-        self.socket = socket
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._task = asyncio.get_running_loop().create_task(self._pump())
-        self.closed = False
-
-    def send(self, frame: bytes | dict[str, Any]) -> None:
-        if self.closed:
-            return
-        if self._queue.qsize() >= OUTBOX_LIMIT:
-            self.close(CLOSE_POLICY, "client too slow: reconnect and resume")
-            return
-        self._queue.put_nowait(frame if isinstance(frame, bytes) else orjson.dumps(frame))
-
-    def close(self, code: int, reason: str) -> None:
-        """Send what is queued, then close the socket with ``code`` and ``reason``."""
-        if not self.closed:
-            self.closed = True
-            self._queue.put_nowait((_CLOSE, code, reason))
-
-    async def _pump(self) -> None:
-        socket = self.socket
-        try:
-            while True:
-                item = await self._queue.get()
-                if isinstance(item, tuple):
-                    if socket.application_state == WebSocketState.CONNECTED:
-                        await socket.close(item[1], item[2][:120])
-                    return
-                await socket.send({"type": "websocket.send", "text": item.decode()})
-        except Exception:  # the client went away; the reader notices too
-            self.closed = True
-
-    async def finish(self, timeout_s: float = 5.0) -> None:
-        """Wait until the queued frames (and the close, if any) are sent."""
-        if not self.closed:
-            self.close(1000, "bye")
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(asyncio.shield(self._task), timeout_s)
-        self._task.cancel()
-
-
-async def read_frame(socket: WebSocket) -> ClientFrame:
-    """Return the next frame; raises _Closing when the client left, FrameRefused for garbage."""
-    try:
-        message = await socket.receive()
-    except (WebSocketDisconnect, RuntimeError):
-        raise _Closing from None
-    if message["type"] == "websocket.disconnect":
-        raise _Closing
-    text = message.get("text")
-    if text is None:
-        data = message.get("bytes") or b""
-        if len(data) > MAX_FRAME_BYTES:
-            raise FrameRefused(
-                "frame_too_large", f"a frame may hold at most {MAX_FRAME_BYTES} bytes", close=CLOSE_TOO_BIG
-            )
-        raise FrameRefused(
-            "binary_frame", "frames are JSON text; binary frames are not accepted", close=CLOSE_UNSUPPORTED
-        )
-    return parse_frame(text)
-
-
-def _refuse(outbox: Outbox, refused: FrameRefused) -> None:
-    outbox.send(error_frame(refused.code, refused.detail, client_id=refused.client_id))
-    if refused.close is not None:
-        outbox.close(refused.close, refused.detail)
-
-
-def _error(outbox: Outbox, error: DomainError, client_id: str | None = None) -> None:
-    extra: dict[str, Any] = {"field": error.field} if error.field else {}
-    outbox.send(error_frame(error.code, error.detail, client_id=client_id, **extra))
 
 
 async def open_visitor(
@@ -162,6 +71,30 @@ async def open_visitor(
             if attempt == 2:
                 raise
     raise AssertionError("unreachable")
+
+
+async def sign_in(db: Database, *, config: WidgetConfig, visitor_id: str, user_id: str) -> SignedIn:
+    """Sign the anonymous visitor ``visitor_id`` in as the verified ``user_id`` (see ``sign_in``); a
+    visitor that another socket signed in meanwhile ends as the user's visitor all the same. Raises
+    AlreadySignedIn."""
+    context = Context(actor=f"{config.channel}_visitor:{visitor_id}", source=service.SOURCE)
+    for attempt in (1, 2):
+        try:
+            outcome: SignedIn = await db.write(
+                lambda uow: sign_in_visitor(uow, config=config, visitor_id=visitor_id, user_id=user_id),
+                context=context,
+            )
+            return outcome
+        except AlreadySignedIn:
+            raise
+        except NotFound:
+            break  # signed in and taken over by the user's visitor from another socket meanwhile
+        except (IntegrityError, Conflict):
+            # Another socket signed the same new user in meanwhile: the second attempt merges into them.
+            if attempt == 2:
+                raise
+    visitor = await open_visitor(db, config=config, visitor_id=None, user_id=user_id)
+    return SignedIn(visitor=visitor, anonymous_visitor_id=visitor_id, merge_id=None)
 
 
 class VisitorSocket:
@@ -224,7 +157,7 @@ class VisitorSocket:
         await self.socket.accept()
         self.outbox = Outbox(self.socket)
         try:
-            with contextlib.suppress(_Closing):
+            with contextlib.suppress(Closing):
                 await self._serve()
         except Exception:
             log.exception("visitor socket failed")
@@ -251,10 +184,10 @@ class VisitorSocket:
         try:
             first = await read_frame(self.socket)
         except FrameRefused as refused:
-            _refuse(self.outbox, refused)
+            refuse(self.outbox, refused)
             return
         if not isinstance(first, Hello):
-            _refuse(
+            refuse(
                 self.outbox, FrameRefused("hello_expected", "the first frame is a hello", close=CLOSE_POLICY)
             )
             return
@@ -265,9 +198,35 @@ class VisitorSocket:
                 frame = await read_frame(self.socket)
                 await self._handle(frame)
             except FrameRefused as refused:
-                _refuse(self.outbox, refused)
+                refuse(self.outbox, refused)
             except DomainError as error:
-                _error(self.outbox, error)
+                report_error(self.outbox, error)
+
+    async def _read_back(self, conversation_id: str, *, after: str | None) -> list[dict[str, Any]]:
+        """Return the conversation's messages after ``after`` as frames carry them; note its channel."""
+        tenant_id = self.config.tenant_id if self.config is not None else ""
+
+        def read_back(session: Any) -> tuple[str, list[dict[str, Any]]]:
+            conversation = conversations.get_conversation(
+                session, tenant_id=tenant_id, conversation_id=conversation_id
+            )
+            messages = service.history(
+                session, tenant_id=tenant_id, conversation_id=conversation_id, after=after
+            )
+            return conversation.channel, [self._shown(m) for m in messages]
+
+        self.conversation_channel, history = await self.db.read(read_back)
+        return history
+
+    def _shown(self, message: MessageOut) -> dict[str, Any]:
+        """A message as this visitor's frames carry it: with download links to its attachments."""
+        assert self.config is not None
+        return attachments.with_download_urls(
+            message_json(message),
+            config=self.config,
+            base=attachments.public_base(self.socket),
+            now=self.db.clock.now(),
+        )
 
     def _context(self) -> Context:
         assert self.visitor is not None
@@ -276,7 +235,7 @@ class VisitorSocket:
     async def _hello(self, hello: Hello) -> bool:
         config = await self.hub.config(hello.widget_key, self.channel)
         if config is None:
-            _refuse(
+            refuse(
                 self.outbox,
                 FrameRefused(
                     "widget_key_unknown",
@@ -302,14 +261,14 @@ class VisitorSocket:
                 ),
                 context=Context(actor=f"{self.channel}_visitor", source=service.SOURCE),
             )
-            _refuse(
+            refuse(
                 self.outbox,
                 FrameRefused(
                     "identity_invalid", f"identity verification failed: {reason}", close=CLOSE_POLICY
                 ),
             )
             return False
-        visitor = await open_visitor(self.db, config=config, visitor_id=hello.visitor_id, user_id=user_id)
+        visitor = await self._visitor_of(config, hello, user_id)
         self.visitor = visitor
         if self.track_presence:
             await self._mark_sockets(1)
@@ -318,18 +277,7 @@ class VisitorSocket:
             # Watch first, then read: a message committed in between arrives twice (clients keep one per
             # id), never not at all.
             self.hub.watch_conversation(visitor.tenant_id, visitor.conversation_id, self)
-            conversation_id = visitor.conversation_id
-
-            def read_back(session: Any) -> tuple[str, list[dict[str, Any]]]:
-                conversation = conversations.get_conversation(
-                    session, tenant_id=config.tenant_id, conversation_id=conversation_id
-                )
-                messages = service.history(
-                    session, tenant_id=config.tenant_id, conversation_id=conversation_id, after=hello.after
-                )
-                return conversation.channel, [message_json(m) for m in messages]
-
-            self.conversation_channel, history = await self.db.read(read_back)
+            history = await self._read_back(visitor.conversation_id, after=hello.after)
         online = config.online(self.db.clock.now())
         self.outbox.send(
             {
@@ -354,12 +302,83 @@ class VisitorSocket:
                 self.deliver(event)
         return True
 
+    async def _visitor_of(self, config: WidgetConfig, hello: Hello, user_id: str | None) -> VisitorOut:
+        """The visitor a hello speaks for; a verified user's hello that names an anonymous visitor signs
+        that visitor in."""
+        visitor_id = hello.visitor_id
+        if user_id is not None and visitor_id is not None:
+            anonymous = await self.db.read(
+                lambda session: service.find_visitor(
+                    session, tenant_id=config.tenant_id, visitor_id=visitor_id, channel=config.channel
+                )
+            )
+            if anonymous is not None and anonymous.user_id is None:
+                signed_in = await sign_in(self.db, config=config, visitor_id=visitor_id, user_id=user_id)
+                return signed_in.visitor
+        return await open_visitor(self.db, config=config, visitor_id=visitor_id, user_id=user_id)
+
+    async def _sign_in(self, frame: Auth) -> None:
+        config, visitor = self.config, self.visitor
+        assert config is not None and visitor is not None
+        user_id, presented = frame.user_id, frame.user_hash
+        if user_id is None or presented is None:
+            raise FrameRefused("invalid_frame", "a visitor signs in with user_id and user_hash (no api_key)")
+        if not service.identity_verified(config, user_id=user_id, presented_hash=presented):
+            await self.db.write(
+                lambda uow: service.record_rejected_identity(
+                    uow,
+                    config=config,
+                    user_id=user_id,
+                    visitor_id=visitor.id,
+                    reason="user_hash does not match user_id (sign-in)",
+                ),
+                context=self._context(),
+            )
+            self.outbox.send(
+                error_frame(
+                    "identity_invalid",
+                    "identity verification failed: user_hash does not match user_id; "
+                    "the chat goes on anonymously",
+                    field="user_hash",
+                )
+            )
+            return
+        outcome = await sign_in(self.db, config=config, visitor_id=visitor.id, user_id=user_id)
+        signed_in = outcome.visitor
+        self.visitor = signed_in
+        before, now = visitor.conversation_id, signed_in.conversation_id
+        if now != before:
+            if now is not None:
+                self.hub.watch_conversation(signed_in.tenant_id, now, self)
+            if before is not None:
+                self.hub.leave(visitor.tenant_id, self, before)
+        if self.track_presence and signed_in.id != visitor.id:
+            await self._mark_sockets(1)
+        history: list[dict[str, Any]] = []
+        if now is not None:
+            history = await self._read_back(now, after=None)
+        self.outbox.send(
+            {
+                "type": "signed_in",
+                "visitor_id": signed_in.id,
+                "customer_id": signed_in.customer_id,
+                "conversation_id": now,
+                "verified": True,
+                "merged": outcome.merge_id is not None,
+                "contact": {"name": signed_in.name, "email": signed_in.email},
+                "missing": config.missing_prechat(signed_in),
+                "history": history,
+            }
+        )
+
     async def _handle(self, frame: ClientFrame) -> None:
         if isinstance(frame, Send):
             await self._message(frame)
+        elif isinstance(frame, Auth):
+            await self._sign_in(frame)
         elif isinstance(frame, Typing):
             if self.visitor is not None and self.visitor.conversation_id is not None:
-                self.hub.typing(
+                await self.hub.typing(
                     tenant_id=self.visitor.tenant_id,
                     conversation_id=self.visitor.conversation_id,
                     by="visitor",
@@ -395,7 +414,7 @@ class VisitorSocket:
             for attachment in frame.attachments:
                 service.check_attachment(self.store, attachment.url)
         except DomainError as error:
-            _error(self.outbox, error, frame.client_id)
+            report_error(self.outbox, error, frame.client_id)
             return
         if visitor.conversation_id is None:
             visitor = await self.db.write(
@@ -428,14 +447,14 @@ class VisitorSocket:
                 context=self._context(),
             )
         except DomainError as error:
-            _error(self.outbox, error, frame.client_id)
+            report_error(self.outbox, error, frame.client_id)
             return
         self.outbox.send(
             {
                 "type": "ack",
                 "client_id": frame.client_id,
                 "duplicate": not posted.created,
-                "message": message_json(posted.message),
+                "message": self._shown(posted.message),
             }
         )
         if not online and posted.created:
@@ -494,168 +513,3 @@ class VisitorSocket:
             ),
             context=self._context(),
         )
-
-
-class AgentSocket:
-    """An agent's socket: every conversation event of the tenant, and replies, typing and receipts."""
-
-    def __init__(self, socket: WebSocket, *, db: Database, hub: ChatHub) -> None:
-        self.socket = socket
-        self.db = db
-        self.hub = hub
-        self.outbox: Outbox
-        self.tenant_id: str | None = None
-        self.actor = ""
-
-    def deliver(self, event: Event) -> None:
-        data = event.data
-        kind = event.type
-        if kind == "message.received" or kind == "message.sent":
-            self.outbox.send({"type": "message", "message": message_from_event(data)})
-        elif kind == "chat.typing":
-            if data["by"] != "agent":
-                self.outbox.send(
-                    {
-                        "type": "typing",
-                        "conversation_id": event.subject,
-                        "by": data["by"],
-                        "state": data["state"],
-                    }
-                )
-        elif kind in ("chat.delivered", "chat.read"):
-            self.outbox.send(
-                {
-                    "type": "receipt",
-                    "receipt": kind[5:],
-                    "conversation_id": event.subject,
-                    "message_id": data["message_id"],
-                    "by": data["by"],
-                }
-            )
-        else:
-            self.outbox.send({"type": "conversation", "event": kind[13:], "data": data})
-
-    def resync(self) -> None:
-        self.outbox.send({"type": "resync"})
-
-    async def run(self, *, authenticate: Any, header_key: str | None) -> None:
-        """``authenticate(key)`` returns (tenant id, api key id) or raises DomainError."""
-        await self.socket.accept()
-        self.outbox = Outbox(self.socket)
-        try:
-            with contextlib.suppress(_Closing):
-                await self._serve(authenticate, header_key)
-        except Exception:
-            log.exception("agent socket failed")
-            self.outbox.send(error_frame("internal_error", "something went wrong on our side; reconnect"))
-            self.outbox.close(1011, "internal error")
-        finally:
-            if self.tenant_id is not None:
-                self.hub.leave(self.tenant_id, self)
-            await self.outbox.finish()
-
-    async def _serve(self, authenticate: Any, header_key: str | None) -> None:
-        key = header_key
-        if key is None:
-            try:
-                first = await read_frame(self.socket)
-            except FrameRefused as refused:
-                _refuse(self.outbox, refused)
-                return
-            if not isinstance(first, Auth):
-                _refuse(
-                    self.outbox,
-                    FrameRefused(
-                        "auth_expected",
-                        'send the API key first: {"type": "auth", "api_key": ...}',
-                        close=CLOSE_POLICY,
-                    ),
-                )
-                return
-            key = first.api_key
-        try:
-            self.tenant_id, key_id = await authenticate(key)
-        except DomainError as error:
-            _error(self.outbox, error)
-            self.outbox.close(CLOSE_POLICY, error.detail)
-            return
-        self.actor = f"api_key:{key_id}"
-        self.hub.join_agent(self.tenant_id, self)
-        self.outbox.send({"type": "welcome", "tenant_id": self.tenant_id})
-        while not self.outbox.closed:
-            try:
-                frame = await read_frame(self.socket)
-                await self._handle(frame)
-            except FrameRefused as refused:
-                _refuse(self.outbox, refused)
-            except DomainError as error:
-                _error(self.outbox, error)
-
-    def _context(self) -> Context:
-        return Context(actor=self.actor, source="cxstack/api")
-
-    async def _handle(self, frame: ClientFrame) -> None:
-        tenant_id = self.tenant_id
-        assert tenant_id is not None
-        if isinstance(frame, Ping):
-            self.outbox.send(b'{"type":"pong"}')
-            return
-        if not isinstance(frame, Send | Typing | Receipt):
-            raise FrameRefused(
-                "unexpected_frame", f"a {frame.type} frame is not expected now", close=CLOSE_POLICY
-            )
-        conversation_id = frame.conversation_id
-        if conversation_id is None:
-            client_id = frame.client_id if isinstance(frame, Send) else None
-            self.outbox.send(
-                error_frame("invalid_frame", "conversation_id: Field required", client_id=client_id)
-            )
-            return
-        if isinstance(frame, Typing):
-            self.hub.typing(
-                tenant_id=tenant_id,
-                conversation_id=conversation_id,
-                by="agent",
-                actor=self.actor,
-                state=frame.state,
-            )
-        elif isinstance(frame, Receipt):
-            await self.db.write_batched(
-                service.record_receipts,
-                ReceiptPost(
-                    tenant_id=tenant_id,
-                    conversation_id=conversation_id,
-                    message_id=frame.message_id,
-                    channel="",
-                    kind=frame.type,
-                    by="agent",
-                    actor=self.actor,
-                ),
-                context=self._context(),
-            )
-        else:
-            try:
-                data = MessageCreate(
-                    direction="outbound",
-                    author_kind="agent",
-                    author_id=self.actor,
-                    body=frame.body,
-                    attachments=frame.attachments,
-                    client_id=frame.client_id,
-                )
-                posted: conversations.PostedMessage = await self.db.write_batched(
-                    conversations.post_messages,
-                    conversations.MessagePost(tenant_id, conversation_id, data),
-                    context=self._context(),
-                )
-            except DomainError as error:
-                _error(self.outbox, error, frame.client_id)
-                return
-            self.outbox.send(
-                {
-                    "type": "ack",
-                    "client_id": frame.client_id,
-                    "duplicate": not posted.created,
-                    "message": message_json(posted.message),
-                }
-            )

@@ -1,0 +1,176 @@
+"""What a customer's inbound email is recorded as, whichever path takes it in (``threads.ingest_email`` one
+at a time, ``intake.ingest_emails`` many at once): its row, the message posted into its conversation, its
+``email.received`` event, and the answer its caller gets."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cxstack.backbone.errors import ValidationFailed
+from cxstack.backbone.files import StoredFile
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.channels.email.models import EmailMessage
+from cxstack.channels.email.parsing import ParsedEmail
+from cxstack.channels.email.schemas import EmailReceived, ReceivedEmail
+from cxstack.channels.email.service import SOURCE
+from cxstack.records.conversations.schemas import (
+    MAX_ATTACHMENTS,
+    MAX_BODY_BYTES,
+    Attachment,
+    MessageCreate,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAttachment:
+    filename: str
+    content_type: str
+    file: StoredFile
+
+
+def no_sender() -> ValidationFailed:
+    """The error for a customer's email without a From address."""
+    return ValidationFailed("the email has no From address", field="from")
+
+
+def invalid_sender(address: str, error: ValidationFailed) -> ValidationFailed:
+    """The error for a customer's email whose From address cannot be a customer's email identity."""
+    return ValidationFailed(
+        f"the sender {address!r} is not a valid email address: {error.detail}", field="from"
+    )
+
+
+def client_id_of(message_id: str) -> str:
+    """Return the conversation ``client_id`` of an email: stable for its Message-ID, at most 128 chars."""
+    return "email:" + hashlib.sha256(message_id.encode()).hexdigest()[:48]
+
+
+def _body_of(parsed: ParsedEmail, attachments: list[StoredAttachment]) -> str:
+    body = parsed.reply_text or parsed.text
+    if not body and not attachments:
+        body = parsed.subject or "(no text)"
+    encoded = body.encode()
+    if len(encoded) > MAX_BODY_BYTES:
+        # The conversation keeps the first 64 KiB; the whole message stays in the raw email.
+        body = encoded[: MAX_BODY_BYTES - 3].decode("utf-8", "ignore") + "…"
+    return body
+
+
+def customer_message(
+    parsed: ParsedEmail, attachments: list[StoredAttachment], *, author_id: str | None
+) -> MessageCreate:
+    """Return the conversation message a customer's email is posted as (``author_id`` None: the
+    conversation's customer)."""
+    return MessageCreate(
+        direction="inbound",
+        body=_body_of(parsed, attachments),
+        author_kind="customer",
+        author_id=author_id,
+        channel="email",
+        attachments=[
+            Attachment(name=a.filename, content_type=a.content_type, size=a.file.size, url=a.file.url)
+            for a in attachments[:MAX_ATTACHMENTS]
+        ],
+        client_id=client_id_of(parsed.message_id),
+    )
+
+
+def email_row(
+    *,
+    email_id: str,
+    tenant_id: str,
+    inbox_id: str,
+    parsed: ParsedEmail,
+    raw: StoredFile,
+    attachments: list[StoredAttachment],
+    created_at: datetime,
+    thread_id: str | None = None,
+    conversation_id: str | None = None,
+    cx_message_id: str | None = None,
+    customer_id: str | None = None,
+) -> dict[str, Any]:
+    """Return the ``email_messages`` row of an inbound email (``repo.insert_email(s)`` writes it)."""
+    return {
+        "id": email_id,
+        "tenant_id": tenant_id,
+        "inbox_id": inbox_id,
+        "message_id": parsed.message_id,
+        "direction": "inbound",
+        "kind": parsed.kind,
+        "status": "received",
+        "thread_id": thread_id,
+        "conversation_id": conversation_id,
+        "cx_message_id": cx_message_id,
+        "customer_id": customer_id,
+        "from_address": parsed.sender.address if parsed.sender else "",
+        "to_addresses": [mailbox.address for mailbox in parsed.to],
+        "cc_addresses": [mailbox.address for mailbox in parsed.cc],
+        "subject": parsed.subject,
+        "in_reply_to": parsed.in_reply_to[0] if parsed.in_reply_to else None,
+        "reference_ids": parsed.references,
+        "sent_at": parsed.date,
+        "raw_key": raw.key,
+        "raw_size": raw.size,
+        "attachments": [
+            {"name": a.filename, "content_type": a.content_type, "size": a.file.size, "url": a.file.url}
+            for a in attachments
+        ],
+        "details": {},
+        "created_at": created_at,
+    }
+
+
+def publish_received(
+    uow: UnitOfWork,
+    email: dict[str, Any],
+    *,
+    attachments_count: int,
+    new_thread: bool,
+    context: Context | None = None,
+) -> None:
+    """Publish ``email.received`` for a customer's email posted into its conversation (``email`` is its
+    row, thread and conversation message filled in)."""
+    uow.publish(
+        "email.received",
+        tenant_id=email["tenant_id"],
+        subject=email["conversation_id"],
+        source=SOURCE,
+        context=context,
+        data=EmailReceived(
+            email_id=email["id"],
+            inbox_id=email["inbox_id"],
+            message_id=email["message_id"],
+            thread_id=email["thread_id"],
+            conversation_id=email["conversation_id"],
+            conversation_message_id=email["cx_message_id"],
+            customer_id=email["customer_id"],
+            from_address=email["from_address"],
+            subject=email["subject"],
+            attachments_count=attachments_count,
+            new_thread=new_thread,
+        ),
+    )
+
+
+def received_email(email: dict[str, Any], *, duplicate: bool) -> ReceivedEmail:
+    """Return what became of an email, from its row (``fields_of`` for a stored one)."""
+    return ReceivedEmail(
+        email_id=email["id"],
+        inbox_id=email["inbox_id"],
+        message_id=email["message_id"],
+        kind=email["kind"],
+        thread_id=email["thread_id"],
+        conversation_id=email["conversation_id"],
+        conversation_message_id=email["cx_message_id"],
+        customer_id=email["customer_id"],
+        duplicate=duplicate,
+    )
+
+
+def fields_of(email: EmailMessage) -> dict[str, Any]:
+    """Return the row fields ``received_email`` reads, of a stored email."""
+    columns = ("id", "inbox_id", "message_id", "kind", "thread_id", "conversation_id", "cx_message_id")
+    return {**{column: getattr(email, column) for column in columns}, "customer_id": email.customer_id}

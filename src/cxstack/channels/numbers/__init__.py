@@ -1,0 +1,1 @@
+"""The tenants' provider phone numbers, shared by the channels that use them (SMS and voice)."""
