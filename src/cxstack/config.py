@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     #: scale-out driver (where ``cxstack worker`` processes run them).
     run_workers_in_server: bool | None = None
     dispatch_batch_size: int = 500
+    #: After a delivery round that read events, how long a subscription waits before the next, so that the
+    #: commits landing meanwhile are read in one round (fewer, larger rounds cost less per event).
+    dispatch_round_gap_seconds: float = Field(default=0.02, ge=0)
     handler_max_attempts: int = 5
     handler_retry_base_seconds: float = 0.5
     timer_poll_seconds: float = 0.5

@@ -113,6 +113,7 @@ class Runtime:
                 registry,
                 policy=runtime.retry_policy,
                 batch_size=settings.dispatch_batch_size,
+                round_gap_s=settings.dispatch_round_gap_seconds,
                 timer_poll_s=settings.timer_poll_seconds,
             )
         if handlers:

@@ -417,6 +417,41 @@ async def test_a_bus_stopped_and_started_again_keeps_delivering(
         await bus.stop()
 
 
+async def test_a_running_bus_reads_the_commits_of_its_round_gap_together(runtime: Runtime) -> None:
+    rounds_read: list[list[str]] = []
+    changed = asyncio.Event()
+
+    def seen(ids: list[str]) -> None:
+        rounds_read.append(ids)
+        changed.set()
+
+    registry = SubscriptionRegistry()
+    registry.add(
+        "test.batched",
+        lambda uow, event: seen([event.id]),  # a round of one event
+        types=["customer.updated"],
+        batch_handler=lambda units: seen([event.id for _, event in units]),
+    )
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50, round_gap_s=0.5)
+
+    async def rounds_done(count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(rounds_read) < count:
+                changed.clear()
+                await changed.wait()
+
+    await bus.start()
+    try:
+        [first] = await publish(runtime, "cus_1")
+        await rounds_done(1)
+        # Five commits inside the gap after that round: the next round reads them all at once.
+        later = [(await publish(runtime, f"cus_{n}"))[0] for n in range(2, 7)]
+        await rounds_done(2)
+    finally:
+        await bus.stop()
+    assert rounds_read == [[first], later]
+
+
 async def test_an_event_whose_predecessor_fails_when_run_again_queues_behind_it(
     runtime: Runtime, bus: Bus, recorder: Recorder
 ) -> None:
