@@ -9,7 +9,6 @@ signed webhooks, the call update at an in-process Twilio, the reply through an S
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator, Iterator
 from email import policy
 from email.parser import BytesParser
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from tests.channels.email.support import RecordingRelay
 from tests.channels.voice.fake_twilio_calls import FakeTwilioCalls, FakeTwilioCallsServer
 from tests.channels.voice.support import (
@@ -40,24 +38,6 @@ from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
 INBOX = "support@acme.example"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def relay() -> Iterator[RecordingRelay]:
-    recording = RecordingRelay(port=_free_port())
-    controller = Controller(recording, hostname="127.0.0.1", port=recording.port)
-    controller.start()
-    try:
-        yield recording
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from benchmarks.harness import free_port
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.migrate import upgrade
@@ -22,13 +23,6 @@ from cxstack.config import Settings
 from cxstack.governance.tenants.service import create_tenant
 from cxstack.records.conversations.service import list_conversations, list_messages
 from cxstack.runtime import Runtime
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def _prepare(url: str) -> str:
@@ -81,7 +75,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float
 def test_cxstack_smtp_receives_mail_for_inboxes_and_refuses_others(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'cxstack.db'}"
     tenant_id = asyncio.run(_prepare(url))
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "CXSTACK_DATABASE_URL": url, "CXSTACK_DATA_DIR": str(tmp_path / "data")}
     process = subprocess.Popen(
         [sys.executable, "-m", "cxstack.cli.main", "smtp", "--port", str(port)],

@@ -3,14 +3,12 @@ replies through it, an inbox of the ``acme`` tenant, the intake, and the SMTP li
 
 from __future__ import annotations
 
-import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
 from tests.channels.email.support import (
     INBOX,
     MAX_ATTACHMENT_BYTES,
@@ -24,25 +22,6 @@ from cxstack.channels.email.inbound import EmailIntake, InboundLimits
 from cxstack.channels.email.smtp import SmtpListener
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def relay() -> Iterator[RecordingRelay]:
-    """A real SMTP server in a thread, standing in for the tenant's outbound relay."""
-    recording = RecordingRelay(port=_free_port())
-    controller = Controller(recording, hostname="127.0.0.1", port=recording.port)
-    controller.start()
-    try:
-        yield recording
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
