@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
 from tests.channels.sms.fake_twilio import FakeTwilio, FakeTwilioServer, new_sid, sign
+from tests.channels.support import events_of as events_of
+from tests.channels.support import settle as settle
 
-from cxstack.backbone.log import read_events
 from cxstack.config import Settings
-from cxstack.runtime import Runtime
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f" * 8 + "0123456789abcdef" + "e" * 8
@@ -129,27 +128,3 @@ async def post_webhook(
     request = client.build_request("POST", path, content=urlencode(list(params)), headers=sent_headers)
     request.headers.pop("authorization", None)
     return await client.send(request)
-
-
-async def events_of(runtime: Runtime, *types: str) -> list[Any]:
-    return await runtime.db.read(
-        lambda session: read_events(session, after=0, limit=10_000, types=list(types) or None)
-    )
-
-
-async def settle(runtime: Runtime, until: Callable[[], bool] | None = None, timeout_s: float = 10.0) -> None:
-    """Run the subscriptions and the effects they queue until the log is read and no effect is due (and
-    ``until`` holds, for retries due later)."""
-    assert runtime.bus is not None and runtime.effect_runner is not None
-    async with asyncio.timeout(timeout_s):
-        while True:
-            await runtime.bus.drain()
-            await runtime.effect_runner.drain()
-            await runtime.bus.drain()
-            if until is None or until():
-                # What ``until`` saw at the provider may be an effect whose outcome is not recorded yet
-                # (run by the runner's own loop): let it finish.
-                await runtime.effect_runner.drain()
-                await runtime.bus.drain()
-                return
-            await asyncio.sleep(0.02)

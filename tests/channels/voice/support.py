@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlencode
 from xml.etree.ElementTree import Element, fromstring
 
 import httpx
+from tests.channels.support import events_of as events_of
+from tests.channels.support import settle as settle
 from tests.channels.twilio_fake import new_sid, sign
-
-from cxstack.backbone.log import read_events
-from cxstack.runtime import Runtime
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f" * 8 + "0123456789abcdef" + "e" * 8
@@ -194,26 +192,3 @@ async def messages(api: httpx.AsyncClient, conversation_id: str) -> list[dict[st
     assert response.status_code == 200, response.text
     data: list[dict[str, Any]] = response.json()["data"]
     return data
-
-
-async def events_of(runtime: Runtime, *types: str) -> list[Any]:
-    return await runtime.db.read(
-        lambda session: read_events(session, after=0, limit=10_000, types=list(types) or None)
-    )
-
-
-async def settle(runtime: Runtime, until: Callable[[], bool] | None = None, timeout_s: float = 10.0) -> None:
-    """Run the subscriptions and the effects they queue until nothing is due (and ``until`` holds)."""
-    assert runtime.bus is not None and runtime.effect_runner is not None
-    async with asyncio.timeout(timeout_s):
-        while True:
-            await runtime.bus.drain()
-            await runtime.effect_runner.drain()
-            await runtime.bus.drain()
-            if until is None or until():
-                # What ``until`` saw at the provider may be an effect whose outcome is not recorded yet
-                # (run by the runner's own loop): let it finish.
-                await runtime.effect_runner.drain()
-                await runtime.bus.drain()
-                return
-            await asyncio.sleep(0.02)
