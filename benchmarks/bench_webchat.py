@@ -7,7 +7,9 @@ priority than the server so that they do not starve it). Each visitor says hello
 (which starts its conversation), then, while the measurement runs, one message every few seconds at a
 random phase. Measured: delivery latency from a visitor's send to the agent socket receiving the message
 (wall clock, same machine), the visitor's wait for its ack, messages per second, how many sockets stayed
-open, and every acknowledged message the agent never received.
+open, every acknowledged message the agent never received, and the server's CPU time (user and system)
+per message sent while the visitors send: the figure that decides how close to a full core the server
+runs, and so its queueing delays.
 
 Settings (environment): `CXSTACK_BENCH_WEBCHAT_VISITORS` (5000), `CXSTACK_BENCH_WEBCHAT_INTERVAL_S` (5),
 `CXSTACK_BENCH_WEBCHAT_PROCESSES` (2), `CXSTACK_BENCH_DURATION` (seconds measured, 10).
@@ -224,9 +226,15 @@ def load_process(
         runner.run(run())
 
 
-def _cpu_seconds(pid: int) -> float:
+def _cpu_times(pid: int) -> tuple[float, float]:
+    """The user and system CPU seconds ``pid`` has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def _cpu_seconds(pid: int) -> float:
+    return sum(_cpu_times(pid))
 
 
 def wait_until_idle(pid: int, *, below: float = 0.15, timeout_s: float = 120.0) -> float:
@@ -301,7 +309,11 @@ def main() -> None:
                 assert kind == "ready"
             ramp_s = time.monotonic() - ramp_started
             settle_s = wait_until_idle(server.pid)
+            cpu_before = _cpu_times(server.pid)
             go.set()
+            # The server's CPU time while the visitors send (the grace period after is left out).
+            time.sleep(duration_s)
+            cpu_after = _cpu_times(server.pid)
             stats: list[dict[str, Any]] = []
             for _ in loads:
                 kind, value = results.get(timeout=duration_s + RAMP_TIMEOUT_S + 60)
@@ -320,6 +332,8 @@ def main() -> None:
     connected = sum(s["connected"] for s in stats)
     errors = sum(s["errors"] + s["connect_errors"] + s["closed_early"] for s in stats) + missing
     rate = len(latencies) / duration_s
+    cpu_user, cpu_system = (after - before for after, before in zip(cpu_after, cpu_before, strict=True))
+    cpu_per_message_ms = (cpu_user + cpu_system) * 1000 / sent if sent else 0.0
     # The slowest delivery of each second of the run: whether the tail comes in bursts or throughout.
     by_second: dict[int, float] = {}
     if latencies:
@@ -338,6 +352,8 @@ def main() -> None:
         "messages_sent": sent,
         "messages_acked": len(acked),
         "messages_received_by_agent": len(latencies),
+        "server_cpu_user_s": round(cpu_user, 2),
+        "server_cpu_system_s": round(cpu_system, 2),
         "acked_but_not_received": missing,
         "connect_errors": sum(s["connect_errors"] for s in stats),
         "error_frames": sum(s["errors"] for s in stats),
@@ -359,6 +375,7 @@ def main() -> None:
             "delivery_latency_p99": (percentile(latencies, 0.99), "ms"),
             "ack_latency_p50": (percentile(ack_ms, 0.50), "ms"),
             "ack_latency_p99": (percentile(ack_ms, 0.99), "ms"),
+            "server_cpu_per_message": (cpu_per_message_ms, "ms"),
             "errors": (errors, "count"),
         },
         notes=notes,

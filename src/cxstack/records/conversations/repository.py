@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Integer, Table, bindparam, insert, select, update
+from sqlalchemy import Integer, Table, TextClause, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
@@ -33,23 +34,23 @@ _MESSAGE_BY_CLIENT_ID = select(_messages.c.id).where(
     _messages.c.client_id == bindparam("client_id"),
     _messages.c.tenant_id == bindparam("tenant_id"),
 )
+#: By id alone, the tenant checked on each row found: given ``tenant_id = ? AND id IN (...)`` with more
+#: than a few ids, SQLite (which has no statistics to go by) reads every conversation of the tenant
+#: through a tenant index instead of looking the ids up, a cost that grows with the tenant.
 _MESSAGE_TARGETS = (
     select(
-        _conversations.c.id, _conversations.c.customer_id, _conversations.c.channel, _conversations.c.status
+        _conversations.c.id,
+        _conversations.c.tenant_id,
+        _conversations.c.customer_id,
+        _conversations.c.channel,
+        _conversations.c.status,
     )
-    .where(
-        _conversations.c.tenant_id == bindparam("tenant_id"),
-        _conversations.c.id.in_(bindparam("conversation_ids", expanding=True)),
-    )
+    .where(_conversations.c.id.in_(bindparam("conversation_ids", expanding=True)))
     .order_by(_conversations.c.id)
 )
 _MESSAGE_TARGETS_LOCKED = _MESSAGE_TARGETS.with_for_update()
-#: A superset of the pairs asked about (every client id in every conversation named); the caller picks.
-_MESSAGES_BY_CLIENT_IDS = select(_messages.c.conversation_id, _messages.c.client_id, _messages.c.id).where(
-    _messages.c.tenant_id == bindparam("tenant_id"),
-    _messages.c.conversation_id.in_(bindparam("conversation_ids", expanding=True)),
-    _messages.c.client_id.in_(bindparam("client_ids", expanding=True)),
-)
+#: Pairs per statement when looking client ids up (well under every driver's parameter limit).
+_PAIRS_CHUNK = 256
 _OPEN_CONVERSATIONS = (
     select(_conversations.c.customer_id, _conversations.c.id, _conversations.c.channel)
     .where(
@@ -69,6 +70,20 @@ _COUNT_MESSAGES = (
         updated_at=bindparam("at", type_=_conversations.c.updated_at.type),
     )
 )
+
+
+@functools.lru_cache(maxsize=16)
+def _messages_by_client_ids(pairs: int) -> TextClause:
+    """The messages with one of ``pairs`` (conversation id, client id) pairs, bound as ``c<n>`` and
+    ``k<n>``. A join from a list of values: one look-up in the unique index per pair, where
+    ``conversation_id IN (...) AND client_id IN (...)`` probes every combination of the two lists."""
+    wanted = ", ".join(f"(:c{index}, :k{index})" for index in range(pairs))
+    return text(
+        f"WITH wanted(conversation_id, client_id) AS (VALUES {wanted}) "
+        "SELECT m.conversation_id, m.client_id, m.id FROM wanted JOIN messages AS m "
+        "ON m.tenant_id = :tenant_id AND m.conversation_id = wanted.conversation_id "
+        "AND m.client_id = wanted.client_id"
+    )
 
 
 class ConversationRepository:
@@ -181,28 +196,31 @@ class ConversationRepository:
         return message
 
     def message_targets(self, conversation_ids: Sequence[str], *, for_update: bool) -> dict[str, Any]:
-        """Return {id: (id, customer_id, channel, status)} of the conversations found among
+        """Return {id: (id, tenant_id, customer_id, channel, status)} of this tenant's conversations among
         ``conversation_ids``; on PostgreSQL with ``for_update`` each is locked, in id order."""
         statement = _MESSAGE_TARGETS_LOCKED if for_update else _MESSAGE_TARGETS
-        found = self.session.execute(
-            statement, {"tenant_id": self.tenant_id, "conversation_ids": list(conversation_ids)}
-        )
-        return {row.id: row for row in found}
+        found = self.session.execute(statement, {"conversation_ids": list(conversation_ids)})
+        return {row.id: row for row in found if row.tenant_id == self.tenant_id}
 
-    def message_ids_by_client_ids(
-        self, conversation_ids: Sequence[str], client_ids: Sequence[str]
-    ) -> dict[tuple[str, str], str]:
-        """Return {(conversation id, client id): message id} of the messages with one of ``client_ids`` in
-        one of ``conversation_ids``."""
-        found = self.session.execute(
-            _MESSAGES_BY_CLIENT_IDS,
-            {
-                "tenant_id": self.tenant_id,
-                "conversation_ids": list(conversation_ids),
-                "client_ids": list(client_ids),
-            },
-        )
-        return {(conversation_id, client_id): message_id for conversation_id, client_id, message_id in found}
+    def message_ids_by_client_ids(self, pairs: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Return {(conversation id, client id): message id} of the messages among ``pairs``
+        (conversation id, client id) that exist."""
+        found: dict[tuple[str, str], str] = {}
+        for start in range(0, len(pairs), _PAIRS_CHUNK):
+            chunk = list(pairs[start : start + _PAIRS_CHUNK])
+            # A few statement sizes rather than one per count (the last pair repeated to fill it), so
+            # they stay in the engine's statement cache.
+            size = 1 << (len(chunk) - 1).bit_length()
+            chunk += [chunk[-1]] * (size - len(chunk))
+            parameters: dict[str, str] = {"tenant_id": self.tenant_id}
+            for index, (conversation_id, client_id) in enumerate(chunk):
+                parameters[f"c{index}"] = conversation_id
+                parameters[f"k{index}"] = client_id
+            for conversation_id, client_id, message_id in self.session.execute(
+                _messages_by_client_ids(size), parameters
+            ):
+                found[conversation_id, client_id] = message_id
+        return found
 
     def append_messages(
         self, rows: Sequence[dict[str, Any]], *, counts: dict[str, int], at: datetime

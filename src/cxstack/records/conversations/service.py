@@ -472,14 +472,15 @@ def _append(
     of which moves it) and publish their events; return each group's answers. A message whose
     ``client_id`` its conversation has (or an earlier posting has) is not inserted again and answers
     with the first."""
-    client_ids = {p.post.data.client_id for _, postings in groups for p in postings} - {None}
-    known = (
-        repo.message_ids_by_client_ids(
-            [target.id for target, _ in groups], sorted(c for c in client_ids if c)
-        )
-        if client_ids
-        else {}
+    pairs = sorted(
+        {
+            (target.id, posting.post.data.client_id)
+            for target, postings in groups
+            for posting in postings
+            if posting.post.data.client_id
+        }
     )
+    known = repo.message_ids_by_client_ids(pairs) if pairs else {}
     now = uow.clock.now()
     answers: list[list[PostedMessage]] = []
     first_with: dict[tuple[str, str], PostedMessage] = {}
