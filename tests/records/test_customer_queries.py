@@ -8,20 +8,15 @@ small database shows the plan a large one gets.
 
 from __future__ import annotations
 
-import re
-from typing import Any
-
 import httpx
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from tests.conftest import TenantKey
+from tests.records.query_plans import TENANT_ONLY, captured, plans
 
 from cxstack.records.customers.service import lookup_customer
 from cxstack.runtime import Runtime
-
-#: A search through an index on ``tenant_id`` alone: ``SEARCH identities USING INDEX ix (tenant_id=?)``.
-TENANT_ONLY = re.compile(r"USING (?:COVERING )?INDEX \w+ \(tenant_id=\?\)$")
 
 
 @pytest.mark.parametrize(("kind", "value"), [("email", "ADA@example.com"), ("phone", "(415) 555-2671")])
@@ -33,32 +28,16 @@ async def test_lookup_searches_indexes_and_never_scans_a_tenant(
     created = await api.post("/v1/customers", json={"email": "ada@example.com", "phone": "+14155552671"})
     assert created.status_code == 201, created.text
     engine = create_engine(runtime.settings.database_url)
-    statements: list[tuple[str, Any]] = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
-        if not statement.startswith("EXPLAIN"):
-            statements.append((statement, parameters))
-
     try:
-        with Session(engine) as session:
+        with Session(engine) as session, captured(engine) as statements:
             found = lookup_customer(session, tenant_id=tenant.tenant_id, kind=kind, value=value)
             assert found.id == created.json()["id"]
-            connection = session.connection()
-            plans = {
-                statement: [
-                    str(row[-1])
-                    for row in connection.exec_driver_sql(
-                        "EXPLAIN QUERY PLAN " + statement, tuple(parameters)
-                    )
-                ]
-                for statement, parameters in list(statements)
-            }
+            steps_of = plans(session.connection(), statements)
     finally:
         engine.dispose()
 
-    assert len(plans) >= 3
-    for statement, steps in plans.items():
+    assert len(steps_of) >= 3
+    for statement, steps in steps_of.items():
         for step in steps:
             assert not step.startswith("SCAN"), f"{step}\n  in {statement}"
             assert not TENANT_ONLY.search(step), f"{step}\n  in {statement}"

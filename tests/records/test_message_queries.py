@@ -10,13 +10,13 @@ cost is the intake's. A batch as large as the one here shows the plan that a lar
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from tests.conftest import TenantKey
+from tests.records.query_plans import TENANT_ONLY, captured, plans
 
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
@@ -25,8 +25,6 @@ from cxstack.records.conversations.service import MessagePost, PostedMessage, po
 from cxstack.runtime import Runtime
 
 CONVERSATIONS = 40
-#: A search through an index on ``tenant_id`` alone, or leading with it and nothing else bound.
-TENANT_ONLY = re.compile(r"USING (?:COVERING )?INDEX \w+ \(tenant_id=\?\)$")
 #: Reading the list of values a statement was given, which is what such a list is for.
 VALUES_LIST = re.compile(r"^SCAN (?:wanted|\d+ CONSTANT ROWS)$")
 
@@ -66,17 +64,12 @@ async def test_a_batch_of_messages_looks_each_conversation_and_client_id_up_by_i
     requests.append((Context(), MessagePost(tenant.tenant_id, their_conversation.json()["id"], message(99))))
 
     engine = create_engine(runtime.settings.database_url)
-    statements: list[tuple[str, Any]] = []
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def capture(
-        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool
-    ) -> None:
-        if statement.startswith(("SELECT", "WITH", "UPDATE")):
-            statements.append((statement, parameters[0] if executemany else parameters))
-
     try:
-        with Session(engine) as session, session.begin():
+        with (
+            Session(engine) as session,
+            session.begin(),
+            captured(engine, kinds=("SELECT", "WITH", "UPDATE")) as statements,
+        ):
             uow = UnitOfWork(
                 session,
                 catalog=runtime.db.catalog,
@@ -85,16 +78,7 @@ async def test_a_batch_of_messages_looks_each_conversation_and_client_id_up_by_i
                 partitions=runtime.db.partitions,
             )
             outcomes = post_messages(uow, requests)
-            connection = session.connection()
-            plans = {
-                statement: [
-                    str(row[-1])
-                    for row in connection.exec_driver_sql(
-                        "EXPLAIN QUERY PLAN " + statement, tuple(parameters)
-                    )
-                ]
-                for statement, parameters in list(statements)
-            }
+            steps_of = plans(session.connection(), statements)
             session.rollback()
     finally:
         engine.dispose()
@@ -106,9 +90,9 @@ async def test_a_batch_of_messages_looks_each_conversation_and_client_id_up_by_i
     assert posted[3].message.id == earlier.json()["id"]
     assert isinstance(outcomes[-1], NotFound) and outcomes[-1].field == "conversation_id"
 
-    assert any("conversations" in statement for statement in plans)
-    assert any("client_id" in statement for statement in plans)
-    for statement, steps in plans.items():
+    assert any("conversations" in statement for statement in steps_of)
+    assert any("client_id" in statement for statement in steps_of)
+    for statement, steps in steps_of.items():
         for step in steps:
             if VALUES_LIST.match(step):
                 continue
