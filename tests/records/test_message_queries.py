@@ -1,5 +1,6 @@
-"""How SQLite runs the queries of message intake: each conversation and client id looked up by index,
-never through a tenant's every conversation.
+"""How SQLite runs the queries that name many conversations at once (message intake, a customer's
+conversations moving to another): each conversation and client id looked up by index, never through a
+tenant's every conversation.
 
 The embedded driver has no ANALYZE statistics. Given ``tenant_id = ? AND id IN (...)`` with more than a
 few ids, SQLite reads all of a tenant's conversations through a tenant index (1.7 ms a batch at 5,000
@@ -21,7 +22,7 @@ from tests.records.query_plans import TENANT_ONLY, captured, plans
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations.schemas import MessageCreate
-from cxstack.records.conversations.service import MessagePost, PostedMessage, post_messages
+from cxstack.records.conversations.service import MessagePost, PostedMessage, move_customer, post_messages
 from cxstack.runtime import Runtime
 
 CONVERSATIONS = 40
@@ -96,5 +97,50 @@ async def test_a_batch_of_messages_looks_each_conversation_and_client_id_up_by_i
         for step in steps:
             if VALUES_LIST.match(step):
                 continue
+            assert not step.startswith("SCAN"), f"{step}\n  in {statement}"
+            assert not TENANT_ONLY.search(step), f"{step}\n  in {statement}"
+
+
+async def test_moving_many_conversations_to_another_customer_names_each_by_index(
+    runtime: Runtime, api: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    if runtime.db.driver != "sqlite":
+        pytest.skip("the plans pinned here are SQLite's; PostgreSQL plans from statistics")
+    ada, twin = [(await api.post("/v1/customers", json={"name": name})).json() for name in ("Ada", "Twin")]
+    ids = []
+    for _ in range(CONVERSATIONS):
+        made = await api.post("/v1/conversations", json={"customer_id": ada["id"], "channel": "email"})
+        ids.append(made.json()["id"])
+
+    engine = create_engine(runtime.settings.database_url)
+    try:
+        with (
+            Session(engine) as session,
+            session.begin(),
+            captured(engine, kinds=("SELECT", "UPDATE")) as statements,
+        ):
+            uow = UnitOfWork(
+                session,
+                catalog=runtime.db.catalog,
+                clock=runtime.db.clock,
+                context=Context(),
+                partitions=runtime.db.partitions,
+            )
+            moved = move_customer(
+                uow,
+                tenant_id=tenant.tenant_id,
+                from_customer_id=ada["id"],
+                to_customer_id=twin["id"],
+                conversation_ids=ids,
+            )
+            steps_of = plans(session.connection(), statements)
+            session.rollback()
+    finally:
+        engine.dispose()
+
+    assert moved == sorted(ids)
+    assert any(statement.startswith("UPDATE conversations") for statement in steps_of)
+    for statement, steps in steps_of.items():
+        for step in steps:
             assert not step.startswith("SCAN"), f"{step}\n  in {statement}"
             assert not TENANT_ONLY.search(step), f"{step}\n  in {statement}"

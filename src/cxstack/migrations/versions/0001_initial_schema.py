@@ -875,6 +875,7 @@ def upgrade() -> None:
             "ix_conversations_tenant_customer", ["tenant_id", "customer_id", "id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_conversations_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_conversations_tenant_id_id", ["tenant_id", "id"], unique=False)
         batch_op.create_index("ix_conversations_tenant_status", ["tenant_id", "status", "id"], unique=False)
         batch_op.create_index("ix_conversations_tenant_updated_at", ["tenant_id", "updated_at"], unique=False)
 
@@ -969,6 +970,7 @@ def downgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_tenant_updated_at")
         batch_op.drop_index("ix_conversations_tenant_status")
+        batch_op.drop_index("ix_conversations_tenant_id_id")
         batch_op.drop_index(batch_op.f("ix_conversations_tenant_id"))
         batch_op.drop_index("ix_conversations_tenant_customer")
         batch_op.drop_index(batch_op.f("ix_conversations_assignee"))

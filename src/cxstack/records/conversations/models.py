@@ -14,6 +14,9 @@ from cxstack.backbone.schema import Base, TenantScoped
 class Conversation(TenantScoped, Base):
     __tablename__ = "conversations"
     __table_args__ = (
+        # Conversations named by id within a tenant (``tenant_id = ? AND id IN (...)``): without it SQLite,
+        # which has no statistics here, reads every conversation of the tenant for more than a few ids.
+        Index("ix_conversations_tenant_id_id", "tenant_id", "id"),
         Index("ix_conversations_tenant_customer", "tenant_id", "customer_id", "id"),
         Index("ix_conversations_tenant_status", "tenant_id", "status", "id"),
         Index("ix_conversations_tenant_updated_at", "tenant_id", "updated_at"),

@@ -34,9 +34,9 @@ _MESSAGE_BY_CLIENT_ID = select(_messages.c.id).where(
     _messages.c.client_id == bindparam("client_id"),
     _messages.c.tenant_id == bindparam("tenant_id"),
 )
-#: By id alone, the tenant checked on each row found: given ``tenant_id = ? AND id IN (...)`` with more
-#: than a few ids, SQLite (which has no statistics to go by) reads every conversation of the tenant
-#: through a tenant index instead of looking the ids up, a cost that grows with the tenant.
+#: By id alone, the tenant checked on each row found: the primary key answers it whatever SQLite makes of
+#: the tenant's indexes (it has no statistics to go by, and given ``tenant_id = ? AND id IN (...)`` with
+#: more than a few ids it once read every conversation of the tenant instead of looking the ids up).
 _MESSAGE_TARGETS = (
     select(
         _conversations.c.id,
