@@ -86,6 +86,31 @@ class VoiceCall(TenantScoped, Base):
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
 
+    @classmethod
+    def new(cls, *, at: datetime, **fields: Any) -> VoiceCall:
+        """A call as it starts (nothing collected, routed or asked of the provider yet), with ``fields``
+        (which say whose call it is and where it stands) over those blanks."""
+        blank: dict[str, Any] = {
+            "escalation_id": None,
+            "menu_attempts": 0,
+            "ivr": {},
+            "queue": None,
+            "skill": None,
+            "agent_id": None,
+            "agent_name": None,
+            "duration_s": None,
+            "conference_sid": None,
+            "participants": [],
+            "callback": {},
+            "error_code": None,
+            "error_message": None,
+            "updates": 0,
+            "pending_updates": [],
+            "answered_at": None,
+            "ended_at": None,
+        }
+        return cls(**{**blank, **fields, "created_at": at, "updated_at": at})
+
 
 class VoiceCallbackReceipt(TenantScoped, Base):
     """A provider callback already processed: a retry of it changes nothing."""

@@ -141,7 +141,8 @@ def place_call(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn, setting
         else None
     )
     now = uow.clock.now()
-    call = VoiceCall(
+    call = VoiceCall.new(
+        at=now,
         id=new_id("cal"),
         tenant_id=tenant_id,
         call_sid=None,
@@ -152,32 +153,14 @@ def place_call(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn, setting
         direction="outbound",
         customer_id=customer_id,
         conversation_id=conversation_id,
-        escalation_id=None,
         status="dialing",
         provider_status="queued",
-        menu_attempts=0,
-        ivr={},
-        queue=None,
-        skill=None,
-        agent_id=None,
-        agent_name=None,
-        duration_s=None,
-        conference_sid=None,
-        participants=[],
         callback={
             "agent_id": data.agent_id,
             "agent_name": data.agent_name,
             "agent_phone": agent_phone,
             "queue": data.queue,
         },
-        error_code=None,
-        error_message=None,
-        updates=0,
-        pending_updates=[],
-        created_at=now,
-        updated_at=now,
-        answered_at=None,
-        ended_at=None,
     )
     uow.session.add(call)
     uow.session.flush()

@@ -209,7 +209,8 @@ def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> 
     else:
         conversation_id = conversation_of(uow, tenant_id=tenant_id, customer_id=customer_id)
     now = uow.clock.now()
-    row = VoiceCall(
+    row = VoiceCall.new(
+        at=now,
         id=new_id("cal"),
         tenant_id=tenant_id,
         call_sid=call.call_sid,
@@ -224,23 +225,6 @@ def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> 
         status="in_menu",
         provider_status=call.status,
         menu_attempts=1,
-        ivr={},
-        queue=None,
-        skill=None,
-        agent_id=None,
-        agent_name=None,
-        duration_s=None,
-        conference_sid=None,
-        participants=[],
-        callback={},
-        error_code=None,
-        error_message=None,
-        updates=0,
-        pending_updates=[],
-        created_at=now,
-        updated_at=now,
-        answered_at=None,
-        ended_at=None,
     )
     uow.session.add(row)
     if escalation is not None:
