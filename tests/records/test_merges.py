@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from tests.conftest import TenantKey
 
+from cxstack.backbone.errors import NotFound
 from cxstack.governance.audit.service import list_audit
+from cxstack.records.customers import service as customers
 from cxstack.runtime import Runtime
 
 
@@ -77,3 +80,35 @@ async def test_merging_a_customer_into_itself_or_twice_is_refused(api: httpx.Asy
     assert twice.status_code == 409
     unknown = await api.post(f"/v1/customers/{one['id']}/merge", json={"source_customer_id": "cus_nope"})
     assert unknown.status_code == 404
+
+
+async def test_a_customer_id_resolves_through_merges_of_merges_and_back_when_one_is_undone(
+    api: httpx.AsyncClient, runtime: Runtime, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    first, second, third = [await _customer(api, name=name) for name in ("First", "Second", "Third")]
+    into_second = await api.post(
+        f"/v1/customers/{second['id']}/merge", json={"source_customer_id": first["id"]}
+    )
+    assert into_second.status_code == 201, into_second.text
+    into_third = await api.post(
+        f"/v1/customers/{third['id']}/merge", json={"source_customer_id": second["id"]}
+    )
+    assert into_third.status_code == 201, into_third.text
+
+    async def current(customer_id: object, tenant_id: str = tenant.tenant_id) -> str:
+        return await runtime.db.read(
+            lambda session: customers.current_customer_id(
+                session, tenant_id=tenant_id, customer_id=str(customer_id)
+            )
+        )
+
+    assert [await current(c["id"]) for c in (first, second, third)] == [third["id"]] * 3
+    assert (await api.post(f"/v1/merges/{into_third.json()['id']}/undo")).status_code == 200
+    assert [await current(c["id"]) for c in (first, second, third)] == [
+        second["id"],
+        second["id"],
+        third["id"],
+    ]
+    for unknown, tenant_id in (("cus_nope", tenant.tenant_id), (first["id"], other_tenant.tenant_id)):
+        with pytest.raises(NotFound, match="does not exist"):
+            await current(unknown, tenant_id)

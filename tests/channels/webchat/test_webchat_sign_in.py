@@ -194,3 +194,75 @@ async def test_a_sign_in_with_a_wrong_user_hash_is_refused_and_nothing_merges(
     assert not [e for e in entries if e.action == "webchat.visitor_signed_in"]
     async with visitor(server, widget["widget_key"], visitor_id=welcome["visitor_id"]) as (_, back):
         assert back["visitor_id"] == welcome["visitor_id"] and back["verified"] is False
+
+
+async def test_a_visitor_an_agent_merged_into_a_known_customer_chats_and_signs_in_as_that_customer(
+    server: LiveServer, widget: dict[str, Any], api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    known = await api.post(
+        "/v1/customers",
+        json={"name": "Ada", "identities": [{"kind": "external", "system": "app", "value": "user-42"}]},
+    )
+    known_id = known.json()["id"]
+    async with visitor(server, widget["widget_key"]) as (chat, welcome):
+        await chat.send({"type": "message", "client_id": "1", "body": "It's Ada, from my phone"})
+        conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
+    # The agent recognises Ada and merges the anonymous customer into her record.
+    merged = await api.post(
+        f"/v1/customers/{known_id}/merge", json={"source_customer_id": welcome["customer_id"]}
+    )
+    assert merged.status_code == 201, merged.text
+    async with visitor(server, widget["widget_key"], visitor_id=welcome["visitor_id"]) as (chat, again):
+        assert again["visitor_id"] == welcome["visitor_id"] and again["customer_id"] == known_id
+        await chat.send({"type": "contact", "name": "Ada L.", "email": "ada@example.com"})
+        saved = await chat.expect("contact_saved")
+        assert saved["contact"]["email"] == "ada@example.com"
+        # Ada signs in on the page: she is that customer already, so nothing more is merged.
+        await chat.send(
+            {"type": "auth", "user_id": "user-42", "user_hash": signed(widget["identity_secret"], "user-42")}
+        )
+        signed_in = await chat.expect("signed_in")
+        assert signed_in["customer_id"] == known_id and signed_in["merged"] is False
+        assert signed_in["conversation_id"] == conversation_id
+        await chat.send({"type": "message", "client_id": "2", "body": "Signed in now"})
+        assert (await chat.expect("ack"))["message"]["conversation_id"] == conversation_id
+    customer = (await api.get(f"/v1/customers/{known_id}")).json()
+    assert customer["name"] == "Ada L."
+    assert ("email", "ada@example.com") in [(i["kind"], i["value"]) for i in customer["identities"]]
+    assert len(await _events(runtime, "customer.merged")) == 1
+
+
+async def test_a_visitor_an_agent_merged_away_signs_in_as_a_new_user_on_the_customer_it_was_merged_into(
+    server: LiveServer, widget: dict[str, Any], api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    grace = (await api.post("/v1/customers", json={"name": "Grace"})).json()["id"]
+    async with visitor(server, widget["widget_key"]) as (chat, welcome):
+        await chat.send({"type": "message", "client_id": "1", "body": "hello"})
+        conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
+        merged = await api.post(
+            f"/v1/customers/{grace}/merge", json={"source_customer_id": welcome["customer_id"]}
+        )
+        assert merged.status_code == 201, merged.text
+        # On the open socket too: the new user's identity goes to Grace, not to the customer merged away.
+        await chat.send(
+            {
+                "type": "auth",
+                "user_id": "user-new",
+                "user_hash": signed(widget["identity_secret"], "user-new"),
+            }
+        )
+        signed_in = await chat.expect("signed_in")
+        assert signed_in["customer_id"] == grace and signed_in["merged"] is False
+        assert signed_in["conversation_id"] == conversation_id
+    customer = (await api.get(f"/v1/customers/{grace}")).json()
+    assert ("external", "user-new") in [(i["kind"], i["value"]) for i in customer["identities"]]
+    # Undoing the agent's merge gives the visitor its own customer back, with the conversation.
+    await api.post(f"/v1/merges/{merged.json()['id']}/undo")
+    async with visitor(
+        server,
+        widget["widget_key"],
+        user_id="user-new",
+        user_hash=signed(widget["identity_secret"], "user-new"),
+    ) as (_, back):
+        assert back["visitor_id"] == welcome["visitor_id"]
+        assert back["conversation_id"] == conversation_id

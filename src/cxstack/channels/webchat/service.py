@@ -94,13 +94,21 @@ class VisitorOut:
     email: str | None
 
 
-def visitor_out(visitor: WebchatVisitor) -> VisitorOut:
-    """Return a visitor row as the sockets and the API use it."""
+def visitor_customer_id(session: Session, visitor: WebchatVisitor) -> str:
+    """The customer a visitor's chats belong to now: the one it was created with, or the customer that one
+    was merged into since (an agent merging an anonymous visitor into a known customer)."""
+    return customers.current_customer_id(
+        session, tenant_id=visitor.tenant_id, customer_id=visitor.customer_id
+    )
+
+
+def visitor_out(session: Session, visitor: WebchatVisitor) -> VisitorOut:
+    """Return a visitor row as the sockets and the API use it, with the customer it belongs to now."""
     return VisitorOut(
         id=visitor.id,
         tenant_id=visitor.tenant_id,
         channel=visitor.channel,
-        customer_id=visitor.customer_id,
+        customer_id=visitor_customer_id(session, visitor),
         user_id=visitor.user_id,
         conversation_id=visitor.conversation_id,
         name=visitor.name,
@@ -245,7 +253,7 @@ def _new_visitor(
 def find_visitor(session: Session, *, tenant_id: str, visitor_id: str, channel: str) -> VisitorOut | None:
     """Return a visitor of the tenant's ``channel``, or None."""
     row = WebchatRepository(session, tenant_id).visitor(visitor_id, channel)
-    return None if row is None else visitor_out(row)
+    return None if row is None else visitor_out(session, row)
 
 
 def mark_sockets(uow: UnitOfWork, *, tenant_id: str, visitor_id: str, channel: str, change: int) -> None:
@@ -276,7 +284,7 @@ def check_attachment(store: FileStore, url: str) -> None:
 def find_user_visitor(session: Session, *, tenant_id: str, channel: str, user_id: str) -> VisitorOut | None:
     """Return the visitor of a verified user on ``channel``, or None before their first visit."""
     row = WebchatRepository(session, tenant_id).visitor_of_user(user_id, channel)
-    return None if row is None else visitor_out(row)
+    return None if row is None else visitor_out(session, row)
 
 
 def new_visitor_id() -> str:
@@ -294,7 +302,7 @@ def open_visitor(
     if user_id is not None:
         found = repo.visitor_of_user(user_id, config.channel)
         if found is not None:
-            return visitor_out(found)
+            return visitor_out(uow.session, found)
         try:
             customer_id = customers.lookup_customer(
                 uow.session, tenant_id=tenant_id, kind="external", value=user_id, system=USER_SYSTEM
@@ -311,11 +319,11 @@ def open_visitor(
             uow, config, customer_id=customer_id, user_id=user_id, visitor_id=new_visitor_id()
         )
         uow.session.flush()
-        return visitor_out(visitor)
+        return visitor_out(uow.session, visitor)
     if visitor_id is not None:
         known = repo.visitor(visitor_id, config.channel)
         if known is not None and known.user_id is None:
-            return visitor_out(known)
+            return visitor_out(uow.session, known)
     visitor_id = new_visitor_id()
     customer = customers.create_customer(
         uow,
@@ -324,7 +332,7 @@ def open_visitor(
     )
     visitor = _new_visitor(uow, config, customer_id=customer.id, user_id=None, visitor_id=visitor_id)
     uow.session.flush()
-    return visitor_out(visitor)
+    return visitor_out(uow.session, visitor)
 
 
 def ensure_conversation(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: str) -> VisitorOut:
@@ -337,11 +345,13 @@ def ensure_conversation(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: st
         conversation = conversations.create_conversation(
             uow,
             tenant_id=config.tenant_id,
-            data=ConversationCreate(customer_id=visitor.customer_id, channel=config.channel),
+            data=ConversationCreate(
+                customer_id=visitor_customer_id(uow.session, visitor), channel=config.channel
+            ),
         )
         visitor.conversation_id = conversation.id
         uow.session.flush()
-    return visitor_out(visitor)
+    return visitor_out(uow.session, visitor)
 
 
 def _normalised_email(value: str) -> str:
@@ -375,6 +385,7 @@ def save_contact(
     if visitor is None:
         raise NotFound(f"visitor {visitor_id} does not exist", field="visitor_id")
     normalised = _normalised_email(email) if email else None
+    customer_id = visitor_customer_id(uow.session, visitor)
     if name:
         visitor.name = name
     if normalised:
@@ -384,7 +395,7 @@ def save_contact(
             customers.update_customer(
                 uow,
                 tenant_id=config.tenant_id,
-                customer_id=visitor.customer_id,
+                customer_id=customer_id,
                 data=CustomerUpdate(name=name or None, email=normalised),
             )
     except Conflict:
@@ -394,7 +405,7 @@ def save_contact(
                 customers.update_customer(
                     uow,
                     tenant_id=config.tenant_id,
-                    customer_id=visitor.customer_id,
+                    customer_id=customer_id,
                     data=CustomerUpdate(name=name),
                 )
     moved = False
@@ -416,7 +427,7 @@ def save_contact(
             uow, tenant_id=config.tenant_id, conversation_id=visitor.conversation_id, data=update
         )
     uow.session.flush()
-    return visitor_out(visitor), moved
+    return visitor_out(uow.session, visitor), moved
 
 
 def history(session: Session, *, tenant_id: str, conversation_id: str, after: str | None) -> list[MessageOut]:

@@ -23,7 +23,13 @@ from cxstack.backbone.errors import Conflict, NotFound
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.webchat.models import WebchatVisitor
 from cxstack.channels.webchat.repository import WebchatRepository
-from cxstack.channels.webchat.service import USER_SYSTEM, VisitorOut, WidgetConfig, visitor_out
+from cxstack.channels.webchat.service import (
+    USER_SYSTEM,
+    VisitorOut,
+    WidgetConfig,
+    visitor_customer_id,
+    visitor_out,
+)
 from cxstack.governance.audit.service import record_audit
 from cxstack.records.customers import service as customers
 from cxstack.records.customers.schemas import IdentityIn
@@ -49,10 +55,12 @@ def sign_in_visitor(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: str, u
     """Make the anonymous visitor ``visitor_id`` the verified user ``user_id`` (the caller has checked the
     ``user_hash``), keeping their conversation; return the outcome.
 
-    A visitor already signed in as ``user_id`` is returned as it is. Raises NotFound (no such visitor),
-    AlreadySignedIn (signed in as another user), Conflict (the anonymous customer was merged away
-    meanwhile). Publishes ``customer.merged`` (known user) or ``identity.linked`` (new user); writes an
-    audit entry.
+    A visitor already signed in as ``user_id`` is returned as it is. An anonymous customer an agent merged
+    into another customer meanwhile signs in as that one: it gets the identity, or is merged into the
+    user's customer (nothing to merge when it is that customer already). Raises NotFound (no such
+    visitor), AlreadySignedIn (signed in as another user), Conflict (a merge of either customer raced this
+    one). Publishes ``customer.merged`` (known user) or ``identity.linked`` (new user); writes an audit
+    entry.
     """
     tenant_id = config.tenant_id
     repo = WebchatRepository(uow.session, tenant_id)
@@ -60,12 +68,16 @@ def sign_in_visitor(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: str, u
     if anonymous is None:
         raise NotFound(f"visitor {visitor_id} does not exist", field="visitor_id")
     if anonymous.user_id == user_id:
-        return SignedIn(visitor=visitor_out(anonymous), anonymous_visitor_id=visitor_id, merge_id=None)
+        return SignedIn(
+            visitor=visitor_out(uow.session, anonymous), anonymous_visitor_id=visitor_id, merge_id=None
+        )
     if anonymous.user_id is not None:
         raise AlreadySignedIn(
             "this visitor is signed in as another user: open a new chat to sign in as someone else",
             field="user_id",
         )
+    # An agent may have merged the anonymous customer into another since: that one is signed in.
+    anonymous_customer_id = visitor_customer_id(uow.session, anonymous)
     try:
         known_id: str | None = customers.lookup_customer(
             uow.session, tenant_id=tenant_id, kind="external", value=user_id, system=USER_SYSTEM
@@ -77,17 +89,17 @@ def sign_in_visitor(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: str, u
         customers.link_identity(
             uow,
             tenant_id=tenant_id,
-            customer_id=anonymous.customer_id,
+            customer_id=anonymous_customer_id,
             data=IdentityIn(kind="external", system=USER_SYSTEM, value=user_id, verified=True),
         )
-        customer_id = anonymous.customer_id
+        customer_id = anonymous_customer_id
     else:
-        if known_id != anonymous.customer_id:
+        if known_id != anonymous_customer_id:
             merge_id = merges.merge_customers(
                 uow,
                 tenant_id=tenant_id,
                 target_customer_id=known_id,
-                source_customer_id=anonymous.customer_id,
+                source_customer_id=anonymous_customer_id,
             ).id
         customer_id = known_id
     existing = repo.visitor_of_user(user_id, config.channel)
@@ -121,4 +133,6 @@ def sign_in_visitor(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: str, u
         },
     )
     uow.session.flush()
-    return SignedIn(visitor=visitor_out(signed_in), anonymous_visitor_id=visitor_id, merge_id=merge_id)
+    return SignedIn(
+        visitor=visitor_out(uow.session, signed_in), anonymous_visitor_id=visitor_id, merge_id=merge_id
+    )

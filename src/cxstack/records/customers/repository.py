@@ -30,6 +30,9 @@ _MERGED_INTO = select(_customers.c.id, _customers.c.merged_into_id).where(
     _customers.c.tenant_id == bindparam("tenant_id"), _customers.c.id.in_(bindparam("ids", expanding=True))
 )
 _INSERT_CUSTOMER = insert(_customers)
+#: How many merges of merges a look-up follows (chains cannot loop: a customer merged away takes part in
+#: no later merge).
+MAX_MERGE_CHAIN = 50
 _INSERT_IDENTITY = insert(_identities)
 
 
@@ -100,22 +103,36 @@ class CustomerRepository:
         rows = self.session.execute(
             _CUSTOMERS_BY_IDENTITY, {"tenant_id": self.tenant_id, "kind": kind, "values": list(values)}
         ).all()
-        found: dict[str, str] = {}
-        merged: dict[str, str] = {}
-        for value, customer_id, merged_into_id in rows:
-            found[value] = customer_id
-            if merged_into_id is not None:
-                merged[customer_id] = merged_into_id
-        for _ in range(50):
-            if not merged:
+        merged = {customer_id: into for _, customer_id, into in rows if into is not None}
+        followed = self._followed(merged)
+        return {value: followed.get(customer_id, customer_id) for value, customer_id, _ in rows}
+
+    def current_ids(self, customer_ids: Sequence[str]) -> dict[str, str]:
+        """Return {id: the customer it resolves to now} for the tenant's ``customer_ids``: itself, or the
+        customer it was merged into (through merges of merges); one query a merge level. Ids the tenant
+        does not have are left out."""
+        if not customer_ids:
+            return {}
+        rows = self.session.execute(
+            _MERGED_INTO, {"tenant_id": self.tenant_id, "ids": list(customer_ids)}
+        ).all()
+        followed = self._followed({customer_id: into for customer_id, into in rows if into is not None})
+        return {customer_id: followed.get(customer_id, customer_id) for customer_id, _ in rows}
+
+    def _followed(self, merged: dict[str, str]) -> dict[str, str]:
+        """Follow {merged customer: the customer it was merged into} to the ends of the merge chains."""
+        ends = dict(merged)
+        pending = set(merged.values())
+        for _ in range(MAX_MERGE_CHAIN):
+            if not pending:
                 break
-            targets = set(merged.values())
-            further = dict(
-                self.session.execute(_MERGED_INTO, {"tenant_id": self.tenant_id, "ids": list(targets)}).all()
-            )
-            found = {value: merged.get(customer_id, customer_id) for value, customer_id in found.items()}
-            merged = {target: into for target, into in further.items() if into is not None}
-        return found
+            rows = self.session.execute(
+                _MERGED_INTO, {"tenant_id": self.tenant_id, "ids": list(pending)}
+            ).all()
+            further = {customer_id: into for customer_id, into in rows if into is not None}
+            ends = {source: further.get(target, target) for source, target in ends.items()}
+            pending = set(further.values())
+        return ends
 
     def insert_customers(
         self, customers: Sequence[dict[str, Any]], identities: Sequence[dict[str, Any]]

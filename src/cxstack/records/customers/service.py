@@ -236,6 +236,16 @@ def get_customer(session: Session, *, tenant_id: str, customer_id: str) -> Custo
     return to_out(customer, repo.identities_of([customer.id])[customer.id])
 
 
+def current_customer_id(session: Session, *, tenant_id: str, customer_id: str) -> str:
+    """Return the customer ``customer_id`` is now: itself, or the one it was merged into (through merges of
+    merges), so that a record kept by another part of cxstack (a chat visitor) follows a merge and an
+    undone merge alike. Raises NotFound."""
+    current = CustomerRepository(session, tenant_id).current_ids([customer_id]).get(customer_id)
+    if current is None:
+        raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
+    return current
+
+
 def list_customers(
     session: Session,
     *,
