@@ -152,6 +152,7 @@ class Runtime:
     async def stop(self) -> None:
         if self.effect_runner is not None:
             await self.effect_runner.stop()
+            await self.effects.aclose()
         if self.relay is not None:
             await self.relay.stop()
         if self.worker is not None:

@@ -491,3 +491,33 @@ def test_a_limit_for_an_unknown_kind_or_below_one_is_refused_naming_it(settings:
         effects.limit_concurrency({KIND: 0})
     registered = effects.get(KIND)
     assert registered is not None and registered.concurrency == DEFAULT_CONCURRENCY
+
+
+async def test_stopping_the_runtime_closes_each_performers_connections_once_even_when_one_close_fails(
+    settings: Settings, outside: Outside
+) -> None:
+    closed: list[str] = []
+
+    async def close_pool() -> None:
+        closed.append("pool")
+
+    async def close_broken() -> None:
+        closed.append("broken")
+        raise OSError("the connection was already reset")
+
+    effects = EffectRegistry()
+    effects.add(KIND, outside.perform, close=close_broken)
+    effects.add("test.first", outside.perform, close=close_pool)
+    effects.add("test.second", outside.perform, close=close_pool)  # one sender serving two kinds
+    effects.add("test.plain", outside.perform)
+    runtime = Runtime.build(settings, subscriptions=SubscriptionRegistry(), effects=effects)
+    await runtime.db.start()
+    if runtime.db.driver == "sqlite":
+        await upgrade(runtime.db)
+    await runtime.start()
+    await runtime.db.write(enqueue("before-stop"))
+    await runner_of(runtime).drain()
+    assert closed == []
+    await runtime.stop()
+    assert closed == ["broken", "pool"]
+    assert outside.calls == [("before-stop", 1)]

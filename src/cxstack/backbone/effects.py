@@ -122,6 +122,8 @@ Perform = Callable[[EffectJob, Reader], Awaitable[dict[str, Any]]]
 OnDone = Callable[[UnitOfWork, EffectJob, dict[str, Any]], None]
 #: Records a failure for good or a last attempt, in the transaction that marks the effect failed or dead.
 OnFailed = Callable[[UnitOfWork, EffectJob, EffectFailed], None]
+#: Lets go of what a performer keeps between effects (connections to a provider), when the process stops.
+Close = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +137,7 @@ class EffectKind:
     description: str = ""
     #: The most effects of this kind one runner performs at once (other kinds have their own).
     concurrency: int = DEFAULT_CONCURRENCY
+    close: Close | None = None
 
 
 class EffectRegistry:
@@ -153,15 +156,19 @@ class EffectRegistry:
         max_attempts: int | None = None,
         description: str = "",
         concurrency: int = DEFAULT_CONCURRENCY,
+        close: Close | None = None,
     ) -> EffectKind:
-        """Register the performer of ``kind``, at most ``concurrency`` of its effects in flight in a runner;
-        raises ValueError on a duplicate kind, or a max_attempts or concurrency below 1."""
+        """Register the performer of ``kind``, at most ``concurrency`` of its effects in flight in a runner,
+        and what ``aclose`` calls to let go of its connections; raises ValueError on a duplicate kind, or a
+        max_attempts or concurrency below 1."""
         if kind in self._kinds:
             raise ValueError(f"effect kind {kind!r} is registered twice")
         if max_attempts is not None and max_attempts < 1:
             raise ValueError(f"effect kind {kind!r}: max_attempts must be at least 1")
         _check_concurrency(kind, concurrency)
-        registered = EffectKind(kind, perform, on_done, on_failed, max_attempts, description, concurrency)
+        registered = EffectKind(
+            kind, perform, on_done, on_failed, max_attempts, description, concurrency, close
+        )
         self._kinds[kind] = registered
         return registered
 
@@ -181,6 +188,19 @@ class EffectRegistry:
 
     def get(self, kind: str) -> EffectKind | None:
         return self._kinds.get(kind)
+
+    async def aclose(self) -> None:
+        """Call each kind's ``close`` (once where kinds share one), after the runners have stopped; a close
+        that fails is logged and the others still run. A performer used afterwards opens new connections."""
+        closes: list[Close] = []
+        for kind in self._kinds.values():
+            if kind.close is not None and kind.close not in closes:
+                closes.append(kind.close)
+        for close in closes:
+            try:
+                await close()
+            except Exception as error:
+                log.warning("effect_close_failed", error=repr(error))
 
     def __iter__(self) -> Iterator[EffectKind]:
         return iter(self._kinds.values())

@@ -64,6 +64,8 @@ class FakeApns:
     #: (status, reason) to answer with, in turn, before any check.
     answers: list[tuple[int, str]] = field(default_factory=list)
     connections: int = 0
+    #: Connections the client closed.
+    closed: int = 0
 
     def add_key(self, key_id: str, team_id: str, public_key: EllipticCurvePublicKey, topic: str) -> None:
         self.keys[key_id] = ApnsKey(team_id, public_key, {topic})
@@ -193,6 +195,7 @@ class ApnsServer:
         while True:
             data = await reader.read(65536)
             if not data:
+                self.state.closed += 1
                 return
             for event in conn.receive_data(data):
                 if isinstance(event, h2.events.RequestReceived):

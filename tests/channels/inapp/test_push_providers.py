@@ -251,6 +251,15 @@ async def test_an_agents_reply_is_pushed_to_the_users_android_and_ios_devices_wi
     assert fake_apns.connections == 1
     assert fake_google.delivered()[1].message["notification"]["body"] == "Fixed!"
 
+    # The process stopping lets go of that connection.
+    assert fake_apns.closed == 0
+    await runtime.effects.aclose()
+
+    async def closed() -> bool:
+        return fake_apns.closed == 1
+
+    await _until(closed)
+
 
 async def test_a_token_the_provider_no_longer_knows_is_removed_from_the_user(
     api: httpx.AsyncClient,

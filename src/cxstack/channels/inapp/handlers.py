@@ -63,4 +63,5 @@ def register_effects(
         on_done=sender.on_done,
         on_failed=sender.on_failed,
         description="Pushes a reply's notification to an app user's devices.",
+        close=sender.aclose,
     )

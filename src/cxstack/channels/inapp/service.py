@@ -304,6 +304,11 @@ class PushSender:
         self.provider = provider
         self.direct = dict(direct or {})
 
+    async def aclose(self) -> None:
+        """Close the providers' connections (the process is stopping)."""
+        for provider in (self.provider, *self.direct.values()):
+            await provider.aclose()
+
     def _notification(self, job: EffectJob, devices: tuple[Device, ...], **extra: Any) -> PushNotification:
         payload = job.payload
         return PushNotification(

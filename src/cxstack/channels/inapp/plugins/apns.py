@@ -100,7 +100,7 @@ class ApnsPushProvider(PushProvider):
         return self._http
 
     async def aclose(self) -> None:
-        """Close the connections to APNs."""
+        """Close the connection to APNs."""
         if self._http is not None:
             await self._http.aclose()
             self._http = None

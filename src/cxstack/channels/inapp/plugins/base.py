@@ -78,6 +78,10 @@ class PushProvider(ABC):
         """Deliver ``notification``; raises PushRejected (for good; DeviceUnregistered for a dead token)
         or PushUnavailable (try again)."""
 
+    async def aclose(self) -> None:  # noqa: B027 (most providers keep no connection)
+        """Close the connections the provider keeps open between notifications, if any; a later ``send``
+        opens new ones."""
+
 
 def retry_after_seconds(value: str | None) -> float | None:
     """Return the seconds of a ``Retry-After`` header given in seconds, or None (absent or a date)."""
