@@ -180,7 +180,7 @@ async def test_a_reply_is_pushed_to_a_user_with_no_socket_open_and_not_to_one_wi
     assert notification["user_id"] == "user-5"
     assert notification["body"] == "We're on it"
     assert notification["message_id"] == reply.json()["id"]
-    assert notification["devices"] == [{"platform": "ios", "token": "apns-token-1"}]
+    assert notification["devices"] == [{"platform": "ios", "provider": "apns", "token": "apns-token-1"}]
     assert headers_seen["x-cxstack-signature"] == signature_of(app_settings["identity_secret"], body)
 
     async def push_recorded() -> list[dict[str, Any]]:

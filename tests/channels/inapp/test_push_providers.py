@@ -493,6 +493,50 @@ async def test_push_settings_keep_secrets_and_refuse_bad_credentials_naming_the_
     assert theirs["apns_private_key"] is None and theirs["apns_key_id"] is None
 
 
+async def test_an_ios_app_on_firebase_messaging_registers_fcm_tokens_and_is_pushed_through_fcm(
+    api: httpx.AsyncClient,
+    client: httpx.AsyncClient,
+    app: dict[str, Any],
+    push_settings: dict[str, Any],
+    fake_google: FakeGoogle,
+    fake_apns: FakeApns,
+    runtime: Runtime,
+) -> None:
+    headers = user_headers(app, "user-8")
+    firebase_iphone = android_token()  # an FCM registration token, issued on iOS
+    registered = await client.put(
+        "/v1/inapp/devices",
+        headers=headers,
+        json={"platform": "ios", "token": firebase_iphone, "provider": "fcm"},
+    )
+    assert registered.status_code == 204, registered.text
+    listed = (await client.get("/v1/inapp/devices", headers=headers)).json()["data"]
+    assert [(d["platform"], d["provider"]) for d in listed] == [("ios", "fcm")]
+    conversation_id = await _conversation(client, headers)
+    await _reply(api, conversation_id, "Through Firebase")
+
+    async def pushed() -> bool:
+        return bool(fake_google.delivered())
+
+    await _until(pushed)
+    (message,) = fake_google.delivered()
+    assert message.message["token"] == firebase_iphone
+    assert message.message["notification"] == {"title": "New reply", "body": "Through Firebase"}
+    assert message.message["apns"] == {"payload": {"aps": {"sound": "default", "thread-id": conversation_id}}}
+    await asyncio.sleep(0.3)
+    assert fake_apns.requests == []
+
+    # APNs issues iOS tokens only: an Android device claiming one is refused, naming the mistake.
+    refused = await client.put(
+        "/v1/inapp/devices",
+        headers=headers,
+        json={"platform": "android", "token": ios_token(), "provider": "apns"},
+    )
+    assert refused.status_code == 422, refused.text
+    assert "provider apns issues iOS device tokens only" in refused.text
+    assert len((await client.get("/v1/inapp/devices", headers=headers)).json()["data"]) == 1
+
+
 async def test_an_unregistered_device_gets_no_more_pushes(
     api: httpx.AsyncClient,
     client: httpx.AsyncClient,
@@ -553,7 +597,7 @@ async def test_devices_of_a_platform_without_credentials_still_go_to_the_push_ur
 
     await _until(pushed)
     (posted,) = push_service.notifications()
-    assert posted["devices"] == [{"platform": "android", "token": android}]
+    assert posted["devices"] == [{"platform": "android", "provider": "fcm", "token": android}]
     (apns,) = fake_apns.delivered()
     assert apns.authority == fake_apns.url.removeprefix("https://")  # production: apns_sandbox unset
     assert apns.path == f"/3/device/{iphone}"

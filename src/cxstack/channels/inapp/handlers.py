@@ -32,7 +32,7 @@ def register(registry: SubscriptionRegistry) -> None:
 
 
 def direct_providers(settings: InappSettings) -> dict[str, PushProvider]:
-    """Return the providers that push to devices directly, by name (as ``service.PLATFORM_PROVIDERS``)."""
+    """Return the providers that push to devices directly, by name (a device's ``provider``)."""
     return {
         "fcm": FcmPushProvider(
             api_url=settings.fcm_api_url,

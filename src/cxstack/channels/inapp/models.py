@@ -23,6 +23,8 @@ class InappDevice(TenantScoped, Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     visitor_id: Mapped[str] = mapped_column(String(64))
     platform: Mapped[str] = mapped_column(String(16))
+    #: The service that issued the token and pushes to it: ``apns`` or ``fcm``.
+    provider: Mapped[str] = mapped_column(String(16))
     token: Mapped[str] = mapped_column(String(512))
     #: The app's bundle id or APNs topic the token belongs to; empty: the tenant's default topic.
     topic: Mapped[str] = mapped_column(String(255), default="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cxstack.backbone.catalog import EventType
 from cxstack.records.conversations.schemas import MAX_ATTACHMENTS, Attachment, MessageOut
@@ -29,6 +29,8 @@ class AppMessages(BaseModel):
 
 
 Platform = Literal["ios", "android", "web"]
+#: The services that issue push tokens.
+PushService = Literal["apns", "fcm"]
 #: What the API shows instead of a stored secret.
 MASKED = "********"
 
@@ -38,6 +40,12 @@ class DeviceIn(StrictModel):
 
     platform: Platform
     token: str = Field(min_length=8, max_length=512)
+    provider: PushService | None = Field(
+        default=None,
+        description="The service that issued the token: apns (an APNs device token, iOS's default) or fcm "
+        "(an FCM registration token: Android's and the web's, and an iOS app's that uses Firebase Cloud "
+        "Messaging). Left out: the platform's default.",
+    )
     topic: str | None = Field(
         default=None,
         max_length=255,
@@ -45,11 +53,18 @@ class DeviceIn(StrictModel):
         description="iOS: the app's bundle id (the apns-topic); left out: the tenant's apns_topic.",
     )
 
+    @model_validator(mode="after")
+    def _apns_is_ios_only(self) -> DeviceIn:
+        if self.provider == "apns" and self.platform != "ios":
+            raise ValueError(f"provider apns issues iOS device tokens only; a {self.platform} token is fcm's")
+        return self
+
 
 class DeviceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     platform: str
+    provider: str
     token: str
     topic: str
     created_at: datetime

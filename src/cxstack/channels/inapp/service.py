@@ -57,7 +57,8 @@ PUSH_EFFECT = "inapp.push"
 PRESENCE_TTL = timedelta(hours=12)
 #: The most characters of a reply a notification shows.
 PREVIEW_CHARS = 160
-#: The provider that pushes directly to each platform's tokens, when the tenant configured it.
+#: The service that issues a platform's push tokens unless the app says otherwise (an iOS app using Firebase
+#: Cloud Messaging registers FCM tokens).
 PLATFORM_PROVIDERS = {"ios": "apns", "android": "fcm", "web": "fcm"}
 #: ``EffectFailed.code`` of a push whose device token the provider declared dead.
 DEVICE_UNREGISTERED = "device_unregistered"
@@ -70,6 +71,7 @@ def register_device(uow: UnitOfWork, *, visitor: VisitorOut, data: DeviceIn) -> 
     """Keep a device's push token for the app user and return it; registering it again changes nothing
     else (a token moves to the user who registers it last)."""
     repo = InappRepository(uow.session, visitor.tenant_id)
+    provider = data.provider or PLATFORM_PROVIDERS[data.platform]
     device = repo.device_by_token(data.token)
     if device is None:
         device = InappDevice(
@@ -77,6 +79,7 @@ def register_device(uow: UnitOfWork, *, visitor: VisitorOut, data: DeviceIn) -> 
             tenant_id=visitor.tenant_id,
             visitor_id=visitor.id,
             platform=data.platform,
+            provider=provider,
             token=data.token,
             topic=data.topic or "",
             created_at=uow.clock.now(),
@@ -85,6 +88,7 @@ def register_device(uow: UnitOfWork, *, visitor: VisitorOut, data: DeviceIn) -> 
     else:
         device.visitor_id = visitor.id
         device.platform = data.platform
+        device.provider = provider
         if data.topic is not None:
             device.topic = data.topic
     uow.session.flush()
@@ -265,7 +269,7 @@ def queue_pushes(uow: UnitOfWork, *, tenant_id: str, message: MessageSent) -> in
         }
         others: list[str] = []
         for device in devices:
-            provider = PLATFORM_PROVIDERS.get(device.platform, "")
+            provider = device.provider
             if provider not in direct:
                 others.append(device.id)
                 continue
@@ -288,7 +292,7 @@ def queue_pushes(uow: UnitOfWork, *, tenant_id: str, message: MessageSent) -> in
 
 
 def _device(row: InappDevice) -> Device:
-    return Device(platform=row.platform, token=row.token, topic=row.topic, id=row.id)
+    return Device(platform=row.platform, token=row.token, provider=row.provider, topic=row.topic, id=row.id)
 
 
 class PushSender:

@@ -299,6 +299,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("visitor_id", sa.String(length=64), nullable=False),
         sa.Column("platform", sa.String(length=16), nullable=False),
+        sa.Column("provider", sa.String(length=16), nullable=False),
         sa.Column("token", sa.String(length=512), nullable=False),
         sa.Column("topic", sa.String(length=255), nullable=False),
         sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),

@@ -14,6 +14,8 @@ from cxstack.backbone.effects import RetryLater
 class Device:
     platform: str
     token: str
+    #: The service that issued the token (``apns``, ``fcm``); empty where it does not matter.
+    provider: str = ""
     #: The app's bundle id (APNs topic) the token belongs to; empty: the tenant's default.
     topic: str = ""
     #: cxstack's id of the registration; empty for a device not stored.

@@ -198,19 +198,23 @@ class FcmPushProvider(PushProvider):
             return token
 
     def message(self, notification: PushNotification, device: Device) -> dict[str, Any]:
-        """Return the FCM v1 request body of ``notification`` for ``device``."""
-        return {
-            "message": {
-                "token": device.token,
-                "notification": {"title": notification.title, "body": notification.body},
-                "data": {
-                    "type": "inapp.reply",
-                    "conversation_id": notification.conversation_id,
-                    "message_id": notification.message_id,
-                    "user_id": notification.user_id,
-                },
-            }
+        """Return the FCM v1 request body of ``notification`` for ``device``; an iOS device's also groups
+        the conversation's notifications and plays the default sound, as a direct APNs push does."""
+        message: dict[str, Any] = {
+            "token": device.token,
+            "notification": {"title": notification.title, "body": notification.body},
+            "data": {
+                "type": "inapp.reply",
+                "conversation_id": notification.conversation_id,
+                "message_id": notification.message_id,
+                "user_id": notification.user_id,
+            },
         }
+        if device.platform == "ios":
+            message["apns"] = {
+                "payload": {"aps": {"sound": "default", "thread-id": notification.conversation_id}}
+            }
+        return {"message": message}
 
     async def send(self, notification: PushNotification) -> PushResult:
         """Push to each device in turn; returns the last FCM message name. Raises as the module says."""

@@ -37,7 +37,12 @@ class WebhookPushProvider(PushProvider):
                 "title": notification.title,
                 "body": notification.body,
                 "devices": [
-                    {"platform": d.platform, "token": d.token, **({"topic": d.topic} if d.topic else {})}
+                    {
+                        "platform": d.platform,
+                        "provider": d.provider,
+                        "token": d.token,
+                        **({"topic": d.topic} if d.topic else {}),
+                    }
                     for d in notification.devices
                 ],
             }
