@@ -102,13 +102,14 @@ def visitor_customer_id(session: Session, visitor: WebchatVisitor) -> str:
     )
 
 
-def visitor_out(session: Session, visitor: WebchatVisitor) -> VisitorOut:
-    """Return a visitor row as the sockets and the API use it, with the customer it belongs to now."""
+def visitor_out(session: Session, visitor: WebchatVisitor, *, customer_id: str | None = None) -> VisitorOut:
+    """Return a visitor row as the sockets and the API use it, with the customer it belongs to now
+    (``customer_id`` where the caller has looked it up already)."""
     return VisitorOut(
         id=visitor.id,
         tenant_id=visitor.tenant_id,
         channel=visitor.channel,
-        customer_id=visitor_customer_id(session, visitor),
+        customer_id=customer_id or visitor_customer_id(session, visitor),
         user_id=visitor.user_id,
         conversation_id=visitor.conversation_id,
         name=visitor.name,
@@ -341,17 +342,16 @@ def ensure_conversation(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: st
     visitor = repo.visitor(visitor_id, config.channel, for_update=True)
     if visitor is None:
         raise NotFound(f"visitor {visitor_id} does not exist", field="visitor_id")
+    customer_id = visitor_customer_id(uow.session, visitor)
     if visitor.conversation_id is None:
         conversation = conversations.create_conversation(
             uow,
             tenant_id=config.tenant_id,
-            data=ConversationCreate(
-                customer_id=visitor_customer_id(uow.session, visitor), channel=config.channel
-            ),
+            data=ConversationCreate(customer_id=customer_id, channel=config.channel),
         )
         visitor.conversation_id = conversation.id
         uow.session.flush()
-    return visitor_out(uow.session, visitor)
+    return visitor_out(uow.session, visitor, customer_id=customer_id)
 
 
 def _normalised_email(value: str) -> str:
@@ -427,7 +427,7 @@ def save_contact(
             uow, tenant_id=config.tenant_id, conversation_id=visitor.conversation_id, data=update
         )
     uow.session.flush()
-    return visitor_out(uow.session, visitor), moved
+    return visitor_out(uow.session, visitor, customer_id=customer_id), moved
 
 
 def history(session: Session, *, tenant_id: str, conversation_id: str, after: str | None) -> list[MessageOut]:
