@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from cxstack.backbone import database
 from cxstack.backbone.database import Database
 from cxstack.backbone.log import read_events
 from cxstack.backbone.migrate import upgrade
@@ -71,6 +72,54 @@ async def test_stopping_a_new_sqlite_database_returns_promptly_and_leaves_no_wal
             await runtime.db.stop()
         wal = path.with_name(path.name + "-wal")
         assert not wal.exists() or wal.stat().st_size == 0
+
+
+async def test_the_wal_starts_again_under_steady_writes_instead_of_growing_with_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With a commit always in flight, a checkpoint beside the writer never copies the whole WAL, so SQLite
+    # never writes it from its start again: the file grew by every page ever written (GBs an hour).
+    monkeypatch.setattr(database, "CHECKPOINT_INTERVAL_S", 0.02)
+    monkeypatch.setattr(database, "WAL_RESTART_FRAMES", 64)
+    path = tmp_path / "steady.db"
+    runtime = Runtime.build(Settings(database_url=f"sqlite:///{path}"), run_bus=False)
+    await runtime.db.start()
+    await upgrade(runtime.db)
+    wal = path.with_name(path.name + "-wal")
+    note = "x" * 4000  # about a page for each event
+
+    def burst(uow: UnitOfWork, n: int) -> None:
+        for i in range(50):
+            uow.publish(
+                "customer.updated",
+                tenant_id=TENANT,
+                subject=f"cus_{n}_{i}",
+                data=CustomerUpdated(customer_id=f"cus_{n}_{i}", changes={"note": note}),
+            )
+
+    async def writer(first: int) -> None:
+        for n in range(first, first + 60):
+            await runtime.db.write(lambda uow, n=n: burst(uow, n))
+
+    async def reader() -> None:
+        while not done.is_set():
+            await runtime.db.read(lambda session: read_events(session, after=0, limit=50))
+
+    done = asyncio.Event()
+    reading = asyncio.ensure_future(reader())
+    try:
+        # Three writers keep a transaction always waiting: 180 commits of 50 pages, about 35 MB written.
+        await asyncio.gather(writer(0), writer(1000), writer(2000))
+    finally:
+        done.set()
+        await reading
+    written_mb = 180 * 50 * 4096 / 2**20
+    wal_mb = wal.stat().st_size / 2**20
+    try:
+        assert wal_mb < written_mb / 4, f"the WAL file is {wal_mb:.1f} MB after {written_mb:.0f} MB written"
+        assert len(await runtime.db.read(lambda session: read_events(session, after=0, limit=10_000))) == 9000
+    finally:
+        await runtime.db.stop()
 
 
 async def test_a_stopped_database_refuses_writes_and_works_again_once_restarted(runtime: Runtime) -> None:

@@ -51,6 +51,11 @@ BatchedWrite = Callable[[UnitOfWork, Sequence[tuple[Context, Any]]], Sequence[An
 
 WRITE_BATCH_LIMIT = 512
 CHECKPOINT_INTERVAL_S = 0.5
+#: A WAL holding more frames than this (4 KiB pages) is started again from its beginning: see
+#: ``_checkpoint_loop``.
+WAL_RESTART_FRAMES = 4096
+#: When the WAL starts again, its file is cut back to this many bytes, so that a burst does not keep the disk.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def _json_dumps(value: Any) -> str:
@@ -147,6 +152,7 @@ class Database:
         self._writer: threading.Thread | None = None
         self._checkpointer: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._restart_wal = threading.Event()
         self._readers: ThreadPoolExecutor | None = None
         # scale-out driver
         self._async_engine: AsyncEngine | None = None
@@ -379,6 +385,7 @@ class Database:
                 "temp_store=MEMORY",
                 "cache_size=-65536",
                 "foreign_keys=ON",
+                f"journal_size_limit={WAL_SIZE_LIMIT}",
             ):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
@@ -421,6 +428,12 @@ class Database:
                     self._commit_batch(connection, batch)
                 except BaseException as error:  # the writer must outlive anything a batch does
                     _answer([(job, False, error) for job in batch])
+                if self._restart_wal.is_set():
+                    self._restart_wal.clear()
+                    # Copies what was committed since the checkpointer's pass; the WAL is then wholly in the
+                    # database file, and the next commit writes from its start (see ``_checkpoint_loop``).
+                    with contextlib.suppress(Exception):
+                        _driver_connection(connection).execute("PRAGMA wal_checkpoint(PASSIVE)")
         stopped = RuntimeError("the database stopped before this write ran")
         while True:
             try:
@@ -533,6 +546,14 @@ class Database:
         return outcomes, uow.appended
 
     def _checkpoint_loop(self) -> None:
+        """Copy the WAL into the database file every ``CHECKPOINT_INTERVAL_S``, beside the writer.
+
+        SQLite writes the WAL from its start again only when a write begins just after a checkpoint that
+        copied all of it. Under steady writes that never happens on its own (each commit lands while this
+        thread copies), and the file grows by every page ever written. So once it holds more than
+        ``WAL_RESTART_FRAMES``, the writer is asked to checkpoint between two of its transactions: that
+        copies only the little committed since this pass, and its next commit starts the WAL again.
+        """
         # No checkpoint at shutdown: closing the last connection does one. (A TRUNCATE checkpoint run on a
         # connection that was first to open a new, empty database waits on itself for the busy timeout.)
         assert self._engine is not None
@@ -540,7 +561,9 @@ class Database:
             raw = _driver_connection(connection)
             while not self._stopping.wait(CHECKPOINT_INTERVAL_S):
                 with contextlib.suppress(Exception):
-                    raw.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    _busy, frames, _copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames > WAL_RESTART_FRAMES:
+                        self._restart_wal.set()
 
 
 class TransactionLost(RuntimeError):
