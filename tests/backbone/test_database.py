@@ -135,6 +135,33 @@ async def test_a_stopped_database_refuses_writes_and_works_again_once_restarted(
     assert await committed(db) == ({"before", "after"}, {"before", "after"})
 
 
+async def test_a_background_write_commits_after_the_writes_waiting_beside_it(runtime: Runtime) -> None:
+    if runtime.db.driver != "sqlite":
+        pytest.skip(
+            "the embedded driver's writer orders the writes waiting together; PostgreSQL runs each alone"
+        )
+    commits: list[list[str]] = []
+    runtime.db.add_event_listener(
+        lambda events: commits.append(
+            [e.subject for e in events if e.subject.startswith(("caller", "round"))]
+        )
+    )
+    busy = keep_writer_busy(runtime.db)
+    # Queued first, but nobody waits on it: the callers queued after it do not wait for it either.
+    background = asyncio.ensure_future(runtime.db.write(lambda uow: touch(uow, "round"), background=True))
+    callers = [
+        asyncio.ensure_future(runtime.db.write(lambda uow, n=n: touch(uow, f"caller-{n}"))) for n in range(3)
+    ]
+    await busy
+    assert await asyncio.gather(background, *callers) == ["round", "caller-0", "caller-1", "caller-2"]
+    await asyncio.sleep(0)  # the listeners are called soon after each commit
+    assert [subjects for subjects in commits if subjects] == [["caller-0", "caller-1", "caller-2"], ["round"]]
+    assert await committed(runtime.db) == (
+        {"round", "caller-0", "caller-1", "caller-2"},
+        {"round", "caller-0", "caller-1", "caller-2"},
+    )
+
+
 async def test_a_job_raising_a_base_exception_fails_alone_and_the_writer_keeps_going(
     runtime: Runtime,
 ) -> None:

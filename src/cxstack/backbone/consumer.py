@@ -170,7 +170,7 @@ class Bus:
             return read
 
         # One transaction a round: new events and due retries commit together.
-        read = await self.db.write(deliver, context=context)
+        read = await self.db.write(deliver, context=context, background=True)
         return read
 
     async def _deliver_forever(self, subscription: Subscription) -> None:
@@ -196,7 +196,7 @@ class Bus:
     async def _timers_forever(self) -> None:
         while not self._stopping.is_set():
             try:
-                fired = await self.db.write(fire_due_timers, context=Context(actor="timer"))
+                fired = await self.db.write(fire_due_timers, context=Context(actor="timer"), background=True)
             except Exception:
                 log.exception("timer round failed")
                 fired = 0

@@ -4,8 +4,10 @@ Embedded (SQLite): one writer thread owns the only write connection and commits 
 job waiting, runs each inside a savepoint of one transaction, commits once, then answers each caller. A job
 that raises rolls back to its savepoint only; the others in its group still commit. Should the database end
 the whole transaction under a job (SQLite does on a full disk or an I/O error), that job fails and the others
-run again in a fresh transaction, so no caller is told of a commit that did not happen. Reads run on a small
-thread pool of their own connections (WAL lets them proceed beside the writer).
+run again in a fresh transaction, so no caller is told of a commit that did not happen. Writes no caller
+waits on (the bus's delivery and timer rounds) are marked background: the writer commits the others of its
+group first and them after, so a chat message is not held up by a round projecting earlier ones. Reads run
+on a small thread pool of their own connections (WAL lets them proceed beside the writer).
 
 A write that many callers make at once (a message posted to a conversation) can be given as a batched
 write: the writer hands every such job waiting next to each other in its group to one call, which does the
@@ -100,6 +102,8 @@ class _Job:
     #: Set for a batched write: the function that runs it with its neighbours, and its request.
     batched: BatchedWrite | None = None
     request: Any = None
+    #: Work no caller is waiting on (a delivery round, a timer round): committed after the others.
+    background: bool = False
 
 
 @dataclass
@@ -225,11 +229,15 @@ class Database:
 
     # -- the public contract ---------------------------------------------------------------------
 
-    async def write(self, fn: Callable[[UnitOfWork], T], *, context: Context | None = None) -> T:
+    async def write(
+        self, fn: Callable[[UnitOfWork], T], *, context: Context | None = None, background: bool = False
+    ) -> T:
         """Run ``fn`` in a unit of work and commit it with its events; return what ``fn`` returned.
 
         Whatever ``fn`` raises is raised here, and nothing it did is committed. Raises RuntimeError when the
-        database is not started.
+        database is not started. A ``background`` write (no person waits on it: a delivery round) is
+        committed, on the embedded driver, after the other writes waiting beside it, in a transaction of
+        its own, so that their callers are not kept waiting for it.
         """
         if not self._started:
             raise RuntimeError("the database is not started (Database.start() was not called, or it stopped)")
@@ -237,7 +245,7 @@ class Database:
         if self.driver == "sqlite":
             loop = asyncio.get_running_loop()
             future: asyncio.Future[T] = loop.create_future()
-            self._jobs.put(_Job(fn, context, loop, future))
+            self._jobs.put(_Job(fn, context, loop, future, background=background))
             return await future
         assert self._sessions is not None, "Database.start() was not called"
         async with self._sessions() as session, session.begin():
@@ -424,10 +432,16 @@ class Database:
                         self._jobs.put(None)
                         break
                     batch.append(more)
-                try:
-                    self._commit_batch(connection, batch)
-                except BaseException as error:  # the writer must outlive anything a batch does
-                    _answer([(job, False, error) for job in batch])
+                # What callers wait on commits first; background rounds follow in a transaction of their own.
+                foreground = [job for job in batch if not job.background]
+                background = [job for job in batch if job.background]
+                for part in (foreground, background):
+                    if not part:
+                        continue
+                    try:
+                        self._commit_batch(connection, part)
+                    except BaseException as error:  # the writer must outlive anything a batch does
+                        _answer([(job, False, error) for job in part])
                 if self._restart_wal.is_set():
                     self._restart_wal.clear()
                     # Copies what was committed since the checkpointer's pass; the WAL is then wholly in the
