@@ -162,6 +162,27 @@ async def test_a_background_write_commits_after_the_writes_waiting_beside_it(run
     )
 
 
+async def test_a_background_write_is_not_starved_by_a_stream_of_callers_writes(runtime: Runtime) -> None:
+    if runtime.db.driver != "sqlite":
+        pytest.skip(
+            "the embedded driver's writer orders the writes waiting together; PostgreSQL runs each alone"
+        )
+    stream_ends = time.monotonic() + 0.6
+
+    async def caller(n: int) -> None:
+        while time.monotonic() < stream_ends:
+            await runtime.db.write(lambda uow: touch(uow, f"caller-{n}"))
+
+    callers = asyncio.gather(*(caller(n) for n in range(4)))
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    # Callers' writes keep the queue busy, yet the round is committed well before they stop.
+    await runtime.db.write(lambda uow: touch(uow, "round"), background=True)
+    waited = time.monotonic() - started
+    await callers
+    assert waited < 0.3, f"the background write waited {waited:.2f} s behind a stream of callers' writes"
+
+
 async def test_a_job_raising_a_base_exception_fails_alone_and_the_writer_keeps_going(
     runtime: Runtime,
 ) -> None:

@@ -6,7 +6,8 @@ that raises rolls back to its savepoint only; the others in its group still comm
 the whole transaction under a job (SQLite does on a full disk or an I/O error), that job fails and the others
 run again in a fresh transaction, so no caller is told of a commit that did not happen. Writes no caller
 waits on (the bus's delivery and timer rounds) are marked background: the writer commits the others of its
-group first and them after, so a chat message is not held up by a round projecting earlier ones. Reads run
+group first and them after, once no caller's write is waiting (or they have waited ``BACKGROUND_WAIT_S``),
+so a chat message is not held up by a round projecting earlier ones. Reads run
 on a small thread pool of their own connections (WAL lets them proceed beside the writer).
 
 A write that many callers make at once (a message posted to a conversation) can be given as a batched
@@ -24,6 +25,7 @@ import asyncio
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -53,6 +55,9 @@ BatchedWrite = Callable[[UnitOfWork, Sequence[tuple[Context, Any]]], Sequence[An
 
 WRITE_BATCH_LIMIT = 512
 CHECKPOINT_INTERVAL_S = 0.5
+#: How long background writes (delivery and timer rounds) wait at most for a moment when no caller's write
+#: is waiting.
+BACKGROUND_WAIT_S = 0.05
 #: A WAL holding more frames than this (4 KiB pages) is started again from its beginning: see
 #: ``_checkpoint_loop``.
 WAL_RESTART_FRAMES = 4096
@@ -418,30 +423,26 @@ class Database:
             connection.info["writer"] = True
             # Checkpoints happen on their own thread, so a commit never waits for one.
             _driver_connection(connection).execute("PRAGMA wal_autocheckpoint=0")
-            while True:
-                job = self._jobs.get()
-                if job is None:
-                    return
-                batch = [job]
-                while len(batch) < WRITE_BATCH_LIMIT:
-                    try:
-                        more = self._jobs.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        self._jobs.put(None)
-                        break
-                    batch.append(more)
-                # What callers wait on commits first; background rounds follow in a transaction of their own.
+            deferred: list[_Job] = []  # background jobs waiting for a moment with no caller's write
+            deferred_since = 0.0
+            stopping = False
+            while not stopping or deferred:
+                batch: list[_Job] = []
+                if not stopping:
+                    batch, stopping = self._take_jobs(wait=not deferred)
                 foreground = [job for job in batch if not job.background]
                 background = [job for job in batch if job.background]
-                for part in (foreground, background):
-                    if not part:
-                        continue
-                    try:
-                        self._commit_batch(connection, part)
-                    except BaseException as error:  # the writer must outlive anything a batch does
-                        _answer([(job, False, error) for job in part])
+                if background and not deferred:
+                    deferred_since = time.monotonic()
+                deferred.extend(background)
+                if foreground:
+                    self._commit_safely(connection, foreground)
+                # Background rounds wait while callers' writes keep coming, up to BACKGROUND_WAIT_S.
+                if deferred and (
+                    stopping or self._jobs.empty() or time.monotonic() - deferred_since >= BACKGROUND_WAIT_S
+                ):
+                    self._commit_safely(connection, deferred)
+                    deferred = []
                 if self._restart_wal.is_set():
                     self._restart_wal.clear()
                     # Copies what was committed since the checkpointer's pass; the WAL is then wholly in the
@@ -456,6 +457,26 @@ class Database:
                 return
             if left is not None:
                 _answer([(left, False, stopped)])
+
+    def _take_jobs(self, *, wait: bool) -> tuple[list[_Job], bool]:
+        """Return the jobs waiting (up to ``WRITE_BATCH_LIMIT``; with ``wait``, at least one, waiting for
+        it) and whether the database is stopping (no job comes after those)."""
+        batch: list[_Job] = []
+        while len(batch) < WRITE_BATCH_LIMIT:
+            try:
+                job = self._jobs.get() if wait and not batch else self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+        return batch, False
+
+    def _commit_safely(self, connection: Any, batch: list[_Job]) -> None:
+        try:
+            self._commit_batch(connection, batch)
+        except BaseException as error:  # the writer must outlive anything a batch does
+            _answer([(job, False, error) for job in batch])
 
     def _commit_batch(self, connection: Any, batch: list[_Job]) -> None:
         """Commit ``batch`` and answer each caller; run again the jobs of a transaction the database ended."""
