@@ -5,10 +5,11 @@ job waiting, runs each inside a savepoint of one transaction, commits once, then
 that raises rolls back to its savepoint only; the others in its group still commit. Should the database end
 the whole transaction under a job (SQLite does on a full disk or an I/O error), that job fails and the others
 run again in a fresh transaction, so no caller is told of a commit that did not happen. Writes no caller
-waits on (the bus's delivery and timer rounds) are marked background: the writer commits the others of its
-group first and them after, once no caller's write is waiting (or they have waited ``BACKGROUND_WAIT_S``),
-so a chat message is not held up by a round projecting earlier ones. Reads run
-on a small thread pool of their own connections (WAL lets them proceed beside the writer).
+waits on (the bus's delivery and timer rounds, the effect runner's claims and outcomes) are marked
+background: the writer commits the others of its group first and them after, once no caller's write is
+waiting (or they have waited ``BACKGROUND_WAIT_S``), so a chat message is not held up by a round projecting
+earlier ones. Reads run on a small thread pool of their own connections (WAL lets them proceed beside the
+writer).
 
 A write that many callers make at once (a message posted to a conversation) can be given as a batched
 write: the writer hands every such job waiting next to each other in its group to one call, which does the

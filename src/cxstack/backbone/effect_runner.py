@@ -148,6 +148,7 @@ class EffectRunner:
                 limits=rooms,
             ),
             context=Context(actor="effects"),
+            background=True,
         )
         for job in jobs:
             task = asyncio.create_task(self._attempt(job), name=f"effect:{job.kind}:{job.id}")
@@ -232,7 +233,7 @@ class EffectRunner:
 
     async def _record(self, job: EffectJob, fn: Callable[[UnitOfWork], None]) -> None:
         try:
-            await self.db.write(fn, context=Context(actor="effects"))
+            await self.db.write(fn, context=Context(actor="effects"), background=True)
         except Exception:
             # The outcome is not recorded: the claim ends and the effect runs again (at least once).
             log.exception("recording an effect's outcome failed", kind=job.kind, effect_id=job.id)
