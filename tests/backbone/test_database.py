@@ -183,6 +183,33 @@ async def test_a_background_write_is_not_starved_by_a_stream_of_callers_writes(r
     assert waited < 0.3, f"the background write waited {waited:.2f} s behind a stream of callers' writes"
 
 
+async def test_stopping_commits_the_background_writes_still_waiting(tmp_path: Path) -> None:
+    runtime = Runtime.build(Settings(database_url=f"sqlite:///{tmp_path / 'stop.db'}"), run_bus=False)
+    await runtime.db.start()
+    await upgrade(runtime.db)
+    busy = keep_writer_busy(runtime.db)
+    rounds = [
+        asyncio.ensure_future(runtime.db.write(lambda uow, n=n: touch(uow, f"round-{n}"), background=True))
+        for n in range(3)
+    ]
+    callers = [
+        asyncio.ensure_future(runtime.db.write(lambda uow, n=n: touch(uow, f"caller-{n}"))) for n in range(3)
+    ]
+    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        await runtime.db.stop()  # while the writer is still busy, with all of them queued
+    await busy
+    async with asyncio.timeout(5):
+        answers = await asyncio.gather(*rounds, *callers)
+    assert answers == [*(f"round-{n}" for n in range(3)), *(f"caller-{n}" for n in range(3))]
+    await runtime.db.start()
+    try:
+        written = {f"round-{n}" for n in range(3)} | {f"caller-{n}" for n in range(3)}
+        assert await committed(runtime.db) == (written, written)
+    finally:
+        await runtime.db.stop()
+
+
 async def test_a_job_raising_a_base_exception_fails_alone_and_the_writer_keeps_going(
     runtime: Runtime,
 ) -> None:
