@@ -56,8 +56,8 @@ BatchedWrite = Callable[[UnitOfWork, Sequence[tuple[Context, Any]]], Sequence[An
 
 WRITE_BATCH_LIMIT = 512
 CHECKPOINT_INTERVAL_S = 0.5
-#: How long background writes (delivery and timer rounds) wait at most for a moment when no caller's write
-#: is waiting.
+#: How long background writes (delivery, timer and effect rounds) wait at most for a moment when no
+#: caller's write is waiting.
 BACKGROUND_WAIT_S = 0.05
 #: A WAL holding more frames than this (4 KiB pages) is started again from its beginning: see
 #: ``_checkpoint_loop``.
