@@ -167,19 +167,28 @@ async def test_a_background_write_is_not_starved_by_a_stream_of_callers_writes(r
         pytest.skip(
             "the embedded driver's writer orders the writes waiting together; PostgreSQL runs each alone"
         )
-    stream_ends = time.monotonic() + 0.6
+    stream_ends = time.monotonic() + 0.8
+    sent: list[asyncio.Future[str]] = []
 
-    async def caller(n: int) -> None:
+    def slow_touch(uow: UnitOfWork, n: int) -> str:
+        time.sleep(0.002)
+        return touch(uow, f"caller-{n}")
+
+    async def callers() -> None:
+        # A write every millisecond, each taking two on the writer: the queue is never empty while they come.
+        n = 0
         while time.monotonic() < stream_ends:
-            await runtime.db.write(lambda uow: touch(uow, f"caller-{n}"))
+            sent.append(asyncio.ensure_future(runtime.db.write(lambda uow, n=n: slow_touch(uow, n))))
+            n += 1
+            await asyncio.sleep(0.001)
 
-    callers = asyncio.gather(*(caller(n) for n in range(4)))
+    stream = asyncio.ensure_future(callers())
     await asyncio.sleep(0.05)
     started = time.monotonic()
-    # Callers' writes keep the queue busy, yet the round is committed well before they stop.
     await runtime.db.write(lambda uow: touch(uow, "round"), background=True)
     waited = time.monotonic() - started
-    await callers
+    await stream
+    await asyncio.gather(*sent)
     assert waited < 0.3, f"the background write waited {waited:.2f} s behind a stream of callers' writes"
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.conversations.models import Conversation
 from cxstack.records.conversations.schemas import (
@@ -18,16 +20,21 @@ from cxstack.records.conversations.schemas import (
 SOURCE = "cxstack/records"
 
 
+def _publish(uow: UnitOfWork, conversation: Conversation, event_type: str, data: BaseModel) -> None:
+    uow.publish(
+        event_type, tenant_id=conversation.tenant_id, subject=conversation.id, source=SOURCE, data=data
+    )
+
+
 def publish_updated(
     uow: UnitOfWork, conversation: Conversation, changes: dict[str, Any], previous: dict[str, Any]
 ) -> None:
     """Publish ``conversation.updated`` with the fields changed (``changes``) and their values before."""
-    uow.publish(
+    _publish(
+        uow,
+        conversation,
         "conversation.updated",
-        tenant_id=conversation.tenant_id,
-        subject=conversation.id,
-        source=SOURCE,
-        data=ConversationUpdated(
+        ConversationUpdated(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
             changes=changes,
@@ -41,12 +48,11 @@ def change_channel(uow: UnitOfWork, conversation: Conversation, channel: str, *,
     previous = conversation.channel
     conversation.channel = channel
     conversation.updated_at = at
-    uow.publish(
+    _publish(
+        uow,
+        conversation,
         "conversation.channel_changed",
-        tenant_id=conversation.tenant_id,
-        subject=conversation.id,
-        source=SOURCE,
-        data=ConversationChannelChanged(
+        ConversationChannelChanged(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
             from_channel=previous,
@@ -60,12 +66,11 @@ def close(uow: UnitOfWork, conversation: Conversation, *, at: datetime) -> None:
     conversation.status = "closed"
     conversation.closed_at = at
     conversation.updated_at = at
-    uow.publish(
+    _publish(
+        uow,
+        conversation,
         "conversation.closed",
-        tenant_id=conversation.tenant_id,
-        subject=conversation.id,
-        source=SOURCE,
-        data=ConversationClosed(
+        ConversationClosed(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
             channel=conversation.channel,
@@ -79,12 +84,11 @@ def reopen(uow: UnitOfWork, conversation: Conversation, *, status: str, reason: 
     conversation.status = status
     conversation.closed_at = None
     conversation.updated_at = at
-    uow.publish(
+    _publish(
+        uow,
+        conversation,
         "conversation.reopened",
-        tenant_id=conversation.tenant_id,
-        subject=conversation.id,
-        source=SOURCE,
-        data=ConversationReopened(
+        ConversationReopened(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
             channel=conversation.channel,
