@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from cxstack.backbone import database
+from cxstack.backbone import sqlite_writer
 from cxstack.backbone.database import Database
 from cxstack.backbone.log import read_events
 from cxstack.backbone.migrate import upgrade
@@ -79,8 +79,8 @@ async def test_the_wal_starts_again_under_steady_writes_instead_of_growing_with_
 ) -> None:
     # With a commit always in flight, a checkpoint beside the writer never copies the whole WAL, so SQLite
     # never writes it from its start again: the file grew by every page ever written (GBs an hour).
-    monkeypatch.setattr(database, "CHECKPOINT_INTERVAL_S", 0.02)
-    monkeypatch.setattr(database, "WAL_RESTART_FRAMES", 64)
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_INTERVAL_S", 0.02)
+    monkeypatch.setattr(sqlite_writer, "WAL_RESTART_FRAMES", 64)
     path = tmp_path / "steady.db"
     runtime = Runtime.build(Settings(database_url=f"sqlite:///{path}"), run_bus=False)
     await runtime.db.start()

@@ -1,35 +1,27 @@
 """The database behind every unit of work, on either driver.
 
-Embedded (SQLite): one writer thread owns the only write connection and commits in groups: it takes every
-job waiting, runs each inside a savepoint of one transaction, commits once, then answers each caller. A job
-that raises rolls back to its savepoint only; the others in its group still commit. Should the database end
-the whole transaction under a job (SQLite does on a full disk or an I/O error), that job fails and the others
-run again in a fresh transaction, so no caller is told of a commit that did not happen. Writes no caller
-waits on (the bus's delivery and timer rounds, the effect runner's claims and outcomes) are marked
-background: the writer commits the others of its group first and them after, once no caller's write is
-waiting (or they have waited ``BACKGROUND_WAIT_S``), so a chat message is not held up by a round projecting
-earlier ones. Reads run on a small thread pool of their own connections (WAL lets them proceed beside the
+Embedded (SQLite): one writer thread owns the only write connection and commits in groups (see
+``cxstack.backbone.sqlite_writer``: savepoints per job, batched writes, background writes after callers',
+checkpoints). Reads run on a small thread pool of their own connections (WAL lets them proceed beside the
 writer).
 
 A write that many callers make at once (a message posted to a conversation) can be given as a batched
-write: the writer hands every such job waiting next to each other in its group to one call, which does the
-work of all of them in a few statements. Should that call raise, its savepoint rolls back and each job runs
-again alone, so one caller's bad input never fails another's write.
+write (``BatchedWrite``): every such job waiting together is handed to one call, which does the work of all
+of them in a few statements. Should that call raise, each job runs again alone, so one caller's bad input
+never fails another's write.
 
 Scale-out (PostgreSQL): each job runs in its own transaction on asyncpg through SQLAlchemy's greenlet
-bridge, so services are the same synchronous code on both drivers.
+bridge, so services are the same synchronous code on both drivers; the requests of a batched write that
+arrive while the previous group's transaction runs go together in the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
-import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -45,24 +37,19 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.sqlite_writer import (
+    WRITE_BATCH_LIMIT,
+    BatchedWrite,
+    Job,
+    SqliteWriter,
+    driver_connection,
+)
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 
 T = TypeVar("T")
 
-#: Runs many callers' writes in one call: each ``(context, request)`` in, in order, gets a result or the
-#: exception it failed with (having written nothing). Raising instead fails the call as a whole: each request
-#: then runs alone.
-BatchedWrite = Callable[[UnitOfWork, Sequence[tuple[Context, Any]]], Sequence[Any]]
-
-WRITE_BATCH_LIMIT = 512
-CHECKPOINT_INTERVAL_S = 0.5
-#: How long background writes (delivery, timer and effect rounds) wait at most for a moment when no
-#: caller's write is waiting.
-BACKGROUND_WAIT_S = 0.05
-#: A WAL holding more frames than this (4 KiB pages) is started again from its beginning: see
-#: ``_checkpoint_loop``.
-WAL_RESTART_FRAMES = 4096
-#: When the WAL starts again, its file is cut back to this many bytes, so that a burst does not keep the disk.
+#: When the WAL starts again (see ``cxstack.backbone.sqlite_writer``), its file is cut back to this many
+#: bytes, so that a burst does not keep the disk.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
@@ -87,29 +74,16 @@ class _SQLiteDialect(SQLiteDialect_pysqlite):
     supports_statement_cache = True
 
     def do_savepoint(self, connection: Connection, name: str) -> None:
-        _driver_connection(connection).execute(f"SAVEPOINT {name}")
+        driver_connection(connection).execute(f"SAVEPOINT {name}")
 
     def do_release_savepoint(self, connection: Connection, name: str) -> None:
-        _driver_connection(connection).execute(f"RELEASE SAVEPOINT {name}")
+        driver_connection(connection).execute(f"RELEASE SAVEPOINT {name}")
 
     def do_rollback_to_savepoint(self, connection: Connection, name: str) -> None:
-        _driver_connection(connection).execute(f"ROLLBACK TO SAVEPOINT {name}")
+        driver_connection(connection).execute(f"ROLLBACK TO SAVEPOINT {name}")
 
 
 registry.register("sqlite.cxstack", __name__, "_SQLiteDialect")
-
-
-@dataclass
-class _Job:
-    fn: Callable[[UnitOfWork], Any]
-    context: Context
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-    #: Set for a batched write: the function that runs it with its neighbours, and its request.
-    batched: BatchedWrite | None = None
-    request: Any = None
-    #: Work no caller is waiting on (a delivery round, a timer round): committed after the others.
-    background: bool = False
 
 
 @dataclass
@@ -158,11 +132,7 @@ class Database:
         self._started = False
         # embedded driver
         self._engine: Engine | None = None
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._writer: threading.Thread | None = None
-        self._checkpointer: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._restart_wal = threading.Event()
+        self._writer: SqliteWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
         # scale-out driver
         self._async_engine: AsyncEngine | None = None
@@ -194,13 +164,8 @@ class Database:
             return
         self._started = False
         if self.driver == "sqlite":
-            # The writer finishes its queue first; only then does the checkpointer stop.
-            self._jobs.put(None)
             if self._writer is not None:
-                await asyncio.to_thread(self._writer.join)
-            self._stopping.set()
-            if self._checkpointer is not None:
-                await asyncio.to_thread(self._checkpointer.join)
+                await self._writer.stop()  # commits its queue first
             if self._readers is not None:
                 await asyncio.to_thread(self._readers.shutdown, True)
             if self._engine is not None:
@@ -249,9 +214,10 @@ class Database:
             raise RuntimeError("the database is not started (Database.start() was not called, or it stopped)")
         context = context or Context()
         if self.driver == "sqlite":
+            assert self._writer is not None
             loop = asyncio.get_running_loop()
             future: asyncio.Future[T] = loop.create_future()
-            self._jobs.put(_Job(fn, context, loop, future, background=background))
+            self._writer.submit(Job(fn, context, loop, future, background=background))
             return await future
         assert self._sessions is not None, "Database.start() was not called"
         async with self._sessions() as session, session.begin():
@@ -281,8 +247,9 @@ class Database:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         if self.driver == "sqlite":
-            self._jobs.put(
-                _Job(partial(_run_alone, batched, request), context, loop, future, batched, request)
+            assert self._writer is not None
+            self._writer.submit(
+                Job(partial(_run_alone, batched, request), context, loop, future, batched, request)
             )
             return await future
         # PostgreSQL: the requests that arrive while the previous group's transaction runs go together in
@@ -409,243 +376,6 @@ class Database:
             connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.info.get("writer") else "BEGIN")
 
         self._engine = engine
-        self._stopping.clear()
         self._readers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="cxstack-read")
-        self._writer = threading.Thread(target=self._write_loop, name="cxstack-writer", daemon=True)
+        self._writer = SqliteWriter(engine, unit_of_work=self._unit_of_work, notify=self._notify)
         self._writer.start()
-        self._checkpointer = threading.Thread(
-            target=self._checkpoint_loop, name="cxstack-checkpoint", daemon=True
-        )
-        self._checkpointer.start()
-
-    def _write_loop(self) -> None:
-        assert self._engine is not None
-        with self._engine.connect() as connection:
-            connection.info["writer"] = True
-            # Checkpoints happen on their own thread, so a commit never waits for one.
-            _driver_connection(connection).execute("PRAGMA wal_autocheckpoint=0")
-            deferred: list[_Job] = []  # background jobs waiting for a moment with no caller's write
-            deferred_since = 0.0
-            stopping = False
-            while not stopping or deferred:
-                batch: list[_Job] = []
-                if not stopping:
-                    batch, stopping = self._take_jobs(wait=not deferred)
-                foreground = [job for job in batch if not job.background]
-                background = [job for job in batch if job.background]
-                if background and not deferred:
-                    deferred_since = time.monotonic()
-                deferred.extend(background)
-                if foreground:
-                    self._commit_safely(connection, foreground)
-                # Background rounds wait while callers' writes keep coming, up to BACKGROUND_WAIT_S.
-                if deferred and (
-                    stopping or self._jobs.empty() or time.monotonic() - deferred_since >= BACKGROUND_WAIT_S
-                ):
-                    self._commit_safely(connection, deferred)
-                    deferred = []
-                if self._restart_wal.is_set():
-                    self._restart_wal.clear()
-                    # Copies what was committed since the checkpointer's pass; the WAL is then wholly in the
-                    # database file, and the next commit writes from its start (see ``_checkpoint_loop``).
-                    with contextlib.suppress(Exception):
-                        _driver_connection(connection).execute("PRAGMA wal_checkpoint(PASSIVE)")
-        stopped = RuntimeError("the database stopped before this write ran")
-        while True:
-            try:
-                left = self._jobs.get_nowait()
-            except queue.Empty:
-                return
-            if left is not None:
-                _answer([(left, False, stopped)])
-
-    def _take_jobs(self, *, wait: bool) -> tuple[list[_Job], bool]:
-        """Return the jobs waiting (up to ``WRITE_BATCH_LIMIT``; with ``wait``, at least one, waiting for
-        it) and whether the database is stopping (no job comes after those)."""
-        batch: list[_Job] = []
-        while len(batch) < WRITE_BATCH_LIMIT:
-            try:
-                job = self._jobs.get() if wait and not batch else self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                return batch, True
-            batch.append(job)
-        return batch, False
-
-    def _commit_safely(self, connection: Any, batch: list[_Job]) -> None:
-        try:
-            self._commit_batch(connection, batch)
-        except BaseException as error:  # the writer must outlive anything a batch does
-            _answer([(job, False, error) for job in batch])
-
-    def _commit_batch(self, connection: Any, batch: list[_Job]) -> None:
-        """Commit ``batch`` and answer each caller; run again the jobs of a transaction the database ended."""
-        pending = batch
-        while pending:
-            pending = self._try_batch(connection, pending)
-
-    def _try_batch(self, connection: Any, batch: list[_Job]) -> list[_Job]:
-        """Run ``batch`` in one transaction, a savepoint per job (or per group of batched jobs); return the
-        jobs to run again, if any."""
-        raw = _driver_connection(connection)
-        outcomes: list[tuple[bool, Any]] = []
-        appended: list[Event] = []
-        session = Session(bind=connection, expire_on_commit=False, join_transaction_mode="rollback_only")
-        try:
-            transaction = connection.begin()
-            index = 0
-            while index < len(batch):
-                job = batch[index]
-                end = index + 1
-                if job.batched is not None:
-                    while end < len(batch) and batch[end].batched is job.batched:
-                        end += 1
-                if end - index > 1:
-                    group = batch[index:end]
-                    grouped = self._run_group(session, connection, group)
-                    if not raw.in_transaction:
-                        # As below; which job ended it is found when each runs alone.
-                        transaction.rollback()
-                        return batch[:index] + _alone(group) + batch[end:]
-                    if grouped is None:
-                        batch = batch[:index] + _alone(group) + batch[end:]
-                        continue
-                    group_outcomes, group_appended = grouped
-                    outcomes.extend(group_outcomes)
-                    appended.extend(group_appended)
-                    index = end
-                    continue
-                uow = self._unit_of_work(session, job.context, connection)
-                raised: BaseException | None = None
-                try:
-                    with session.begin_nested():
-                        try:
-                            result = job.fn(uow)
-                            uow.flush_events()
-                        except BaseException as error:
-                            raised = error
-                            raise
-                except BaseException as error:
-                    # The job's own error, not a failure to roll back to its savepoint that followed it.
-                    outcome: tuple[bool, Any] = (False, raised or error)
-                else:
-                    outcome = (True, result)
-                    appended.extend(uow.appended)
-                if not raw.in_transaction:
-                    # The database rolled the whole transaction back under this job: it fails, and every
-                    # other job of the batch, done or not, runs again in a new transaction.
-                    transaction.rollback()
-                    if outcome[0]:
-                        outcome = (False, TransactionLost("the database rolled back this transaction"))
-                    else:
-                        # What ended it (a full disk), not the failed rollback to the savepoint after it.
-                        outcome = (False, _first_error(outcome[1]))
-                    _answer([(job, *outcome)])
-                    return batch[:index] + batch[index + 1 :]
-                outcomes.append(outcome)
-                index += 1
-            session.flush()
-            transaction.commit()
-        except Exception as error:
-            outcomes = [(False, error)] * len(batch)
-            appended = []
-            if connection.in_transaction():
-                with contextlib.suppress(Exception):
-                    connection.rollback()
-        finally:
-            session.close()
-        if appended:
-            # Before the answers: a caller whose write returned finds its events in the live feed.
-            with contextlib.suppress(RuntimeError):
-                batch[0].loop.call_soon_threadsafe(self._notify, appended)
-        _answer([(job, ok, value) for job, (ok, value) in zip(batch, outcomes, strict=True)])
-        return []
-
-    def _run_group(
-        self, session: Session, connection: Any, group: list[_Job]
-    ) -> tuple[list[tuple[bool, Any]], list[Event]] | None:
-        """Run a group of one batched write's jobs in one savepoint; return each job's outcome and the
-        events appended, or None when the call raised (its savepoint rolled back)."""
-        batched = group[0].batched
-        assert batched is not None
-        uow = self._unit_of_work(session, group[0].context, connection)
-        try:
-            with session.begin_nested():
-                results = batched(uow, [(job.context, job.request) for job in group])
-                if len(results) != len(group):
-                    raise RuntimeError(f"a batched write answered {len(results)} of {len(group)} requests")
-                uow.flush_events()
-        except Exception:
-            return None
-        outcomes = [(not isinstance(result, BaseException), result) for result in results]
-        return outcomes, uow.appended
-
-    def _checkpoint_loop(self) -> None:
-        """Copy the WAL into the database file every ``CHECKPOINT_INTERVAL_S``, beside the writer.
-
-        SQLite writes the WAL from its start again only when a write begins just after a checkpoint that
-        copied all of it. Under steady writes that never happens on its own (each commit lands while this
-        thread copies), and the file grows by every page ever written. So once it holds more than
-        ``WAL_RESTART_FRAMES``, the writer is asked to checkpoint between two of its transactions: that
-        copies only the little committed since this pass, and its next commit starts the WAL again.
-        """
-        # No checkpoint at shutdown: closing the last connection does one. (A TRUNCATE checkpoint run on a
-        # connection that was first to open a new, empty database waits on itself for the busy timeout.)
-        assert self._engine is not None
-        with self._engine.connect() as connection:
-            raw = _driver_connection(connection)
-            while not self._stopping.wait(CHECKPOINT_INTERVAL_S):
-                with contextlib.suppress(Exception):
-                    _busy, frames, _copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    if frames > WAL_RESTART_FRAMES:
-                        self._restart_wal.set()
-
-
-class TransactionLost(RuntimeError):
-    """The database rolled back the transaction a write ran in (a full disk, an I/O error)."""
-
-
-def _alone(jobs: list[_Job]) -> list[_Job]:
-    """The same jobs, each to run by itself."""
-    return [replace(job, batched=None) for job in jobs]
-
-
-def _driver_connection(connection: Any) -> Any:
-    """Return the sqlite3 connection under a SQLAlchemy one, for statements outside any transaction."""
-    return connection.connection.dbapi_connection
-
-
-def _first_error(error: BaseException) -> BaseException:
-    """Return the error that the chain of errors raised while handling ``error`` started with.
-
-    A driver's error that a SQLAlchemy error wraps (its ``__cause__``) is not the start; the wrapper is.
-    """
-    chain = [error]
-    while chain[-1].__context__ is not None and len(chain) < 50:
-        chain.append(chain[-1].__context__)
-    for outer, inner in zip(reversed(chain[:-1]), reversed(chain[1:]), strict=True):
-        if outer.__cause__ is not inner:
-            return inner
-    return error
-
-
-def _answer(outcomes: list[tuple[_Job, bool, Any]]) -> None:
-    """Settle each job's future on its caller's loop, one wake-up of each loop for all of them; a caller
-    whose loop has closed waits for nothing."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = {}
-    for job, ok, value in outcomes:
-        by_loop.setdefault(job.loop, []).append((job.future, ok, value))
-    for loop, settled in by_loop.items():
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(_settle, settled)
-
-
-def _settle(settled: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for future, ok, value in settled:
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
