@@ -21,6 +21,11 @@ class Settings(BaseSettings):
     nats_url: str | None = Field(
         default=None, description="nats://host:port; set it to run the scale-out bus on NATS JetStream."
     )
+    #: Embedded driver: ``FULL`` (the default) syncs the WAL at every commit, so an acknowledged write
+    #: survives a power loss as well as a killed process; with group commit that is one fsync per group of
+    #: writes. ``NORMAL`` syncs only at checkpoints: a killed process still loses nothing, but a power loss
+    #: can take the last acknowledged commits.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("./var")

@@ -72,7 +72,13 @@ class Runtime:
         clock = clock or SystemClock()
         catalog = build_catalog()
         registry = subscriptions if subscriptions is not None else build_subscriptions(settings)
-        db = Database(settings.database_url, catalog=catalog, clock=clock, partitions=settings.partitions)
+        db = Database(
+            settings.database_url,
+            catalog=catalog,
+            clock=clock,
+            partitions=settings.partitions,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
         effect_kinds = effects if effects is not None else build_effects(settings)
         runtime = cls(
             settings=settings,

@@ -367,3 +367,26 @@ async def test_a_batched_write_that_raises_runs_each_request_alone(runtime: Runt
     rows, subjects = await committed(db)
     # Nothing the failed group call wrote survives it.
     assert rows == subjects == {"n0", "n1", "n2", "n3"}
+
+
+def synchronous_level(uow: UnitOfWork) -> int:
+    """Return ``PRAGMA synchronous`` of the connection the unit of work writes on (1 NORMAL, 2 FULL)."""
+    level = uow.session.connection().exec_driver_sql("PRAGMA synchronous").scalar()
+    assert isinstance(level, int)
+    return level
+
+
+@pytest.mark.parametrize(("setting", "level"), [(None, 2), ("FULL", 2), ("NORMAL", 1)])
+async def test_sqlite_commits_survive_power_loss_unless_told_otherwise(
+    tmp_path: Path, setting: str | None, level: int
+) -> None:
+    """Every commit syncs the WAL (``FULL``) by default; ``CXSTACK_SQLITE_SYNCHRONOUS=NORMAL`` trades that
+    for fewer fsyncs."""
+    overrides = {} if setting is None else {"sqlite_synchronous": setting}
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'cx.db'}", **overrides)
+    runtime = Runtime.build(settings, run_bus=False)
+    await runtime.db.start()
+    try:
+        assert await runtime.db.write(synchronous_level) == level
+    finally:
+        await runtime.db.stop()

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -51,6 +51,9 @@ T = TypeVar("T")
 #: When the WAL starts again (see ``cxstack.backbone.sqlite_writer``), its file is cut back to this many
 #: bytes, so that a burst does not keep the disk.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+#: ``PRAGMA synchronous`` of the embedded driver (see ``Settings.sqlite_synchronous``).
+SqliteSynchronous = Literal["FULL", "NORMAL"]
 
 
 def _json_dumps(value: Any) -> str:
@@ -121,8 +124,10 @@ class Database:
         catalog: EventCatalog,
         clock: Clock | None = None,
         partitions: int = 16,
+        sqlite_synchronous: SqliteSynchronous = "FULL",
     ) -> None:
         self.url = normalise_url(url)
+        self.sqlite_synchronous = sqlite_synchronous
         self.catalog = catalog
         self.clock: Clock = clock or SystemClock()
         self.partitions = partitions
@@ -361,7 +366,7 @@ class Database:
             cursor = dbapi_connection.cursor()
             for pragma in (
                 "journal_mode=WAL",
-                "synchronous=NORMAL",
+                f"synchronous={self.sqlite_synchronous}",
                 "busy_timeout=30000",
                 "temp_store=MEMORY",
                 "cache_size=-65536",

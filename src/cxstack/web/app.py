@@ -29,6 +29,7 @@ from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
 from cxstack.runtime import Runtime
 from cxstack.web.auth import ApiKeyCache
+from cxstack.web.docs import install_api_reference
 from cxstack.web.operations import router as operations_router
 from cxstack.web.problems import install_problem_handlers
 
@@ -75,12 +76,15 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         version="0.1.0",
         summary="Customer record, conversations and the event backbone of cxstack.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.runtime = runtime
     app.state.api_keys = ApiKeyCache()
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    install_api_reference(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
