@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml uv.lock
 	$(PYTHON) -c 'import sys; sys.exit("cxstack needs Python 3.11+") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --frozen --extra dev --inexact
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --extra dev --inexact
 	touch $(STAMP)
 
 $(ASSETS_STAMP): $(BROWSER)/package.json $(BROWSER)/package-lock.json $(STAMP)
