@@ -22,13 +22,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--no-first-run",
 ]
+HAVE_CHROMIUM = CHROMIUM.exists()
 CHROMIUM_SKIP_REASON = "browser tests need Chromium at /usr/bin/chromium (CI has it)"
 
 
 @contextlib.asynccontextmanager
 async def chromium() -> AsyncIterator[Any]:
     """A launched headless Chromium; fails under CI=true and skips elsewhere when it is missing."""
-    if not CHROMIUM.exists():
+    if not HAVE_CHROMIUM:
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true but {CHROMIUM} is missing: browser tests are required")
         pytest.skip(CHROMIUM_SKIP_REASON)

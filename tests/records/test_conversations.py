@@ -495,3 +495,38 @@ async def test_the_conversation_to_join_is_the_newest_open_one_on_the_channel_el
     )
     assert found == {on_sms: newest_sms, elsewhere: chat}
     assert older_sms not in found.values()
+
+
+async def test_conversations_started_together_are_written_together_and_each_caller_gets_its_own_answer(
+    api: httpx.AsyncClient, runtime: Runtime, other_tenant: TenantKey
+) -> None:
+    ada, grace = await _customer(api), await _customer(api)
+    merged = await _customer(api)
+    assert (
+        await api.post(f"/v1/customers/{grace['id']}/merge", json={"source_customer_id": merged["id"]})
+    ).is_success
+    foreign = (
+        await api.post("/v1/customers", json={"name": "Elsewhere"}, headers=other_tenant.headers)
+    ).json()
+    busy = asyncio.ensure_future(runtime.db.write(lambda uow: time.sleep(0.2)))
+    bodies: list[dict[str, object]] = [
+        {"customer_id": ada["id"], "channel": "webchat", "subject": "Order 1"},
+        {"customer_id": "cus_missing", "channel": "sms"},
+        {"customer_id": merged["id"], "channel": "email"},
+        {"customer_id": foreign["id"], "channel": "email"},  # another tenant's customer
+        {"customer_id": grace["id"], "channel": "voice", "priority": "high", "attributes": {"plan": "pro"}},
+    ]
+    answers = await asyncio.gather(*(api.post("/v1/conversations", json=body) for body in bodies))
+    await busy
+    assert [answer.status_code for answer in answers] == [201, 404, 409, 404, 201]
+    assert [answers[n].json()["field"] for n in (1, 2, 3)] == ["customer_id"] * 3
+    assert answers[2].json()["merged_into_id"] == grace["id"]
+    started = answers[4].json()
+    assert (started["channel"], started["priority"], started["attributes"]) == (
+        "voice",
+        "high",
+        {"plan": "pro"},
+    )
+    assert (await api.get(f"/v1/conversations/{started['id']}")).json() == started
+    created = await _events(runtime, "conversation.created")
+    assert sorted(e.subject for e in created) == sorted([answers[0].json()["id"], started["id"]])

@@ -1,7 +1,15 @@
 from __future__ import annotations
 
+import asyncio
+import time
+from contextlib import nullcontext
+
 import httpx
 from tests.conftest import TenantKey
+from tests.records.query_plans import captured
+
+from cxstack.backbone.log import read_events
+from cxstack.runtime import Runtime
 
 
 async def test_customer_created_with_identities_is_found_by_phone_in_any_format(
@@ -47,3 +55,46 @@ async def test_a_cursor_that_was_not_issued_is_refused_naming_the_field(api: htt
         response = await api.get("/v1/customers", params={"cursor": cursor})
         assert response.status_code == 422, (cursor, response.text)
         assert response.json()["field"] == "cursor"
+
+
+async def test_customers_created_together_are_written_together_and_each_caller_gets_its_own_answer(
+    api: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """Creates that reach the writer together are one batch; one caller's bad input or taken identity
+    fails that caller alone, and a batch never gives one identity to two customers."""
+    taken = (await api.post("/v1/customers", json={"name": "Earlier", "email": "earlier@example.com"})).json()
+    busy = asyncio.ensure_future(runtime.db.write(lambda uow: time.sleep(0.2)))
+    bodies: list[dict[str, object]] = [
+        {"name": "Ada", "email": "ada@example.com", "phone": "(415) 555-2671"},
+        {"name": "Bad", "email": "not-an-email"},
+        {"name": "Taken", "email": "EARLIER@example.com"},
+        {"name": "Twice", "phone": "+1 415 555 2671"},  # Ada's number, created in the same batch
+        {"name": "No account", "account_id": "acc_missing"},
+        {"name": "Grace", "identities": [{"kind": "external", "system": "crm", "value": "42"}]},
+        {"name": "Anonymous"},
+    ]
+    sqlite = runtime.db.driver == "sqlite"
+    engine = runtime.db._engine  # the embedded driver's: its statements show the batch
+    watching = captured(engine, kinds=("INSERT INTO customers",)) if sqlite and engine else nullcontext([])
+    with watching as inserts:
+        answers = await asyncio.gather(*(api.post("/v1/customers", json=body) for body in bodies))
+    await busy
+    assert [answer.status_code for answer in answers] == [201, 422, 409, 409, 404, 201, 201]
+    assert answers[1].json()["field"] == "email"
+    assert (answers[2].json()["field"], answers[2].json()["customer_id"]) == ("email", taken["id"])
+    ada = answers[0].json()
+    assert (answers[3].json()["field"], answers[3].json()["customer_id"]) == ("phone", ada["id"])
+    assert answers[4].json()["field"] == "account_id"
+    if sqlite:
+        assert len(inserts) == 1  # the three customers created in one statement
+    names = sorted(c["name"] for c in (await api.get("/v1/customers")).json()["data"])
+    assert names == ["Ada", "Anonymous", "Earlier", "Grace"]
+    found = await api.get("/v1/customers/lookup", params={"kind": "phone", "value": "415.555.2671"})
+    assert found.json()["id"] == ada["id"]
+    grace = answers[5].json()
+    assert [(i["kind"], i["system"], i["value"]) for i in grace["identities"]] == [("external", "crm", "42")]
+    events = await runtime.db.read(lambda session: list(read_events(session, after=0, limit=1000)))
+    created = [event.subject for event in events if event.type == "customer.created"]
+    assert sorted(created) == sorted([taken["id"], ada["id"], grace["id"], answers[6].json()["id"]])
+    linked = [event.data["value"] for event in events if event.type == "identity.linked"]
+    assert sorted(linked) == ["+14155552671", "42", "ada@example.com", "earlier@example.com"]

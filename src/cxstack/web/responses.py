@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from cxstack.backbone.pagination import Page
+from cxstack.backbone.sqlite_writer import BatchedWrite
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.idempotency.service import (
     StoredResponse,
@@ -113,6 +114,24 @@ async def write(
             raise
         stored = found
     return _response(stored)
+
+
+async def write_together(
+    request: Request,
+    who: Caller,
+    batched: BatchedWrite,
+    item: Any,
+    alone: Callable[[UnitOfWork], BaseModel | None],
+    *,
+    status: int = 200,
+) -> Response:
+    """Run ``item`` through ``batched`` together with the requests other callers make meanwhile
+    (``Database.write_batched``) and answer with its result; a request with an ``Idempotency-Key`` runs
+    ``alone`` through ``write`` instead, so that its response is stored with the change."""
+    if "idempotency-key" in request.headers:
+        return await write(request, who, alone, status=status)
+    result = await runtime_of(request).db.write_batched(batched, item, context=who.context())
+    return Response(dump(result), status_code=status, media_type=JSON)
 
 
 async def read(request: Request, fn: Callable[[Session], BaseModel | Page[Any]]) -> Response:

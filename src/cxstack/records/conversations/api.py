@@ -20,7 +20,7 @@ from cxstack.records.conversations.schemas import (
     Status,
 )
 from cxstack.web.auth import Caller, caller, runtime_of
-from cxstack.web.responses import JSON, body_schema, json_body, read, write
+from cxstack.web.responses import JSON, body_schema, json_body, read, write, write_together
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 Who = Annotated[Caller, Depends(caller)]
@@ -30,9 +30,11 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 @router.post("/conversations", status_code=201, response_model=ConversationOut)
 async def create_conversation(request: Request, who: Who, data: ConversationCreate) -> Response:
     """Start a conversation with a customer on a channel."""
-    return await write(
+    return await write_together(
         request,
         who,
+        service.create_conversations,
+        service.ConversationCreation(who.tenant_id, data),
         lambda uow: service.create_conversation(uow, tenant_id=who.tenant_id, data=data),
         status=201,
     )

@@ -61,6 +61,7 @@ _OPEN_CONVERSATIONS = (
     .order_by(_conversations.c.id.desc())
 )
 _INSERT_MESSAGE = insert(_messages)
+_INSERT_CONVERSATION = insert(_conversations)
 _COUNT_MESSAGES = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation_id"))
@@ -90,6 +91,11 @@ class ConversationRepository:
     def __init__(self, session: Session, tenant_id: str) -> None:
         self.session = session
         self.tenant_id = tenant_id
+
+    def insert_conversations(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert conversation rows (dicts of their columns but the tenant) in one statement."""
+        if rows:
+            self.session.execute(_INSERT_CONVERSATION, [{**row, "tenant_id": self.tenant_id} for row in rows])
 
     def find(self, conversation_id: str, *, for_update: bool = False) -> Conversation | None:
         # Fresh from the database even if loaded earlier in this session: message intake updates the

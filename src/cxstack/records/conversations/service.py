@@ -4,7 +4,9 @@ messages go, and move conversations between customers (for merges). Messages are
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -14,7 +16,7 @@ from cxstack.backbone.clock import utc
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
-from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations import transitions
 
 # The message operations, part of this domain's public surface (other layers import only ``service``).
@@ -40,54 +42,95 @@ def _out(conversation: Conversation) -> ConversationOut:
     return ConversationOut.model_validate(conversation)
 
 
+@dataclass(frozen=True)
+class ConversationCreation:
+    """One caller's request to start a conversation in ``tenant_id``."""
+
+    tenant_id: str
+    data: ConversationCreate
+
+
 def create_conversation(uow: UnitOfWork, *, tenant_id: str, data: ConversationCreate) -> ConversationOut:
     """Start a conversation with a customer of the tenant; return it.
 
     Raises NotFound for an unknown customer, Conflict for one merged into another. Publishes
-    ``conversation.created``.
+    ``conversation.created``. (``create_conversations`` with one request.)
     """
-    customer = CustomerRepository(uow.session, tenant_id).get(data.customer_id)
-    if customer.merged_into_id is not None:
-        raise Conflict(
-            f"customer {customer.id} was merged into {customer.merged_into_id}; use that one",
-            field="customer_id",
-            merged_into_id=customer.merged_into_id,
-        )
+    (outcome,) = create_conversations(uow, [(uow.context, ConversationCreation(tenant_id, data))])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+def create_conversations(
+    uow: UnitOfWork, requests: Sequence[tuple[Context, ConversationCreation]]
+) -> list[ConversationOut | Exception]:
+    """Start a conversation per request (a batched write: a query for the customers and an insert per
+    tenant); answer each with its conversation, or NotFound for an unknown customer, Conflict for one
+    merged into another. Publishes ``conversation.created`` with each request's context."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for _, request in requests:
+        wanted[request.tenant_id].add(request.data.customer_id)
+    customers = {
+        tenant_id: CustomerRepository(uow.session, tenant_id).merge_states(sorted(ids))
+        for tenant_id, ids in wanted.items()
+    }
     now = uow.clock.now()
-    conversation = Conversation(
-        id=new_id("cnv"),
-        tenant_id=tenant_id,
-        customer_id=customer.id,
-        origin_channel=data.channel,
-        channel=data.channel,
-        status=data.status,
-        subject=data.subject,
-        assignee=data.assignee,
-        priority=data.priority,
-        attributes=data.attributes,
-        message_count=0,
-        created_at=now,
-        updated_at=now,
-        closed_at=None,
-        last_message_at=None,
-    )
-    uow.session.add(conversation)
-    uow.publish(
-        "conversation.created",
-        tenant_id=tenant_id,
-        subject=conversation.id,
-        source=transitions.SOURCE,
-        data=ConversationCreated(
-            conversation_id=conversation.id,
-            customer_id=customer.id,
-            channel=data.channel,
-            status=data.status,
-            subject=data.subject,
-            assignee=data.assignee,
-            priority=data.priority,
-        ),
-    )
-    return _out(conversation)
+    rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    outcomes: list[ConversationOut | Exception] = []
+    for context, request in requests:
+        data = request.data
+        known = customers[request.tenant_id]
+        if data.customer_id not in known:
+            outcomes.append(NotFound(f"customer {data.customer_id} does not exist", field="customer_id"))
+            continue
+        merged_into = known[data.customer_id]
+        if merged_into is not None:
+            outcomes.append(
+                Conflict(
+                    f"customer {data.customer_id} was merged into {merged_into}; use that one",
+                    field="customer_id",
+                    merged_into_id=merged_into,
+                )
+            )
+            continue
+        row: dict[str, Any] = {
+            "id": new_id("cnv"),
+            "customer_id": data.customer_id,
+            "origin_channel": data.channel,
+            "channel": data.channel,
+            "status": data.status,
+            "subject": data.subject,
+            "assignee": data.assignee,
+            "priority": data.priority,
+            "attributes": data.attributes,
+            "message_count": 0,
+            "created_at": now,
+            "updated_at": now,
+            "closed_at": None,
+            "last_message_at": None,
+        }
+        rows[request.tenant_id].append(row)
+        uow.publish(
+            "conversation.created",
+            tenant_id=request.tenant_id,
+            subject=row["id"],
+            source=transitions.SOURCE,
+            context=context,
+            data=ConversationCreated(
+                conversation_id=row["id"],
+                customer_id=data.customer_id,
+                channel=data.channel,
+                status=data.status,
+                subject=data.subject,
+                assignee=data.assignee,
+                priority=data.priority,
+            ),
+        )
+        outcomes.append(ConversationOut(**row))
+    for tenant_id, tenant_rows in rows.items():
+        ConversationRepository(uow.session, tenant_id).insert_conversations(tenant_rows)
+    return outcomes
 
 
 def get_conversation(session: Session, *, tenant_id: str, conversation_id: str) -> ConversationOut:

@@ -17,7 +17,7 @@ from cxstack.records.customers.schemas import (
     IdentityOut,
 )
 from cxstack.web.auth import Caller, caller
-from cxstack.web.responses import read, write
+from cxstack.web.responses import read, write, write_together
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 Who = Annotated[Caller, Depends(caller)]
@@ -26,9 +26,11 @@ Who = Annotated[Caller, Depends(caller)]
 @router.post("/customers", status_code=201, response_model=CustomerOut)
 async def create_customer(request: Request, who: Who, data: CustomerCreate) -> Response:
     """Create a customer; its email, phone and any identities given resolve to it from now on."""
-    return await write(
+    return await write_together(
         request,
         who,
+        service.create_customers,
+        service.CustomerCreation(who.tenant_id, data),
         lambda uow: service.create_customer(uow, tenant_id=who.tenant_id, data=data),
         status=201,
     )

@@ -34,6 +34,11 @@ _INSERT_CUSTOMER = insert(_customers)
 #: no later merge).
 MAX_MERGE_CHAIN = 50
 _INSERT_IDENTITY = insert(_identities)
+_IDENTITY_OWNERS = select(_identities.c.system, _identities.c.value, _identities.c.customer_id).where(
+    _identities.c.tenant_id == bindparam("tenant_id"),
+    _identities.c.kind == bindparam("kind"),
+    _identities.c.value.in_(bindparam("values", expanding=True)),
+)
 
 
 class CustomerRepository:
@@ -107,6 +112,16 @@ class CustomerRepository:
         followed = self._followed(merged)
         return {value: followed.get(customer_id, customer_id) for value, customer_id, _ in rows}
 
+    def merge_states(self, customer_ids: Sequence[str]) -> dict[str, str | None]:
+        """Return {id: the customer it was merged into, or None} for the tenant's ``customer_ids``, in one
+        query; ids the tenant does not have are left out."""
+        if not customer_ids:
+            return {}
+        rows = self.session.execute(
+            _MERGED_INTO, {"tenant_id": self.tenant_id, "ids": list(customer_ids)}
+        ).all()
+        return {customer_id: into for customer_id, into in rows}
+
     def current_ids(self, customer_ids: Sequence[str]) -> dict[str, str]:
         """Return {id: the customer it resolves to now} for the tenant's ``customer_ids``: itself, or the
         customer it was merged into (through merges of merges); one query a merge level. Ids the tenant
@@ -146,6 +161,16 @@ class CustomerRepository:
             self.session.execute(
                 _INSERT_IDENTITY, [{**row, "tenant_id": self.tenant_id} for row in identities]
             )
+
+    def identity_owners(self, *, kind: str, values: Sequence[str]) -> list[tuple[str, str, str]]:
+        """Return (system, value, customer id) of the tenant's identities of ``kind`` among ``values`` (any
+        system), in one query; the customer is the one the identity is linked to, merged or not."""
+        if not values:
+            return []
+        rows = self.session.execute(
+            _IDENTITY_OWNERS, {"tenant_id": self.tenant_id, "kind": kind, "values": list(values)}
+        ).all()
+        return [(system, value, customer_id) for system, value, customer_id in rows]
 
     def find_identity(self, *, kind: str, value: str, system: str = "") -> Identity | None:
         return self.session.scalar(

@@ -13,6 +13,9 @@ from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.accounts.service import require_account
+from cxstack.records.customers.creation import CustomerCreation as CustomerCreation  # public: the API
+from cxstack.records.customers.creation import NewCustomer, WantedIdentity, insert_new_customers
+from cxstack.records.customers.creation import create_customers as create_customers  # public: batched
 from cxstack.records.customers.identities import normalise_email as normalise_email  # public: channels
 from cxstack.records.customers.identities import normalise_identity
 from cxstack.records.customers.identities import normalise_phone as normalise_phone  # public: channels use it
@@ -20,7 +23,6 @@ from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.customers.repository import CustomerRepository
 from cxstack.records.customers.schemas import (
     CustomerCreate,
-    CustomerCreated,
     CustomerOut,
     CustomerUpdate,
     CustomerUpdated,
@@ -88,60 +90,12 @@ def create_customer(uow: UnitOfWork, *, tenant_id: str, data: CustomerCreate) ->
 
     Raises ValidationFailed for a bad email or number, NotFound for an unknown ``account_id``, Conflict
     if an identity belongs to another customer (nothing is written then). Publishes ``customer.created``
-    and ``identity.linked``.
+    and ``identity.linked``. (``create_customers`` with one request.)
     """
-    repo = CustomerRepository(uow.session, tenant_id)
-    email = normalise_email(data.email) if data.email else None
-    phone = normalise_phone(data.phone, region=data.region) if data.phone else None
-    wanted: list[tuple[str, str, str, bool, str]] = []
-    if email:
-        wanted.append(("email", email, "", False, "email"))
-    if phone:
-        wanted.append(("phone", phone, "", False, "phone"))
-    for index, identity in enumerate(data.identities):
-        field = f"identities[{index}].value"
-        value = normalise_identity(identity.kind, identity.value, region=data.region, field=field)
-        system = identity.system if identity.kind == "external" else ""
-        if identity.kind == "external" and not system:
-            raise ValidationFailed(
-                "an external identity names its system", field=f"identities[{index}].system"
-            )
-        wanted.append((identity.kind, value, system, identity.verified, field))
-    if data.account_id is not None:
-        require_account(uow.session, tenant_id=tenant_id, account_id=data.account_id)
-    now = uow.clock.now()
-    customer = Customer(
-        id=new_id("cus"),
-        tenant_id=tenant_id,
-        name=data.name,
-        email=email,
-        phone=phone,
-        account_id=data.account_id,
-        attributes=data.attributes,
-        merged_into_id=None,
-        created_at=now,
-        updated_at=now,
-    )
-    uow.session.add(customer)
-    uow.publish(
-        "customer.created",
-        tenant_id=tenant_id,
-        subject=customer.id,
-        source=SOURCE,
-        data=CustomerCreated(
-            customer_id=customer.id, name=data.name, email=email, phone=phone, account_id=data.account_id
-        ),
-    )
-    identities: list[Identity] = []
-    seen: set[tuple[str, str, str]] = set()
-    for kind, value, system, verified, field in wanted:
-        if (kind, system, value) in seen:
-            continue
-        seen.add((kind, system, value))
-        identities.append(
-            _link(uow, repo, customer, kind=kind, value=value, system=system, verified=verified, field=field)
-        )
-    return to_out(customer, identities)
+    (outcome,) = create_customers(uow, [(uow.context, CustomerCreation(tenant_id, data))])
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
 
 
 def update_customer(
@@ -339,61 +293,19 @@ def _create_with_identity(
         if value in seen:
             raise Conflict(f"the {kind} {value} is given twice", field=kind)
         seen.add(value)
-    now = uow.clock.now()
-    customers: list[dict[str, Any]] = []
-    identities: list[dict[str, Any]] = []
-    created: dict[str, str] = {}
-    for context, value, name in people:
-        customer_id, identity_id = new_id("cus"), new_id("idn")
-        created[value] = customer_id
-        email = value if kind == "email" else None
-        phone = value if kind == "phone" else None
-        customers.append(
-            {
-                "id": customer_id,
-                "name": name,
-                "email": email,
-                "phone": phone,
-                "account_id": None,
-                "attributes": {},
-                "merged_into_id": None,
-                "created_at": now,
-                "updated_at": now,
-            }
-        )
-        identities.append(
-            {
-                "id": identity_id,
-                "customer_id": customer_id,
-                "kind": kind,
-                "system": "",
-                "value": value,
-                "verified": False,
-                "created_at": now,
-            }
-        )
-        uow.publish(
-            "customer.created",
-            tenant_id=tenant_id,
-            subject=customer_id,
-            source=SOURCE,
+    customers = [
+        NewCustomer(
             context=context,
-            data=CustomerCreated(
-                customer_id=customer_id, name=name, email=email, phone=phone, account_id=None
-            ),
-        )
-        uow.publish(
-            "identity.linked",
             tenant_id=tenant_id,
-            subject=customer_id,
-            source=SOURCE,
-            context=context,
-            data=IdentityLinked(
-                identity_id=identity_id, customer_id=customer_id, kind=kind, system="", value=value
-            ),
+            name=name,
+            email=value if kind == "email" else None,
+            phone=value if kind == "phone" else None,
+            identities=[WantedIdentity(kind, value, field=kind)],
         )
-    CustomerRepository(uow.session, tenant_id).insert_customers(customers, identities)
-    return created
+        for context, value, name in people
+    ]
+    insert_new_customers(uow, customers)
+    return {new.identities[0].value: new.id for new in customers}
 
 
 def lookup_customer(
