@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.prepared import ConnectionRows, Rows, SqliteRows
 from cxstack.backbone.sqlite_writer import (
     WRITE_BATCH_LIMIT,
     BatchedWrite,
@@ -139,6 +140,8 @@ class Database:
         self._engine: Engine | None = None
         self._writer: SqliteWriter | None = None
         self._readers: ThreadPoolExecutor | None = None
+        #: The connection ``read_rows`` uses on the event loop's thread.
+        self._inline: Any = None
         # scale-out driver
         self._async_engine: AsyncEngine | None = None
         self._sessions: async_sessionmaker[Any] | None = None
@@ -173,6 +176,9 @@ class Database:
                 await self._writer.stop()  # commits its queue first
             if self._readers is not None:
                 await asyncio.to_thread(self._readers.shutdown, True)
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
             if self._engine is not None:
                 # Closing the last connection checkpoints the WAL into the database file and removes it.
                 self._engine.dispose()
@@ -315,6 +321,26 @@ class Database:
         assert self._sessions is not None, "Database.start() was not called"
         async with self._sessions() as session:
             return await session.run_sync(fn)  # type: ignore[no-any-return]
+
+    async def read_rows(self, fn: Callable[[Rows], T]) -> T:
+        """Run ``fn`` with prepared reads in one read transaction and return its result.
+
+        On the embedded driver this runs on the calling thread (the event loop's), on a connection of its
+        own: for the point reads ``PreparedRead`` is for, the hop to a reader thread costs more than the read.
+        """
+        if self.driver == "sqlite":
+            assert self._engine is not None, "Database.start() was not called"
+            if self._inline is None:
+                self._inline = self._engine.raw_connection()
+            connection = self._inline.driver_connection
+            connection.execute("BEGIN")
+            try:
+                return fn(SqliteRows(connection, self._engine.dialect))
+            finally:
+                connection.execute("COMMIT")
+        assert self._async_engine is not None, "Database.start() was not called"
+        async with self._async_engine.connect() as connection:
+            return await connection.run_sync(lambda sync: fn(ConnectionRows(sync)))
 
     async def run_sync_connection(self, fn: Callable[[Any], T]) -> T:
         """Run ``fn`` with a plain SQLAlchemy connection in its own transaction (migrations, admin)."""

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from cxstack.backbone.pagination import Page
+from cxstack.backbone.prepared import Rows
 from cxstack.backbone.sqlite_writer import BatchedWrite
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.idempotency.service import (
@@ -137,4 +138,10 @@ async def write_together(
 async def read(request: Request, fn: Callable[[Session], BaseModel | Page[Any]]) -> Response:
     """Run ``fn`` with a read session and answer 200 with its JSON."""
     result = await runtime_of(request).db.read(fn)
+    return Response(dump(result), media_type=JSON)
+
+
+async def read_prepared(request: Request, fn: Callable[[Rows], BaseModel]) -> Response:
+    """Run ``fn`` with prepared reads (``Database.read_rows``) and answer 200 with its JSON."""
+    result = await runtime_of(request).db.read_rows(fn)
     return Response(dump(result), media_type=JSON)

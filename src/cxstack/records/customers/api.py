@@ -17,7 +17,7 @@ from cxstack.records.customers.schemas import (
     IdentityOut,
 )
 from cxstack.web.auth import Caller, caller
-from cxstack.web.responses import read, write, write_together
+from cxstack.web.responses import read, read_prepared, write, write_together
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 Who = Annotated[Caller, Depends(caller)]
@@ -79,19 +79,18 @@ async def lookup_customer(
     region: str = "US",
 ) -> Response:
     """Find the customer an identity (email, phone in any format, external id...) resolves to."""
-    return await read(
+    return await read_prepared(
         request,
-        lambda session: service.lookup_customer(
-            session, tenant_id=who.tenant_id, kind=kind, value=value, system=system, region=region
+        lambda rows: service.read_customer_by_identity(
+            rows, tenant_id=who.tenant_id, kind=kind, value=value, system=system, region=region
         ),
     )
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
 async def get_customer(request: Request, who: Who, customer_id: str) -> Response:
-    return await read(
-        request,
-        lambda session: service.get_customer(session, tenant_id=who.tenant_id, customer_id=customer_id),
+    return await read_prepared(
+        request, lambda rows: service.read_customer(rows, tenant_id=who.tenant_id, customer_id=customer_id)
     )
 
 

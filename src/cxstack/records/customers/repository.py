@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
+from cxstack.backbone.prepared import PreparedRead, Rows
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.tags.repository import tagged_target_ids
 
@@ -39,6 +40,55 @@ _IDENTITY_OWNERS = select(_identities.c.system, _identities.c.value, _identities
     _identities.c.kind == bindparam("kind"),
     _identities.c.value.in_(bindparam("values", expanding=True)),
 )
+
+# The reads people wait on (a customer, a lookup), prepared (see ``cxstack.backbone.prepared``).
+_CUSTOMER_COLUMNS = [c for c in _customers.c if c.key != "tenant_id"]
+_READ_CUSTOMER = PreparedRead(
+    select(*_CUSTOMER_COLUMNS).where(
+        _customers.c.tenant_id == bindparam("tenant_id"), _customers.c.id == bindparam("customer_id")
+    )
+)
+_READ_IDENTITIES = PreparedRead(
+    select(*[c for c in _identities.c if c.key != "tenant_id"])
+    .where(
+        _identities.c.tenant_id == bindparam("tenant_id"),
+        _identities.c.customer_id == bindparam("customer_id"),
+    )
+    .order_by(_identities.c.id)
+)
+_READ_IDENTITY_OWNER = PreparedRead(
+    select(_identities.c.customer_id).where(
+        _identities.c.tenant_id == bindparam("tenant_id"),
+        _identities.c.kind == bindparam("kind"),
+        _identities.c.system == bindparam("system"),
+        _identities.c.value == bindparam("value"),
+    )
+)
+
+
+class CustomerReads:
+    """The prepared reads of one tenant's customers: rows as dicts of their columns (no ``tenant_id``)."""
+
+    def __init__(self, rows: Rows, tenant_id: str) -> None:
+        self.rows = rows
+        self.tenant_id = tenant_id
+
+    def customer(self, customer_id: str) -> dict[str, Any]:
+        """Return the customer's row; raises NotFound (also for another tenant's id)."""
+        row = self.rows.first(_READ_CUSTOMER, tenant_id=self.tenant_id, customer_id=customer_id)
+        if row is None:
+            raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
+        return row
+
+    def identities(self, customer_id: str) -> list[dict[str, Any]]:
+        return self.rows.all(_READ_IDENTITIES, tenant_id=self.tenant_id, customer_id=customer_id)
+
+    def identity_owner(self, *, kind: str, system: str, value: str) -> str | None:
+        """Return the id of the customer the identity is linked to (merged away or not), or None."""
+        row = self.rows.first(
+            _READ_IDENTITY_OWNER, tenant_id=self.tenant_id, kind=kind, system=system, value=value
+        )
+        return None if row is None else str(row["customer_id"])
 
 
 class CustomerRepository:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
+from cxstack.backbone.prepared import ConnectionRows, Rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.accounts.service import require_account
 from cxstack.records.customers.creation import CustomerCreation as CustomerCreation  # public: the API
@@ -20,7 +21,7 @@ from cxstack.records.customers.identities import normalise_email as normalise_em
 from cxstack.records.customers.identities import normalise_identity
 from cxstack.records.customers.identities import normalise_phone as normalise_phone  # public: channels use it
 from cxstack.records.customers.models import Customer, Identity
-from cxstack.records.customers.repository import CustomerRepository
+from cxstack.records.customers.repository import MAX_MERGE_CHAIN, CustomerReads, CustomerRepository
 from cxstack.records.customers.schemas import (
     CustomerCreate,
     CustomerOut,
@@ -185,9 +186,20 @@ def unlink_identity(uow: UnitOfWork, *, tenant_id: str, customer_id: str, identi
 
 def get_customer(session: Session, *, tenant_id: str, customer_id: str) -> CustomerOut:
     """Return a customer with its identities; raises NotFound."""
-    repo = CustomerRepository(session, tenant_id)
-    customer = repo.get(customer_id)
-    return to_out(customer, repo.identities_of([customer.id])[customer.id])
+    return read_customer(ConnectionRows(session.connection()), tenant_id=tenant_id, customer_id=customer_id)
+
+
+def read_customer(rows: Rows, *, tenant_id: str, customer_id: str) -> CustomerOut:
+    """Return a customer with its identities, through prepared reads (``Database.read_rows``); raises
+    NotFound."""
+    reads = CustomerReads(rows, tenant_id)
+    return _customer_out(reads, reads.customer(customer_id))
+
+
+def _customer_out(reads: CustomerReads, customer: dict[str, Any]) -> CustomerOut:
+    # Rows read back are valid by construction: built without validating them again.
+    identities = [IdentityOut.model_construct(**identity) for identity in reads.identities(customer["id"])]
+    return CustomerOut.model_construct(**customer, identities=identities)
 
 
 def current_customer_id(session: Session, *, tenant_id: str, customer_id: str) -> str:
@@ -312,12 +324,28 @@ def lookup_customer(
     session: Session, *, tenant_id: str, kind: str, value: str, system: str = "", region: str = "US"
 ) -> CustomerOut:
     """Return the customer an identity resolves to, following merges; raises NotFound, ValidationFailed."""
-    repo = CustomerRepository(session, tenant_id)
+    return read_customer_by_identity(
+        ConnectionRows(session.connection()),
+        tenant_id=tenant_id,
+        kind=kind,
+        value=value,
+        system=system,
+        region=region,
+    )
+
+
+def read_customer_by_identity(
+    rows: Rows, *, tenant_id: str, kind: str, value: str, system: str = "", region: str = "US"
+) -> CustomerOut:
+    """``lookup_customer`` through prepared reads (``Database.read_rows``)."""
+    reads = CustomerReads(rows, tenant_id)
     normalised = normalise_identity(kind, value, region=region)
-    identity = repo.find_identity(kind=kind, value=normalised, system=system if kind == "external" else "")
-    if identity is None:
+    owner = reads.identity_owner(kind=kind, system=system if kind == "external" else "", value=normalised)
+    if owner is None:
         raise NotFound(f"no customer has the {kind} identity {normalised!r}", field="value")
-    customer = repo.get(identity.customer_id)
-    while customer.merged_into_id is not None:
-        customer = repo.get(customer.merged_into_id)
-    return to_out(customer, repo.identities_of([customer.id])[customer.id])
+    customer = reads.customer(owner)
+    for _ in range(MAX_MERGE_CHAIN):
+        if customer["merged_into_id"] is None:
+            break
+        customer = reads.customer(customer["merged_into_id"])
+    return _customer_out(reads, customer)
