@@ -5,7 +5,8 @@ Through the ORM one of these reads cost about a millisecond of CPU, most of it b
 statement, not SQLite's work (tens of microseconds); on the embedded driver they run on the event loop's
 own thread too (``Database.read_rows``), as the hop to a reader thread cost as much again.
 
-A ``PreparedRead`` takes plain parameters (no ``IN`` lists) and answers rows as dicts of Python values,
+A ``PreparedRead`` takes plain parameters (no ``IN`` lists), converted as the columns they are compared
+with convert them, and answers rows as dicts of Python values,
 decoded the way the column types decode them (timezone-aware UTC datetimes, JSON documents, booleans), so
 the same code gives the same answer on both drivers.
 """
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import JSON, Boolean, Connection, Dialect, Select
+from sqlalchemy.orm import Session
 
 from cxstack.backbone.schema import UTCDateTime
 
@@ -59,18 +61,34 @@ class PreparedRead:
         self.columns = [str(column.key) for column in statement.selected_columns]
         decoders = [(index, _decoder(column.type)) for index, column in enumerate(statement.selected_columns)]
         self.decoders = [(index, decode) for index, decode in decoders if decode is not None]
-        self._compiled: dict[str, tuple[str, list[str]]] = {}
+        self._compiled: dict[str, tuple[str, list[tuple[str, Any, Decoder | None]]]] = {}
 
-    def compiled(self, dialect: Dialect) -> tuple[str, list[str]]:
-        """Return the statement's SQL for ``dialect`` and its parameters' names in the order it takes them."""
+    def compiled(self, dialect: Dialect) -> tuple[str, list[tuple[str, Any, Decoder | None]]]:
+        """Return the statement's SQL for ``dialect`` and, in the order it takes them, its parameters: name,
+        the value it has unless given (what the compiler added, e.g. SQLite's ``OFFSET`` after a bound
+        ``LIMIT``), and the conversion a value needs for the driver (a timestamp's stored form on SQLite)."""
         found = self._compiled.get(dialect.name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
             names = list(compiled.positiontup or [])
             if not names and compiled.params:
                 raise ValueError(f"{dialect.name} binds parameters by name: prepared reads need positional")
-            found = self._compiled[dialect.name] = (str(compiled), names)
+            defaults = compiled.params
+            binds: list[tuple[str, Any, Decoder | None]] = [
+                (name, defaults.get(name), compiled.binds[name].type.bind_processor(dialect))
+                for name in names
+            ]
+            found = self._compiled[dialect.name] = (str(compiled), binds)
         return found
+
+    def parameters(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, tuple[Any, ...]]:
+        """Return the SQL for ``dialect`` and the driver's parameters for ``params``."""
+        sql, binds = self.compiled(dialect)
+        values = (params.get(name, default) for name, default, _ in binds)
+        return sql, tuple(
+            value if convert is None else convert(value)
+            for value, (_, _, convert) in zip(values, binds, strict=True)
+        )
 
     def decode(self, row: tuple[Any, ...]) -> dict[str, Any]:
         values = list(row)
@@ -94,8 +112,7 @@ class ConnectionRows:
         self.connection = connection
 
     def _execute(self, read: PreparedRead, params: Mapping[str, Any]) -> Any:
-        sql, names = read.compiled(self.connection.dialect)
-        return self.connection.exec_driver_sql(sql, tuple(params[name] for name in names))
+        return self.connection.exec_driver_sql(*read.parameters(self.connection.dialect, params))
 
     def all(self, read: PreparedRead, **params: Any) -> list[dict[str, Any]]:
         return [read.decode(tuple(row)) for row in self._execute(read, params)]
@@ -103,6 +120,13 @@ class ConnectionRows:
     def first(self, read: PreparedRead, **params: Any) -> dict[str, Any] | None:
         row = self._execute(read, params).first()
         return None if row is None else read.decode(tuple(row))
+
+
+def session_rows(session: Session) -> ConnectionRows:
+    """Prepared reads in ``session``'s transaction, after flushing what it holds (as its own queries would),
+    so that they see the session's changes."""
+    session.flush()
+    return ConnectionRows(session.connection())
 
 
 class SqliteRows:
@@ -113,8 +137,7 @@ class SqliteRows:
         self.dialect = dialect
 
     def _execute(self, read: PreparedRead, params: Mapping[str, Any]) -> Any:
-        sql, names = read.compiled(self.dialect)
-        return self.connection.execute(sql, tuple(params[name] for name in names))
+        return self.connection.execute(*read.parameters(self.dialect, params))
 
     def all(self, read: PreparedRead, **params: Any) -> list[dict[str, Any]]:
         return [read.decode(row) for row in self._execute(read, params).fetchall()]

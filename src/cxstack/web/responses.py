@@ -141,7 +141,7 @@ async def read(request: Request, fn: Callable[[Session], BaseModel | Page[Any]])
     return Response(dump(result), media_type=JSON)
 
 
-async def read_prepared(request: Request, fn: Callable[[Rows], BaseModel]) -> Response:
+async def read_prepared(request: Request, fn: Callable[[Rows], BaseModel | Page[Any]]) -> Response:
     """Run ``fn`` with prepared reads (``Database.read_rows``) and answer 200 with its JSON."""
     result = await runtime_of(request).db.read_rows(fn)
     return Response(dump(result), media_type=JSON)

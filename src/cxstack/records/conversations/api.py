@@ -20,7 +20,15 @@ from cxstack.records.conversations.schemas import (
     Status,
 )
 from cxstack.web.auth import Caller, caller, runtime_of
-from cxstack.web.responses import JSON, body_schema, json_body, read, write, write_together
+from cxstack.web.responses import (
+    JSON,
+    body_schema,
+    json_body,
+    read,
+    read_prepared,
+    write,
+    write_together,
+)
 
 router = APIRouter(prefix="/v1", tags=["conversations"])
 Who = Annotated[Caller, Depends(caller)]
@@ -73,10 +81,10 @@ async def list_conversations(
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationOut)
 async def get_conversation(request: Request, who: Who, conversation_id: str) -> Response:
-    return await read(
+    return await read_prepared(
         request,
-        lambda session: service.get_conversation(
-            session, tenant_id=who.tenant_id, conversation_id=conversation_id
+        lambda rows: service.read_conversation(
+            rows, tenant_id=who.tenant_id, conversation_id=conversation_id
         ),
     )
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
+from cxstack.backbone.prepared import PreparedRead, Rows
 from cxstack.records.conversations.models import Conversation, Message
 
 #: Ids per statement when updating many rows (well under every driver's parameter limit).
@@ -85,6 +86,29 @@ def _messages_by_client_ids(pairs: int) -> TextClause:
         "ON m.tenant_id = :tenant_id AND m.conversation_id = wanted.conversation_id "
         "AND m.client_id = wanted.client_id"
     )
+
+
+_READ_CONVERSATION = PreparedRead(
+    select(*[c for c in _conversations.c if c.key != "tenant_id"]).where(
+        _conversations.c.tenant_id == bindparam("tenant_id"),
+        _conversations.c.id == bindparam("conversation_id"),
+    )
+)
+
+
+class ConversationReads:
+    """The prepared reads of one tenant's conversations (see ``cxstack.backbone.prepared``)."""
+
+    def __init__(self, rows: Rows, tenant_id: str) -> None:
+        self.rows = rows
+        self.tenant_id = tenant_id
+
+    def conversation(self, conversation_id: str) -> dict[str, Any]:
+        """Return the conversation's row (no ``tenant_id``); raises NotFound (also for another tenant's)."""
+        row = self.rows.first(_READ_CONVERSATION, tenant_id=self.tenant_id, conversation_id=conversation_id)
+        if row is None:
+            raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+        return row
 
 
 class ConversationRepository:

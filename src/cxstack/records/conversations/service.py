@@ -16,6 +16,7 @@ from cxstack.backbone.clock import utc
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
+from cxstack.backbone.prepared import Rows, session_rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations import transitions
 
@@ -27,7 +28,7 @@ from cxstack.records.conversations.messages import list_messages as list_message
 from cxstack.records.conversations.messages import post_message as post_message
 from cxstack.records.conversations.messages import post_messages as post_messages
 from cxstack.records.conversations.models import Conversation
-from cxstack.records.conversations.repository import ConversationRepository
+from cxstack.records.conversations.repository import ConversationReads, ConversationRepository
 from cxstack.records.conversations.schemas import (
     ConversationCreate,
     ConversationCreated,
@@ -135,7 +136,13 @@ def create_conversations(
 
 def get_conversation(session: Session, *, tenant_id: str, conversation_id: str) -> ConversationOut:
     """Return a conversation; raises NotFound (also for another tenant's)."""
-    return _out(ConversationRepository(session, tenant_id).get(conversation_id))
+    return read_conversation(session_rows(session), tenant_id=tenant_id, conversation_id=conversation_id)
+
+
+def read_conversation(rows: Rows, *, tenant_id: str, conversation_id: str) -> ConversationOut:
+    """Return a conversation through prepared reads (``Database.read_rows``); raises NotFound."""
+    row = ConversationReads(rows, tenant_id).conversation(conversation_id)
+    return ConversationOut.model_construct(**row)
 
 
 def list_conversations(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
-from cxstack.backbone.prepared import ConnectionRows, Rows
+from cxstack.backbone.prepared import Rows, session_rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.accounts.service import require_account
 from cxstack.records.customers.creation import CustomerCreation as CustomerCreation  # public: the API
@@ -186,7 +186,7 @@ def unlink_identity(uow: UnitOfWork, *, tenant_id: str, customer_id: str, identi
 
 def get_customer(session: Session, *, tenant_id: str, customer_id: str) -> CustomerOut:
     """Return a customer with its identities; raises NotFound."""
-    return read_customer(ConnectionRows(session.connection()), tenant_id=tenant_id, customer_id=customer_id)
+    return read_customer(session_rows(session), tenant_id=tenant_id, customer_id=customer_id)
 
 
 def read_customer(rows: Rows, *, tenant_id: str, customer_id: str) -> CustomerOut:
@@ -325,7 +325,7 @@ def lookup_customer(
 ) -> CustomerOut:
     """Return the customer an identity resolves to, following merges; raises NotFound, ValidationFailed."""
     return read_customer_by_identity(
-        ConnectionRows(session.connection()),
+        session_rows(session),
         tenant_id=tenant_id,
         kind=kind,
         value=value,

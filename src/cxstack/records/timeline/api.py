@@ -10,7 +10,7 @@ from starlette.responses import Response
 from cxstack.records.conversations.schemas import Channel
 from cxstack.records.timeline import service
 from cxstack.web.auth import Caller, caller
-from cxstack.web.responses import read
+from cxstack.web.responses import read_prepared
 
 router = APIRouter(prefix="/v1", tags=["timeline"])
 Who = Annotated[Caller, Depends(caller)]
@@ -27,10 +27,10 @@ async def customer_timeline(
     order: Literal["asc", "desc"] = "asc",
 ) -> Response:
     """A customer's interactions on every channel, oldest first (``order=desc``: newest first)."""
-    return await read(
+    return await read_prepared(
         request,
-        lambda session: service.customer_timeline(
-            session,
+        lambda rows: service.read_customer_timeline(
+            rows,
             tenant_id=who.tenant_id,
             customer_id=customer_id,
             cursor=cursor,

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, delete, or_, select, text, update
+from sqlalchemy import ColumnElement, Integer, Table, and_, bindparam, delete, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.errors import ValidationFailed
 from cxstack.backbone.pagination import MAX_PAGE_SIZE, Page
+from cxstack.backbone.prepared import PreparedRead, Rows, session_rows
+from cxstack.backbone.schema import UTCDateTime
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.records.customers.repository import CustomerRepository
+from cxstack.records.customers.service import read_customer
 from cxstack.records.timeline.models import TimelineEntry, TimelineMerge
 from cxstack.records.timeline.schemas import EntryFacts, TimelineEntryOut
 
@@ -387,8 +390,8 @@ def clear_timeline(uow: UnitOfWork) -> None:
     uow.session.execute(delete(TimelineMerge))
 
 
-def _encode_cursor(entry: TimelineEntry) -> str:
-    raw = f"{entry.occurred_at.isoformat()}|{entry.event_seq}"
+def _encode_cursor(entry: dict[str, Any]) -> str:
+    raw = f"{entry['occurred_at'].isoformat()}|{entry['event_seq']}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -420,34 +423,79 @@ def customer_timeline(
 
     Raises NotFound for an unknown customer, ValidationFailed for a bad cursor or limit.
     """
+    return read_customer_timeline(
+        session_rows(session),
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        cursor=cursor,
+        limit=limit,
+        channel=channel,
+        newest_first=newest_first,
+    )
+
+
+def read_customer_timeline(
+    rows: Rows,
+    *,
+    tenant_id: str,
+    customer_id: str,
+    cursor: str | None,
+    limit: int,
+    channel: str | None = None,
+    newest_first: bool = False,
+) -> Page[TimelineEntryOut]:
+    """``customer_timeline`` through prepared reads (``Database.read_rows``)."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
-    CustomerRepository(session, tenant_id).get(customer_id)
-    query = select(TimelineEntry).where(
-        TimelineEntry.tenant_id == tenant_id, TimelineEntry.customer_id == customer_id
+    read_customer(rows, tenant_id=tenant_id, customer_id=customer_id)
+    at, seq = _decode_cursor(cursor) if cursor is not None else (None, None)
+    entries = rows.all(
+        _timeline_page(channel=channel is not None, after=cursor is not None, newest_first=newest_first),
+        tenant_id=tenant_id,
+        customer_id=customer_id,
+        channel=channel,
+        at=at,
+        seq=seq,
+        limit=limit + 1,
     )
-    if channel is not None:
-        query = query.where(TimelineEntry.channel == channel)
-    if cursor is not None:
-        at, seq = _decode_cursor(cursor)
+    next_cursor = _encode_cursor(entries[limit - 1]) if len(entries) > limit else None
+    items = [TimelineEntryOut.model_construct(**entry) for entry in entries[:limit]]
+    return Page(items=items, next_cursor=next_cursor)
+
+
+_PAGE_COLUMNS = [
+    _ENTRIES.c.event_id.label("id"),
+    *(_ENTRIES.c[name] for name in ("customer_id", "occurred_at", "kind", "channel", "conversation_id")),
+    *(_ENTRIES.c[name] for name in ("summary", "ref_id", "event_seq")),
+]
+
+
+@functools.cache
+def _timeline_page(*, channel: bool, after: bool, newest_first: bool) -> PreparedRead:
+    """The page statement of each shape a timeline request can take, built once."""
+    query = select(*_PAGE_COLUMNS).where(
+        _ENTRIES.c.tenant_id == bindparam("tenant_id"), _ENTRIES.c.customer_id == bindparam("customer_id")
+    )
+    if channel:
+        query = query.where(_ENTRIES.c.channel == bindparam("channel"))
+    if after:
+        at, seq = bindparam("at", type_=UTCDateTime()), bindparam("seq", type_=Integer())
         if newest_first:
             query = query.where(
                 or_(
-                    TimelineEntry.occurred_at < at,
-                    and_(TimelineEntry.occurred_at == at, TimelineEntry.event_seq < seq),
+                    _ENTRIES.c.occurred_at < at,
+                    and_(_ENTRIES.c.occurred_at == at, _ENTRIES.c.event_seq < seq),
                 )
             )
         else:
             query = query.where(
                 or_(
-                    TimelineEntry.occurred_at > at,
-                    and_(TimelineEntry.occurred_at == at, TimelineEntry.event_seq > seq),
+                    _ENTRIES.c.occurred_at > at,
+                    and_(_ENTRIES.c.occurred_at == at, _ENTRIES.c.event_seq > seq),
                 )
             )
     if newest_first:
-        query = query.order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.event_seq.desc())
+        query = query.order_by(_ENTRIES.c.occurred_at.desc(), _ENTRIES.c.event_seq.desc())
     else:
-        query = query.order_by(TimelineEntry.occurred_at, TimelineEntry.event_seq)
-    rows = list(session.scalars(query.limit(limit + 1)))
-    next_cursor = _encode_cursor(rows[limit - 1]) if len(rows) > limit else None
-    return Page(items=[TimelineEntryOut.model_validate(row) for row in rows[:limit]], next_cursor=next_cursor)
+        query = query.order_by(_ENTRIES.c.occurred_at, _ENTRIES.c.event_seq)
+    return PreparedRead(query.limit(bindparam("limit", type_=Integer())))
