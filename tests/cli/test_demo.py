@@ -275,8 +275,12 @@ def test_demo_serves_every_channel_and_its_printed_commands_work_as_printed(
         subjects = {c["subject"]: c["channel"] for c in json.loads(conversations.stdout)["data"]}
         assert subjects.get("Is the export fixed?") == "email", subjects
     finally:
-        demo.send_signal(signal.SIGINT)
-        rest, _ = demo.communicate(timeout=60)
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            rest, _ = demo.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            rest, _ = demo.communicate()
         output.append(rest)
     printed = "".join(output)
     assert demo.returncode == 0, printed
@@ -307,8 +311,12 @@ def _follow(command: str, *, until: str, timeout: float = 90) -> str:
             if not line or until in line:
                 break
     finally:
-        os.killpg(follower.pid, signal.SIGINT)
-        rest, _ = follower.communicate(timeout=30)
+        os.killpg(follower.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            rest, _ = follower.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(follower.pid, signal.SIGKILL)
+            rest, _ = follower.communicate()
     return "".join(seen) + rest
 
 
