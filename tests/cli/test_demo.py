@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
-from cxstack.cli.demo import DEMO_API_KEY, DEMO_CUSTOMERS
+from cxstack.backbone.effects import EffectOut, list_effects
+from cxstack.cli.demo import DEMO_API_KEY, DEMO_CUSTOMERS, prepare_demo
+from cxstack.cli.demo_providers import DemoProviders
 from cxstack.cli.main import app
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
@@ -121,3 +132,259 @@ def test_demo_help_names_the_key_and_no_serve() -> None:
     assert result.exit_code == 0
     assert "--no-serve" in result.stdout
     assert DEMO_API_KEY in result.stdout
+
+
+# -- every channel can be tried, with the commands as printed --------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+#: A line of the guide: two spaces, the label padded to 14 characters, the URL or command.
+GUIDE_LINE = re.compile(
+    r"^  (?P<label>[A-Za-z][A-Za-z0-9 -]{0,12}[A-Za-z0-9]) +"
+    r"(?P<text>(?:curl|printf|CXSTACK_|/|\.|http|ws).*)$"
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _guide(output: str) -> dict[str, str]:
+    found = {}
+    for line in output.splitlines():
+        match = GUIDE_LINE.match(line)
+        if match:
+            found[match["label"]] = match["text"]
+    return found
+
+
+def _new_users_environment() -> dict[str, str]:
+    """A shell's environment without cxstack's settings (as a new user's terminal has), and with the code of
+    this checkout importable."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CXSTACK_")}
+    env["PYTHONPATH"] = str(REPO / "src")
+    return env
+
+
+def _shell(command: str, *, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "-c", command],
+        cwd=REPO,
+        env=_new_users_environment(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _effects(effects_command: str) -> list[dict[str, Any]]:
+    listed = _shell(f"{effects_command} --json")
+    assert listed.returncode == 0, listed.stderr
+    return [json.loads(line) for line in listed.stdout.splitlines()]
+
+
+def test_demo_serves_every_channel_and_its_printed_commands_work_as_printed(
+    database_url: str, tmp_path: Path
+) -> None:
+    port, smtp_port = _free_port(), _free_port()
+    env = {
+        **_new_users_environment(),
+        "CXSTACK_DATABASE_URL": database_url,
+        "CXSTACK_DATA_DIR": str(tmp_path / "data"),
+        "CXSTACK_PORT": str(port),
+        "CXSTACK_SMTP_PORT": str(smtp_port),
+    }
+    # As `make demo` runs it: the console script of the virtual environment, from the repository's root.
+    script = Path(sys.executable).parent / "cxstack"
+    demo = subprocess.Popen(
+        [str(script), "demo"], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output: list[str] = []
+    try:
+        assert demo.stdout is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            line = demo.stdout.readline()
+            assert line, "".join(output)
+            output.append(line)
+            if line.startswith("Serving on"):
+                break
+        printed = "".join(output)
+        assert f"Serving on http://127.0.0.1:{port}" in printed, printed
+        assert f"Email in: SMTP on 127.0.0.1:{smtp_port}" in printed, printed
+        guide = _guide(printed)
+        assert set(guide) >= {
+            "API docs",
+            "customers",
+            "follow events",
+            "effects",
+            "chat widget",
+            "text us",
+            "reply by SMS",
+            "call us",
+            "press 1",
+            "email us",
+            "in-app",
+        }, printed
+        # Lines that are no shell command are URLs of the demo's own server, on the port asked for.
+        assert guide["API docs"] == f"http://127.0.0.1:{port}/docs"
+        _wait_until_listening(port)
+        for label in ("API docs", "chat widget"):
+            assert httpx.get(guide[label]).status_code == 200, label
+        # cxstack's own commands name the console script by a path that works from here, and the database.
+        assert guide["effects"].startswith(f"CXSTACK_DATABASE_URL={database_url} ") or guide[
+            "effects"
+        ].startswith(f"CXSTACK_DATABASE_URL='{database_url}' "), guide["effects"]
+
+        answers = {}
+        for label, text in guide.items():
+            if not text.startswith(("curl", "printf", "CXSTACK_")) or label == "follow events":
+                continue
+            ran = _shell(text)
+            assert ran.returncode == 0, (label, text, ran.stdout, ran.stderr)
+            assert "problems/" not in ran.stdout, (label, ran.stdout)
+            answers[label] = ran.stdout
+        assert json.loads(answers["customers"])["data"]
+        assert answers["text us"].strip().endswith("<Response/>")
+        assert (
+            "<Gather" in answers["call us"]
+            and "Thank you for calling the cxstack demo." in answers["call us"]
+        )
+        assert "<Enqueue" in answers["press 1"] and ">billing</Enqueue>" in answers["press 1"]
+        assert json.loads(answers["reply by SMS"])["channel"] == "sms"
+        assert json.loads(answers["in-app"])["direction"] == "inbound"
+        assert "dead: 0" in answers["effects"]
+
+        # Following the events shows the log's newest events, and the new ones as they come, until Ctrl-C.
+        followed = _follow(guide["follow events"], until="message.received")
+        assert "message.received" in followed and "Traceback" not in followed, followed
+
+        # Every send went to the demo's providers and ended done: the seeded history's and the reply.
+        deadline = time.monotonic() + 60
+        while True:
+            effects = _effects(guide["effects"])
+            if all(e["status"] == "done" for e in effects) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert effects and all(e["status"] == "done" for e in effects), effects
+        assert {e["kind"] for e in effects} >= {"sms.send", "email.send"}
+        # The email handed to the inbound SMTP listener became a conversation on the email channel.
+        conversations = _shell(guide["conversations"])
+        subjects = {c["subject"]: c["channel"] for c in json.loads(conversations.stdout)["data"]}
+        assert subjects.get("Is the export fixed?") == "email", subjects
+    finally:
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        try:
+            rest, _ = demo.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            demo.kill()
+            rest, _ = demo.communicate()
+        output.append(rest)
+    printed = "".join(output)
+    assert demo.returncode == 0, printed
+    assert "Traceback" not in printed, printed
+    # The demo prints what its providers were handed.
+    assert "SMS +14155550100 → +12065550143: Your parcel left the depot; it arrives tomorrow." in printed
+    assert "email support@cxstack-demo.example → ada@northwind.example" in printed
+
+
+def _follow(command: str, *, until: str, timeout: float = 90) -> str:
+    """Run a command that keeps printing, as printed, until a line holds ``until``; then press Ctrl-C."""
+    follower = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=REPO,
+        env={**_new_users_environment(), "COLUMNS": "200"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert follower.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            line = follower.stdout.readline()
+            seen.append(line)
+            if not line or until in line:
+                break
+    finally:
+        os.killpg(follower.pid, signal.SIGINT)  # Ctrl-C
+        try:
+            rest, _ = follower.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(follower.pid, signal.SIGKILL)
+            rest, _ = follower.communicate()
+    return "".join(seen) + rest
+
+
+def _wait_until_listening(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+async def test_a_reply_to_the_seeded_sms_customer_is_sent_through_the_demos_twilio(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    providers = DemoProviders()
+    await providers.start()
+    try:
+        for name, value in providers.environment(public_url=None).items():
+            monkeypatch.setenv(name, value)
+        settings = Settings(database_url=database_url, data_dir=tmp_path / "data")
+        report = await prepare_demo(settings)
+        assert report.sms_conversation_id is not None
+        runtime = Runtime.build(settings)
+        await runtime.start()
+        try:
+            transport = httpx.ASGITransport(app=create_app(runtime, manage_runtime=False))
+            headers = {"Authorization": f"Bearer {DEMO_API_KEY}"}
+            async with httpx.AsyncClient(transport=transport, base_url="http://demo", headers=headers) as api:
+                conversation = (await api.get(f"/v1/conversations/{report.sms_conversation_id}")).json()
+                customer = (await api.get(f"/v1/customers/{conversation['customer_id']}")).json()
+                posted = await api.post(
+                    f"/v1/conversations/{report.sms_conversation_id}/messages",
+                    json={"direction": "outbound", "body": "On its way!", "author_kind": "agent"},
+                )
+                assert posted.status_code == 201, posted.text
+                message_id = posted.json()["id"]
+                # Once the reply has reached the demo's Twilio, every effect has run (none pending).
+                effects = await _settled(
+                    runtime, until=lambda: "On its way!" in {s.body for s in providers.sms}
+                )
+                sms = (await api.get(f"/v1/channels/sms/messages/{message_id}")).json()
+                dead_letters = (await api.get("/v1/dead-letters")).json()["data"]
+        finally:
+            await runtime.stop()
+    finally:
+        await providers.stop()
+    # The reply went to the demo's Twilio, from the demo's number to the customer's phone, and is queued
+    # there with Twilio's message id.
+    assert ("+14155550100", customer["phone"], "On its way!") in {
+        (s.from_number, s.to_number, s.body) for s in providers.sms
+    }
+    assert sms["status"] == "queued" and sms["provider_sid"].startswith("SM"), sms
+    # Nothing of the demo ends dead: the history's sends (SMS and email) are done too.
+    assert {(e.kind, e.status) for e in effects} == {("sms.send", "done"), ("email.send", "done")}
+    assert len(providers.emails) == 2 and len(providers.sms) == 3
+    assert dead_letters == []
+
+
+async def _settled(runtime: Runtime, *, until: Callable[[], bool]) -> list[EffectOut]:
+    """Every effect once ``until()`` holds and none is pending or running any more (60 s at most)."""
+    deadline = time.monotonic() + 60
+    while True:
+        effects = await runtime.db.read(lambda session: list_effects(session))
+        settled = until() and all(e.status not in ("pending", "running") for e in effects)
+        if settled or time.monotonic() > deadline:
+            return effects
+        await asyncio.sleep(0.05)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 import orjson
 import pytest
@@ -79,3 +80,85 @@ def test_dead_effects_are_listed_and_retried(database_url: str, monkeypatch: pyt
             await runtime.db.stop()
 
     assert asyncio.run(statuses()) == ["pending"]
+
+
+LONG_ERROR = (
+    "Twilio answered 503: Service Unavailable. The upstream carrier did not answer in time; "
+    "please retry the request later"
+)
+
+
+async def _unavailable(job: EffectJob, read: Reader) -> dict[str, object]:
+    raise ConnectionError(LONG_ERROR)
+
+
+async def _fine(job: EffectJob, read: Reader) -> dict[str, object]:
+    return {"ok": True}
+
+
+def test_effects_list_fits_80_columns_and_shows_what_matters(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CXSTACK_DATABASE_URL", database_url)
+    effects = EffectRegistry()
+    effects.add("sms.send", _unavailable)
+    effects.add("email.send", _fine)
+    effects.add("voice.update", _unavailable)
+
+    async def make_effects() -> None:
+        runtime = Runtime.build(
+            Settings(database_url=database_url), subscriptions=SubscriptionRegistry(), run_bus=False
+        )
+        await runtime.db.start()
+        try:
+            if runtime.db.driver == "sqlite":
+                await upgrade(runtime.db)
+
+            def enqueue(uow: UnitOfWork) -> None:
+                key = "msg_01JAX3T6W9Q8F6V2N1R4S7K0ZB"
+                enqueue_effect(uow, tenant_id="ten_1", kind="sms.send", key=key, payload={})
+                enqueue_effect(uow, tenant_id="ten_1", kind="email.send", key=key, payload={})
+
+            await runtime.db.write(enqueue)
+            # sms.send dies after its one attempt; email.send is done.
+            await EffectRunner(runtime.db, effects, policy=RetryPolicy(max_attempts=1)).drain()
+
+            def enqueue_retried(uow: UnitOfWork) -> None:
+                enqueue_effect(uow, tenant_id="ten_1", kind="voice.update", key="cal_1", payload={})
+
+            await runtime.db.write(enqueue_retried)
+            # voice.update fails once and waits minutes for its next attempt.
+            runner = EffectRunner(runtime.db, effects, policy=RetryPolicy(max_attempts=5, base_delay_s=3600))
+            await runner.drain()
+        finally:
+            await runtime.db.stop()
+
+    asyncio.run(make_effects())
+    cli = CliRunner()
+    listed = cli.invoke(app, ["effects", "list", "--json"])
+    by_kind = {e["kind"]: e for e in (orjson.loads(line) for line in listed.output.splitlines())}
+    assert {k: e["status"] for k, e in by_kind.items()} == {
+        "sms.send": "dead",
+        "email.send": "done",
+        "voice.update": "pending",
+    }
+
+    table = cli.invoke(app, ["effects", "list"], env={"COLUMNS": "80"})
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert max(len(line) for line in lines) <= 80, table.output
+    assert "dead: 1" in lines[0] and "done: 1" in lines[0] and "pending: 1" in lines[0]
+    for kind, effect in by_kind.items():
+        [row] = [line for line in lines if effect["id"] in line]  # each id whole, on one line
+        assert kind in row and effect["status"] in row, row
+    dead_row = next(line for line in lines if by_kind["sms.send"]["id"] in line)
+    assert dead_row.split()[3] == "1", dead_row  # attempts
+    # The error is there, whole, on the lines under its effect (wrapped when it is long).
+    assert LONG_ERROR in " ".join(" ".join(lines).split()), table.output
+    retried_row = next(line for line in lines if by_kind["voice.update"]["id"] in line)
+    assert re.search(r" in \d+[smh]$", retried_row), retried_row  # when it runs next
+
+    wide = cli.invoke(app, ["effects", "list", "--wide"], env={"COLUMNS": "200"})
+    assert wide.exit_code == 0, wide.output
+    assert "msg_01JAX3T6W9Q8F6V2N1R4S7K0ZB" in wide.output and "ten_1" in wide.output
+    assert LONG_ERROR in " ".join(wide.output.split())

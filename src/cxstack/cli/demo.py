@@ -4,7 +4,9 @@ The demo migrates the database in ``CXSTACK_DATABASE_URL`` (by default the embed
 ``./var/cxstack.db``), creates the tenant ``demo`` with the fixed API key ``DEMO_API_KEY`` and seeds it:
 accounts, customers with their identities (email, phone, CRM ids, webchat and in-app ids), conversations on
 every channel with their messages, cases, notes and tags, spread over the last two weeks so that timelines
-and the event log read like a real history. Then it serves the API.
+and the event log read like a real history; and it sets up each channel (``demo_channels``). Then it serves
+the API and the inbound SMTP listener, with the demo's own stand-ins for Twilio and an SMTP relay
+(``demo_providers``) in the same process, and prints commands that try the API and every channel.
 
 Seeding is idempotent: each demo customer is recognised by its CRM id (an ``external`` identity) and
 seeded with everything around it only when it is missing, so running the demo again writes nothing new.
@@ -13,20 +15,42 @@ seeded with everything around it only when it is missing, so running the demo ag
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import shlex
+import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import typer
+import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import select
 
 from cxstack.backbone.errors import NotFound
+from cxstack.backbone.files import local_file_store
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.channels.webchat import service as webchat
-from cxstack.channels.webchat.schemas import WebchatSettingsIn
+from cxstack.channels.email.inbound import EmailIntake, InboundLimits
+from cxstack.channels.email.smtp import SmtpListener
+from cxstack.cli.demo_channels import (
+    DEMO_APP_USER,
+    DEMO_INBOX,
+    DemoChannels,
+    call_us,
+    cli_command,
+    email_us,
+    ensure_channels,
+    reply,
+    text_us,
+    write_in_app,
+)
+from cxstack.cli.demo_providers import DemoProviders
 from cxstack.config import Settings
 from cxstack.governance.tenants.models import ApiKey
 from cxstack.governance.tenants.service import create_tenant, digest_of, get_tenant_by_slug, issue_api_key
@@ -35,13 +59,19 @@ from cxstack.records.accounts.service import create_account, list_accounts
 from cxstack.records.cases.schemas import CaseCreate, CaseUpdate
 from cxstack.records.cases.service import create_case, update_case
 from cxstack.records.conversations.schemas import ConversationCreate, MessageCreate
-from cxstack.records.conversations.service import close_conversation, create_conversation, post_message
+from cxstack.records.conversations.service import (
+    close_conversation,
+    create_conversation,
+    list_conversations,
+    post_message,
+)
 from cxstack.records.customers.schemas import CustomerCreate, IdentityIn
-from cxstack.records.customers.service import create_customer, lookup_customer
+from cxstack.records.customers.service import create_customer, lookup_customer, normalise_phone
 from cxstack.records.notes.schemas import NoteCreate
 from cxstack.records.notes.service import add_note
 from cxstack.records.tags.service import add_tag
 from cxstack.runtime import Runtime
+from cxstack.web.app import create_app
 
 DEMO_TENANT_SLUG = "demo"
 DEMO_TENANT_NAME = "Demo Company"
@@ -396,8 +426,15 @@ class SeedReport:
     customers_present: int
     #: A seeded customer to show in the examples (the first one).
     showcase_customer_id: str
-    #: The public key of the demo tenant's chat widget.
-    widget_key: str
+    #: The demo tenant's channels, ready to be tried.
+    channels: DemoChannels
+    #: An open conversation on the SMS channel, whose replies go out by SMS (None if agents closed them all).
+    sms_conversation_id: str | None
+
+    @property
+    def widget_key(self) -> str:
+        """The public key of the demo tenant's chat widget."""
+        return self.channels.widget_key
 
 
 def _ensure_accounts(uow: UnitOfWork, *, tenant_id: str, created: Counter[str]) -> dict[str, str]:
@@ -589,13 +626,17 @@ def _seed_customer(
     return out.id
 
 
-def _ensure_widget(uow: UnitOfWork, *, tenant_id: str) -> str:
-    """Give the demo tenant a chat widget (always open, email asked for) unless it has one; return its key."""
-    try:
-        return webchat.get_settings(uow.session, tenant_id=tenant_id, channel="webchat").widget_key
-    except NotFound:
-        data = WebchatSettingsIn(greeting="Hi! This is the cxstack demo. Ask us anything.")
-        return webchat.put_settings(uow, tenant_id=tenant_id, channel="webchat", data=data).widget_key
+def _open_sms_conversation(uow: UnitOfWork, *, tenant_id: str) -> str | None:
+    page = list_conversations(
+        uow.session,
+        tenant_id=tenant_id,
+        cursor=None,
+        limit=1,
+        status="open",
+        channel="sms",
+        newest_first=True,
+    )
+    return page.items[0].id if page.items else None
 
 
 def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedReport:
@@ -613,6 +654,8 @@ def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedRe
         key = uow.session.scalar(select(ApiKey).where(ApiKey.digest == digest_of(DEMO_API_KEY)))
         if key is None:
             issue_api_key(uow, tenant_id=tenant.id, name="demo", key=DEMO_API_KEY)
+        # The channels first: the history's replies on SMS and email are sent through them.
+        channels = ensure_channels(uow, tenant_id=tenant.id, created=created)
         account_ids = _ensure_accounts(uow, tenant_id=tenant.id, created=created)
         present = 0
         showcase: str | None = None
@@ -631,7 +674,7 @@ def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedRe
                     created=created,
                 )
             showcase = showcase or customer_id
-        widget_key = _ensure_widget(uow, tenant_id=tenant.id)
+        sms_conversation_id = _open_sms_conversation(uow, tenant_id=tenant.id)
     finally:
         clock.set(None)
     assert showcase is not None
@@ -642,7 +685,8 @@ def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedRe
         created=created,
         customers_present=present,
         showcase_customer_id=showcase,
-        widget_key=widget_key,
+        channels=channels,
+        sms_conversation_id=sms_conversation_id,
     )
 
 
@@ -650,7 +694,9 @@ async def prepare_demo(settings: Settings) -> SeedReport:
     """Migrate the database, seed the demo tenant and, where the server runs the handlers, deliver the
     new events to them (so timelines are built before the first request)."""
     clock = ScriptedClock()
-    runtime = Runtime.build(settings, clock=clock, run_bus=settings.server_runs_handlers)
+    # The in-process bus drains what seeding published; on the scale-out driver the workers deliver it.
+    in_process = settings.server_runs_handlers and not settings.is_scale_out
+    runtime = Runtime.build(settings, clock=clock, run_bus=in_process)
     await runtime.db.start()
     try:
         await upgrade(runtime.db)
@@ -667,10 +713,114 @@ async def prepare_demo(settings: Settings) -> SeedReport:
 
 # -- the command ---------------------------------------------------------------------------------
 
+_SUMMARY_ORDER = (
+    "accounts",
+    "customers",
+    "identities",
+    "conversations",
+    "messages",
+    "cases",
+    "notes",
+    "tags",
+    "SMS and voice number",
+    "email inbox",
+    "phone menu",
+    "webchat settings",
+    "inapp settings",
+)
+
 
 def _summary(created: Counter[str]) -> str:
-    order = ("accounts", "customers", "identities", "conversations", "messages", "cases", "notes", "tags")
-    return ", ".join(f"{created[name]} {name}" for name in order if created[name])
+    return ", ".join(f"{created[name]} {name}" for name in _SUMMARY_ORDER if created[name])
+
+
+def _reachable(host: str) -> str:
+    """The host to name in a URL for a server listening on ``host`` (all interfaces: this machine)."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass(frozen=True)
+class Example:
+    """A line of the demo's guide: a label, and a URL to open or a shell command to run as printed (from
+    the directory the demo was started in)."""
+
+    label: str
+    text: str
+
+
+def _demo_customer(crm_id: str) -> DemoCustomer:
+    return next(customer for customer in DEMO_CUSTOMERS if customer.crm_id == crm_id)
+
+
+def examples(
+    report: SeedReport, settings: Settings, *, host: str, port: int
+) -> tuple[list[Example], list[Example]]:
+    """The demo's guide: the API, then each channel; every command runs as printed from the current
+    directory once the demo serves on ``host``:``port``."""
+    base = f"http://{_reachable(host)}:{port}"
+    auth = shlex.quote(f"Authorization: Bearer {DEMO_API_KEY}")
+    cli = cli_command(settings)
+    api = [
+        Example("API docs", f"{base}/docs"),
+        Example("customers", f"curl -s -H {auth} {base}/v1/customers"),
+        Example(
+            "a timeline", f"curl -s -H {auth} {base}/v1/customers/{report.showcase_customer_id}/timeline"
+        ),
+        Example("by phone", f"curl -s -H {auth} '{base}/v1/customers/lookup?kind=phone&value=415-555-2671'"),
+        Example("cases", f"curl -s -H {auth} {base}/v1/cases"),
+        Example("conversations", f"curl -s -H {auth} {base}/v1/conversations"),
+        Example("events", f"curl -s -H {auth} '{base}/v1/events?limit=5'"),
+        Example("follow events", f"{cli} events tail --tenant {DEMO_TENANT_SLUG} --follow"),
+        Example("effects", f"{cli} effects list"),
+    ]
+    channels = report.channels
+    grace, ada = _demo_customer("0035e00000GrcHpr"), _demo_customer("0035e00000AdaLvL")
+    grace_phone = normalise_phone(grace.phone)
+    incoming, press_1 = call_us(
+        channels, base=base, from_phone=grace_phone, call_sid=f"CA{secrets.token_hex(16)}"
+    )
+    smtp_host = _reachable(settings.smtp_host)
+    tried = [
+        Example("chat widget", f"{base}/widget/v1/preview/{channels.widget_key}"),
+        Example(
+            "text us",
+            text_us(channels, base=base, from_phone=grace_phone, body="Can the technician come on Friday?"),
+        ),
+    ]
+    if report.sms_conversation_id is not None:
+        body = "Your parcel left the depot; it arrives tomorrow."
+        tried.append(
+            Example(
+                "reply by SMS",
+                reply(
+                    base=base,
+                    api_key=DEMO_API_KEY,
+                    conversation_id=report.sms_conversation_id,
+                    body=body,
+                    agent=SAM,
+                ),
+            )
+        )
+    tried += [
+        Example("call us", incoming),
+        Example("press 1", press_1),
+        Example(
+            "email us",
+            email_us(
+                channels, smtp_host=smtp_host, smtp_port=settings.smtp_port, sender=ada.email, name=ada.name
+            ),
+        ),
+        Example("in-app", write_in_app(channels, base=base, user_id=DEMO_APP_USER)),
+        Example(
+            "agent socket",
+            f"ws://{_reachable(host)}:{port}/ws/agent  (Authorization: Bearer {DEMO_API_KEY})",
+        ),
+    ]
+    return api, tried
 
 
 def demo(
@@ -685,17 +835,78 @@ def demo(
     Uses the database in CXSTACK_DATABASE_URL (default: the file ./var/cxstack.db), migrating it first.
     Running it again adds nothing that is already there. The demo tenant's API key is fixed and public:
     cxk_demo_local_only_not_a_secret. Keep the demo to your own machine.
+
+    Every channel works against stand-ins that run in this process: a small Twilio for SMS and calls, an
+    SMTP server that keeps the email replies, and the inbound SMTP listener (CXSTACK_SMTP_PORT, 2525).
+    Nothing leaves the machine.
     """
+    import uvloop
+
     settings = Settings()
-    host = host or settings.host
-    port = port or settings.port
     # Lines are never wrapped, so that the commands can be copied as they are.
     console = Console(soft_wrap=True, highlight=False)
-    report = asyncio.run(prepare_demo(settings))
-    base = f"http://{host}:{port}"
-    auth = f"-H 'Authorization: Bearer {DEMO_API_KEY}'"
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(
+            run_demo(
+                settings, host=host or settings.host, port=port or settings.port, serve=serve, console=console
+            )
+        )
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then put back what was there."""
+    before = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+async def run_demo(settings: Settings, *, host: str, port: int, serve: bool, console: Console) -> None:
+    """Start the demo's providers, point the channels at them, seed, print the guide and, with ``serve``,
+    serve until Ctrl-C. The channels' settings are read from the environment: the providers' are set
+    there for as long as this runs."""
+
+    def heard(line: str) -> None:
+        console.print(f"  [dim]sent[/dim] {escape(line)}")
+
+    providers = DemoProviders(on_send=heard)
+    await providers.start()
+    try:
+        public_url = f"http://{_reachable(host)}:{port}"
+        # The demo process performs the effects itself, also on the scale-out driver: other workers would
+        # send to the real providers.
+        environment = {
+            **providers.environment(public_url=public_url),
+            "CXSTACK_RUN_WORKERS_IN_SERVER": "true",
+        }
+        with _environment(environment):
+            served = Settings()
+            report = await prepare_demo(served)
+            _print_guide(report, served, host=host, port=port, console=console)
+            if not serve:
+                console.print()
+                console.print(f"Not serving (--no-serve): {escape(cli_command(settings))} demo serves it.")
+                return
+            console.print()
+            console.print(
+                f"Replies go to the demo's Twilio ({providers.twilio_url}) and SMTP server "
+                f"(127.0.0.1:{providers.smtp_port}), which print them here; nothing leaves this machine."
+            )
+            await serve_demo(served, host=host, port=port, console=console)
+    finally:
+        await providers.stop()
+
+
+def _print_guide(report: SeedReport, settings: Settings, *, host: str, port: int, console: Console) -> None:
     created = " [green](created)[/green]" if report.tenant_created else ""
-    console.print(f"[bold]cxstack demo[/bold] on {settings.database_url}")
+    console.print(f"[bold]cxstack demo[/bold] on {escape(settings.database_url)}")
     console.print(f"  tenant    {DEMO_TENANT_SLUG} ({report.tenant_id}){created}")
     console.print(f"  API key   [bold]{DEMO_API_KEY}[/bold]  (fixed and public: for this demo only)")
     if report.key_revoked:
@@ -705,25 +916,75 @@ def demo(
     if report.customers_present:
         present = report.customers_present
         console.print(f"  [dim]{present} demo customers were there already; left as they are[/dim]")
-    console.print()
-    console.print("[bold]Try[/bold]")
-    for label, example in (
-        ("API docs", f"{base}/docs"),
-        ("customers", f"curl {auth} {base}/v1/customers"),
-        ("a timeline", f"curl {auth} {base}/v1/customers/{report.showcase_customer_id}/timeline"),
-        ("by phone", f"curl {auth} '{base}/v1/customers/lookup?kind=phone&value=415-555-2671'"),
-        ("cases", f"curl {auth} {base}/v1/cases"),
-        ("conversations", f"curl {auth} {base}/v1/conversations"),
-        ("events", f"curl {auth} '{base}/v1/events?limit=5'"),
-        ("follow events", f"cxstack events tail --tenant {DEMO_TENANT_SLUG} --follow"),
-        ("chat widget", f"{base}/widget/v1/preview/{report.widget_key}"),
-        ("agent socket", f"ws://{host}:{port}/ws/agent  (Authorization: Bearer {DEMO_API_KEY})"),
+    api, channels = examples(report, settings, host=host, port=port)
+    for title, lines in (
+        ("Try (from this directory)", api),
+        ("Try each channel (the demo's own Twilio and SMTP server stand in for the providers)", channels),
     ):
-        console.print(f"  {label:<14}{example}")
-    if not serve:
-        return
-    from cxstack.web.server import run_server
+        console.print()
+        console.print(f"[bold]{title}[/bold]")
+        for example in lines:
+            console.print(f"  {example.label:<14}{escape(example.text)}")
 
-    console.print()
-    console.print(f"Serving on {base} (Ctrl-C stops)")
-    run_server(settings, host=host, port=port, migrate=False)
+
+async def _listen_for_email(settings: Settings, intake: EmailIntake, console: Console) -> SmtpListener | None:
+    """Start the inbound SMTP listener at ``CXSTACK_SMTP_HOST``:``CXSTACK_SMTP_PORT``; None (and a line
+    saying why) when the port is taken."""
+    listener = SmtpListener(intake, host=settings.smtp_host, port=settings.smtp_port)
+    try:
+        await listener.start()
+    except OSError as error:
+        where = f"{settings.smtp_host}:{settings.smtp_port} (CXSTACK_SMTP_PORT)"
+        console.print(f"[red]No inbound SMTP listener on {where}: {escape(str(error))}[/red]")
+        return None
+    return listener
+
+
+class _DemoServer(uvicorn.Server):
+    """uvicorn's server, stopped by SIGINT or SIGTERM through the running loop, so that the demo's clean-up
+    (the runtime, the listener, the providers) runs to its end instead of being interrupted by the signal
+    uvicorn would raise again once it stopped."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, self.handle_exit, signum, None)
+        try:
+            yield
+        finally:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(signum)
+
+
+async def serve_demo(settings: Settings, *, host: str, port: int, console: Console) -> None:
+    """Serve the API (with the handlers, timers and effects) and the inbound SMTP listener on one runtime
+    until Ctrl-C or SIGTERM."""
+    runtime = Runtime.build(settings)
+    await runtime.start()
+    try:
+        intake = EmailIntake(
+            runtime.db,
+            local_file_store(settings.data_dir),
+            InboundLimits(settings.email_max_message_bytes, settings.email_max_attachment_bytes),
+        )
+        listener = await _listen_for_email(settings, intake, console)
+        if listener is not None:
+            console.print(f"Email in: SMTP on {settings.smtp_host}:{listener.port} for {DEMO_INBOX}")
+        config = uvicorn.Config(
+            create_app(runtime, manage_runtime=False),
+            host=host,
+            port=port,
+            http="httptools",
+            access_log=False,
+            ws_per_message_deflate=False,
+            log_level=settings.log_level,
+        )
+        console.print(f"Serving on http://{_reachable(host)}:{port} (Ctrl-C stops)")
+        try:
+            await _DemoServer(config).serve()
+        finally:
+            if listener is not None:
+                await listener.stop()
+    finally:
+        await runtime.stop()
