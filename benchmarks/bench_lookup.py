@@ -1,16 +1,20 @@
-"""Customer lookup by identity among 1,000,000 customers: the service call in-process, and over HTTP.
+"""The reads people wait on, among 1,000,000 customers: lookup by identity in-process, and over HTTP a
+customer, a conversation, a page of a timeline and a lookup.
 
-The data set (one tenant, each customer with an email and a phone identity) is written straight into an
-embedded SQLite file with SQLAlchemy Core bulk inserts, once: it is kept under `benchmarks/.data/`, named
-by the schema it was built for, so later runs reuse it. Then:
+The data set (one tenant, each customer with an email and a phone identity; every tenth customer with a
+conversation and a timeline of 25 entries) is written straight into an embedded SQLite file with SQLAlchemy
+Core bulk inserts, once: it is kept under `benchmarks/.data/`, named by the schema it was built for, so
+later runs reuse it. Then:
 
 - `lookup_customer` is called in-process for 20,000 random identities, half emails and half phone
   numbers written in assorted formats, each in its own session, and timed one by one;
-- `cxstack serve` is started on the file and wrk asks `GET /v1/customers/lookup` for the same identities
-  in turn.
+- `cxstack serve` is started on the file and wrk asks, route by route, for random customers
+  (`GET /v1/customers/{id}`), conversations (`GET /v1/conversations/{id}`), timeline pages
+  (`GET /v1/customers/{id}/timeline?limit=20`) and lookups (`GET /v1/customers/lookup`, the identities
+  above).
 
-`CXSTACK_BENCH_LOOKUP_CUSTOMERS` builds a smaller data set for a quick run. The target: p99 of the service
-call under 5 ms.
+`CXSTACK_BENCH_LOOKUP_CUSTOMERS` builds a smaller data set for a quick run. The targets: p99 of the service
+call under 5 ms; over HTTP at 64 connections each route at least 3,000 req/s with p99 at most 50 ms.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -50,8 +54,10 @@ from cxstack.backbone.schema import Base
 from cxstack.config import Settings
 from cxstack.governance.tenants.models import ApiKey, Tenant
 from cxstack.governance.tenants.service import digest_of
+from cxstack.records.conversations.models import Conversation
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.customers.service import lookup_customer
+from cxstack.records.timeline.models import TimelineEntry
 from cxstack.runtime import Runtime
 
 NAME = "lookup"
@@ -63,7 +69,12 @@ WARM_UP = 2_000
 BATCH = 50_000
 TARGET_P99_MS = 5.0
 #: Bumped whenever the rows the build writes change, so an old data set is not reused.
-DATA_VERSION = 1
+DATA_VERSION = 2
+#: Every this many customers one has a conversation and a timeline of TIMELINE_ENTRIES entries.
+CONVERSATION_EVERY = 10
+TIMELINE_ENTRIES = 25
+TARGET_HTTP_THROUGHPUT = 3_000
+TARGET_HTTP_P99_MS = 50.0
 
 TENANT_ID = "ten_01J0BENCH0000000000000000"
 API_KEY = "cxk_lookup-benchmark-not-a-secret-000000"
@@ -193,6 +204,15 @@ def build_dataset(path: Path, customers: int, console: Console) -> None:
                     insert(_table(Identity)),
                     [row for n in batch for row in _identity_rows(n, now)],
                 )
+                talking = [n for n in batch if n % CONVERSATION_EVERY == 0]
+                if talking:
+                    connection.execute(
+                        insert(_table(Conversation)), [_conversation_row(n, now) for n in talking]
+                    )
+                    connection.execute(
+                        insert(_table(TimelineEntry)),
+                        [row for n in talking for row in _timeline_rows(n, now)],
+                    )
             progress.advance(task, len(batch))
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -229,6 +249,51 @@ def _identity_rows(n: int, now: datetime) -> tuple[dict[str, Any], dict[str, Any
         {**common, "id": ulid_id("idn", 2 * n), "kind": "email", "value": email_of(n), "created_at": now},
         {**common, "id": ulid_id("idn", 2 * n + 1), "kind": "phone", "value": phone_of(n), "created_at": now},
     )
+
+
+def _conversation_row(n: int, now: datetime) -> dict[str, Any]:
+    return {
+        "id": ulid_id("cnv", n),
+        "tenant_id": TENANT_ID,
+        "customer_id": ulid_id("cus", n),
+        "origin_channel": "webchat",
+        "channel": "webchat",
+        "status": "open",
+        "subject": f"Order {n}",
+        "assignee": None,
+        "priority": "normal",
+        "attributes": {"order": n},
+        "message_count": TIMELINE_ENTRIES - 1,
+        "created_at": now,
+        "updated_at": now,
+        "closed_at": None,
+        "last_message_at": now,
+    }
+
+
+def _timeline_rows(n: int, now: datetime) -> list[dict[str, Any]]:
+    """The conversation's creation and its messages, a minute apart, as the timeline projects them."""
+    rows = []
+    for i in range(TIMELINE_ENTRIES):
+        seq = n * TIMELINE_ENTRIES + i + 1
+        kind = "conversation.created" if i == 0 else ("message.received", "message.sent")[i % 2]
+        rows.append(
+            {
+                "tenant_id": TENANT_ID,
+                "customer_id": ulid_id("cus", n),
+                "origin_customer_id": ulid_id("cus", n),
+                "owner_seq": seq,
+                "occurred_at": now - timedelta(minutes=TIMELINE_ENTRIES - i),
+                "event_seq": seq,
+                "event_id": ulid_id("evt", seq),
+                "kind": kind,
+                "channel": "webchat",
+                "conversation_id": ulid_id("cnv", n),
+                "summary": f"message {i} of conversation {n}",
+                "ref_id": ulid_id("cnv" if i == 0 else "msg", seq),
+            }
+        )
+    return rows
 
 
 def ensure_dataset(customers: int, console: Console) -> Path:
@@ -357,31 +422,52 @@ def query_plans(path: Path) -> dict[str, list[str]]:
 # -- over HTTP --------------------------------------------------------------------------------------
 
 
+def read_routes(customers: int, wanted: list[tuple[str, str, str]], *, seed: int = 7) -> dict[str, list[str]]:
+    """The paths wrk asks for, route by route: random customers, conversations, timeline pages, lookups."""
+    rng = random.Random(seed)
+    talking = range(0, customers, CONVERSATION_EVERY)
+    some_customers = [rng.randrange(customers) for _ in range(LOOKUPS)]
+    some_talking = [rng.choice(talking) for _ in range(LOOKUPS)]
+    return {
+        "customer": [f"/v1/customers/{ulid_id('cus', n)}" for n in some_customers],
+        "conversation": [f"/v1/conversations/{ulid_id('cnv', n)}" for n in some_talking],
+        "timeline": [f"/v1/customers/{ulid_id('cus', n)}/timeline?limit=20" for n in some_talking],
+        "lookup": [
+            f"/v1/customers/lookup?{urlencode({'kind': kind, 'value': value})}" for kind, value, _ in wanted
+        ],
+    }
+
+
 def measure_http(
-    path: Path, wanted: list[tuple[str, str, str]], *, duration_s: int, connections: Sequence[int]
-) -> list[WrkResult]:
-    """Serve the data set with `cxstack serve` and load the lookup route once per number of connections."""
+    path: Path, routes: dict[str, list[str]], *, duration_s: int, connections: int
+) -> tuple[dict[str, WrkResult], WrkResult]:
+    """Serve the data set with `cxstack serve`, load each route with `connections`, then lookups with one."""
     port = free_port()
     command = [sys.executable, "-m", "cxstack.cli.main", "serve", "--host", "127.0.0.1", "--port", str(port)]
     env = {"CXSTACK_DATABASE_URL": f"sqlite:///{path}", "CXSTACK_LOG_LEVEL": "warning"}
-    paths = [f"/v1/customers/lookup?{urlencode({'kind': kind, 'value': value})}" for kind, value, _ in wanted]
-    results = []
-    with ServerProcess(command, ready_url=f"http://127.0.0.1:{port}/healthz", env=env, start_timeout_s=60):
-        for count in connections:
-            result = run_wrk(
-                f"http://127.0.0.1:{port}/v1/customers/lookup",
-                headers={"Authorization": f"Bearer {API_KEY}"},
-                duration_s=duration_s,
-                connections=count,
-                path_sequence=paths,
+    base = f"http://127.0.0.1:{port}"
+    results: dict[str, WrkResult] = {}
+
+    def load(paths: list[str], count: int) -> WrkResult:
+        result = run_wrk(
+            f"{base}{paths[0]}",
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            duration_s=duration_s,
+            connections=count,
+            path_sequence=paths,
+        )
+        if result.non_2xx_3xx or result.socket_errors:
+            raise RuntimeError(
+                f"reads over HTTP failed: {result.non_2xx_3xx} error responses, "
+                f"{result.socket_errors} socket errors\n{result.output}"
             )
-            if result.non_2xx_3xx or result.socket_errors:
-                raise RuntimeError(
-                    f"lookups over HTTP failed: {result.non_2xx_3xx} error responses, "
-                    f"{result.socket_errors} socket errors\n{result.output}"
-                )
-            results.append(result)
-    return results
+        return result
+
+    with ServerProcess(command, ready_url=f"{base}/healthz", env=env, start_timeout_s=60):
+        for name, paths in routes.items():
+            results[name] = load(paths, connections)
+        alone = load(routes["lookup"], 1)
+    return results, alone
 
 
 def main() -> None:
@@ -394,35 +480,49 @@ def main() -> None:
     console.print(f"{LOOKUPS:,} lookups in-process ({WARM_UP:,} more first to warm up)")
     service = measure_service(path, wanted)
     plans = query_plans(path)
-    console.print(f"wrk: {duration_s} s with {connections} connections, then one, against `cxstack serve`")
-    http, alone = measure_http(path, wanted, duration_s=duration_s, connections=(connections, 1))
+    console.print(f"wrk: {duration_s} s a route with {connections} connections, then one, on `cxstack serve`")
+    http, alone = measure_http(
+        path, read_routes(customers, wanted), duration_s=duration_s, connections=connections
+    )
     top = measure_ceiling(duration_s, connections)
+    figures: dict[str, tuple[float, str]] = {
+        "service_p50": (service["p50"], "ms"),
+        "service_p99": (service["p99"], "ms"),
+        "service_max": (service["max"], "ms"),
+        "service_cpu_p99": (service["cpu_p99"], "ms"),
+    }
+    for name, result in http.items():
+        figures[f"http_{name}_throughput"] = (result.requests_per_sec, "req/s")
+        figures[f"http_{name}_p50"] = (result.latency_p50_ms, "ms")
+        figures[f"http_{name}_p99"] = (result.latency_p99_ms, "ms")
+        ratio = result.requests_per_sec / top.requests_per_sec if top.requests_per_sec else 0.0
+        figures[f"http_{name}_ratio_to_ceiling"] = (ratio, "ratio")
+    figures["http_lookup_one_connection_p50"] = (alone.latency_p50_ms, "ms")
+    figures["http_lookup_one_connection_p99"] = (alone.latency_p99_ms, "ms")
     write_result(
         NAME,
-        {
-            "service_p50": (service["p50"], "ms"),
-            "service_p99": (service["p99"], "ms"),
-            "service_max": (service["max"], "ms"),
-            "service_cpu_p99": (service["cpu_p99"], "ms"),
-            "http_throughput": (http.requests_per_sec, "req/s"),
-            "http_p50": (http.latency_p50_ms, "ms"),
-            "http_p99": (http.latency_p99_ms, "ms"),
-            "http_one_connection_p50": (alone.latency_p50_ms, "ms"),
-            "http_one_connection_p99": (alone.latency_p99_ms, "ms"),
-        },
+        figures,
         ceiling={"http_throughput": (top.requests_per_sec, "req/s"), "http_p99": (top.latency_p99_ms, "ms")},
         notes={
             "customers": customers,
             "identities": 2 * customers,
+            "conversations": len(range(0, customers, CONVERSATION_EVERY)),
+            "timeline_entries": len(range(0, customers, CONVERSATION_EVERY)) * TIMELINE_ENTRIES,
             "lookups": LOOKUPS,
             "target_service_p99_ms": TARGET_P99_MS,
             "service_p99_within_target": service["p99"] < TARGET_P99_MS,
+            "target_http": f">= {TARGET_HTTP_THROUGHPUT} req/s, p99 <= {TARGET_HTTP_P99_MS} ms",
+            "http_within_target": {
+                name: result.requests_per_sec >= TARGET_HTTP_THROUGHPUT
+                and result.latency_p99_ms <= TARGET_HTTP_P99_MS
+                for name, result in http.items()
+            },
             "service_mean_ms": service["mean"],
             "service_cpu_p50_ms": service["cpu_p50"],
             "duration_s": duration_s,
             "connections": connections,
-            "wrk": http.summary(),
-            "wrk_one_connection": alone.summary(),
+            "wrk": {name: result.summary() for name, result in http.items()},
+            "wrk_lookup_one_connection": alone.summary(),
             "query_plans": plans,
             "dataset": path.name,
         },

@@ -24,6 +24,9 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.schema import UTCDateTime
 
 Decoder = Callable[[Any], Any]
+#: What a prepared read answers with: a row as a dict of Python values that orjson writes as the API's
+#: schema would (timestamps with ``OPT_UTC_Z``), without building a pydantic model per row.
+Document = dict[str, Any]
 
 
 def _datetime(value: Any) -> datetime | None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from cxstack.backbone.pagination import Page
-from cxstack.backbone.prepared import Rows
+from cxstack.backbone.prepared import Document, Rows
 from cxstack.backbone.sqlite_writer import BatchedWrite
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.idempotency.service import (
@@ -141,7 +141,13 @@ async def read(request: Request, fn: Callable[[Session], BaseModel | Page[Any]])
     return Response(dump(result), media_type=JSON)
 
 
-async def read_prepared(request: Request, fn: Callable[[Rows], BaseModel | Page[Any]]) -> Response:
+async def read_prepared(request: Request, fn: Callable[[Rows], Document | Page[Document]]) -> Response:
     """Run ``fn`` with prepared reads (``Database.read_rows``) and answer 200 with its JSON."""
     result = await runtime_of(request).db.read_rows(fn)
-    return Response(dump(result), media_type=JSON)
+    if isinstance(result, Page):
+        body = orjson.dumps(
+            {"data": result.items, "next_cursor": result.next_cursor}, option=orjson.OPT_UTC_Z
+        )
+    else:
+        body = orjson.dumps(result, option=orjson.OPT_UTC_Z)
+    return Response(body, media_type=JSON)

@@ -16,7 +16,7 @@ from cxstack.backbone.clock import utc
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
-from cxstack.backbone.prepared import Rows, session_rows
+from cxstack.backbone.prepared import Document, Rows, session_rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations import transitions
 
@@ -136,13 +136,16 @@ def create_conversations(
 
 def get_conversation(session: Session, *, tenant_id: str, conversation_id: str) -> ConversationOut:
     """Return a conversation; raises NotFound (also for another tenant's)."""
-    return read_conversation(session_rows(session), tenant_id=tenant_id, conversation_id=conversation_id)
+    rows = session_rows(session)
+    return ConversationOut.model_validate(
+        read_conversation(rows, tenant_id=tenant_id, conversation_id=conversation_id)
+    )
 
 
-def read_conversation(rows: Rows, *, tenant_id: str, conversation_id: str) -> ConversationOut:
-    """Return a conversation through prepared reads (``Database.read_rows``); raises NotFound."""
-    row = ConversationReads(rows, tenant_id).conversation(conversation_id)
-    return ConversationOut.model_construct(**row)
+def read_conversation(rows: Rows, *, tenant_id: str, conversation_id: str) -> Document:
+    """Return a conversation as ``ConversationOut`` shows it, through prepared reads
+    (``Database.read_rows``); raises NotFound."""
+    return ConversationReads(rows, tenant_id).conversation(conversation_id)
 
 
 def list_conversations(

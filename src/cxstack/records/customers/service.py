@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
-from cxstack.backbone.prepared import Rows, session_rows
+from cxstack.backbone.prepared import Document, Rows, session_rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.accounts.service import require_account
 from cxstack.records.customers.creation import CustomerCreation as CustomerCreation  # public: the API
@@ -186,20 +186,20 @@ def unlink_identity(uow: UnitOfWork, *, tenant_id: str, customer_id: str, identi
 
 def get_customer(session: Session, *, tenant_id: str, customer_id: str) -> CustomerOut:
     """Return a customer with its identities; raises NotFound."""
-    return read_customer(session_rows(session), tenant_id=tenant_id, customer_id=customer_id)
+    document = read_customer(session_rows(session), tenant_id=tenant_id, customer_id=customer_id)
+    return CustomerOut.model_validate(document)
 
 
-def read_customer(rows: Rows, *, tenant_id: str, customer_id: str) -> CustomerOut:
-    """Return a customer with its identities, through prepared reads (``Database.read_rows``); raises
-    NotFound."""
+def read_customer(rows: Rows, *, tenant_id: str, customer_id: str) -> Document:
+    """Return a customer with its identities as ``CustomerOut`` shows them, through prepared reads
+    (``Database.read_rows``); raises NotFound."""
     reads = CustomerReads(rows, tenant_id)
-    return _customer_out(reads, reads.customer(customer_id))
+    return _with_identities(reads, reads.customer(customer_id))
 
 
-def _customer_out(reads: CustomerReads, customer: dict[str, Any]) -> CustomerOut:
-    # Rows read back are valid by construction: built without validating them again.
-    identities = [IdentityOut.model_construct(**identity) for identity in reads.identities(customer["id"])]
-    return CustomerOut.model_construct(**customer, identities=identities)
+def _with_identities(reads: CustomerReads, customer: Document) -> Document:
+    customer["identities"] = reads.identities(customer["id"])
+    return customer
 
 
 def current_customer_id(session: Session, *, tenant_id: str, customer_id: str) -> str:
@@ -324,7 +324,7 @@ def lookup_customer(
     session: Session, *, tenant_id: str, kind: str, value: str, system: str = "", region: str = "US"
 ) -> CustomerOut:
     """Return the customer an identity resolves to, following merges; raises NotFound, ValidationFailed."""
-    return read_customer_by_identity(
+    document = read_customer_by_identity(
         session_rows(session),
         tenant_id=tenant_id,
         kind=kind,
@@ -332,11 +332,12 @@ def lookup_customer(
         system=system,
         region=region,
     )
+    return CustomerOut.model_validate(document)
 
 
 def read_customer_by_identity(
     rows: Rows, *, tenant_id: str, kind: str, value: str, system: str = "", region: str = "US"
-) -> CustomerOut:
+) -> Document:
     """``lookup_customer`` through prepared reads (``Database.read_rows``)."""
     reads = CustomerReads(rows, tenant_id)
     normalised = normalise_identity(kind, value, region=region)
@@ -348,4 +349,4 @@ def read_customer_by_identity(
         if customer["merged_into_id"] is None:
             break
         customer = reads.customer(customer["merged_into_id"])
-    return _customer_out(reads, customer)
+    return _with_identities(reads, customer)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.errors import ValidationFailed
 from cxstack.backbone.pagination import MAX_PAGE_SIZE, Page
-from cxstack.backbone.prepared import PreparedRead, Rows, session_rows
+from cxstack.backbone.prepared import Document, PreparedRead, Rows, session_rows
 from cxstack.backbone.schema import UTCDateTime
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.customers.service import read_customer
@@ -423,7 +423,7 @@ def customer_timeline(
 
     Raises NotFound for an unknown customer, ValidationFailed for a bad cursor or limit.
     """
-    return read_customer_timeline(
+    page = read_customer_timeline(
         session_rows(session),
         tenant_id=tenant_id,
         customer_id=customer_id,
@@ -431,6 +431,10 @@ def customer_timeline(
         limit=limit,
         channel=channel,
         newest_first=newest_first,
+    )
+    return Page(
+        items=[TimelineEntryOut.model_validate({**entry, "event_id": entry["id"]}) for entry in page.items],
+        next_cursor=page.next_cursor,
     )
 
 
@@ -443,8 +447,9 @@ def read_customer_timeline(
     limit: int,
     channel: str | None = None,
     newest_first: bool = False,
-) -> Page[TimelineEntryOut]:
-    """``customer_timeline`` through prepared reads (``Database.read_rows``)."""
+) -> Page[Document]:
+    """``customer_timeline`` through prepared reads (``Database.read_rows``), each entry as
+    ``TimelineEntryOut`` shows it."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
     read_customer(rows, tenant_id=tenant_id, customer_id=customer_id)
@@ -459,7 +464,9 @@ def read_customer_timeline(
         limit=limit + 1,
     )
     next_cursor = _encode_cursor(entries[limit - 1]) if len(entries) > limit else None
-    items = [TimelineEntryOut.model_construct(**entry) for entry in entries[:limit]]
+    items = entries[:limit]
+    for entry in items:
+        del entry["event_seq"]
     return Page(items=items, next_cursor=next_cursor)
 
 
