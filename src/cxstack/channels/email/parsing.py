@@ -19,6 +19,10 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
 
 from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
+
+from cxstack.channels.email.quotes import html_with_quotes_marked, strip_reply
 
 EmailKind = Literal["message", "bounce", "auto_reply"]
 
@@ -213,9 +217,13 @@ def _content(part: Message) -> str:
     return str(content)
 
 
+#: The strict profile lays blocks out without the indentation the relaxed one gives nested ``div``s.
+_HTML_LAYOUT = ParserConfig(css=CSS_PROFILES["strict"])
+
+
 def html_to_text(html: str) -> str:
     """Return the readable text of an HTML body: blocks on their own lines, lists and tables laid out."""
-    text = get_text(html)
+    text = get_text(html, _HTML_LAYOUT)
     lines = [line.rstrip() for line in text.splitlines()]
     # Collapse the runs of empty lines that nested blocks leave behind.
     collapsed: list[str] = []
@@ -254,71 +262,6 @@ def _attachment_of(part: Message, index: int) -> ParsedAttachment:
         subtype = part.get_content_subtype()
         filename = f"attachment-{index}.{subtype if subtype.isalnum() else 'bin'}"
     return ParsedAttachment(filename=filename[:255], content_type=content_type[:100], data=data)
-
-
-# -- quoted history and signatures -----------------------------------------------------------------
-
-_WROTE = re.compile(
-    r"^\s*(On|Le|Am|El|Il|Op)\s.{0,400}(wrote|a écrit|schrieb|escribió|ha scritto|schreef)\s*:\s*$"
-)
-_ORIGINAL = re.compile(
-    r"^\s*-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}", re.I
-)
-_FORWARDED = re.compile(r"^\s*-{2,}\s*Forwarded message\s*-{2,}", re.I)
-_OUTLOOK_FROM = re.compile(r"^\s*\**(From|De|Von|Van)\s*:\**\s+\S", re.I)
-_OUTLOOK_NEXT = re.compile(r"^\s*\**(Sent|Date|Envoyé|Gesendet|To|Subject)\s*:", re.I)
-_UNDERSCORES = re.compile(r"^\s*_{10,}\s*$")
-_SIGNATURE = re.compile(r"^-- ?$")
-_MOBILE = re.compile(
-    r"^\s*(Sent from my \w+|Sent from (Outlook|Mail|Yahoo Mail|Gmail)\b.*|Get Outlook for \w+.*|"
-    r"Sent from Mail for Windows.*|Envoyé de mon \w+|Von meinem \w+ gesendet)\s*$",
-    re.I,
-)
-
-
-def _quote_starts_at(lines: list[str]) -> int | None:
-    """Return the index of the first line of quoted history, or None when there is none."""
-    for index, line in enumerate(lines):
-        if _ORIGINAL.match(line) or _FORWARDED.match(line):
-            return index
-        if _WROTE.match(line):
-            return index
-        # "On Tue, 5 Mar 2024 at 09:12, Jane Doe <jane@example.com>" / "wrote:" split over two lines.
-        if (
-            index + 1 < len(lines)
-            and re.match(r"^\s*On\s", line)
-            and _WROTE.match(f"{line} {lines[index + 1]}")
-        ):
-            return index
-        if _OUTLOOK_FROM.match(line):
-            following = [candidate for candidate in lines[index + 1 : index + 5] if candidate.strip()]
-            if any(_OUTLOOK_NEXT.match(candidate) for candidate in following[:3]):
-                if index > 0 and _UNDERSCORES.match(lines[index - 1]):
-                    return index - 1
-                return index
-        if line.startswith(">") and all(
-            not later.strip() or later.startswith(">") for later in lines[index:]
-        ):
-            return index
-    return None
-
-
-def strip_reply(text: str) -> str:
-    """Return what the sender wrote this time: ``text`` without quoted history (Gmail's "On ... wrote:",
-    Outlook's "Original Message" and "From:/Sent:" blocks, ``>`` lines), the ``-- `` signature and
-    "Sent from my iPhone" lines."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cut = _quote_starts_at(lines)
-    if cut is not None:
-        lines = lines[:cut]
-    lines = [line for line in lines if not line.startswith(">")]
-    for index, line in enumerate(lines):
-        if _SIGNATURE.match(line):
-            lines = lines[:index]
-            break
-    while lines and (not lines[-1].strip() or _MOBILE.match(lines[-1])):
-        lines.pop()
-    return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
 # -- bounces and automatic replies -----------------------------------------------------------------
@@ -434,10 +377,12 @@ def parse_email(raw: bytes) -> ParsedEmail:
     html = _content(html_part) if html_part is not None else None
     if text_part is not None:
         text = _content(text_part).replace("\r\n", "\n")
+        reply_source = text
     elif html is not None:
         text = html_to_text(html)
+        reply_source = html_with_quotes_marked(html, html_to_text)
     else:
-        text = ""
+        text = reply_source = ""
     body_parts = {id(part) for part in (text_part, html_part) if part is not None}
 
     bounce = _bounce(message, sender, subject)
@@ -464,7 +409,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         subject=subject,
         date=_date(message),
         text=text.strip("\n"),
-        reply_text=strip_reply(text) if kind == "message" else text.strip("\n"),
+        reply_text=strip_reply(reply_source) if kind == "message" else text.strip("\n"),
         html=html,
         attachments=attachments,
         kind=kind,
