@@ -128,7 +128,8 @@ def _is_attribution(window: str, *, before_quote: bool) -> bool:
     email = bool(_EMAIL.search(text))
     date = bool(_DATE.search(text))
     if _ENDS_WITH_COLON.search(text):
-        if _VERB.search(text) and (_OPENER.match(text) or email or date):
+        # "On Monday I wrote to you:" is a customer's sentence; an attribution names a date or address.
+        if _VERB.search(text) and (email or date):
             return True
         if email and date:
             return True
