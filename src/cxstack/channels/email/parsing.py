@@ -7,16 +7,19 @@ messages are turned into readable text with inscriptis (block layout, lists and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import unquote_to_bytes
 
 from inscriptis import get_text
 from inscriptis.css_profiles import CSS_PROFILES
@@ -147,11 +150,27 @@ class UnreadableEmail(ValueError):
 # -- headers ---------------------------------------------------------------------------------------
 
 
+def decoded_8bit(value: str) -> str:
+    """Return ``value`` with the raw 8-bit bytes the parser kept as surrogates decoded: UTF-8 (RFC 6532
+    headers, SMTPUTF8 addresses), else Windows-1252 (old clients writing Latin text unencoded)."""
+    if not _SURROGATE.search(value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("windows-1252", "replace")
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _raw_header(message: Message, name: str) -> str | None:
-    """Return a header's value as written (unfolded), without the parsing that may fail on bad input."""
+    """Return a header's value as written (unfolded, raw UTF-8 decoded), without the parsing that may
+    fail on bad input."""
     for key, value in message.raw_items():
         if key.lower() == name.lower():
-            return " ".join(str(value).split())
+            return decoded_8bit(" ".join(str(value).split()))
     return None
 
 
@@ -160,7 +179,7 @@ def _header(message: Message, name: str) -> str | None:
         value = message.get(name)
     except (ValueError, IndexError, TypeError, AttributeError):
         return _raw_header(message, name)
-    return None if value is None else " ".join(str(value).split())
+    return None if value is None else decoded_8bit(" ".join(str(value).split()))
 
 
 def message_ids_in(value: str | None) -> list[str]:
@@ -179,7 +198,8 @@ def _mailboxes(message: Message, name: str) -> list[Mailbox]:
     if raw is None:
         return []
     try:
-        header: Any = message[name]
+        # Parsed from the decoded text: a raw UTF-8 name or address (RFC 6532) reads as what it says.
+        header: Any = _POLICY.header_factory(name, raw)
         addresses = [(a.display_name, a.addr_spec) for a in header.addresses]
     except (ValueError, IndexError, TypeError, AttributeError):
         addresses = getaddresses([raw])
@@ -244,9 +264,82 @@ def _leaves(part: Message) -> list[Message]:
     return [part]
 
 
+_PARAMETER = re.compile(r'\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_SECTION = re.compile(r"^(?P<name>[^*]+)(?:\*(?P<index>\d+))?(?P<encoded>\*)?$")
+
+
+def _parameters(value: str) -> dict[str, str]:
+    """The parameters of a Content-Type or Content-Disposition value, names lower-cased, quotes removed;
+    an unquoted value runs to the next ``;`` (clients write ``filename=Quarterly report.pdf``)."""
+    found: dict[str, str] = {}
+    for match in _PARAMETER.finditer(value.partition(";")[2]):
+        name, raw = match.group(1).lower(), match.group(2).strip()
+        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        found.setdefault(name, raw)
+    return found
+
+
+def _charset_decode(data: bytes, charset: str) -> str:
+    for candidate in (charset, "utf-8"):
+        try:
+            return data.decode(candidate or "utf-8")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("windows-1252", "replace")
+
+
+def _parameter(params: dict[str, str], wanted: str) -> str | None:
+    """Return parameter ``wanted`` decoded: RFC 2231 (``name*``, ``name*0*``... with their charset),
+    preferred over the plain form as RFC 6266 asks; encoded words (``=?UTF-8?Q?...?=``) and raw UTF-8
+    are decoded too."""
+    sections: dict[int, tuple[str, bool]] = {}
+    for key, value in params.items():
+        section = _SECTION.match(key)
+        if section is None or section.group("name") != wanted:
+            continue
+        if section.group("index") is None and not section.group("encoded"):
+            continue
+        sections[int(section.group("index") or 0)] = (value, bool(section.group("encoded")))
+    if sections:
+        charset = ""
+        data = b""
+        for position, (value, encoded) in enumerate(sections[index] for index in sorted(sections)):
+            if encoded:
+                if position == 0 and value.count("'") >= 1:
+                    head, _, value = value.partition("'")
+                    charset = head
+                    if "'" in value:
+                        value = value.partition("'")[2]
+                data += unquote_to_bytes(value)
+            else:
+                data += decoded_8bit(value).encode("utf-8")
+                charset = charset or "utf-8"
+        return _charset_decode(data, charset.strip())
+    plain = params.get(wanted)
+    if plain is None:
+        return None
+    plain = decoded_8bit(plain)
+    if "=?" in plain:
+        with contextlib.suppress(ValueError, LookupError, UnicodeDecodeError):
+            plain = str(make_header(decode_header(plain)))
+    return plain
+
+
+def _filename(part: Message) -> str:
+    """The name a part's sender gave it (Content-Disposition ``filename``, else Content-Type ``name``),
+    without any folder, or ``""``."""
+    for header, wanted in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        raw = _raw_header(part, header)
+        value = _parameter(_parameters(raw), wanted) if raw else None
+        if value and value.strip():
+            return re.split(r"[\\/]", value.strip())[-1].strip()
+    return ""
+
+
 def _attachment_of(part: Message, index: int) -> ParsedAttachment:
     content_type = part.get_content_type()
-    filename = part.get_filename() or ""
+    filename = _filename(part)
     if content_type == "message/rfc822":
         inner = part.get_payload()
         data = (
@@ -394,7 +487,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
             if id(part) in body_parts:
                 continue
             disposition = part.get_content_disposition()
-            is_text = part.get_content_maintype() == "text" and not part.get_filename()
+            is_text = part.get_content_maintype() == "text" and not _filename(part)
             if disposition == "attachment" or (not is_text and part.get_content_maintype() != "multipart"):
                 attachments.append(_attachment_of(part, len(attachments) + 1))
     return ParsedEmail(
