@@ -152,12 +152,20 @@ async def test_bare_lf_line_ends_are_accepted(smtp_listener: SmtpListener, api: 
     assert await bodies(api) == ["\n".join(lines)]
 
 
+@pytest.mark.parametrize(
+    ("sender", "name", "address"),
+    [
+        ("Jöran Müller <joeran@example.de>", "Jöran Müller", "joeran@example.de"),
+        ("Jöran Müller <jöran@exämple.de>", "Jöran Müller", "jöran@exämple.de"),
+    ],
+    ids=["utf8-name", "utf8-address"],
+)
 async def test_utf8_sender_over_smtputf8_is_accepted_and_decoded(
-    smtp_listener: SmtpListener, api: httpx.AsyncClient
+    smtp_listener: SmtpListener, api: httpx.AsyncClient, sender: str, name: str, address: str
 ) -> None:
     raw = (
-        "From: Jöran Müller <jöran@exämple.de>\r\nTo: support@acme.example\r\nSubject: Grüße\r\n"
-        "Message-ID: <utf8-smtp@exämple.de>\r\nMIME-Version: 1.0\r\n"
+        f"From: {sender}\r\nTo: support@acme.example\r\nSubject: Grüße\r\n"
+        "Message-ID: <utf8-smtp@example.de>\r\nMIME-Version: 1.0\r\n"
         "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHallo!\r\n"
     ).encode()
 
@@ -165,9 +173,9 @@ async def test_utf8_sender_over_smtputf8_is_accepted_and_decoded(
         with smtplib.SMTP("127.0.0.1", smtp_listener.port, timeout=10) as client:
             client.ehlo("mx.example.de")
             assert client.has_extn("smtputf8")
-            client.sendmail("jöran@exämple.de", [INBOX], raw, mail_options=["SMTPUTF8"])
+            client.sendmail(address, [INBOX], raw, mail_options=["SMTPUTF8"])
 
     await asyncio.to_thread(send_utf8)
     [customer] = (await api.get("/v1/customers")).json()["data"]
-    assert (customer["name"], customer["email"]) == ("Jöran Müller", "jöran@exämple.de")
+    assert (customer["name"], customer["email"]) == (name, address)
     assert await bodies(api) == ["Hallo!"]
