@@ -25,7 +25,7 @@ from inscriptis import get_text
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
 
-from cxstack.channels.email.quotes import html_with_quotes_marked, strip_reply
+from cxstack.channels.email.quotes import html_texts, strip_reply
 
 EmailKind = Literal["message", "bounce", "auto_reply"]
 
@@ -472,8 +472,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         text = _content(text_part).replace("\r\n", "\n")
         reply_source = text
     elif html is not None:
-        text = html_to_text(html)
-        reply_source = html_with_quotes_marked(html, html_to_text)
+        text, reply_source = html_texts(html, html_to_text)
     else:
         text = reply_source = ""
     body_parts = {id(part) for part in (text_part, html_part) if part is not None}

@@ -335,7 +335,8 @@ _CUT_IDS = {
 _OUTLOOK_BORDER = re.compile(
     r"border-top\s*:\s*solid\s+#(E1E1E1|B5C4DF)|border-top-color\s*:\s*rgb\(\s*229,\s*229,\s*229\s*\)", re.I
 )
-_MARK = "cxstack-quote-{}"
+_START = "cxstack-quote-start"
+_END = "cxstack-quote-end"
 
 
 def _is_quote_container(element: etree._Element) -> bool:
@@ -356,67 +357,73 @@ def _is_cut_marker(element: etree._Element) -> bool:
     return element.tag == "div" and bool(_OUTLOOK_BORDER.search(str(element.get("style") or "")))
 
 
-def html_with_quotes_marked(html: str, to_text: Callable[[str], str]) -> str:
-    """Return the text of ``html`` (through ``to_text``) with its quote containers, and everything after
-    a client's "history follows" marker, written as ``>`` lines."""
+def _marker(text: str) -> etree._Element:
+    mark = lxml_html.Element("div")
+    mark.text = text
+    return mark
+
+
+def html_texts(html: str, to_text: Callable[[str], str]) -> tuple[str, str]:
+    """Return the text of ``html`` (through ``to_text``) twice: whole, and with its quote containers and
+    everything after a client's "history follows" marker written as ``>`` lines (for ``strip_reply``).
+
+    The quotes are marked in the tree by marker lines around them, so the HTML is laid out once.
+    """
     try:
         root = lxml_html.document_fromstring(html)
     except (etree.ParserError, ValueError):
-        return to_text(html)
-    quotes: list[str] = []
-
-    def placeholder(parent: etree._Element, position: int) -> None:
-        mark = lxml_html.Element("div")
-        mark.text = _MARK.format(len(quotes) - 1)
-        parent.insert(position, mark)
-
+        text = to_text(html)
+        return text, text
     body = root.find("body")
     scope = body if body is not None else root
+    marked = False
     for element in scope.iter():
         if isinstance(element.tag, str) and _is_cut_marker(element):
-            removed: list[etree._Element] = []
-            node: etree._Element | None = element
-            while node is not None and node is not scope:
-                removed.extend(node.itersiblings())
-                node = node.getparent()
             parent = element.getparent()
-            assert parent is not None
-            position = parent.index(element)
-            pieces = [lxml_html.tostring(element, encoding="unicode")]
-            pieces += [lxml_html.tostring(item, encoding="unicode") for item in removed]
-            for item in [element, *removed]:
-                item_parent = item.getparent()
-                if item_parent is not None:
-                    item_parent.remove(item)
-            quotes.append(to_text("".join(pieces)))
-            placeholder(parent, position)
+            if parent is not None:
+                parent.insert(parent.index(element), _marker(_START))
+                scope.append(_marker(_END))
+                marked = True
             break
-    for element in list(scope.iter()):
-        if not isinstance(element.tag, str) or element.getparent() is None:
-            continue
-        if _is_quote_container(element) and not any(
-            _is_quote_container(ancestor) for ancestor in element.iterancestors()
-        ):
+    if not marked:
+        containers = [
+            element
+            for element in scope.iter()
+            if isinstance(element.tag, str)
+            and _is_quote_container(element)
+            and not any(_is_quote_container(ancestor) for ancestor in element.iterancestors())
+        ]
+        for element in containers:
             parent = element.getparent()
-            assert parent is not None
-            tail = element.tail
-            element.tail = None
-            quotes.append(to_text(lxml_html.tostring(element, encoding="unicode")))
-            position = parent.index(element)
-            parent.remove(element)
-            placeholder(parent, position)
-            parent[position].tail = tail
-    text = to_text(lxml_html.tostring(root, encoding="unicode"))
-    if not quotes:
-        return text
+            if parent is None:
+                continue
+            parent.insert(parent.index(element), _marker(_START))
+            end = _marker(_END)
+            end.tail, element.tail = element.tail, None
+            parent.insert(parent.index(element) + 1, end)
+    laid_out = to_text(lxml_html.tostring(root, encoding="unicode"))
+    whole: list[str] = []
+    reply: list[str] = []
+    depth = 0
+    for line in laid_out.split("\n"):
+        token = line.strip()
+        if token == _START:
+            depth += 1
+            reply.append("")
+            continue
+        if token == _END:
+            depth = max(0, depth - 1)
+            reply.append("")
+            continue
+        whole.append(line)
+        reply.append(f"> {line}".rstrip() if depth else line)
+    return _collapse("\n".join(whole)), "\n".join(reply)
+
+
+def _collapse(text: str) -> str:
     out: list[str] = []
     for line in text.split("\n"):
-        found = re.fullmatch(r"\s*cxstack-quote-(\d+)\s*", line)
-        if found is None:
-            out.append(line)
+        if not line.strip() and out and not out[-1].strip():
             continue
-        quoted = quotes[int(found.group(1))].strip("\n")
-        out.append("")
-        out.extend(f"> {part}".rstrip() for part in (quoted.split("\n") if quoted else [""]))
-        out.append("")
-    return "\n".join(out)
+        out.append(line.rstrip())
+    return "\n".join(out).strip("\n")
