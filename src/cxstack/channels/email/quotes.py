@@ -52,7 +52,7 @@ _DATE = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b(19|20)\d{2}\b|\b\d{1,4}[./-]\d{1,2}
 _DASHED_ATTRIBUTION = re.compile(rf"^\s*-{{2,}}.{{1,300}}?(?<!\w)({_VERBS})\s*:?\s*-{{2,}}\s*$", re.I)
 #: An attribution at the end of a line of reply text ("Thanks! On Mon, … wrote:").
 _INLINE_ATTRIBUTION = re.compile(
-    rf"^(?P<reply>.*?\S)\s*(?P<attribution>(?<!\w)(?:On|Le|Am|El|Op|Em|Den)\s.{{6,300}}"
+    rf"(?<=\S)\s+(?P<attribution>(?<!\w)(?:On|Le|Am|El|Op|Em|Den)\s.{{6,300}}"
     rf"(?<!\w)(?:{_VERBS})\s*[:：])\s*$"
 )
 _SEPARATOR = re.compile(
@@ -110,6 +110,10 @@ _FOOTER = re.compile(
 # -- plain text ------------------------------------------------------------------------------------
 
 
+#: Attribution lines are short; longer lines are text (and are not searched with these patterns).
+_MAX_ATTRIBUTION_CHARS = 400
+
+
 def _quoted(line: str) -> bool:
     return line.lstrip().startswith(">")
 
@@ -121,7 +125,7 @@ def _python_prompt(line: str) -> bool:
 def _is_attribution(window: str, *, before_quote: bool) -> bool:
     """Whether ``window`` (one to five lines joined) introduces quoted history."""
     text = " ".join(window.split())
-    if not text or len(text) > 400:
+    if not text or len(text) > _MAX_ATTRIBUTION_CHARS:
         return False
     if _DASHED_ATTRIBUTION.match(text):
         return True
@@ -139,47 +143,104 @@ def _is_attribution(window: str, *, before_quote: bool) -> bool:
     return before_quote and email and date and not text.endswith((".", "!", "?"))
 
 
-def _next_content(lines: list[str], start: int) -> int | None:
-    for index in range(start, len(lines)):
-        if lines[index].strip():
-            return index
-    return None
+#: The last word of each verb in ``_VERBS``, for a cheap test before the patterns.
+_VERB_LAST_WORDS = frozenset(
+    re.sub(r"\\(.)", r"\1", alternative.split(r"\s+")[-1]).lower() for alternative in _VERBS.split("|")
+)
 
 
-def _attribution_at(lines: list[str], index: int) -> int | None:
+def _may_end_attribution(line: str) -> bool:
+    """Whether ``line`` ends with a colon, dashes or an attribution's verb (a cheap test before the
+    patterns)."""
+    tail = line.rstrip()
+    if tail.endswith((":", "：", "-")):
+        return True
+    words = tail.rsplit(None, 1)
+    return bool(words) and (words[-1].lower() in _VERB_LAST_WORDS or tail.endswith(("写道", "寫道")))
+
+
+class _Text:
+    """The lines of a message with what the scan asks of them again and again computed once: which
+    lines are quoted, where each ``>`` block ends, the next line with text, and from where on nothing
+    but a signature, footers and blank lines follows."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        count = len(lines)
+        self.quoted = [_quoted(line) for line in lines]
+        self.blank = [not line.strip() for line in lines]
+        self.next_content: list[int | None] = [None] * (count + 1)
+        self.block_end = [0] * count
+        self.only_trailer = [True] * (count + 1)
+        following: int | None = None
+        block_end: int | None = None
+        for index in range(count - 1, -1, -1):
+            line = lines[index]
+            self.next_content[index] = index if not self.blank[index] else following
+            if not self.blank[index]:
+                following = index
+            if self.quoted[index]:
+                block_end = block_end if block_end is not None else index + 1
+                self.block_end[index] = block_end
+            elif not self.blank[index]:
+                block_end = None
+            if _SIGNATURE.match(line):
+                self.only_trailer[index] = True
+            elif self.blank[index] or _FOOTER.match(line) or _SEPARATOR_LINE.match(line):
+                self.only_trailer[index] = self.only_trailer[index + 1]
+            else:
+                self.only_trailer[index] = False
+
+    def before_quote(self, index: int) -> bool:
+        """Whether the next line with text after ``index`` starts a ``>`` quote."""
+        following = self.next_content[index + 1] if index + 1 <= len(self.lines) else None
+        return (
+            following is not None and self.quoted[following] and not _VERB_ALONE.match(self.lines[following])
+        )
+
+
+def _attribution_at(text: _Text, index: int) -> int | None:
     """Return the index of the last line of an attribution starting at ``index``, or None."""
+    lines = text.lines
     first = lines[index]
-    if not first.strip() or (_quoted(first) and not first.lstrip().startswith(">-")):
+    if text.blank[index] or len(first) > _MAX_ATTRIBUTION_CHARS:
+        return None
+    if text.quoted[index] and not first.lstrip().startswith(">-"):
+        return None
+    # Only a line that starts like an attribution (or names a date or an address) wraps onto the next.
+    wraps = bool(_OPENER.match(first) or _DATE.search(first) or _EMAIL.search(first))
+    if not (wraps or "-" in first[:3]):
         return None
     parts: list[str] = []
-    for end in range(index, min(index + 5, len(lines))):
+    for end in range(index, min(index + 5 if wraps else index + 1, len(lines))):
         line = lines[end]
-        if end > index and not line.strip():
+        if end > index and text.blank[end]:
             parts.append("")
             continue
-        if end > index and parts and parts[-1].rstrip().endswith((".", "!", "?")):
+        if end > index and (
+            len(line) > _MAX_ATTRIBUTION_CHARS or parts[-1].rstrip().endswith((".", "!", "?"))
+        ):
             return None
         parts.append(line.strip())
+        before_quote = text.before_quote(end)
+        if not (before_quote or _may_end_attribution(line)):
+            continue
         window = " ".join(parts)
-        following = _next_content(lines, end + 1)
-        before_quote = (
-            following is not None and _quoted(lines[following]) and not _VERB_ALONE.match(lines[following])
-        )
         if end > index and not _EMAIL.search(window):
             # An attribution wraps only when an address makes it long.
             continue
         if _is_attribution(window, before_quote=before_quote):
             return end
-        if end == index and not (_OPENER.match(first) or _DATE.search(first) or _EMAIL.search(first)):
-            return None
     return None
 
 
-def _header_block_at(lines: list[str], index: int) -> bool:
+def _header_block_at(text: _Text, index: int) -> bool:
     """Whether a block of mail headers (From/Sent/To/Subject, any order, any language) starts here."""
+    if not _HEADER_LINE.match(text.lines[index].lstrip("> ")):
+        return False
     labels: list[str] = []
     block: list[str] = []
-    for line in lines[index : index + 8]:
+    for line in text.lines[index : index + 8]:
         match = _HEADER_LINE.match(line.lstrip("> "))
         if match:
             labels.append(match.group("label"))
@@ -196,16 +257,24 @@ def _header_block_at(lines: list[str], index: int) -> bool:
     dated = len(labels) >= 3 and bool(names & _DATE_LABELS) and bool(names & _SUBJECT_LABELS)
     if len(labels) < 2 or not (has_sender or dated):
         return False
-    text = " ".join(block)
-    return len(labels) >= 3 or bool(_EMAIL.search(text) or _DATE.search(text))
+    joined = " ".join(block)
+    return len(labels) >= 3 or bool(_EMAIL.search(joined) or _DATE.search(joined))
 
 
 def _split_inline_attributions(lines: list[str]) -> list[str]:
+    """Put an attribution that ends a line of reply text ("Thanks! On …, Jane wrote:") on its own line."""
     out: list[str] = []
     for line in lines:
-        match = _INLINE_ATTRIBUTION.match(line) if not _quoted(line) else None
-        if match and (_EMAIL.search(match.group("attribution")) or _DATE.search(match.group("attribution"))):
-            out.extend([match.group("reply"), match.group("attribution")])
+        tail = line[-_MAX_ATTRIBUTION_CHARS:]
+        match = (
+            _INLINE_ATTRIBUTION.search(tail)
+            if tail.rstrip().endswith((":", "：")) and not _quoted(line) and not _OPENER.match(line)
+            else None
+        )
+        attribution = match.group("attribution") if match else ""
+        if match and (_EMAIL.search(attribution) or _DATE.search(attribution)):
+            cut = len(line) - len(tail) + match.start("attribution")
+            out.extend([line[:cut].rstrip(), line[cut:]])
         else:
             out.append(line)
     return out
@@ -216,51 +285,50 @@ class _History:
     start: int
     #: The first line after the history, when the history is a ``>`` block with text after it.
     resume: int | None
+    #: The ``>`` lines of that block.
+    quote: tuple[int, int] | None = None
 
 
-def _quote_block_end(lines: list[str], start: int) -> int:
-    """Return the index after the ``>`` block starting at ``start`` (blank lines inside it included)."""
-    end = start
+def _find_history(text: _Text, start: int) -> _History | None:
+    """Return where the first quoted history at or after ``start`` begins (and, for a ``>`` block with
+    text after it, where that text resumes), or None."""
+    lines = text.lines
     index = start
     while index < len(lines):
-        if _quoted(lines[index]):
-            end = index + 1
-        elif lines[index].strip():
-            break
-        index += 1
-    return end
-
-
-def _find_history(lines: list[str]) -> _History | None:
-    for index, line in enumerate(lines):
+        line = lines[index]
+        if text.blank[index]:
+            index += 1
+            continue
         if _FORWARD.match(line):
             return None
-        separator = bool(_SEPARATOR.match(line))
-        if separator:
+        if _SEPARATOR.match(line):
             return _History(index, None)
-        last = _attribution_at(lines, index)
+        last = _attribution_at(text, index)
         if last is not None:
-            following = _next_content(lines, last + 1)
-            if following is not None and _quoted(lines[following]):
-                end = _quote_block_end(lines, following)
-                return _History(index, None if _nothing_but_trailer(lines[end:]) else end)
+            following = text.next_content[last + 1]
+            if following is not None and text.quoted[following]:
+                end = text.block_end[following]
+                resume = None if text.only_trailer[end] else end
+                return _History(index, resume, (following, end))
             return _History(index, None)
-        if not _quoted(line) and _header_block_at(lines, index):
+        if not text.quoted[index] and _header_block_at(text, index):
             previous = index - 1
-            while previous >= 0 and not lines[previous].strip():
+            while previous >= start and text.blank[previous]:
                 previous -= 1
-            if previous >= 0 and (
+            if previous >= start and (
                 _SEPARATOR_LINE.match(lines[previous]) or _SEPARATOR.match(lines[previous])
             ):
                 return _History(previous, None)
             return _History(index, None)
-        if _quoted(line) and not _python_prompt(line):
-            end = _quote_block_end(lines, index)
-            block = lines[index:end]
-            if _nothing_but_trailer(lines[end:]) and not all(
-                _python_prompt(candidate) or not candidate.strip() for candidate in block
+        if text.quoted[index]:
+            end = text.block_end[index]
+            if text.only_trailer[end] and not all(
+                text.blank[i] or _python_prompt(lines[i]) for i in range(index, end)
             ):
                 return _History(index, None)
+            index = end
+            continue
+        index += 1
     return None
 
 
@@ -275,30 +343,22 @@ def _trim(lines: list[str]) -> list[str]:
     return lines
 
 
-def _nothing_but_trailer(lines: list[str]) -> bool:
-    """Whether ``lines`` hold nothing but blank lines, a signature and footers."""
-    return not _trim(list(lines))
-
-
 def _reply_lines(lines: list[str]) -> list[str]:
-    history = _find_history(lines)
-    if history is None:
-        return _trim(lines)
-    top = _trim(lines[: history.start])
-    if history.resume is None:
-        return top
-    rest = lines[history.resume :]
-    quote_start = _next_content(lines, history.start)
-    # Answers between quotes keep the questions they answer; text under one quote stands alone.
-    after = _reply_lines(rest)
-    interleaved = any(_quoted(line) for line in after)
-    if interleaved and quote_start is not None:
-        first_quote = next(i for i in range(quote_start, len(lines)) if _quoted(lines[i]))
-        quote = [line for line in lines[first_quote : history.resume]]
-        while quote and not quote[-1].strip():
-            quote.pop()
-        after = [*quote, "", *after]
-    return [*top, *([""] if top and after else []), *after]
+    text = _Text(lines)
+    kept: list[str] = []
+    start = 0
+    quote: tuple[int, int] | None = None
+    while True:
+        history = _find_history(text, start)
+        piece = _trim(lines[start : history.start if history else len(lines)])
+        # Answers between quotes keep the question they answer; text under one quote stands alone.
+        if quote is not None and any(_quoted(line) for line in piece):
+            piece = [*_trim(lines[quote[0] : quote[1]]), "", *piece]
+        if piece:
+            kept.extend([*([""] if kept else []), *piece])
+        if history is None or history.resume is None:
+            return kept
+        start, quote = history.resume, history.quote
 
 
 def strip_signature(text: str) -> str:
@@ -310,12 +370,11 @@ def strip_signature(text: str) -> str:
 def strip_reply(text: str) -> str:
     """Return what the sender wrote this time: ``text`` without the quoted history and the line that
     introduces it, the ``--`` signature and "Sent from my phone" footers; text written under or between
-    ``>`` quotes is kept, and a forwarded message is kept whole."""
+    ``>`` quotes is kept, and a forwarded message is kept whole. Takes time in proportion to the text."""
     lines = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u00a0", " ").split("\n")
     lines = _split_inline_attributions([line.rstrip() for line in lines])
-    kept = _reply_lines(lines)
     collapsed: list[str] = []
-    for line in kept:
+    for line in _reply_lines(lines):
         if not line.strip() and collapsed and not collapsed[-1].strip():
             continue
         collapsed.append(line)
