@@ -7,7 +7,7 @@ and its answer is compared with the expected body, ignoring trailing spaces and 
 
 Strategies: cxstack as it is now (`parse_email(...).reply_text`); `quotequail` (plain text and HTML);
 `mail-parser-reply` with every language it knows; each library followed by cxstack's signature and
-footer trimming alone (the expected body drops those, which the libraries leave to the caller); and,
+footer trimming alone (`+trim`) (the expected body drops those, which the libraries leave to the caller); and,
 with `CXSTACK_BENCH_QUOTES_BASELINE=<git revision>`, cxstack's parsing module as it was at that
 revision.
 
@@ -119,9 +119,9 @@ def strategies() -> dict[str, Strategy]:
     if baseline:
         found[f"cxstack@{baseline}"] = _baseline(baseline)
     found["quotequail"] = _quotequail
-    found["quotequail + cxstack signature trim"] = _then_trimmed(_quotequail)
+    found["quotequail+trim"] = _then_trimmed(_quotequail)
     found["mail-parser-reply"] = _mail_parser_reply
-    found["mail-parser-reply + cxstack signature trim"] = _then_trimmed(_mail_parser_reply)
+    found["mail-parser-reply+trim"] = _then_trimmed(_mail_parser_reply)
     return found
 
 
@@ -149,7 +149,7 @@ def measure() -> tuple[list[str], dict[str, dict[str, tuple[int, int]]], dict[st
 
 
 def main() -> None:
-    console = Console()
+    console = Console(width=160)
     categories, scores, failures = measure()
     table = Table(title="Quote stripping on the labelled corpus (correct/total)")
     table.add_column("category")
