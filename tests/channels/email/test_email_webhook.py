@@ -230,3 +230,13 @@ async def test_utf8_sender_in_a_raw_header_is_stored(
     assert response.status_code == 200, response.text
     [customer] = (await api.get("/v1/customers")).json()["data"]
     assert (customer["name"], customer["email"]) == (name, address)
+
+
+async def test_unreadable_form_is_400_naming_body_mime(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        URL, content=b"--x\r\nno headers here", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_webhook"
+    assert "boundary" in response.json()["detail"]
