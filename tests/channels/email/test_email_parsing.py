@@ -305,3 +305,6 @@ def test_strip_reply_keeps_prompts_quotes_without_attribution_and_forwards() -> 
         "FYI\n\n---------- Forwarded message ---------\nFrom: Courier <c@courier.example>\n\nParcel lost."
     )
     assert strip_reply(forward) == forward
+    # A signature above the forwarded message ends what was written, not the forward.
+    signed = forward.replace("FYI\n", "FYI\n-- \nJane Doe\n")
+    assert strip_reply(signed) == forward

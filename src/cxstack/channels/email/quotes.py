@@ -31,7 +31,7 @@ from lxml import html as lxml_html
 # -- words of the mail clients, by language --------------------------------------------------------
 
 #: The word that opens an attribution line ("On", "Le", "Am"...), at the start of the line.
-_OPENERS = r"On|Le|Am|El|En|Il giorno|Il|Op|Em|Den|På|W dniu|Vào|Dne|Dňa|Ngày|Pada|Op \w+|Am \w+"
+_OPENERS = r"On|Le|Am|El|En|Il giorno|Il|Op|Em|Den|På|W dniu|Vào|Dne|Dňa|Ngày|Pada"
 #: The verb of an attribution ("wrote", "schrieb", "a écrit"...).
 _VERBS = (
     r"wrote|sent|a\s+écrit|écrit|schrieb|Folgendes\s+geschrieben|geschrieben|escribió|escribio|"
@@ -333,10 +333,14 @@ def _find_history(text: _Text, start: int) -> _History | None:
 
 
 def _trim(lines: list[str]) -> list[str]:
-    """Drop the signature and the trailing "Sent from my phone" lines and blank lines."""
+    """Drop the signature and the trailing "Sent from my phone" lines and blank lines (a message
+    forwarded under the signature stays)."""
     for index, line in enumerate(lines):
+        if _FORWARD.match(line):
+            break
         if _SIGNATURE.match(line):
-            lines = lines[:index]
+            forward = next((i for i in range(index, len(lines)) if _FORWARD.match(lines[i])), None)
+            lines = lines[:index] + (["", *lines[forward:]] if forward is not None else [])
             break
     while lines and (not lines[-1].strip() or _FOOTER.match(lines[-1]) or _SEPARATOR_LINE.match(lines[-1])):
         lines.pop()
