@@ -52,7 +52,7 @@ _DATE = re.compile(r"\b\d{1,2}[:.]\d{2}\b|\b(19|20)\d{2}\b|\b\d{1,4}[./-]\d{1,2}
 _DASHED_ATTRIBUTION = re.compile(rf"^\s*-{{2,}}.{{1,300}}?(?<!\w)({_VERBS})\s*:?\s*-{{2,}}\s*$", re.I)
 #: An attribution at the end of a line of reply text ("Thanks! On Mon, … wrote:").
 _INLINE_ATTRIBUTION = re.compile(
-    rf"(?<=\S)\s+(?P<attribution>(?<!\w)(?:On|Le|Am|El|Op|Em|Den)\s.{{6,300}}"
+    rf"(?<=\S)\s*(?<![^\s-])(?P<attribution>(?<!\w)(?:On|Le|Am|El|Op|Em|Den)\s.{{6,300}}"
     rf"(?<!\w)(?:{_VERBS})\s*[:：])\s*$"
 )
 _SEPARATOR = re.compile(
@@ -159,6 +159,15 @@ def _may_end_attribution(line: str) -> bool:
     return bool(words) and (words[-1].lower() in _VERB_LAST_WORDS or tail.endswith(("写道", "寫道")))
 
 
+def _wrapped_fragment(line: str) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return False
+    if line[0].isspace():
+        return True
+    return " " not in stripped and len(stripped) >= 8 and not stripped.endswith((".", "!", "?"))
+
+
 class _Text:
     """The lines of a message with what the scan asks of them again and again computed once: which
     lines are quoted, where each ``>`` block ends, the next line with text, and from where on nothing
@@ -167,8 +176,15 @@ class _Text:
     def __init__(self, lines: list[str]) -> None:
         self.lines = lines
         count = len(lines)
-        self.quoted = [_quoted(line) for line in lines]
+        quoted = [_quoted(line) for line in lines]
         self.blank = [not line.strip() for line in lines]
+        # A client that wraps a long quoted line after quoting leaves its end without ">": a fragment
+        # (indented, or a URL's tail) between two quoted lines belongs to the quote.
+        self.quoted = [
+            quoted[index]
+            or (0 < index < count - 1 and quoted[index - 1] and quoted[index + 1] and _wrapped_fragment(line))
+            for index, line in enumerate(lines)
+        ]
         self.next_content: list[int | None] = [None] * (count + 1)
         self.block_end = [0] * count
         self.only_trailer = [True] * (count + 1)
@@ -252,12 +268,15 @@ def _header_block_at(text: _Text, index: int) -> bool:
         else:
             break
     names = {label.lower() for label in labels}
+    joined = " ".join(block)
     has_sender = any(_FROM_LABEL.match(label) for label in labels)
-    # Old Hotmail put Date and Subject first, From third.
-    dated = len(labels) >= 3 and bool(names & _DATE_LABELS) and bool(names & _SUBJECT_LABELS)
+    # Old Hotmail put Date and Subject first, From third; some clients write only Date and To.
+    dated = bool(names & _DATE_LABELS) and (
+        (len(labels) >= 3 and bool(names & _SUBJECT_LABELS))
+        or bool(_EMAIL.search(joined) and _DATE.search(joined))
+    )
     if len(labels) < 2 or not (has_sender or dated):
         return False
-    joined = " ".join(block)
     return len(labels) >= 3 or bool(_EMAIL.search(joined) or _DATE.search(joined))
 
 
@@ -274,7 +293,7 @@ def _split_inline_attributions(lines: list[str]) -> list[str]:
         attribution = match.group("attribution") if match else ""
         if match and (_EMAIL.search(attribution) or _DATE.search(attribution)):
             cut = len(line) - len(tail) + match.start("attribution")
-            out.extend([line[:cut].rstrip(), line[cut:]])
+            out.extend([line[:cut].rstrip().rstrip("-").rstrip(), line[cut:]])
         else:
             out.append(line)
     return out
@@ -303,14 +322,6 @@ def _find_history(text: _Text, start: int) -> _History | None:
             return None
         if _SEPARATOR.match(line):
             return _History(index, None)
-        last = _attribution_at(text, index)
-        if last is not None:
-            following = text.next_content[last + 1]
-            if following is not None and text.quoted[following]:
-                end = text.block_end[following]
-                resume = None if text.only_trailer[end] else end
-                return _History(index, resume, (following, end))
-            return _History(index, None)
         if not text.quoted[index] and _header_block_at(text, index):
             previous = index - 1
             while previous >= start and text.blank[previous]:
@@ -319,6 +330,14 @@ def _find_history(text: _Text, start: int) -> _History | None:
                 _SEPARATOR_LINE.match(lines[previous]) or _SEPARATOR.match(lines[previous])
             ):
                 return _History(previous, None)
+            return _History(index, None)
+        last = _attribution_at(text, index)
+        if last is not None:
+            following = text.next_content[last + 1]
+            if following is not None and text.quoted[following]:
+                end = text.block_end[following]
+                resume = None if text.only_trailer[end] else end
+                return _History(index, resume, (following, end))
             return _History(index, None)
         if text.quoted[index]:
             end = text.block_end[index]
@@ -357,7 +376,8 @@ def _reply_lines(lines: list[str]) -> list[str]:
         piece = _trim(lines[start : history.start if history else len(lines)])
         # Answers between quotes keep the question they answer; text under one quote stands alone.
         if quote is not None and any(_quoted(line) for line in piece):
-            piece = [*_trim(lines[quote[0] : quote[1]]), "", *piece]
+            # The answer keeps the blank line, or none, it had under the question.
+            piece = [*lines[quote[0] : quote[1]], *piece]
         if piece:
             kept.extend([*([""] if kept else []), *piece])
         if history is None or history.resume is None:
