@@ -160,12 +160,18 @@ def _may_end_attribution(line: str) -> bool:
 
 
 def _wrapped_fragment(line: str) -> bool:
+    """Whether ``line`` looks like the wrapped tail of a quoted line (a link's end), not an answer."""
     stripped = line.strip()
     if not stripped:
         return False
-    if line[0].isspace():
+    if line[0].isspace() and ("://" in stripped or stripped.endswith(">")):
         return True
-    return " " not in stripped and len(stripped) >= 8 and not stripped.endswith((".", "!", "?"))
+    return (
+        " " not in stripped
+        and len(stripped) >= 8
+        and any(mark in stripped for mark in "=/&?%_()#")
+        and not stripped.endswith((".", "!", "?"))
+    )
 
 
 class _Text:
