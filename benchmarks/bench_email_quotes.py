@@ -118,10 +118,13 @@ def strategies() -> dict[str, Strategy]:
     baseline = os.environ.get(BASELINE_ENV, "").strip()
     if baseline:
         found[f"cxstack@{baseline}"] = _baseline(baseline)
-    found["quotequail"] = _quotequail
-    found["quotequail+trim"] = _then_trimmed(_quotequail)
-    found["mail-parser-reply"] = _mail_parser_reply
-    found["mail-parser-reply+trim"] = _then_trimmed(_mail_parser_reply)
+    # The libraries come with the dev extra; without them only cxstack is measured.
+    if importlib.util.find_spec("quotequail") is not None:
+        found["quotequail"] = _quotequail
+        found["quotequail+trim"] = _then_trimmed(_quotequail)
+    if importlib.util.find_spec("mailparser_reply") is not None:
+        found["mail-parser-reply"] = _mail_parser_reply
+        found["mail-parser-reply+trim"] = _then_trimmed(_mail_parser_reply)
     return found
 
 
