@@ -10,6 +10,7 @@ from rich.console import Console
 from cxstack.backbone.migrate import head_revision, upgrade
 from cxstack.cli.demo import demo
 from cxstack.cli.effects import effects_app
+from cxstack.cli.email import email_app
 from cxstack.cli.events import events_app
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
@@ -23,6 +24,7 @@ db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(effects_app, name="effects")
+app.add_typer(email_app, name="email")
 app.command("demo")(demo)
 console = Console()
 

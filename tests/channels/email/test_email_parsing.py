@@ -4,6 +4,7 @@ bounces and automatic replies."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.message import EmailMessage
 
 import pytest
 from tests.channels.email.support import compose, fixture_bytes
@@ -186,3 +187,124 @@ def test_strip_reply_cuts_signature_and_quoted_lines() -> None:
 def test_plus_addresses_split_into_inbox_and_token() -> None:
     assert split_plus_address("Support+AB12cd@Acme.Example") == ("support@acme.example", "ab12cd")
     assert split_plus_address("support@acme.example") == ("support@acme.example", None)
+
+
+def _with_attachment(headers: bytes) -> bytes:
+    return (
+        b"From: Jane <jane@example.com>\r\nTo: support@acme.example\r\nSubject: files\r\n"
+        b"Message-ID: <files@example.com>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+        b"see attached\r\n--b\r\n" + headers + b"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        b"JVBERi0=\r\n--b--\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("headers", "name"),
+    [
+        (
+            b"Content-Disposition: attachment; filename*=UTF-8''Rechnung%20M%C3%A4rz%202024.pdf",
+            "Rechnung März 2024.pdf",
+        ),
+        (
+            b"Content-Disposition: attachment;\r\n filename*0*=UTF-8''Rechnung%20M%C3%A4rz;"
+            b"\r\n filename*1*=%202024.pdf",
+            "Rechnung März 2024.pdf",
+        ),
+        (b"Content-Disposition: attachment; filename=Quarterly report 2024.pdf", "Quarterly report 2024.pdf"),
+        (
+            b"Content-Disposition: attachment; filename*=UTF-8''Quarterly report 2024.pdf",
+            "Quarterly report 2024.pdf",
+        ),
+        (
+            b'Content-Disposition: attachment; filename="fallback.pdf";'
+            b" filename*=UTF-8''R%C3%A9sum%C3%A9.pdf",
+            "Résumé.pdf",
+        ),
+        (b"Content-Disposition: attachment; filename*=UTF-8'R%C3%A9sum%C3%A9.pdf", "Résumé.pdf"),
+        (b"Content-Disposition: attachment; filename*=ks_c_5601-1987''%B1%E8%C4%A1.pdf", "김치.pdf"),
+        (b"Content-Disposition: attachment; filename*=iso-8859-1'de'Pr%FCfung.pdf", "Prüfung.pdf"),
+        (b'Content-Disposition: attachment; filename="Rechnung M\xc3\xa4rz.pdf"', "Rechnung März.pdf"),
+        (
+            b'Content-Disposition: attachment; filename="=?UTF-8?Q?Rechnung_M=C3=A4rz.pdf?="',
+            "Rechnung März.pdf",
+        ),
+        (b'Content-Disposition: attachment; filename="C:\\\\fakepath\\\\scan.pdf"', "scan.pdf"),
+    ],
+    ids=[
+        "rfc2231",
+        "rfc2231-continued",
+        "unquoted-spaces",
+        "rfc2231-unencoded-spaces",
+        "rfc2231-preferred",
+        "rfc2231-no-language-quote",
+        "rfc2231-korean",
+        "rfc2231-latin1",
+        "raw-utf8",
+        "encoded-word",
+        "windows-path",
+    ],
+)
+def test_attachment_names_are_read_as_the_sender_wrote_them(headers: bytes, name: str) -> None:
+    [attachment] = parse_email(_with_attachment(b"Content-Type: application/pdf\r\n" + headers)).attachments
+    assert attachment.filename == name
+    assert attachment.content_type == "application/pdf"
+
+
+def test_utf8_sender_names_and_addresses_are_decoded() -> None:
+    raw = (
+        'From: Jöran Müller <jöran@exämple.de>\r\nCc: "Łukasz Żółć" <lukasz@example.pl>\r\n'
+        "To: support@acme.example\r\nSubject: Grüße aus Köln\r\nMessage-ID: <utf8@exämple.de>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+        "\r\nHallo\r\n"
+    ).encode()
+    email = parse_email(raw)
+    assert email.sender is not None
+    assert (email.sender.name, email.sender.address) == ("Jöran Müller", "jöran@exämple.de")
+    assert [(m.name, m.address) for m in email.cc] == [("Łukasz Żółć", "lukasz@example.pl")]
+    assert email.subject == "Grüße aus Köln"
+    # A raw header in an old 8-bit charset is read, not kept as undecodable bytes.
+    latin = parse_email(b"From: Ren\xe9 Dupont <rene@example.fr>\r\nSubject: x\r\n\r\nBonjour\r\n")
+    assert latin.sender is not None and latin.sender.name == "René Dupont"
+
+
+def test_html_only_replies_lose_their_quote_containers_and_keep_their_layout() -> None:
+    html = (
+        "<html><body class='hmmessage'><div dir='ltr'><div>Hi. I am fine.</div><div><br></div>"
+        '<div>Thanks,</div><div>Alex</div><div><hr id="stopSpelling">Date: Thu, 26 Jun 2014 13:53:45 +0400'
+        "<br>Subject: Test<br>From: support@acme.example<br>To: alex@hotmail.com<br><br>"
+        "<div>Hello! How are you?</div></div></div></body></html>"
+    )
+    message = EmailMessage()
+    message["From"] = "Alex <alex@hotmail.com>"
+    message["Subject"] = "RE: Test"
+    message.set_content(html, subtype="html")
+    email = parse_email(message.as_bytes())
+    assert email.reply_text == "Hi. I am fine.\n\nThanks,\nAlex"
+    assert "Hello! How are you?" in email.text
+
+
+def test_strip_reply_keeps_what_is_written_under_and_between_quotes() -> None:
+    bottom = "On Mon, 4 Mar 2024 at 10:30, Acme <support@acme.example> wrote:\n> Which size?\n\nLarge."
+    assert strip_reply(bottom) == "Large."
+    after = (
+        "Thanks!\n\nOn Mon, 4 Mar 2024 at 10:30, Acme <support@acme.example> wrote:\n> Sent.\n\n"
+        "PS: new address."
+    )
+    assert strip_reply(after) == "Thanks!\n\nPS: new address."
+    inline = (
+        "On Mon, 4 Mar 2024 at 10:30, Acme <support@acme.example> wrote:\n> Size?\n\nL\n\n> Colour?\n\nBlue"
+    )
+    assert strip_reply(inline) == "> Size?\n\nL\n\n> Colour?\n\nBlue"
+
+
+def test_strip_reply_keeps_prompts_quotes_without_attribution_and_forwards() -> None:
+    prompt = "I ran:\n\n>>> client.get_order(4412)\nKeyError: 'items'\n\nCan you help?"
+    assert strip_reply(prompt) == prompt
+    forward = (
+        "FYI\n\n---------- Forwarded message ---------\nFrom: Courier <c@courier.example>\n\nParcel lost."
+    )
+    assert strip_reply(forward) == forward
+    # A signature above the forwarded message ends what was written, not the forward.
+    signed = forward.replace("FYI\n", "FYI\n-- \nJane Doe\n")
+    assert strip_reply(signed) == forward

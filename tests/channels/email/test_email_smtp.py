@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import socket
 from typing import Any
 
 import httpx
@@ -89,3 +90,92 @@ async def test_bounce_over_smtp_is_accepted_and_published(
     events = (await api.get("/v1/events", params={"type": "email.bounced"})).json()["data"]
     assert len(events) == 1
     assert (await api.get("/v1/conversations")).json()["data"] == []
+
+
+def send_raw_lines(port: int, raw: bytes, *, to: str, sender: str = "jane.doe@gmail.com") -> bytes:
+    """Talk SMTP over a socket, sending ``raw`` byte for byte as DATA (bare LF line ends kept, no
+    dot-stuffing needed for these messages); return the server's answer to the message."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        reader = conn.makefile("rb")
+
+        def answer() -> bytes:
+            line = reader.readline()
+            while line[3:4] == b"-":
+                line = reader.readline()
+            return line
+
+        answer()
+        for command in (b"EHLO mx.example", f"MAIL FROM:<{sender}>".encode(), f"RCPT TO:<{to}>".encode()):
+            conn.sendall(command + b"\r\n")
+            assert answer().startswith(b"250")
+        conn.sendall(b"DATA\r\n")
+        assert answer().startswith(b"354")
+        conn.sendall(raw + b"\r\n.\r\n")
+        result = answer()
+        conn.sendall(b"QUIT\r\n")
+        return result
+
+
+async def bodies(api: httpx.AsyncClient) -> list[str]:
+    found = []
+    for conversation in (await api.get("/v1/conversations")).json()["data"]:
+        messages = (await api.get(f"/v1/conversations/{conversation['id']}/messages")).json()["data"]
+        found += [message["body"] for message in messages]
+    return found
+
+
+async def test_lines_longer_than_998_characters_are_accepted(
+    smtp_listener: SmtpListener, api: httpx.AsyncClient
+) -> None:
+    # Outlook writes a paragraph as one line in an 8-bit text part.
+    paragraph = ("We compared every invoice with the bank statements and found two differences; " * 20)[:1523]
+    raw = (
+        "From: Robert Smith <robert@contoso.example>\r\nTo: support@acme.example\r\nSubject: Invoices\r\n"
+        "Message-ID: <long-line@contoso.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"Hello,\r\n\r\n{paragraph}\r\n\r\nRobert\r\n"
+    ).encode()
+    assert len(max(raw.split(b"\r\n"), key=len)) == 1523
+    await asyncio.to_thread(send, smtp_listener.port, raw, to=[INBOX])
+    assert await bodies(api) == [f"Hello,\n\n{paragraph}\n\nRobert"]
+
+
+async def test_bare_lf_line_ends_are_accepted(smtp_listener: SmtpListener, api: httpx.AsyncClient) -> None:
+    lines = [f"Line {n}: the parcel was left at the door and the box was wet." for n in range(40)]
+    raw = (
+        "From: Jane Doe <jane.doe@gmail.com>\nTo: support@acme.example\nSubject: Wet parcel\n"
+        "Message-ID: <bare-lf@gmail.com>\n\n" + "\n".join(lines)
+    ).encode()
+    assert len(raw) > 2000 and b"\r" not in raw
+    answer = await asyncio.to_thread(send_raw_lines, smtp_listener.port, raw, to=INBOX)
+    assert answer.startswith(b"250"), answer
+    assert await bodies(api) == ["\n".join(lines)]
+
+
+@pytest.mark.parametrize(
+    ("sender", "name", "address"),
+    [
+        ("Jöran Müller <joeran@example.de>", "Jöran Müller", "joeran@example.de"),
+        ("Jöran Müller <jöran@exämple.de>", "Jöran Müller", "jöran@exämple.de"),
+    ],
+    ids=["utf8-name", "utf8-address"],
+)
+async def test_utf8_sender_over_smtputf8_is_accepted_and_decoded(
+    smtp_listener: SmtpListener, api: httpx.AsyncClient, sender: str, name: str, address: str
+) -> None:
+    raw = (
+        f"From: {sender}\r\nTo: support@acme.example\r\nSubject: Grüße\r\n"
+        "Message-ID: <utf8-smtp@example.de>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nHallo!\r\n"
+    ).encode()
+
+    def send_utf8() -> None:
+        with smtplib.SMTP("127.0.0.1", smtp_listener.port, timeout=10) as client:
+            client.ehlo("mx.example.de")
+            assert client.has_extn("smtputf8")
+            client.sendmail(address, [INBOX], raw, mail_options=["SMTPUTF8"])
+
+    await asyncio.to_thread(send_utf8)
+    [customer] = (await api.get("/v1/customers")).json()["data"]
+    assert (customer["name"], customer["email"]) == (name, address)
+    assert await bodies(api) == ["Hallo!"]

@@ -172,3 +172,71 @@ async def test_webhook_for_another_tenants_inbox_lands_with_that_tenant(
     assert (await api.get("/v1/conversations")).json()["data"] == []
     globex = (await client.get("/v1/conversations", headers=other_tenant.headers)).json()["data"]
     assert [c["id"] for c in globex] == [ok.json()["conversation_id"]]
+
+
+def _eight_bit(charset: str, body: str, *, message_id: str) -> bytes:
+    """A message as a CJK mail program sends it: its text 8-bit in ``charset``, no transfer encoding."""
+    head = (
+        f"From: Tanaka <tanaka@example.jp>\r\nTo: {INBOX}\r\nSubject: Order\r\nMessage-ID: <{message_id}>\r\n"
+        f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n"
+    )
+    return head.encode() + body.encode(charset) + b"\r\n"
+
+
+@pytest.mark.parametrize(
+    ("charset", "text"),
+    [
+        ("shift_jis", "注文した商品がまだ届いていません。"),
+        ("ks_c_5601-1987", "주문한 상품이 아직 도착하지 않았습니다."),
+        ("iso-8859-1", "Je n'ai pas reçu ma commande, merci de vérifier."),
+        ("utf-8", "Je n'ai pas reçu ma commande, merci de vérifier."),
+    ],
+)
+async def test_body_mime_as_a_form_field_keeps_its_charset(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, charset: str, text: str
+) -> None:
+    field = await client.post(
+        URL, **form(_eight_bit(charset, text, message_id="field@example.jp"), **signed())
+    )
+    assert field.status_code == 200, field.text
+    upload = _eight_bit(charset, text, message_id="upload@example.jp")
+    body = form(None, **signed(token="c3" * 25))
+    body["files"]["body-mime"] = ("message.mime", upload, "message/rfc822")
+    uploaded = await client.post(URL, **body)
+    assert uploaded.status_code == 200, uploaded.text
+    for result in (field.json(), uploaded.json()):
+        messages = (await api.get(f"/v1/conversations/{result['conversation_id']}/messages")).json()["data"]
+        assert [m["body"] for m in messages] == [text]
+
+
+@pytest.mark.parametrize(
+    ("sender", "name", "address"),
+    [
+        ('"Łukasz Żółć" <lukasz@example.pl>', "Łukasz Żółć", "lukasz@example.pl"),
+        ('"Łukasz Żółć" <łukasz@przykład.pl>', "Łukasz Żółć", "łukasz@przykład.pl"),
+    ],
+    ids=["utf8-name", "utf8-address"],
+)
+async def test_utf8_sender_in_a_raw_header_is_stored(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, sender: str, name: str, address: str
+) -> None:
+    raw = (
+        f"From: {sender}\r\nTo: {INBOX}\r\nSubject: Zamówienie\r\n"
+        "Message-ID: <utf8-hook@example.pl>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nDzień dobry\r\n"
+    ).encode()
+    response = await client.post(URL, **form(raw, **signed()))
+    assert response.status_code == 200, response.text
+    [customer] = (await api.get("/v1/customers")).json()["data"]
+    assert (customer["name"], customer["email"]) == (name, address)
+
+
+async def test_unreadable_form_is_400_naming_body_mime(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        URL, content=b"--x\r\nno headers here", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "malformed_webhook"
+    assert "boundary" in response.json()["detail"]

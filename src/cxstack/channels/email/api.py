@@ -15,7 +15,9 @@ from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
 from cxstack.backbone.errors import DomainError, Forbidden
@@ -161,7 +163,40 @@ async def _reject(request: Request, destination: Destination, reason: str, form:
     raise SignatureRejected(f"webhook refused: {reason}", field="signature")
 
 
-async def _mime_of(form: FormData) -> bytes:
+class _MimeKeepingParser(MultiPartParser):
+    """Starlette's multipart parser, keeping the bytes of the ``body-mime`` field as they were sent.
+
+    Starlette decodes a text field as UTF-8, or as Latin-1 when that fails; the raw message in another
+    charset (Shift_JIS, KS C 5601 sent 8-bit, as Mailgun posts it) cannot be turned back into its bytes
+    from either, so they are kept before the decoding.
+    """
+
+    raw_mime: bytes | None = None
+
+    def on_part_end(self) -> None:
+        part = self._current_part
+        if part.file is None and part.field_name == "body-mime" and self.raw_mime is None:
+            self.raw_mime = bytes(part.data)
+        super().on_part_end()
+
+
+async def _read_form(request: Request, *, max_part_size: int) -> tuple[FormData, bytes | None]:
+    """Return the webhook's form and, when it came as a multipart text field, ``body-mime``'s bytes."""
+    content_type, _ = parse_options_header(request.headers.get("Content-Type"))
+    if content_type != b"multipart/form-data":
+        form = await request.form(max_files=20, max_fields=100, max_part_size=max_part_size)
+        return form, None
+    parser = _MimeKeepingParser(
+        request.headers, request.stream(), max_files=20, max_fields=100, max_part_size=max_part_size
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as error:
+        raise MalformedWebhook(f"the form cannot be read: {error.message}", field="body-mime") from None
+    return form, parser.raw_mime
+
+
+async def _mime_of(form: FormData, raw_mime: bytes | None) -> bytes:
     value = form.get("body-mime")
     if isinstance(value, UploadFile):
         return await value.read()
@@ -169,6 +204,8 @@ async def _mime_of(form: FormData) -> bytes:
         raise MalformedWebhook(
             "the form field 'body-mime' is required (the raw MIME message)", field="body-mime"
         )
+    if raw_mime is not None:
+        return raw_mime
     try:
         return value.encode("utf-8")
     except UnicodeEncodeError:
@@ -187,9 +224,17 @@ async def inbound(request: Request) -> Response:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit():
         intake.check_size(max(0, int(declared) - FORM_OVERHEAD_BYTES), field="body-mime")
-    form = await request.form(
-        max_files=20, max_fields=100, max_part_size=settings.email_max_message_bytes + FORM_OVERHEAD_BYTES
+    form, raw_mime = await _read_form(
+        request, max_part_size=settings.email_max_message_bytes + FORM_OVERHEAD_BYTES
     )
+    try:
+        return await _receive(request, intake, form, raw_mime)
+    finally:
+        await form.close()
+
+
+async def _receive(request: Request, intake: EmailIntake, form: FormData, raw_mime: bytes | None) -> Response:
+    settings = runtime_of(request).settings
     recipient = _text_field(form, "recipient")
     destination = await intake.destination(recipient.split(",")[0])
     problem = signature_problem(
@@ -203,7 +248,7 @@ async def inbound(request: Request) -> Response:
     if problem is not None:
         await _reject(request, destination, problem, form)
     _text_field(form, "sender")
-    raw = await _mime_of(form)
+    raw = await _mime_of(form, raw_mime)
     results = await intake.receive(raw, [destination], field="body-mime", actor="webhook:email")
     return Response(orjson.dumps(results[0].model_dump(mode="json")), media_type="application/json")
 

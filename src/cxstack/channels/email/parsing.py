@@ -7,18 +7,25 @@ messages are turned into readable text with inscriptis (block layout, lists and 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any, Literal
+from urllib.parse import unquote_to_bytes
 
 from inscriptis import get_text
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
+
+from cxstack.channels.email.quotes import html_texts, strip_reply
 
 EmailKind = Literal["message", "bounce", "auto_reply"]
 
@@ -143,11 +150,27 @@ class UnreadableEmail(ValueError):
 # -- headers ---------------------------------------------------------------------------------------
 
 
+def decoded_8bit(value: str) -> str:
+    """Return ``value`` with the raw 8-bit bytes the parser kept as surrogates decoded: UTF-8 (RFC 6532
+    headers, SMTPUTF8 addresses), else Windows-1252 (old clients writing Latin text unencoded)."""
+    if not _SURROGATE.search(value):
+        return value
+    raw = value.encode("utf-8", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("windows-1252", "replace")
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def _raw_header(message: Message, name: str) -> str | None:
-    """Return a header's value as written (unfolded), without the parsing that may fail on bad input."""
+    """Return a header's value as written (unfolded, raw UTF-8 decoded), without the parsing that may
+    fail on bad input."""
     for key, value in message.raw_items():
         if key.lower() == name.lower():
-            return " ".join(str(value).split())
+            return decoded_8bit(" ".join(str(value).split()))
     return None
 
 
@@ -156,7 +179,7 @@ def _header(message: Message, name: str) -> str | None:
         value = message.get(name)
     except (ValueError, IndexError, TypeError, AttributeError):
         return _raw_header(message, name)
-    return None if value is None else " ".join(str(value).split())
+    return None if value is None else decoded_8bit(" ".join(str(value).split()))
 
 
 def message_ids_in(value: str | None) -> list[str]:
@@ -175,7 +198,8 @@ def _mailboxes(message: Message, name: str) -> list[Mailbox]:
     if raw is None:
         return []
     try:
-        header: Any = message[name]
+        # Parsed from the decoded text: a raw UTF-8 name or address (RFC 6532) reads as what it says.
+        header: Any = _POLICY.header_factory(name, raw)
         addresses = [(a.display_name, a.addr_spec) for a in header.addresses]
     except (ValueError, IndexError, TypeError, AttributeError):
         addresses = getaddresses([raw])
@@ -213,9 +237,13 @@ def _content(part: Message) -> str:
     return str(content)
 
 
+#: The strict profile lays blocks out without the indentation the relaxed one gives nested ``div``s.
+_HTML_LAYOUT = ParserConfig(css=CSS_PROFILES["strict"])
+
+
 def html_to_text(html: str) -> str:
     """Return the readable text of an HTML body: blocks on their own lines, lists and tables laid out."""
-    text = get_text(html)
+    text = get_text(html, _HTML_LAYOUT)
     lines = [line.rstrip() for line in text.splitlines()]
     # Collapse the runs of empty lines that nested blocks leave behind.
     collapsed: list[str] = []
@@ -236,9 +264,82 @@ def _leaves(part: Message) -> list[Message]:
     return [part]
 
 
+_PARAMETER = re.compile(r'\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+_SECTION = re.compile(r"^(?P<name>[^*]+)(?:\*(?P<index>\d+))?(?P<encoded>\*)?$")
+
+
+def _parameters(value: str) -> dict[str, str]:
+    """The parameters of a Content-Type or Content-Disposition value, names lower-cased, quotes removed;
+    an unquoted value runs to the next ``;`` (clients write ``filename=Quarterly report.pdf``)."""
+    found: dict[str, str] = {}
+    for match in _PARAMETER.finditer(value.partition(";")[2]):
+        name, raw = match.group(1).lower(), match.group(2).strip()
+        if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        found.setdefault(name, raw)
+    return found
+
+
+def _charset_decode(data: bytes, charset: str) -> str:
+    for candidate in (charset, "utf-8"):
+        try:
+            return data.decode(candidate or "utf-8")
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return data.decode("windows-1252", "replace")
+
+
+def _parameter(params: dict[str, str], wanted: str) -> str | None:
+    """Return parameter ``wanted`` decoded: RFC 2231 (``name*``, ``name*0*``... with their charset),
+    preferred over the plain form as RFC 6266 asks; encoded words (``=?UTF-8?Q?...?=``) and raw UTF-8
+    are decoded too."""
+    sections: dict[int, tuple[str, bool]] = {}
+    for key, value in params.items():
+        section = _SECTION.match(key)
+        if section is None or section.group("name") != wanted:
+            continue
+        if section.group("index") is None and not section.group("encoded"):
+            continue
+        sections[int(section.group("index") or 0)] = (value, bool(section.group("encoded")))
+    if sections:
+        charset = ""
+        data = b""
+        for position, (value, encoded) in enumerate(sections[index] for index in sorted(sections)):
+            if encoded:
+                if position == 0 and value.count("'") >= 1:
+                    head, _, value = value.partition("'")
+                    charset = head
+                    if "'" in value:
+                        value = value.partition("'")[2]
+                data += unquote_to_bytes(value)
+            else:
+                data += decoded_8bit(value).encode("utf-8")
+                charset = charset or "utf-8"
+        return _charset_decode(data, charset.strip())
+    plain = params.get(wanted)
+    if plain is None:
+        return None
+    plain = decoded_8bit(plain)
+    if "=?" in plain:
+        with contextlib.suppress(ValueError, LookupError, UnicodeDecodeError):
+            plain = str(make_header(decode_header(plain)))
+    return plain
+
+
+def _filename(part: Message) -> str:
+    """The name a part's sender gave it (Content-Disposition ``filename``, else Content-Type ``name``),
+    without any folder, or ``""``."""
+    for header, wanted in (("Content-Disposition", "filename"), ("Content-Type", "name")):
+        raw = _raw_header(part, header)
+        value = _parameter(_parameters(raw), wanted) if raw else None
+        if value and value.strip():
+            return re.split(r"[\\/]", value.strip())[-1].strip()
+    return ""
+
+
 def _attachment_of(part: Message, index: int) -> ParsedAttachment:
     content_type = part.get_content_type()
-    filename = part.get_filename() or ""
+    filename = _filename(part)
     if content_type == "message/rfc822":
         inner = part.get_payload()
         data = (
@@ -254,71 +355,6 @@ def _attachment_of(part: Message, index: int) -> ParsedAttachment:
         subtype = part.get_content_subtype()
         filename = f"attachment-{index}.{subtype if subtype.isalnum() else 'bin'}"
     return ParsedAttachment(filename=filename[:255], content_type=content_type[:100], data=data)
-
-
-# -- quoted history and signatures -----------------------------------------------------------------
-
-_WROTE = re.compile(
-    r"^\s*(On|Le|Am|El|Il|Op)\s.{0,400}(wrote|a écrit|schrieb|escribió|ha scritto|schreef)\s*:\s*$"
-)
-_ORIGINAL = re.compile(
-    r"^\s*-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d'origine)\s*-{2,}", re.I
-)
-_FORWARDED = re.compile(r"^\s*-{2,}\s*Forwarded message\s*-{2,}", re.I)
-_OUTLOOK_FROM = re.compile(r"^\s*\**(From|De|Von|Van)\s*:\**\s+\S", re.I)
-_OUTLOOK_NEXT = re.compile(r"^\s*\**(Sent|Date|Envoyé|Gesendet|To|Subject)\s*:", re.I)
-_UNDERSCORES = re.compile(r"^\s*_{10,}\s*$")
-_SIGNATURE = re.compile(r"^-- ?$")
-_MOBILE = re.compile(
-    r"^\s*(Sent from my \w+|Sent from (Outlook|Mail|Yahoo Mail|Gmail)\b.*|Get Outlook for \w+.*|"
-    r"Sent from Mail for Windows.*|Envoyé de mon \w+|Von meinem \w+ gesendet)\s*$",
-    re.I,
-)
-
-
-def _quote_starts_at(lines: list[str]) -> int | None:
-    """Return the index of the first line of quoted history, or None when there is none."""
-    for index, line in enumerate(lines):
-        if _ORIGINAL.match(line) or _FORWARDED.match(line):
-            return index
-        if _WROTE.match(line):
-            return index
-        # "On Tue, 5 Mar 2024 at 09:12, Jane Doe <jane@example.com>" / "wrote:" split over two lines.
-        if (
-            index + 1 < len(lines)
-            and re.match(r"^\s*On\s", line)
-            and _WROTE.match(f"{line} {lines[index + 1]}")
-        ):
-            return index
-        if _OUTLOOK_FROM.match(line):
-            following = [candidate for candidate in lines[index + 1 : index + 5] if candidate.strip()]
-            if any(_OUTLOOK_NEXT.match(candidate) for candidate in following[:3]):
-                if index > 0 and _UNDERSCORES.match(lines[index - 1]):
-                    return index - 1
-                return index
-        if line.startswith(">") and all(
-            not later.strip() or later.startswith(">") for later in lines[index:]
-        ):
-            return index
-    return None
-
-
-def strip_reply(text: str) -> str:
-    """Return what the sender wrote this time: ``text`` without quoted history (Gmail's "On ... wrote:",
-    Outlook's "Original Message" and "From:/Sent:" blocks, ``>`` lines), the ``-- `` signature and
-    "Sent from my iPhone" lines."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    cut = _quote_starts_at(lines)
-    if cut is not None:
-        lines = lines[:cut]
-    lines = [line for line in lines if not line.startswith(">")]
-    for index, line in enumerate(lines):
-        if _SIGNATURE.match(line):
-            lines = lines[:index]
-            break
-    while lines and (not lines[-1].strip() or _MOBILE.match(lines[-1])):
-        lines.pop()
-    return "\n".join(line.rstrip() for line in lines).strip("\n")
 
 
 # -- bounces and automatic replies -----------------------------------------------------------------
@@ -434,10 +470,11 @@ def parse_email(raw: bytes) -> ParsedEmail:
     html = _content(html_part) if html_part is not None else None
     if text_part is not None:
         text = _content(text_part).replace("\r\n", "\n")
+        reply_source = text
     elif html is not None:
-        text = html_to_text(html)
+        text, reply_source = html_texts(html, html_to_text)
     else:
-        text = ""
+        text = reply_source = ""
     body_parts = {id(part) for part in (text_part, html_part) if part is not None}
 
     bounce = _bounce(message, sender, subject)
@@ -449,7 +486,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
             if id(part) in body_parts:
                 continue
             disposition = part.get_content_disposition()
-            is_text = part.get_content_maintype() == "text" and not part.get_filename()
+            is_text = part.get_content_maintype() == "text" and not _filename(part)
             if disposition == "attachment" or (not is_text and part.get_content_maintype() != "multipart"):
                 attachments.append(_attachment_of(part, len(attachments) + 1))
     return ParsedEmail(
@@ -464,7 +501,7 @@ def parse_email(raw: bytes) -> ParsedEmail:
         subject=subject,
         date=_date(message),
         text=text.strip("\n"),
-        reply_text=strip_reply(text) if kind == "message" else text.strip("\n"),
+        reply_text=strip_reply(reply_source) if kind == "message" else text.strip("\n"),
         html=html,
         attachments=attachments,
         kind=kind,

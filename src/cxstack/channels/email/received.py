@@ -49,8 +49,14 @@ def client_id_of(message_id: str) -> str:
 
 
 def _body_of(parsed: ParsedEmail, attachments: list[StoredAttachment]) -> str:
+    return stored_body(parsed, has_attachments=bool(attachments))
+
+
+def stored_body(parsed: ParsedEmail, *, has_attachments: bool) -> str:
+    """Return the text a customer's email is posted with: what they wrote this time (else the whole
+    text, else the subject when nothing is attached), cut to the conversation's limit."""
     body = parsed.reply_text or parsed.text
-    if not body and not attachments:
+    if not body and not has_attachments:
         body = parsed.subject or "(no text)"
     encoded = body.encode()
     if len(encoded) > MAX_BODY_BYTES:

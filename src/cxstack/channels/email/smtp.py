@@ -5,6 +5,10 @@ inbound-parse webhook.
 Answers follow RFC 5321: 250 once the message is stored and threaded; 552 for a message over the size
 limit; 550 for a message that can never be accepted (no inbox for the recipient, unreadable, no sender);
 451 when something failed that a retry may fix (the sending server tries again later).
+
+Like the common mail servers, the listener takes lines longer than RFC 5321's 998 characters (Outlook
+writes them) and bare LF line ends: only the message size limit bounds a line. UTF-8 in addresses and
+headers (SMTPUTF8, RFC 6531/6532) is accepted and read as UTF-8.
 """
 
 from __future__ import annotations
@@ -76,6 +80,25 @@ class InboundHandler:
         return "250 2.0.0 Message accepted"
 
 
+class InboundSMTP(SMTP):
+    """aiosmtpd's SMTP server with its line length limit raised to ``line_length_limit``.
+
+    aiosmtpd reads DATA a CRLF-terminated line at a time through a stream reader whose buffer limit is
+    ``line_length_limit`` (1001 bytes by default: 998 characters and CRLF) and answers "500 Line too
+    long" past it. A message with bare LF line ends has no CRLF until its end, so the whole message
+    counts as one line; allowing a line as long as the largest message accepts both.
+    """
+
+    def __init__(self, handler: Any, *, line_length_limit: int, **options: Any) -> None:
+        # Read by SMTP.__init__ when it creates the stream reader, so it is set first.
+        self.line_length_limit = line_length_limit
+        super().__init__(handler, **options)
+
+
+#: Room for the line end and the dot of the last line beside the largest message.
+LINE_OVERHEAD_BYTES = 1024
+
+
 class SmtpListener:
     """An SMTP server on the running event loop (the one the database runs on)."""
 
@@ -89,8 +112,9 @@ class SmtpListener:
 
     def _protocol(self) -> SMTP:
         options: dict[str, Any] = {"hostname": self.hostname} if self.hostname else {}
-        return SMTP(
+        return InboundSMTP(
             self.handler,
+            line_length_limit=self.data_size_limit + LINE_OVERHEAD_BYTES,
             data_size_limit=self.data_size_limit,
             enable_SMTPUTF8=True,
             decode_data=False,
