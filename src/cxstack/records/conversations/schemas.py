@@ -65,14 +65,35 @@ class ConversationOut(BaseModel):
 
 
 class Attachment(BaseModel):
-    """What is known of an attached file; the file itself lives in the file store at ``url``."""
+    """A file attached to a message being posted: one of the tenant's files by ``id`` (an upload's answer,
+    or a file listed under ``/v1/files``), or a link to a file kept elsewhere by ``url`` (an http(s) URL,
+    such as a provider's media URL; ``name`` and ``content_type`` then say what it is).
+
+    A file of cxstack's is resolved through the tenant's file records only: an id or a
+    ``cxstack-file://sha256/<hex>`` reference that is not a file of the tenant, not in this conversation or
+    in none yet, is refused (422), never looked up elsewhere. Its content type and size are the file's;
+    ``name`` may rename it in this message.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(min_length=1, max_length=100)
-    size: int = Field(ge=0, description="Bytes.")
-    url: str = Field(min_length=1, max_length=2048)
+    id: str | None = Field(default=None, min_length=1, max_length=32, description="A file id (file_...).")
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    content_type: str | None = Field(default=None, min_length=1, max_length=100)
+    size: int | None = Field(default=None, ge=0, description="Bytes.")
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
+
+
+class AttachmentOut(BaseModel):
+    """An attached file as messages show it: a file of cxstack's carries its ``id`` and ``url`` is where its
+    bytes are served (``/v1/files/{id}/content``, tenant API key); a link to a file kept elsewhere has no
+    ``id`` and its own ``url``."""
+
+    id: str | None = None
+    name: str
+    content_type: str
+    size: int = Field(description="Bytes.")
+    url: str
 
 
 class MessageCreate(BaseModel):
@@ -111,7 +132,7 @@ class MessageOut(BaseModel):
     channel: str
     body: str
     content_type: str
-    attachments: list[Attachment]
+    attachments: list[AttachmentOut]
     client_id: str | None
     created_at: datetime
 
@@ -182,6 +203,8 @@ class MessagePublished(BaseModel):
     attachments_count: int
     client_id: str | None
     created_at: datetime
+    #: The attached files, each with the URL of the file API that serves it (``url``).
+    attachments: tuple[AttachmentOut, ...] = ()
 
 
 class MessageReceived(MessagePublished):
