@@ -19,7 +19,7 @@ from cxstack.records.conversations import transitions
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.conversations.schemas import (
     MAX_BODY_BYTES,
-    AttachmentOut,
+    Attachment,
     MessageCreate,
     MessageOut,
     MessageReceived,
@@ -98,7 +98,7 @@ class _Posting:
     post: MessagePost
     author_kind: str
     #: Its attachments as the message shows them, files resolved through the tenant's records.
-    attachments: list[AttachmentOut] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 def post_message(

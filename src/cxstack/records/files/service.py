@@ -20,7 +20,7 @@ from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.conversations.repository import ConversationRepository
-from cxstack.records.conversations.schemas import Attachment, AttachmentOut
+from cxstack.records.conversations.schemas import Attachment
 from cxstack.records.files.models import FileRecord
 from cxstack.records.files.repository import FileRepository
 from cxstack.records.files.schemas import FileOut, content_url
@@ -68,9 +68,9 @@ def file_out(row: FileRecord) -> FileOut:
     )
 
 
-def attachment_of(file: FileOut, *, name: str | None = None) -> AttachmentOut:
+def attachment_of(file: FileOut, *, name: str | None = None) -> Attachment:
     """Return the attachment a message carries for ``file`` (shown as ``name`` when given)."""
-    return AttachmentOut(
+    return Attachment(
         id=file.id, name=name or file.name, content_type=file.content_type, size=file.size, url=file.url
     )
 
@@ -161,13 +161,13 @@ def _reference(index: int, attachment: Attachment) -> tuple[str | None, str | No
 
 def resolve_attachments(
     session: Session, *, tenant_id: str, conversation_id: str | None, attachments: Sequence[Attachment]
-) -> list[AttachmentOut]:
+) -> list[Attachment]:
     """Return the attachments a message of ``conversation_id`` (None: a conversation yet to start) shows,
     each file of cxstack's resolved through the tenant's records; raises AttachmentUnknown naming the
     attachment (``attachments[i]``) for a file id or hash that is not the tenant's, or belongs to another
     conversation, and for a link without a name and content type."""
     repo = FileRepository(session, tenant_id)
-    shown: list[AttachmentOut] = []
+    shown: list[Attachment] = []
     for index, attachment in enumerate(attachments):
         file_id, sha256 = _reference(index, attachment)
         if file_id is None and sha256 is None:
@@ -181,7 +181,7 @@ def resolve_attachments(
                     part=f".{missing}",
                 )
             shown.append(
-                AttachmentOut(
+                Attachment(
                     name=attachment.name,
                     content_type=attachment.content_type,
                     size=attachment.size or 0,
