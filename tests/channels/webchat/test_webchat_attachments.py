@@ -3,6 +3,7 @@ expiring links (fresh ones with every history), agents use the tenant API; every
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -134,3 +135,25 @@ async def test_links_that_are_incomplete_tampered_expired_or_of_another_conversa
             f"/v1/channels/webchat/conversations/{first['conversation_id']}/files/{other_key}"
         )
         assert elsewhere.status_code == 404 and f"holds no file {other_key}" in elsewhere.json()["detail"]
+
+
+async def test_a_visitor_cannot_attach_another_tenants_file_by_its_hash(
+    server: LiveServer, widget: dict[str, Any], other_tenant: TenantKey
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        other_widget = (
+            await http.put("/v1/channels/webchat/settings", json={}, headers=other_tenant.headers)
+        ).json()
+    secret = b"%PDF the other tenant's invoice"
+    await _send_file(server, other_widget, "invoice.pdf", secret)
+    forged = {
+        "name": "invoice.pdf",
+        "content_type": "application/pdf",
+        "size": len(secret),
+        "url": "cxstack-file://sha256/" + hashlib.sha256(secret).hexdigest(),
+    }
+    async with visitor(server, widget["widget_key"]) as (chat, _):
+        await chat.send({"type": "message", "client_id": "stolen", "body": "", "attachments": [forged]})
+        error = await chat.expect("error")
+        assert error["code"] == "attachment_unknown" and error["client_id"] == "stolen"
+        assert error["field"] == "attachments[0]"
