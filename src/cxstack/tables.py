@@ -19,6 +19,7 @@ from cxstack.records.accounts import models as account_models
 from cxstack.records.cases import models as case_models
 from cxstack.records.conversations import models as conversation_models
 from cxstack.records.customers import models as customer_models
+from cxstack.records.files import models as file_models
 from cxstack.records.merges import models as merge_models
 from cxstack.records.notes import models as note_models
 from cxstack.records.tags import models as tag_models
@@ -36,6 +37,7 @@ MODEL_MODULES = (
     note_models,
     tag_models,
     conversation_models,
+    file_models,
     timeline_models,
     number_models,
     sms_models,

@@ -375,8 +375,9 @@ async def seed_chat(client: httpx.AsyncClient, seeded: Seeded) -> None:
     assert sent.status_code == 201, sent.text
     conversation_id = sent.json()["conversation_id"]
     seeded.ids_at["/v1/channels/webchat/conversations"] = [conversation_id]
-    key = uploaded.json()["url"].rsplit("/", 1)[1]
-    seeded.ids_at[f"/v1/channels/webchat/conversations/{conversation_id}/files"] = [key]
+    file_id = uploaded.json()["id"]
+    seeded.ids_at[f"/v1/channels/webchat/conversations/{conversation_id}/files"] = [file_id]
+    seeded.ids_at["/v1/files"] = [file_id]
 
 
 #: Bodies for creation routes whose valid input the schema alone cannot tell.

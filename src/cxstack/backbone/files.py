@@ -1,7 +1,9 @@
 """The file store: attachments, raw messages and recordings, kept by the SHA-256 of their bytes.
 
-Files are content-addressed: the same bytes are stored once, under the same key, whoever stores them, so
-storing is idempotent and a retried upload costs nothing. The store is written before the transaction
+Bytes are content-addressed: the same bytes are stored once, under the same key, whoever stores them, so
+storing is idempotent and a retried upload costs nothing. The store is not how anyone finds a file: every
+file is a record of one tenant (``records.files``), and only the tenant's own records lead to bytes here,
+so the key of another tenant's bytes opens nothing. The store is written before the transaction
 that refers to a file commits; a file whose transaction rolled back is left unreferenced (harmless, and
 collectable later), never the other way round.
 
@@ -17,11 +19,12 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from cxstack.backbone.errors import NotFound
 
-#: The scheme of the references stored in records (``cxstack-file://sha256/<hex>``).
+#: The scheme of content references (``cxstack-file://sha256/<hex>``); a message naming one gets the file
+#: of its own tenant with those bytes, never anyone else's.
 URL_PREFIX = "cxstack-file://sha256/"
 _KEY = re.compile(r"^[0-9a-f]{64}$")
 
@@ -119,3 +122,11 @@ class LocalFileStore:
 def local_file_store(data_dir: Path) -> LocalFileStore:
     """Return the file store of a process whose data directory is ``data_dir`` (``Settings.data_dir``)."""
     return LocalFileStore(Path(data_dir) / "files")
+
+
+def shared_store(extras: dict[str, object], data_dir: Path) -> FileStore:
+    """Return the file store a process keeps in ``extras`` (made on first use under ``data_dir``)."""
+    store = extras.get("file_store")
+    if store is None:
+        store = extras["file_store"] = local_file_store(data_dir)
+    return cast(FileStore, store)

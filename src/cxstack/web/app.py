@@ -23,6 +23,7 @@ from cxstack.records.accounts.api import router as accounts_router
 from cxstack.records.cases.api import router as cases_router
 from cxstack.records.conversations.api import router as conversations_router
 from cxstack.records.customers.api import router as customers_router
+from cxstack.records.files.api import router as files_router
 from cxstack.records.merges.api import router as merges_router
 from cxstack.records.notes.api import router as notes_router
 from cxstack.records.tags.api import router as tags_router
@@ -36,6 +37,7 @@ from cxstack.web.problems import install_problem_handlers
 #: In the order requests are matched against them: the busiest first.
 ROUTERS = (
     conversations_router,
+    files_router,
     sms_hooks_router,
     customers_router,
     merges_router,

@@ -13,11 +13,9 @@ from tests.channels.email.support import INBOX, MAX_MESSAGE_BYTES, compose, fixt
 from tests.conftest import TenantKey
 
 from cxstack.backbone.errors import NotFound, ValidationFailed
-from cxstack.backbone.files import key_from_url, local_file_store
 from cxstack.channels.email.inbound import EmailIntake, MalformedEmail
 from cxstack.channels.email.schemas import ReceivedEmail
 from cxstack.channels.email.service import EmailTooLarge, UnknownRecipient
-from cxstack.config import Settings
 from cxstack.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("inbox")
@@ -198,6 +196,9 @@ async def test_bounce_is_recorded_and_published_not_posted(
     assert bounced["data"]["recipients"][0]["status"] == "5.1.1"
     assert bounced["data"]["recipients"][0]["permanent"] is True
     assert bounced["data"]["original_message_id"] == "msg_01HR9ZZZZZZZ.deadbeef@acme.example"
+    # Kept as it came, a file of the tenant in no conversation.
+    raw = await api.get(f"/v1/files/{result.raw_file_id}/content")
+    assert raw.content == fixture_bytes("dsn_bounce.eml") and raw.headers["content-type"] == "message/rfc822"
 
 
 async def test_out_of_office_is_recorded_against_its_thread_and_not_posted(
@@ -216,22 +217,42 @@ async def test_out_of_office_is_recorded_against_its_thread_and_not_posted(
     assert auto["data"]["conversation_id"] == first.conversation_id
 
 
-async def test_attachments_and_raw_message_are_kept_in_the_file_store(
-    api: httpx.AsyncClient, intake: EmailIntake, settings: Settings, runtime: Runtime
+async def test_attachments_and_the_raw_message_are_files_of_the_conversation_served_by_the_file_api(
+    api: httpx.AsyncClient, intake: EmailIntake, runtime: Runtime
 ) -> None:
     raw = fixture_bytes("attachments.eml")
     result = await receive(intake, raw)
     [message] = await messages_of(api, result.conversation_id or "")
-    store = local_file_store(settings.data_dir)
     names = [(a["name"], a["content_type"], a["size"]) for a in message["attachments"]]
     assert names == [("mug.png", "image/png", 70), ("receipt.pdf", "application/pdf", 77)]
-    assert store.get(key_from_url(message["attachments"][1]["url"])).startswith(b"%PDF-1.4")
-    raw_key = await runtime.db.read(
+    # Each attachment is a file whose URL is the file API's.
+    receipt = message["attachments"][1]
+    assert receipt["url"] == f"/v1/files/{receipt['id']}/content"
+    served = await api.get(receipt["url"])
+    assert served.status_code == 200 and served.content.startswith(b"%PDF-1.4")
+    assert served.headers["content-type"] == "application/pdf"
+    assert served.headers["content-disposition"] == "attachment; filename*=UTF-8''receipt.pdf"
+
+    # The raw email is a file too, named by the email's record and its event.
+    assert result.raw_file_id is not None
+    file = (await api.get(f"/v1/files/{result.raw_file_id}")).json()
+    assert file["content_type"] == "message/rfc822" and file["size"] == len(raw)
+    assert (file["conversation_id"], file["message_id"]) == (result.conversation_id, message["id"])
+    served = await api.get(file["url"])
+    assert served.content == raw and served.headers["content-type"] == "message/rfc822"
+    [received] = await events_of(api, "email.received")
+    assert received["data"]["raw_file_id"] == result.raw_file_id
+    raw_file_id = await runtime.db.read(
         lambda session: session.execute(
-            text("SELECT raw_key FROM email_messages WHERE id = :id"), {"id": result.email_id}
+            text("SELECT raw_file_id FROM email_messages WHERE id = :id"), {"id": result.email_id}
         ).scalar_one()
     )
-    assert store.get(raw_key) == raw
+    assert raw_file_id == result.raw_file_id
+    listed = (await api.get(f"/v1/conversations/{result.conversation_id}/files")).json()["data"]
+    assert sorted(f["name"] for f in listed) == sorted(["mug.png", "receipt.pdf", f"{result.email_id}.eml"])
+    # The same email again: a duplicate, answering with the same raw file.
+    again = await receive(intake, raw)
+    assert again.duplicate and again.raw_file_id == result.raw_file_id
 
 
 async def test_oversized_message_and_attachment_are_refused_and_nothing_is_written(

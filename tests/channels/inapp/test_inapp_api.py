@@ -91,9 +91,9 @@ async def test_an_app_user_downloads_their_attachment_through_its_signed_link_on
         assert link.startswith("http://cxstack.test/widget/v1/files/")
         download = await client.get(link)
         assert download.status_code == 200 and download.content == b"%PDF"
-    # The file's key alone opens nothing.
-    key = uploaded.json()["url"].rsplit("/", 1)[1]
-    bare = await client.get(f"/widget/v1/files/{key}", params={"widget_key": app_settings["widget_key"]})
+    # The file's id alone opens nothing.
+    file_id = uploaded.json()["id"]
+    bare = await client.get(f"/widget/v1/files/{file_id}", params={"widget_key": app_settings["widget_key"]})
     assert bare.status_code == 403 and bare.json()["code"] == "file_link_invalid"
 
 

@@ -173,7 +173,7 @@ async def test_media_arrive_as_attachments(api: httpx.AsyncClient) -> None:
     [message] = await _messages(api, conversation["id"])
     assert message["body"] == ""
     assert message["attachments"] == [
-        {"name": "ME1", "content_type": "image/jpeg", "size": 0, "url": media_url}
+        {"id": None, "name": "ME1", "content_type": "image/jpeg", "size": 0, "url": media_url}
     ]
 
 

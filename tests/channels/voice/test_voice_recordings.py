@@ -77,13 +77,21 @@ async def test_a_voicemail_is_copied_into_the_file_store_and_served_by_cxstack(
     assert fetch.path == f"/Recordings/{recording_sid}.mp3"
     assert recording_sid in fake_calls.recordings  # kept at Twilio unless the setting says otherwise
 
-    # The conversation carries the stored copy; the event says where it is served.
+    # The conversation carries the stored copy, a file of the tenant served by the file API; the event says
+    # where it is served.
     found = await messages(api, call["conversation_id"])
     [copy] = [m for m in found if m["body"] == "Voicemail stored in cxstack (42 s)"]
     [attachment] = copy["attachments"]
-    assert attachment["url"] == stored["url"] and attachment["size"] == len(AUDIO)
+    assert attachment["id"] == stored["file_id"] and attachment["size"] == len(AUDIO)
+    assert attachment["url"] == f"/v1/files/{stored['file_id']}/content"
+    served = await api.get(attachment["url"])
+    assert served.content == AUDIO and served.headers["content-type"] == "audio/mpeg"
+    file = (await api.get(f"/v1/files/{stored['file_id']}")).json()
+    assert (file["name"], file["source"]) == (f"{recording_sid}.mp3", "recording")
+    assert (file["conversation_id"], file["message_id"]) == (call["conversation_id"], copy["id"])
     [event] = await events_of(runtime, "call.recording_stored")
     assert event.data["recording_id"] == stored["id"] and event.data["message_id"] == copy["id"]
+    assert event.data["file_id"] == stored["file_id"]
     [left] = await events_of(runtime, "call.voicemail_left")
     assert left.data["recording_sid"] == recording_sid
 
@@ -107,6 +115,7 @@ async def test_other_tenants_cannot_fetch_a_recording(
     [stored] = await _recordings(api, call["id"])
     other = {"headers": other_tenant.headers}
     assert (await client.get(stored["url"], **other)).status_code == 404
+    assert (await client.get(f"/v1/files/{stored['file_id']}/content", **other)).status_code == 404
     assert (await client.get(f"/v1/channels/voice/recordings/{stored['id']}", **other)).status_code == 404
     assert (await client.get(f"/v1/channels/voice/calls/{call['id']}/recordings", **other)).status_code == 404
 

@@ -3,6 +3,7 @@ expiring links (fresh ones with every history), agents use the tenant API; every
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,7 +42,7 @@ async def test_a_visitor_downloads_through_the_link_of_their_message_and_history
 ) -> None:
     welcome, uploaded, message = await _send_file(server, widget, "invoice.pdf", b"%PDF invoice")
     link = message["attachments"][0]["download_url"]
-    assert link.startswith(server.url + "/widget/v1/files/" + uploaded["url"].rsplit("/", 1)[1])
+    assert link.startswith(server.url + "/widget/v1/files/" + uploaded["id"] + "?")
     async with httpx.AsyncClient() as http:
         download = await http.get(link)
         assert download.status_code == 200 and download.content == b"%PDF invoice"
@@ -64,8 +65,8 @@ async def test_links_that_are_incomplete_tampered_expired_or_of_another_conversa
     first_welcome, first_upload, first = await _send_file(server, widget, "a.txt", b"first file")
     _, second_upload, second = await _send_file(server, widget, "b.txt", b"second file")
     link = first["attachments"][0]["download_url"]
-    key = first_upload["url"].rsplit("/", 1)[1]
-    other_key = second_upload["url"].rsplit("/", 1)[1]
+    key = first_upload["id"]
+    other_key = second_upload["id"]
 
     async with httpx.AsyncClient(base_url=server.url) as http:
 
@@ -76,7 +77,7 @@ async def test_links_that_are_incomplete_tampered_expired_or_of_another_conversa
             assert problem["code"] == code and words in problem["detail"], problem
             assert first_upload["name"] not in answer.text and b"first file" not in answer.content
 
-        # The file key and the visitor's own id are not enough.
+        # The file id and the visitor's own id are not enough.
         await refused(
             f"/widget/v1/files/{key}?widget_key={widget['widget_key']}&visitor_id={first_welcome['visitor_id']}",
             403,
@@ -108,14 +109,14 @@ async def test_links_that_are_incomplete_tampered_expired_or_of_another_conversa
         # A link as it was handed out thirteen hours ago: genuine, but expired.
         then = datetime.now(UTC) - timedelta(hours=13)
         old = attachments.download_url(
-            config, base=server.url, key=key, conversation_id=first["conversation_id"], now=then
+            config, base=server.url, file_id=key, conversation_id=first["conversation_id"], now=then
         )
         await refused(old, 403, "file_link_expired", "reload the chat for a fresh link")
         # A genuine link for a conversation that does not hold the file.
         stray = attachments.download_url(
             config,
             base=server.url,
-            key=other_key,
+            file_id=other_key,
             conversation_id=first["conversation_id"],
             now=datetime.now(UTC),
         )
@@ -134,3 +135,25 @@ async def test_links_that_are_incomplete_tampered_expired_or_of_another_conversa
             f"/v1/channels/webchat/conversations/{first['conversation_id']}/files/{other_key}"
         )
         assert elsewhere.status_code == 404 and f"holds no file {other_key}" in elsewhere.json()["detail"]
+
+
+async def test_a_visitor_cannot_attach_another_tenants_file_by_its_hash(
+    server: LiveServer, widget: dict[str, Any], other_tenant: TenantKey
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        other_widget = (
+            await http.put("/v1/channels/webchat/settings", json={}, headers=other_tenant.headers)
+        ).json()
+    secret = b"%PDF the other tenant's invoice"
+    await _send_file(server, other_widget, "invoice.pdf", secret)
+    forged = {
+        "name": "invoice.pdf",
+        "content_type": "application/pdf",
+        "size": len(secret),
+        "url": "cxstack-file://sha256/" + hashlib.sha256(secret).hexdigest(),
+    }
+    async with visitor(server, widget["widget_key"]) as (chat, _):
+        await chat.send({"type": "message", "client_id": "stolen", "body": "", "attachments": [forged]})
+        error = await chat.expect("error")
+        assert error["code"] == "attachment_unknown" and error["client_id"] == "stolen"
+        assert error["field"] == "attachments[0]"

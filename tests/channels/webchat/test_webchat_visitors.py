@@ -14,7 +14,7 @@ from tests.channels.webchat.conftest import LiveServer, agent, closed_now, conne
 from tests.conftest import TenantKey
 from websockets.exceptions import ConnectionClosed
 
-from cxstack.backbone.files import local_file_store
+from cxstack.backbone.files import key_of, local_file_store
 from cxstack.channels.webchat.api import MAX_UPLOAD_BYTES
 from cxstack.governance.audit.service import list_audit
 from cxstack.runtime import Runtime
@@ -184,7 +184,9 @@ async def test_attachments_upload_then_travel_in_a_message_and_big_ones_are_refu
             assert attachment["name"] == "receipt.pdf" and attachment["size"] == 14
             assert uploaded.headers["access-control-allow-origin"] == "*"
             stored = local_file_store(runtime.settings.data_dir)
-            assert stored.get(attachment["url"].rsplit("/", 1)[1]) == b"%PDF-1.7 bytes"
+            assert attachment["url"] == f"/v1/files/{attachment['id']}/content"
+            assert attachment["content_type"] == "application/pdf"
+            assert stored.get(key_of(b"%PDF-1.7 bytes")) == b"%PDF-1.7 bytes"
 
             too_big = await http.post(
                 "/widget/v1/uploads",

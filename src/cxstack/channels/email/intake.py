@@ -27,6 +27,8 @@ from cxstack.channels.email.received import (
     no_sender,
     publish_received,
     received_email,
+    record_attachments,
+    record_raw_emails,
 )
 from cxstack.channels.email.repository import EmailRepository
 from cxstack.channels.email.schemas import ReceivedEmail
@@ -307,18 +309,23 @@ def _write_planned(
     uow.session.flush()
 
     posts: list[tuple[Context, MessagePost]] = []
+    file_ids: list[list[str]] = []
     for item in planned:
         if item.conversation_id is None:
             item.conversation_id = new_threads[item.thread_id].conversation_id
         assert item.conversation_id is not None
         request = item.request
         author_id = customer_ids[item.customer_email] if item.customer_email is not None else None
-        data = customer_message(request.parsed, request.attachments, author_id=author_id)
+        ids = record_attachments(
+            uow, tenant_id=tenant_id, conversation_id=item.conversation_id, attachments=request.attachments
+        )
+        file_ids.append(ids)
+        data = customer_message(request.parsed, request.attachments, ids, author_id=author_id)
         posts.append((item.context, MessagePost(tenant_id, item.conversation_id, data)))
     posted = conversations.post_messages(uow, posts)
 
     rows: list[dict[str, Any]] = []
-    for item, outcome in zip(planned, posted, strict=True):
+    for item, outcome, ids in zip(planned, posted, file_ids, strict=True):
         if isinstance(outcome, DomainError):
             raise outcome
         request = item.request
@@ -329,6 +336,7 @@ def _write_planned(
             parsed=request.parsed,
             raw=request.raw,
             attachments=request.attachments,
+            attachment_ids=ids,
             created_at=now,
             thread_id=item.thread_id,
             conversation_id=item.conversation_id,
@@ -336,6 +344,9 @@ def _write_planned(
             customer_id=outcome.message.author_id or outcome.message.customer_id,
         )
         rows.append(item.email)
+    record_raw_emails(uow, tenant_id=tenant_id, emails=[(item.email, item.request.raw) for item in planned])
+    for item in planned:
+        request = item.request
         publish_received(
             uow,
             item.email,

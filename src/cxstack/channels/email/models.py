@@ -61,7 +61,8 @@ class EmailThread(TenantScoped, Base):
 
 
 class EmailMessage(TenantScoped, Base):
-    """One email, inbound or outbound, with its raw bytes in the file store (``raw_key``).
+    """One email, inbound or outbound, with its raw bytes in the file store (``raw_key``); an inbound
+    one's raw bytes are also a file of the tenant (``raw_file_id``, served by ``/v1/files/{id}``).
 
     An inbound email is processed once per tenant and Message-ID; an outbound one is sent once per
     conversation message (``cx_message_id``).
@@ -97,6 +98,8 @@ class EmailMessage(TenantScoped, Base):
     sent_at: Mapped[datetime | None]
     raw_key: Mapped[str] = mapped_column(String(64))
     raw_size: Mapped[int] = mapped_column(Integer)
+    #: The file (``message/rfc822``) that is this email as received.
+    raw_file_id: Mapped[str | None] = mapped_column(String(32))
     attachments: Mapped[list[Any]]
     #: Bounce recipients, the auto-reply's reason, or why a send failed.
     details: Mapped[dict[str, Any]]

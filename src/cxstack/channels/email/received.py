@@ -5,6 +5,7 @@ at a time, ``intake.ingest_emails`` many at once): its row, the message posted i
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,11 @@ from cxstack.records.conversations.schemas import (
     Attachment,
     MessageCreate,
 )
+from cxstack.records.files import service as files
+from cxstack.records.files.schemas import content_url
+
+#: The content type of a raw email kept as a file.
+RAW_CONTENT_TYPE = "message/rfc822"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +71,81 @@ def stored_body(parsed: ParsedEmail, *, has_attachments: bool) -> str:
     return body
 
 
+def record_attachments(
+    uow: UnitOfWork, *, tenant_id: str, conversation_id: str | None, attachments: Sequence[StoredAttachment]
+) -> list[str]:
+    """Record an email's attachments as files of the tenant in ``conversation_id``; return their ids."""
+    if not attachments:
+        return []
+    recorded = files.add_files(
+        uow,
+        tenant_id=tenant_id,
+        files=[
+            files.NewFile(
+                name=a.filename,
+                content_type=a.content_type,
+                stored=a.file,
+                source="email_attachment",
+                conversation_id=conversation_id,
+            )
+            for a in attachments
+        ],
+    )
+    return [file.id for file in recorded]
+
+
+def record_raw_emails(
+    uow: UnitOfWork, *, tenant_id: str, emails: Sequence[tuple[dict[str, Any], StoredFile]]
+) -> None:
+    """Record the raw bytes of emails (their rows, not inserted yet, with the stored raw message) as files
+    of the tenant (``message/rfc822``, in the email's conversation, of the message it became), and put
+    each file's id in its row's ``raw_file_id``."""
+    if not emails:
+        return
+    recorded = files.add_files(
+        uow,
+        tenant_id=tenant_id,
+        files=[
+            files.NewFile(
+                name=f"{email['id']}.eml",
+                content_type=RAW_CONTENT_TYPE,
+                stored=raw,
+                source="email",
+                conversation_id=email["conversation_id"],
+                message_id=email["cx_message_id"],
+            )
+            for email, raw in emails
+        ],
+    )
+    for (email, _), file in zip(emails, recorded, strict=True):
+        email["raw_file_id"] = file.id
+
+
+def attachments_json(
+    attachments: Sequence[StoredAttachment], file_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Return an email row's ``attachments``: each file's id, name, content type, size and file API URL."""
+    return [
+        {
+            "id": file_id,
+            "name": a.filename,
+            "content_type": a.content_type,
+            "size": a.file.size,
+            "url": content_url(file_id),
+        }
+        for a, file_id in zip(attachments, file_ids, strict=True)
+    ]
+
+
 def customer_message(
-    parsed: ParsedEmail, attachments: list[StoredAttachment], *, author_id: str | None
+    parsed: ParsedEmail,
+    attachments: list[StoredAttachment],
+    file_ids: Sequence[str],
+    *,
+    author_id: str | None,
 ) -> MessageCreate:
-    """Return the conversation message a customer's email is posted as (``author_id`` None: the
-    conversation's customer)."""
+    """Return the conversation message a customer's email is posted as, its attachments the files
+    ``file_ids`` (``record_attachments``; ``author_id`` None: the conversation's customer)."""
     return MessageCreate(
         direction="inbound",
         body=_body_of(parsed, attachments),
@@ -77,9 +153,8 @@ def customer_message(
         author_id=author_id,
         channel="email",
         attachments=[
-            Attachment(name=a.filename, content_type=a.content_type, size=a.file.size, url=a.file.url)
-            for a in attachments[:MAX_ATTACHMENTS]
-        ],
+            Attachment(id=file_id, name=a.filename) for a, file_id in zip(attachments, file_ids, strict=True)
+        ][:MAX_ATTACHMENTS],
         client_id=client_id_of(parsed.message_id),
     )
 
@@ -92,13 +167,15 @@ def email_row(
     parsed: ParsedEmail,
     raw: StoredFile,
     attachments: list[StoredAttachment],
+    attachment_ids: Sequence[str],
     created_at: datetime,
     thread_id: str | None = None,
     conversation_id: str | None = None,
     cx_message_id: str | None = None,
     customer_id: str | None = None,
 ) -> dict[str, Any]:
-    """Return the ``email_messages`` row of an inbound email (``repo.insert_email(s)`` writes it)."""
+    """Return the ``email_messages`` row of an inbound email (``repo.insert_email(s)`` writes it), its
+    attachments the files ``attachment_ids``; ``record_raw_emails`` fills in its ``raw_file_id``."""
     return {
         "id": email_id,
         "tenant_id": tenant_id,
@@ -120,10 +197,8 @@ def email_row(
         "sent_at": parsed.date,
         "raw_key": raw.key,
         "raw_size": raw.size,
-        "attachments": [
-            {"name": a.filename, "content_type": a.content_type, "size": a.file.size, "url": a.file.url}
-            for a in attachments
-        ],
+        "raw_file_id": None,
+        "attachments": attachments_json(attachments, attachment_ids),
         "details": {},
         "created_at": created_at,
     }
@@ -157,6 +232,7 @@ def publish_received(
             subject=email["subject"],
             attachments_count=attachments_count,
             new_thread=new_thread,
+            raw_file_id=email.get("raw_file_id"),
         ),
     )
 
@@ -172,11 +248,21 @@ def received_email(email: dict[str, Any], *, duplicate: bool) -> ReceivedEmail:
         conversation_id=email["conversation_id"],
         conversation_message_id=email["cx_message_id"],
         customer_id=email["customer_id"],
+        raw_file_id=email.get("raw_file_id"),
         duplicate=duplicate,
     )
 
 
 def fields_of(email: EmailMessage) -> dict[str, Any]:
     """Return the row fields ``received_email`` reads, of a stored email."""
-    columns = ("id", "inbox_id", "message_id", "kind", "thread_id", "conversation_id", "cx_message_id")
+    columns = (
+        "id",
+        "inbox_id",
+        "message_id",
+        "kind",
+        "thread_id",
+        "conversation_id",
+        "cx_message_id",
+        "raw_file_id",
+    )
     return {**{column: getattr(email, column) for column in columns}, "customer_id": email.customer_id}

@@ -33,6 +33,7 @@ from cxstack.backbone.files import FileStore
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.models import EmailInbox, EmailMessage, EmailThread
+from cxstack.channels.email.received import RAW_CONTENT_TYPE
 from cxstack.channels.email.relay import RelayRefused, RelaySettings, send_via_relay
 from cxstack.channels.email.repository import EmailRepository
 from cxstack.channels.email.schemas import EmailSendFailed, EmailSent
@@ -41,6 +42,7 @@ from cxstack.channels.email.threads import start_thread
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageSent
 from cxstack.records.customers import service as customers
+from cxstack.records.files import service as files
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +172,23 @@ def send_reply(
     raw = mime.as_bytes()
     stored = store.put(raw)
 
+    email_id = new_id("eml")
+    [raw_file] = files.add_files(
+        uow,
+        tenant_id=tenant_id,
+        files=[
+            files.NewFile(
+                name=f"{email_id}.eml",
+                content_type=RAW_CONTENT_TYPE,
+                stored=stored,
+                source="email",
+                conversation_id=data.conversation_id,
+                message_id=data.message_id,
+            )
+        ],
+    )
     email = EmailMessage(
-        id=new_id("eml"),
+        id=email_id,
         tenant_id=tenant_id,
         inbox_id=inbox.id,
         message_id=message_id,
@@ -191,6 +208,7 @@ def send_reply(
         sent_at=data.created_at,
         raw_key=stored.key,
         raw_size=stored.size,
+        raw_file_id=raw_file.id,
         attachments=[],
         details={},
         created_at=uow.clock.now(),

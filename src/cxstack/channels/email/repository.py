@@ -45,6 +45,7 @@ _EMAILS_BY_MESSAGE_IDS = select(
     _EMAILS.c.conversation_id,
     _EMAILS.c.cx_message_id,
     _EMAILS.c.customer_id,
+    _EMAILS.c.raw_file_id,
 ).where(
     _EMAILS.c.tenant_id == bindparam("tenant_id"),
     _EMAILS.c.message_id.in_(bindparam("ids", expanding=True)),
@@ -146,7 +147,7 @@ class EmailRepository:
     def emails_by_message_ids(self, message_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """Return, for each of ``message_ids`` received before, what the inbound path answers with (one
         query): {message id: {id, inbox_id, message_id, kind, thread_id, conversation_id, cx_message_id,
-        customer_id}}."""
+        customer_id, raw_file_id}}."""
         if not message_ids:
             return {}
         rows = self.session.connection().execute(

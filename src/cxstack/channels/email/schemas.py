@@ -49,6 +49,8 @@ class ReceivedEmail(BaseModel):
     #: The conversation message it was posted as (customer messages only).
     conversation_message_id: str | None
     customer_id: str | None
+    #: The raw email as received, a file of the tenant (``message/rfc822``, ``/v1/files/{id}``).
+    raw_file_id: str | None = None
     #: True when this Message-ID had been received before and nothing was done this time.
     duplicate: bool
 
@@ -81,6 +83,8 @@ class EmailReceived(BaseModel):
     attachments_count: int
     #: True when the email started a new thread (no Message-ID or reply token matched).
     new_thread: bool
+    #: The raw email as received, a file of the tenant (``message/rfc822``, ``/v1/files/{id}``).
+    raw_file_id: str | None = None
 
 
 class BouncedRecipient(BaseModel):

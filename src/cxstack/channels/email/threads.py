@@ -23,6 +23,7 @@ from cxstack.channels.email.models import EmailThread
 from cxstack.channels.email.parsing import ParsedEmail
 from cxstack.channels.email.received import (
     StoredAttachment,
+    attachments_json,
     customer_message,
     email_row,
     fields_of,
@@ -30,6 +31,8 @@ from cxstack.channels.email.received import (
     no_sender,
     publish_received,
     received_email,
+    record_attachments,
+    record_raw_emails,
 )
 from cxstack.channels.email.repository import EmailRepository, ThreadView
 from cxstack.channels.email.schemas import (
@@ -168,6 +171,7 @@ def ingest_email(
         parsed=parsed,
         raw=raw,
         attachments=attachments,
+        attachment_ids=[],
         created_at=uow.clock.now(),
     )
     if parsed.kind == "bounce":
@@ -175,7 +179,13 @@ def ingest_email(
     elif parsed.kind == "auto_reply":
         _record_auto_reply(uow, repo, email, parsed, token)
     else:
-        _post_customer_email(uow, repo, email, parsed, token, attachments)
+        _post_customer_email(uow, repo, email, parsed, token, raw, attachments)
+    if email["raw_file_id"] is None:
+        file_ids = record_attachments(
+            uow, tenant_id=tenant_id, conversation_id=email["conversation_id"], attachments=attachments
+        )
+        email["attachments"] = attachments_json(attachments, file_ids)
+        record_raw_emails(uow, tenant_id=tenant_id, emails=[(email, raw)])
     repo.insert_email(email)
     return received_email(email, duplicate=False)
 
@@ -251,6 +261,7 @@ def _post_customer_email(
     email: dict[str, Any],
     parsed: ParsedEmail,
     token: str | None,
+    raw: StoredFile,
     attachments: list[StoredAttachment],
 ) -> None:
     tenant_id = repo.tenant_id
@@ -294,11 +305,14 @@ def _post_customer_email(
             thread.conversation_id, thread.customer_id = conversation.id, customer_id
             thread.customer_address = sender
     assert thread.conversation_id is not None
+    file_ids = record_attachments(
+        uow, tenant_id=tenant_id, conversation_id=thread.conversation_id, attachments=attachments
+    )
     posted = conversations.post_message(
         uow,
         tenant_id=tenant_id,
         conversation_id=thread.conversation_id,
-        data=customer_message(parsed, attachments, author_id=customer_id),
+        data=customer_message(parsed, attachments, file_ids, author_id=customer_id),
     )
     customer_id = posted.message.author_id or posted.message.customer_id
     email.update(
@@ -306,6 +320,8 @@ def _post_customer_email(
         conversation_id=thread.conversation_id,
         cx_message_id=posted.message.id,
         customer_id=customer_id,
+        attachments=attachments_json(attachments, file_ids),
     )
+    record_raw_emails(uow, tenant_id=tenant_id, emails=[(email, raw)])
     repo.add_refs([parsed.message_id, *parsed.referenced_ids], thread.id, known=known)
     publish_received(uow, email, attachments_count=len(attachments), new_thread=new_thread)

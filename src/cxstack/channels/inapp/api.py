@@ -137,8 +137,15 @@ async def post_message(request: Request) -> Response:
     data = await json_body(request, AppMessageIn)
     runtime = runtime_of(request)
     config = await _app_config(request)
-    for attachment in data.attachments:
-        chat.check_attachment(file_store(request), attachment.url)
+    if data.attachments:
+        await runtime.db.read(
+            lambda session: chat.check_attachments(
+                session,
+                tenant_id=visitor.tenant_id,
+                conversation_id=visitor.conversation_id,
+                attachments=data.attachments,
+            )
+        )
     if visitor.conversation_id is None:
         visitor = await runtime.db.write(
             lambda uow: chat.ensure_conversation(uow, config=config, visitor_id=visitor.id),
@@ -167,8 +174,8 @@ async def post_message(request: Request) -> Response:
 @app_api.post("/uploads", status_code=201, response_model=UploadOut)
 async def upload(request: Request) -> Response:
     """Upload an attachment (multipart/form-data, part ``file``, at most 10 MiB)."""
-    await app_user(request)
-    uploaded = await upload_file(request, file_store(request))
+    visitor = await app_user(request)
+    uploaded = await upload_file(request, file_store(request), visitor=visitor)
     return Response(uploaded.model_dump_json().encode(), status_code=201, media_type=JSON)
 
 

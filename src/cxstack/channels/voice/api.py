@@ -12,7 +12,7 @@ token, over the URL with its query.
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, NoReturn, cast
+from typing import Annotated, NoReturn
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
 from cxstack.backbone.errors import DomainError, NotFound
-from cxstack.backbone.files import FileStore, local_file_store
+from cxstack.backbone.files import FileStore, shared_store
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.numbers.schemas import NumberRoute
 from cxstack.channels.numbers.service import route_for
@@ -174,10 +174,7 @@ async def get_recording(request: Request, who: Who, recording_id: str) -> Respon
 
 def _file_store(request: Request) -> FileStore:
     runtime = runtime_of(request)
-    store = runtime.extras.get("file_store")
-    if store is None:
-        store = runtime.extras["file_store"] = local_file_store(runtime.settings.data_dir)
-    return cast(FileStore, store)
+    return shared_store(runtime.extras, runtime.settings.data_dir)
 
 
 @router.get(
@@ -187,14 +184,16 @@ def _file_store(request: Request) -> FileStore:
 )
 async def download_recording(request: Request, who: Who, recording_id: str) -> Response:
     """The recording's audio, from cxstack's file store; 409 while it is only at Twilio (its URL named)."""
-    key, content_type, name = await runtime_of(request).db.read(
+    file = await runtime_of(request).db.read(
         lambda session: recordings.stored_recording(
             session, tenant_id=who.tenant_id, recording_id=recording_id
         )
     )
-    data = await asyncio.to_thread(_file_store(request).get, key)
+    data = await asyncio.to_thread(_file_store(request).get, file.sha256)
     return Response(
-        data, media_type=content_type, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        data,
+        media_type=file.content_type,
+        headers={"Content-Disposition": f'attachment; filename="{file.name}"'},
     )
 
 

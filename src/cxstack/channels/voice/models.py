@@ -130,7 +130,7 @@ class VoiceCallbackReceipt(TenantScoped, Base):
 
 class VoiceRecording(TenantScoped, Base):
     """A recording of a call: listed with the provider's URL until it is copied into cxstack's file store,
-    then served by cxstack."""
+    then a file of the tenant (``file_id``) served by cxstack."""
 
     __tablename__ = "voice_recordings"
     __table_args__ = (
@@ -150,6 +150,8 @@ class VoiceRecording(TenantScoped, Base):
     status: Mapped[str] = mapped_column(String(16))
     #: The file store's key (SHA-256 of the bytes) once stored.
     file_key: Mapped[str | None] = mapped_column(String(64))
+    #: The file the stored copy is (``/v1/files/{id}``), once stored.
+    file_id: Mapped[str | None] = mapped_column(String(32))
     size: Mapped[int | None]
     content_type: Mapped[str] = mapped_column(String(100))
     #: The message of the conversation that carries the stored copy.

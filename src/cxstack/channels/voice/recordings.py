@@ -5,8 +5,9 @@ attached and its transcript as the next message; a recording of a call with an a
 Each recording and transcription is attached once, however often the provider posts it.
 
 Each recording is then copied into cxstack's file store by the ``voice.copy_recording`` effect (the MP3
-fetched from the provider with the number's credentials), after which cxstack serves it
-(``/v1/channels/voice/recordings/{id}/media``) and a message of the conversation carries that copy; until
+fetched from the provider with the number's credentials), after which it is a file of the tenant in the
+call's conversation, served by the file API (``/v1/files/{id}/content``) and by
+``/v1/channels/voice/recordings/{id}/media``, and a message of the conversation carries that file; until
 then the recording is listed with the provider's URL. A failed download is retried by the effect runner.
 With ``CXSTACK_VOICE_DELETE_RECORDINGS_AFTER_COPY`` the provider's copy is deleted once cxstack has its own.
 """
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
 from cxstack.backbone.errors import Conflict, NotFound
-from cxstack.backbone.files import FileStore
+from cxstack.backbone.files import FileStore, StoredFile
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for
@@ -46,6 +47,8 @@ from cxstack.channels.voice.service import (
 )
 from cxstack.channels.voice.settings import VoiceSettings
 from cxstack.records.conversations.schemas import Attachment
+from cxstack.records.files import service as files
+from cxstack.records.files.schemas import FileOut
 
 
 def _media_url(url: str) -> str:
@@ -196,6 +199,7 @@ def _recording_out(row: VoiceRecording) -> RecordingOut:
         status=row.status,
         url=MEDIA_ROUTE.format(id=row.id) if row.status == "stored" else row.provider_url,
         provider_url=row.provider_url,
+        file_id=row.file_id,
         duration_s=row.duration_s,
         size=row.size,
         content_type=row.content_type,
@@ -220,17 +224,17 @@ def get_recording(session: Session, *, tenant_id: str, recording_id: str) -> Rec
     return _recording_out(VoiceRepository(session, tenant_id).recording(recording_id))
 
 
-def stored_recording(session: Session, *, tenant_id: str, recording_id: str) -> tuple[str, str, str]:
-    """Return (file key, content type, file name) of a recording cxstack holds; raises NotFound, Conflict
-    (not copied yet: it is still at the provider's URL)."""
+def stored_recording(session: Session, *, tenant_id: str, recording_id: str) -> FileOut:
+    """Return the file a recording cxstack holds is; raises NotFound, Conflict (not copied yet: it is
+    still at the provider's URL)."""
     row = VoiceRepository(session, tenant_id).recording(recording_id)
-    if row.status != "stored" or row.file_key is None:
+    if row.status != "stored" or row.file_id is None:
         raise Conflict(
             f"recording {recording_id} is not stored in cxstack yet ({row.status}); "
             f"it is at {row.provider_url}",
             field="recording_id",
         )
-    return row.file_key, row.content_type, f"{row.recording_sid}.mp3"
+    return files.get_file(session, tenant_id=tenant_id, file_id=row.file_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +287,24 @@ class RecordingCopier:
         if row.status == "stored":
             return
         call = repo.get_call(row.call_id)
-        row.status, row.file_key, row.size = "stored", str(result["key"]), int(result["size"])
+        stored = StoredFile(key=str(result["key"]), size=int(result["size"]))
+        row.status, row.file_key, row.size = "stored", stored.key, stored.size
         row.deleted_at_provider = bool(result.get("deleted"))
         row.error, row.updated_at = None, uow.clock.now()
+        [file] = files.add_files(
+            uow,
+            tenant_id=job.tenant_id,
+            files=[
+                files.NewFile(
+                    name=f"{row.recording_sid}.mp3",
+                    content_type=row.content_type,
+                    stored=stored,
+                    source="recording",
+                    conversation_id=call.conversation_id,
+                )
+            ],
+        )
+        row.file_id = file.id
         url = MEDIA_ROUTE.format(id=row.id)
         length = f" ({describe_duration(row.duration_s)})" if row.duration_s is not None else ""
         message_id = post_call_message(
@@ -293,11 +312,7 @@ class RecordingCopier:
             call,
             body=f"{'Voicemail' if row.voicemail else 'Call recording'} stored in cxstack{length}",
             client_id=f"recording:{row.recording_sid}:stored",
-            attachments=[
-                Attachment(
-                    name=f"{row.recording_sid}.mp3", content_type=row.content_type, size=row.size, url=url
-                )
-            ],
+            attachments=[Attachment(id=file.id)],
         )
         row.message_id = message_id
         publish_call_event(
@@ -311,6 +326,7 @@ class RecordingCopier:
                 url=url,
                 size=row.size,
                 message_id=message_id,
+                file_id=file.id,
             ),
         )
 

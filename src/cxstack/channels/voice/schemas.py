@@ -195,6 +195,8 @@ class RecordingOut(BaseModel):
     #: Where to fetch it: cxstack's own route once stored, the provider's URL until then.
     url: str
     provider_url: str
+    #: The file the stored copy is, served by the file API (``/v1/files/{id}``) too; null until stored.
+    file_id: str | None = None
     duration_s: int | None
     size: int | None
     content_type: str
@@ -420,6 +422,8 @@ class RecordingStored(CallEvent):
     url: str
     size: int
     message_id: str
+    #: The file the stored copy is (``/v1/files/{id}``).
+    file_id: str | None = None
 
 
 class VoicemailStarted(CallEvent):

@@ -1,8 +1,9 @@
 """``/v1/channels/webchat/settings`` (tenant API key): the widget's settings. ``/widget/v1.js`` and
 ``/widget/v1/...``: the widget itself and its uploads (public widget key and visitor id), and the files of a
-visitor's conversation (signed links, see ``attachments``); ``/v1/channels/webchat/conversations/{id}/files``:
-the same files for agents (tenant API key). ``/ws/webchat``: a visitor's socket; ``/ws/agent``: an agent's
-(tenant API key). The socket protocol is in ``protocol``."""
+visitor's conversation (signed links, see ``attachments``); agents fetch the same files through the file
+API (``/v1/files/{id}``), or by the old route ``/v1/channels/webchat/conversations/{id}/files/{key}``.
+``/ws/webchat``: a visitor's socket; ``/ws/agent``: an agent's (tenant API key). The socket protocol is in
+``protocol``."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
 from cxstack.backbone.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
-from cxstack.backbone.files import FileStore, key_from_url, local_file_store
+from cxstack.backbone.files import FileStore, shared_store
+from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.webchat import attachments, service
 from cxstack.channels.webchat.agent_socket import AgentSocket
 from cxstack.channels.webchat.hub import ChatHub, hub_of
@@ -29,6 +31,8 @@ from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, Webch
 from cxstack.channels.webchat.service import LiveChannel, VisitorOut
 from cxstack.channels.webchat.visitor_socket import VisitorSocket
 from cxstack.governance.tenants.service import authenticate, digest_of
+from cxstack.records.files import service as file_records
+from cxstack.records.files.schemas import FileOut
 from cxstack.web.auth import ApiKeyCache, Caller, caller, runtime_of
 from cxstack.web.problems import problem
 from cxstack.web.responses import read, write
@@ -61,10 +65,7 @@ def chat_hub(connection: HTTPConnection) -> ChatHub:
 
 def file_store(connection: HTTPConnection) -> FileStore:
     runtime = _runtime(connection)
-    store = runtime.extras.get("file_store")
-    if store is None:
-        store = runtime.extras["file_store"] = local_file_store(runtime.settings.data_dir)
-    return cast(FileStore, store)
+    return shared_store(runtime.extras, runtime.settings.data_dir)
 
 
 # -- settings --------------------------------------------------------------------------------------
@@ -160,8 +161,9 @@ async def visitor_of(
     return visitor
 
 
-async def upload_file(request: Request, store: FileStore) -> UploadOut:
-    """Store the ``file`` part of a multipart upload; raises AttachmentTooLarge, ValidationFailed."""
+async def upload_file(request: Request, store: FileStore, *, visitor: VisitorOut) -> UploadOut:
+    """Store the ``file`` part of a multipart upload as a file of the visitor's tenant (and conversation,
+    once it has one); raises AttachmentTooLarge, ValidationFailed."""
     length = request.headers.get("content-length")
     limit_text = f"{MAX_UPLOAD_BYTES} bytes ({MAX_UPLOAD_BYTES // (1024 * 1024)} MiB)"
     if length is not None and length.isdigit() and int(length) > MAX_UPLOAD_BYTES + 64 * 1024:
@@ -200,12 +202,18 @@ async def upload_file(request: Request, store: FileStore) -> UploadOut:
     if not data:
         raise ValidationFailed("the file is empty", field="file")
     stored = await asyncio.to_thread(store.put, data)
-    return UploadOut(
+    new = file_records.NewFile(
         name=(part.filename or "file")[:255],
         content_type=(part.content_type or "application/octet-stream")[:100],
-        size=stored.size,
-        url=stored.url,
+        stored=stored,
+        source="upload",
+        conversation_id=visitor.conversation_id,
     )
+    [file] = await _runtime(request).db.write(
+        lambda uow: file_records.add_files(uow, tenant_id=visitor.tenant_id, files=[new]),
+        context=Context(actor=f"{visitor.channel}_visitor:{visitor.id}", source=service.SOURCE),
+    )
+    return UploadOut(id=file.id, name=file.name, content_type=file.content_type, size=file.size, url=file.url)
 
 
 def _problem(request: Request, error: DomainError) -> Response:
@@ -223,11 +231,11 @@ def _problem(request: Request, error: DomainError) -> Response:
 
 @widget.post("/widget/v1/uploads", status_code=201, response_model=UploadOut)
 async def upload(request: Request, widget_key: str = Query(), visitor_id: str = Query()) -> Response:
-    """Upload an attachment (multipart/form-data, part ``file``, at most 10 MiB); reference the answer's
-    ``url`` in a message's ``attachments``."""
+    """Upload an attachment (multipart/form-data, part ``file``, at most 10 MiB); reference the answer in
+    a message's ``attachments``."""
     try:
-        await visitor_of(request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id)
-        uploaded = await upload_file(request, file_store(request))
+        visitor = await visitor_of(request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id)
+        uploaded = await upload_file(request, file_store(request), visitor=visitor)
     except DomainError as error:
         return _problem(request, error)
     return Response(
@@ -268,9 +276,9 @@ async def visitor_messages(
     return Response(body, media_type="application/json", headers=_CORS)
 
 
-def _file_response(data: bytes, attachment: Any, *, headers: dict[str, str]) -> Response:
+def _file_response(data: bytes, file: FileOut, *, headers: dict[str, str]) -> Response:
     # Served as a download, never rendered on cxstack's origin: a visitor's upload is not to be trusted.
-    name = quote(attachment.name, safe="")
+    name = quote(file.name, safe="")
     return Response(
         data,
         media_type="application/octet-stream",
@@ -283,10 +291,10 @@ def _file_response(data: bytes, attachment: Any, *, headers: dict[str, str]) -> 
     )
 
 
-@widget.get("/widget/v1/files/{key}", include_in_schema=False)
+@widget.get("/widget/v1/files/{file_id}", include_in_schema=False)
 async def download(
     request: Request,
-    key: str,
+    file_id: str,
     widget_key: str | None = Query(default=None, max_length=64),
     conversation_id: str | None = Query(default=None, max_length=32),
     expires: str | None = Query(default=None, max_length=20),
@@ -309,34 +317,34 @@ async def download(
             raise Forbidden(f"no {channel} has the key {widget_key!r}", field="widget_key")
         conversation = attachments.check_link(
             config,
-            key=key,
+            file_id=file_id,
             conversation_id=conversation_id,
             expires=expires,
             token=token,
             now=runtime.db.clock.now(),
         )
-        attachment = await runtime.db.read(
-            lambda session: attachments.attachment_of(
-                session, tenant_id=config.tenant_id, conversation_id=conversation, key=key
+        file = await runtime.db.read(
+            lambda session: file_records.conversation_file(
+                session, tenant_id=config.tenant_id, conversation_id=conversation, ref=file_id
             )
         )
-        data = await asyncio.to_thread(file_store(request).get, key_from_url(attachment.url))
+        data = await asyncio.to_thread(file_store(request).get, file.sha256)
     except DomainError as error:
         return _problem(request, error)
-    return _file_response(data, attachment, headers=_CORS)
+    return _file_response(data, file, headers=_CORS)
 
 
 @router.get("/conversations/{conversation_id}/files/{key}")
 async def agent_download(request: Request, who: Who, conversation_id: str, key: str) -> Response:
-    """A file attached to a message of the conversation (``key``: the last part of the attachment's
-    ``url``); 404 when the conversation (of the caller's tenant) holds no such file."""
-    attachment = await _runtime(request).db.read(
-        lambda session: attachments.attachment_of(
-            session, tenant_id=who.tenant_id, conversation_id=conversation_id, key=key
+    """A file of the conversation by its id or its SHA-256 (hex); 404 when the conversation (of the
+    caller's tenant) holds no such file. ``/v1/files/{id}/content`` serves the same files."""
+    file = await _runtime(request).db.read(
+        lambda session: file_records.conversation_file(
+            session, tenant_id=who.tenant_id, conversation_id=conversation_id, ref=key
         )
     )
-    data = await asyncio.to_thread(file_store(request).get, key_from_url(attachment.url))
-    return _file_response(data, attachment, headers={})
+    data = await asyncio.to_thread(file_store(request).get, file.sha256)
+    return _file_response(data, file, headers={})
 
 
 # -- sockets ---------------------------------------------------------------------------------------

@@ -1,13 +1,14 @@
 """Attachment links: the signed, expiring download URLs a visitor's widget gets for the files of their
 conversation, and checking them.
 
-A file is stored once under the SHA-256 of its bytes, whoever uploaded it, so knowing a key proves nothing.
-A link proves that cxstack handed it out for one conversation that holds the file: its ``token`` is the
-hex HMAC-SHA256 of ``<key>\\n<conversation id>\\n<expires>`` keyed with a key derived from the widget's
-identity secret (a SHA-256 of it, never an HMAC the company's server could be made to compute as a
-``user_hash``). Links expire after ``LINK_LIFETIME``; the welcome's history and the messages endpoint hand
-out fresh ones, and rotating the identity secret voids every link given before. Agents fetch files through
-the tenant API instead (``/v1/channels/webchat/conversations/{id}/files/{key}``).
+A link names a file record (``/widget/v1/files/<file id>``) and proves that cxstack handed it out for the
+conversation that file belongs to: its ``token`` is the hex HMAC-SHA256 of
+``<file id>\\n<conversation id>\\n<expires>`` keyed with a key derived from the widget's identity secret (a
+SHA-256 of it, never an HMAC the company's server could be made to compute as a ``user_hash``), and the file
+is served only when the widget's tenant holds it in that conversation. Links expire after
+``LINK_LIFETIME``; the welcome's history and the messages endpoint hand out fresh ones, and rotating the
+identity secret voids every link given before. Agents fetch files through the file API instead
+(``/v1/files/{id}/content``, tenant API key).
 """
 
 from __future__ import annotations
@@ -18,14 +19,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
-from cxstack.backbone.errors import Forbidden, NotFound
-from cxstack.backbone.files import URL_PREFIX
+from cxstack.backbone.errors import Forbidden
 from cxstack.channels.webchat.service import WidgetConfig
-from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import Attachment
 
 #: How long a download link handed to a visitor works.
 LINK_LIFETIME = timedelta(hours=12)
@@ -53,45 +50,50 @@ def public_base(connection: HTTPConnection) -> str:
     return base
 
 
-def link_token(config: WidgetConfig, *, key: str, conversation_id: str, expires: int) -> str:
-    """Return the token of a link to the file ``key`` of ``conversation_id`` that works until ``expires``
-    (Unix seconds)."""
-    message = f"{key}\n{conversation_id}\n{expires}".encode()
+def link_token(config: WidgetConfig, *, file_id: str, conversation_id: str, expires: int) -> str:
+    """Return the token of a link to the file ``file_id`` of ``conversation_id`` that works until
+    ``expires`` (Unix seconds)."""
+    message = f"{file_id}\n{conversation_id}\n{expires}".encode()
     return hmac.new(_link_key(config), message, hashlib.sha256).hexdigest()
 
 
-def download_url(config: WidgetConfig, *, base: str, key: str, conversation_id: str, now: datetime) -> str:
-    """Return the absolute URL (under ``base``, cxstack's own origin) that downloads the file ``key`` of
-    ``conversation_id`` until ``LINK_LIFETIME`` from ``now``."""
+def download_url(
+    config: WidgetConfig, *, base: str, file_id: str, conversation_id: str, now: datetime
+) -> str:
+    """Return the absolute URL (under ``base``, cxstack's own origin) that downloads the file ``file_id``
+    of ``conversation_id`` until ``LINK_LIFETIME`` from ``now``."""
     expires = int((now + LINK_LIFETIME).timestamp())
     query = urlencode(
         {
             "widget_key": config.widget_key,
             "conversation_id": conversation_id,
             "expires": expires,
-            "token": link_token(config, key=key, conversation_id=conversation_id, expires=expires),
+            "token": link_token(config, file_id=file_id, conversation_id=conversation_id, expires=expires),
         }
     )
-    return f"{base.rstrip('/')}/widget/v1/files/{key}?{query}"
+    return f"{base.rstrip('/')}/widget/v1/files/{file_id}?{query}"
 
 
 def with_download_urls(
     message: dict[str, Any], *, config: WidgetConfig, base: str, now: datetime
 ) -> dict[str, Any]:
     """Return a message as frames carry it (``protocol.message_json``) with a ``download_url`` on each of
-    its attachments stored here."""
+    its attachments that is a file of cxstack's (one with an ``id``)."""
     attachments = message.get("attachments")
     if not attachments:
         return message
     linked = []
     for attachment in attachments:
-        url = str(attachment.get("url", ""))
-        if url.startswith(URL_PREFIX):
-            key = url.removeprefix(URL_PREFIX)
+        file_id = attachment.get("id")
+        if file_id:
             attachment = {
                 **attachment,
                 "download_url": download_url(
-                    config, base=base, key=key, conversation_id=message["conversation_id"], now=now
+                    config,
+                    base=base,
+                    file_id=str(file_id),
+                    conversation_id=message["conversation_id"],
+                    now=now,
                 ),
             }
         linked.append(attachment)
@@ -101,14 +103,14 @@ def with_download_urls(
 def check_link(
     config: WidgetConfig,
     *,
-    key: str,
+    file_id: str,
     conversation_id: str | None,
     expires: str | None,
     token: str | None,
     now: datetime,
 ) -> str:
     """Return the conversation a download link names; raises FileLinkInvalid (incomplete, or a token that
-    does not match the key, conversation and expiry) or FileLinkExpired."""
+    does not match the file, conversation and expiry) or FileLinkExpired."""
     missing = [
         name
         for name, value in (("conversation_id", conversation_id), ("expires", expires), ("token", token))
@@ -123,7 +125,7 @@ def check_link(
     assert conversation_id is not None and expires is not None and token is not None
     if not expires.isdigit() or len(expires) > 12:
         raise FileLinkInvalid(f"expires is Unix seconds, got {expires!r}", field="expires")
-    expected = link_token(config, key=key, conversation_id=conversation_id, expires=int(expires))
+    expected = link_token(config, file_id=file_id, conversation_id=conversation_id, expires=int(expires))
     if not hmac.compare_digest(expected, token.strip().lower()):
         raise FileLinkInvalid(
             "the link's token does not match this file, conversation and expiry (or the widget's identity "
@@ -137,25 +139,3 @@ def check_link(
             field="expires",
         )
     return conversation_id
-
-
-def attachment_of(session: Session, *, tenant_id: str, conversation_id: str, key: str) -> Attachment:
-    """Return the attachment of a message of the conversation that is the file ``key`` (the newest such);
-    raises NotFound for an unknown conversation or one that holds no such file."""
-    url = URL_PREFIX + key
-    found: Attachment | None = None
-    cursor: str | None = None
-    while True:
-        page = conversations.list_messages(
-            session, tenant_id=tenant_id, conversation_id=conversation_id, cursor=cursor, limit=200
-        )
-        for message in page.items:
-            for attachment in message.attachments:
-                if attachment.url == url:
-                    found = attachment
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
-    if found is None:
-        raise NotFound(f"conversation {conversation_id} holds no file {key}", field="key")
-    return found

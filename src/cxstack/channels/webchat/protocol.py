@@ -13,9 +13,11 @@ Visitor socket ``/ws/webchat`` (and the in-app socket ``/ws/inapp``), client to 
   signed its user in). Answered with ``signed_in`` (``visitor_id``, ``customer_id``, ``conversation_id``,
   ``merged``, ``contact``, ``missing``, ``history``): the same conversation, now the known customer's. A
   wrong hash gets an ``identity_invalid`` error and an audit entry; the socket stays open, anonymous.
-- ``{"type": "message", "client_id", "body", "attachments"?: [{name, content_type, size, url}]}``: answered
-  with ``ack`` carrying the stored message. Sent again with the same ``client_id`` (after a dropped
-  connection) it is answered with the original message (``duplicate: true``), never stored twice.
+- ``{"type": "message", "client_id", "body", "attachments"?: [{id, name?, ...}]}`` (each attachment an
+  upload's answer, or just its ``id``; a file that is not the tenant's, for this conversation or none yet,
+  gets an ``attachment_unknown`` error): answered with ``ack`` carrying the stored message. Sent again
+  with the same ``client_id`` (after a dropped connection) it is answered with the original message
+  (``duplicate: true``), never stored twice.
 - ``{"type": "typing", "state": true|false}``
 - ``{"type": "delivered" | "read", "message_id"}``: receipts of the agents' messages.
 - ``{"type": "contact", "name"?, "email"?}``: the pre-chat or offline form.
@@ -37,7 +39,8 @@ a binary frame 1003, text that is not a JSON object 1007, an unknown frame type 
 1008, a frame over ``MAX_FRAME_BYTES`` 1009.
 
 A message's attachments in ``welcome``, ``signed_in`` and ``ack`` frames (and from ``/widget/v1/messages``)
-carry a ``download_url``: a signed link that works for a while (see ``attachments``).
+carry a ``download_url``: a signed link to the file that works for a while (see ``attachments``); their
+``url`` is the file API's, for agents.
 """
 
 from __future__ import annotations

@@ -67,11 +67,14 @@ class WebchatSettingsOut(BaseModel):
 
 
 class UploadOut(BaseModel):
-    """An uploaded file, to be referenced in a message's ``attachments``."""
+    """An uploaded file, a file of the tenant: reference it in a message's ``attachments`` (by ``id``, or
+    send this object back as it is)."""
 
+    id: str
     name: str
     content_type: str
     size: int
+    #: Where the file API serves it to the tenant's agents (``/v1/files/{id}/content``).
     url: str
 
 

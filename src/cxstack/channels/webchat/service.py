@@ -22,7 +22,6 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from cxstack.backbone.files import FileStore, key_from_url
 from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.webchat import repository
@@ -32,9 +31,15 @@ from cxstack.channels.webchat.repository import WebchatRepository
 from cxstack.channels.webchat.schemas import ChatReceipt, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.governance.audit.service import record_audit
 from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import ConversationCreate, ConversationUpdate, MessageOut
+from cxstack.records.conversations.schemas import (
+    Attachment,
+    ConversationCreate,
+    ConversationUpdate,
+    MessageOut,
+)
 from cxstack.records.customers import service as customers
 from cxstack.records.customers.schemas import CustomerCreate, CustomerUpdate, IdentityIn
+from cxstack.records.files import service as files
 
 SOURCE = "cxstack/channels/webchat"
 #: The external system of a company's own user ids (verified with ``user_hash``).
@@ -266,20 +271,15 @@ def mark_sockets(uow: UnitOfWork, *, tenant_id: str, visitor_id: str, channel: s
     visitor.socket_seen_at = uow.clock.now()
 
 
-class AttachmentUnknown(DomainError):
-    status = 422
-    code = "attachment_unknown"
-    title = "Attachment not uploaded"
-
-
-def check_attachment(store: FileStore, url: str) -> None:
-    """Raise AttachmentUnknown unless ``url`` names a file uploaded to this cxstack's file store."""
-    try:
-        known = store.exists(key_from_url(url))
-    except NotFound:
-        known = False
-    if not known:
-        raise AttachmentUnknown(f"{url!r} was not uploaded here; upload it first", field="attachments")
+def check_attachments(
+    session: Session, *, tenant_id: str, conversation_id: str | None, attachments: Sequence[Attachment]
+) -> None:
+    """Raise AttachmentUnknown (422, naming the attachment) unless each attachment is a file of the tenant
+    uploaded for this conversation (or for none yet), or a link; checked before a conversation is started
+    for a visitor's first message, so a refused one starts nothing."""
+    files.resolve_attachments(
+        session, tenant_id=tenant_id, conversation_id=conversation_id, attachments=attachments
+    )
 
 
 def find_user_visitor(session: Session, *, tenant_id: str, channel: str, user_id: str) -> VisitorOut | None:

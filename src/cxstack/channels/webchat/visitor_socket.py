@@ -410,12 +410,20 @@ class VisitorSocket:
                 )
             )
             return
-        try:
-            for attachment in frame.attachments:
-                service.check_attachment(self.store, attachment.url)
-        except DomainError as error:
-            report_error(self.outbox, error, frame.client_id)
-            return
+        if frame.attachments:
+            tenant_id, conversation_id = visitor.tenant_id, visitor.conversation_id
+            try:
+                await self.db.read(
+                    lambda session: service.check_attachments(
+                        session,
+                        tenant_id=tenant_id,
+                        conversation_id=conversation_id,
+                        attachments=frame.attachments,
+                    )
+                )
+            except DomainError as error:
+                report_error(self.outbox, error, frame.client_id)
+                return
         if visitor.conversation_id is None:
             visitor = await self.db.write(
                 lambda uow: service.ensure_conversation(uow, config=config, visitor_id=visitor.id),

@@ -201,6 +201,7 @@ def upgrade() -> None:
         sa.Column("sent_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("raw_key", sa.String(length=64), nullable=False),
         sa.Column("raw_size", sa.Integer(), nullable=False),
+        sa.Column("raw_file_id", sa.String(length=32), nullable=True),
         sa.Column(
             "attachments",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -283,6 +284,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_events_subject"), ["subject"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_events_type"), ["type"], unique=False)
+
+    op.create_table(
+        "files",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=True),
+        sa.Column("message_id", sa.String(length=32), nullable=True),
+        sa.Column("name", sa.String(length=255), nullable=False),
+        sa.Column("content_type", sa.String(length=255), nullable=False),
+        sa.Column("size", sa.BigInteger(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("source", sa.String(length=20), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_files")),
+    )
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.create_index("ix_files_conversation", ["tenant_id", "conversation_id", "id"], unique=False)
+        batch_op.create_index("ix_files_sha256", ["tenant_id", "sha256"], unique=False)
+        batch_op.create_index(batch_op.f("ix_files_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "idempotent_responses",
@@ -733,6 +753,7 @@ def upgrade() -> None:
         sa.Column("voicemail", sa.Boolean(), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("file_key", sa.String(length=64), nullable=True),
+        sa.Column("file_id", sa.String(length=32), nullable=True),
         sa.Column("size", sa.Integer(), nullable=True),
         sa.Column("content_type", sa.String(length=100), nullable=False),
         sa.Column("message_id", sa.String(length=32), nullable=True),
@@ -1100,6 +1121,12 @@ def downgrade() -> None:
 
     op.drop_table("inapp_devices")
     op.drop_table("idempotent_responses")
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_files_tenant_id"))
+        batch_op.drop_index("ix_files_sha256")
+        batch_op.drop_index("ix_files_conversation")
+
+    op.drop_table("files")
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_events_type"))
         batch_op.drop_index(batch_op.f("ix_events_tenant_id"))

@@ -5,7 +5,7 @@ reopened by an inbound message where it has to be."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +19,13 @@ from cxstack.records.conversations import transitions
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.conversations.schemas import (
     MAX_BODY_BYTES,
+    Attachment,
     MessageCreate,
     MessageOut,
     MessageReceived,
     MessageSent,
 )
+from cxstack.records.files import service as files
 
 
 class MessageTooLarge(DomainError):
@@ -95,6 +97,8 @@ class _Posting:
     context: Context
     post: MessagePost
     author_kind: str
+    #: Its attachments as the message shows them, files resolved through the tenant's records.
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 def post_message(
@@ -104,9 +108,11 @@ def post_message(
 
     A message on another channel moves the conversation there (``conversation.channel_changed``); an
     inbound message reopens a closed conversation (``conversation.reopened``) and makes a pending or
-    snoozed one open again (``conversation.updated``). Publishes ``message.received`` (inbound) or
-    ``message.sent`` (outbound). Raises MessageTooLarge (413) for a body over 64 KiB, ValidationFailed,
-    NotFound; nothing is written then.
+    snoozed one open again (``conversation.updated``). Attached files are the tenant's own, in this
+    conversation or in none yet (they join it); see ``files.resolve_attachments``. Publishes
+    ``message.received`` (inbound) or ``message.sent`` (outbound). Raises MessageTooLarge (413) for a body
+    over 64 KiB, AttachmentUnknown (422) for a file that is not the tenant's or is another conversation's,
+    ValidationFailed, NotFound; nothing is written then.
     """
     (outcome,) = post_messages(uow, [(uow.context, MessagePost(tenant_id, conversation_id, data))])
     if isinstance(outcome, DomainError):
@@ -150,6 +156,10 @@ def post_messages(
                 missing = NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
                 for index, _ in postings:
                     outcomes[index] = missing
+                continue
+            postings = _with_attachments(uow.session, tenant_id, conversation_id, postings, outcomes)
+            if not postings:
+                continue
             elif any(_moves(posting.post.data, target) for _, posting in postings):
                 for index, posting in postings:
                     outcomes[index] = _post_alone(uow, repo, posting)
@@ -161,6 +171,34 @@ def post_messages(
                 for (index, _), answer in zip(postings, answers, strict=True):
                     outcomes[index] = answer
     return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _with_attachments(
+    session: Session,
+    tenant_id: str,
+    conversation_id: str,
+    postings: list[tuple[int, _Posting]],
+    outcomes: list[PostedMessage | DomainError | None],
+) -> list[tuple[int, _Posting]]:
+    """Return the postings with their attachments resolved; one whose attachments are refused gets its
+    error as its outcome and is left out."""
+    resolved: list[tuple[int, _Posting]] = []
+    for index, posting in postings:
+        if not posting.post.data.attachments:
+            resolved.append((index, posting))
+            continue
+        try:
+            shown = files.resolve_attachments(
+                session,
+                tenant_id=tenant_id,
+                conversation_id=conversation_id,
+                attachments=posting.post.data.attachments,
+            )
+        except DomainError as error:
+            outcomes[index] = error
+            continue
+        resolved.append((index, replace(posting, attachments=shown)))
+    return resolved
 
 
 def _moves(data: MessageCreate, target: Any) -> bool:
@@ -289,11 +327,20 @@ def _new_message(
             "channel": channel,
             "body": data.body,
             "content_type": data.content_type,
-            "attachments": [attachment.model_dump() for attachment in data.attachments],
+            "attachments": [attachment.model_dump() for attachment in posting.attachments],
             "client_id": data.client_id,
             "created_at": now,
         }
     )
+    file_ids = [attachment.id for attachment in posting.attachments if attachment.id is not None]
+    if file_ids:
+        files.bind_files(
+            uow.session,
+            tenant_id=posting.post.tenant_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            file_ids=file_ids,
+        )
     inbound = data.direction == "inbound"
     uow.publish(
         "message.received" if inbound else "message.sent",
@@ -311,9 +358,10 @@ def _new_message(
             author_id=author_id,
             body=data.body,
             content_type=data.content_type,
-            attachments_count=len(data.attachments),
+            attachments_count=len(posting.attachments),
             client_id=data.client_id,
             created_at=now,
+            attachments=tuple(posting.attachments),
         ),
     )
     return PostedMessage(
@@ -327,7 +375,7 @@ def _new_message(
             channel=channel,
             body=data.body,
             content_type=data.content_type,
-            attachments=data.attachments,
+            attachments=posting.attachments,
             client_id=data.client_id,
             created_at=now,
         ),

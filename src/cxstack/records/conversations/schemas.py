@@ -65,14 +65,29 @@ class ConversationOut(BaseModel):
 
 
 class Attachment(BaseModel):
-    """What is known of an attached file; the file itself lives in the file store at ``url``."""
+    """A file attached to a message.
+
+    Posting, an attachment names one of the tenant's files by ``id`` (an upload's answer, or a file listed
+    under ``/v1/files``; the whole object a message or an upload showed may be sent back as it is), or
+    links to a file kept elsewhere by ``url`` (an http(s) URL, such as a provider's media URL; ``name``
+    and ``content_type`` then say what it is). A file of cxstack's is resolved through the tenant's file
+    records only: an id or a ``cxstack-file://sha256/<hex>`` reference that is not a file of the tenant,
+    in this conversation or in none yet, is refused (422 naming ``attachments[i]``), never looked up
+    elsewhere. Its content type and size are the file's; ``name`` may rename it in this message.
+
+    Shown in a message (and its event), a file of cxstack's carries its ``id`` and ``url`` is where the
+    file API serves its bytes (``/v1/files/{id}/content``, tenant API key, relative to cxstack's origin);
+    a link has no ``id`` and its own ``url``. ``name``, ``content_type``, ``size`` and ``url`` are always
+    there.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=255)
-    content_type: str = Field(min_length=1, max_length=100)
-    size: int = Field(ge=0, description="Bytes.")
-    url: str = Field(min_length=1, max_length=2048)
+    id: str | None = Field(default=None, min_length=1, max_length=32, description="A file id (file_...).")
+    name: str | None = Field(default=None, min_length=1, max_length=255)
+    content_type: str | None = Field(default=None, min_length=1, max_length=100)
+    size: int | None = Field(default=None, ge=0, description="Bytes.")
+    url: str | None = Field(default=None, min_length=1, max_length=2048)
 
 
 class MessageCreate(BaseModel):
@@ -182,6 +197,8 @@ class MessagePublished(BaseModel):
     attachments_count: int
     client_id: str | None
     created_at: datetime
+    #: The attached files, each with the URL of the file API that serves it (``url``).
+    attachments: tuple[Attachment, ...] = ()
 
 
 class MessageReceived(MessagePublished):
