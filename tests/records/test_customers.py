@@ -9,6 +9,9 @@ from tests.conftest import TenantKey
 from tests.records.query_plans import captured
 
 from cxstack.backbone.log import read_events
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.records.customers.schemas import CustomerCreate
+from cxstack.records.customers.service import CustomerCreation, create_customers
 from cxstack.runtime import Runtime
 
 
@@ -86,13 +89,10 @@ async def test_customers_created_together_are_written_together_and_each_caller_g
         {"name": "Grace", "identities": [{"kind": "external", "system": "crm", "value": "42"}]},
         {"name": "Anonymous"},
     ]
-    engine = runtime.db._engine  # the embedded driver's: its statements show the batch
-    watching = captured(engine, kinds=("INSERT INTO customers",)) if sqlite and engine else nullcontext([])
-    with watching as inserts:
-        posted = asyncio.gather(*(api.post("/v1/customers", json=body) for body in bodies))
-        await queued_behind_the_writer(runtime, len(bodies))
-        gate.set()  # the writer goes on, and finds every create waiting together
-        answers = await posted
+    posted = asyncio.gather(*(api.post("/v1/customers", json=body) for body in bodies))
+    await queued_behind_the_writer(runtime, len(bodies))
+    gate.set()  # the writer goes on, and finds the creates waiting together
+    answers = await posted
     await busy
     assert [answer.status_code for answer in answers] == [201, 422, 409, 409, 404, 201, 201]
     assert answers[1].json()["field"] == "email"
@@ -100,8 +100,6 @@ async def test_customers_created_together_are_written_together_and_each_caller_g
     ada = answers[0].json()
     assert (answers[3].json()["field"], answers[3].json()["customer_id"]) == ("phone", ada["id"])
     assert answers[4].json()["field"] == "account_id"
-    if sqlite:
-        assert len(inserts) == 1  # the three customers created in one statement
     names = sorted(c["name"] for c in (await api.get("/v1/customers")).json()["data"])
     assert names == ["Ada", "Anonymous", "Earlier", "Grace"]
     found = await api.get("/v1/customers/lookup", params={"kind": "phone", "value": "415.555.2671"})
@@ -113,3 +111,27 @@ async def test_customers_created_together_are_written_together_and_each_caller_g
     assert sorted(created) == sorted([taken["id"], ada["id"], grace["id"], answers[6].json()["id"]])
     linked = [event.data["value"] for event in events if event.type == "identity.linked"]
     assert sorted(linked) == ["+14155552671", "42", "ada@example.com", "earlier@example.com"]
+
+
+async def test_a_batch_of_creates_inserts_its_customers_in_one_statement(
+    runtime: Runtime, tenant: TenantKey
+) -> None:
+    def create(uow: UnitOfWork) -> list[object]:
+        requests = [
+            (
+                uow.context,
+                CustomerCreation(tenant.tenant_id, CustomerCreate(name=f"C{n}", email=f"c{n}@x.org")),
+            )
+            for n in range(5)
+        ] + [
+            (uow.context, CustomerCreation(tenant.tenant_id, CustomerCreate(name="Again", email="c1@x.org")))
+        ]
+        return list(create_customers(uow, requests))
+
+    engine = runtime.db._engine  # the embedded driver's statements show the batch
+    watching = captured(engine, kinds=("INSERT INTO customers",)) if engine is not None else nullcontext([])
+    with watching as inserts:
+        outcomes = await runtime.db.write(create)
+    assert [type(outcome).__name__ for outcome in outcomes] == ["CustomerOut"] * 5 + ["Conflict"]
+    if engine is not None:
+        assert len(inserts) == 1
