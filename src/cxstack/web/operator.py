@@ -71,13 +71,14 @@ async def get_tenant(request: Request, who: Op, tenant_id: str) -> Response:
 @router.post("/tenants/{tenant_id}/keys", status_code=201, response_model=IssuedApiKey)
 async def issue_key(request: Request, who: Op, tenant_id: str, data: ApiKeyCreate) -> Response:
     """Issue a key to the tenant with the scopes given (all of read, write, admin by default). The answer
-    holds the key's secret (``key``): the only time it is shown."""
-    return await write(
-        request,
-        _for_tenant(who, tenant_id),
-        lambda uow: service.issue_api_key(uow, tenant_id=tenant_id, name=data.name, scopes=data.scopes),
-        status=201,
-    )
+    holds the key's secret (``key``): the only time it is shown. ``Idempotency-Key`` is not honoured here,
+    as replaying the answer would mean storing the secret: a retry may issue a second key (revoke it)."""
+
+    def issue(uow: UnitOfWork) -> IssuedApiKey:
+        return service.issue_api_key(uow, tenant_id=tenant_id, name=data.name, scopes=data.scopes)
+
+    issued = await runtime_of(request).db.write(issue, context=who.context())
+    return Response(dump(issued), status_code=201, media_type=JSON)
 
 
 @router.get("/tenants/{tenant_id}/keys", response_model=ApiKeyPage)
