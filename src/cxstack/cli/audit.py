@@ -75,7 +75,7 @@ def audit_list(
         return
     table = Table(header_style="bold")
     for column in ("at", "actor", "action", "subject", "detail"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
     for entry in found:
         detail = ", ".join(f"{k}={v}" for k, v in entry.detail.items())
         table.add_row(

@@ -158,7 +158,7 @@ def tenants_list(
         return
     table = Table(header_style="bold")
     for column in ("id", "slug", "name", "created"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
     for tenant in found:
         table.add_row(tenant.id, tenant.slug, escape(tenant.name), when(tenant.created_at))
     console.print(table)
@@ -228,7 +228,7 @@ def keys_list(
         return
     table = Table(header_style="bold")
     for column in ("id", "prefix", "name", "scopes", "created", "last used", "revoked"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
     for key in found:
         table.add_row(
             key.id,
@@ -297,7 +297,7 @@ def operator_keys_list(as_json: bool = JsonOption) -> None:
         return
     table = Table(header_style="bold")
     for column in ("id", "prefix", "name", "created", "last used", "revoked"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
     for key in found:
         table.add_row(
             key.id,
