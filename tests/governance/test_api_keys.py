@@ -3,6 +3,7 @@ valid key without the scope a route needs is a 403 naming it; a key's last use i
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -136,3 +137,27 @@ async def test_a_keys_last_use_is_recorded_at_most_once_a_minute(
         assert await last_used() == START + timedelta(seconds=61)
         listed = await http.get("/v1/api-keys", headers=tenant.headers)
         assert listed.json()["data"][0]["last_used_at"] == "2026-03-02T09:01:01Z"
+
+
+async def test_keys_checked_together_each_get_their_own_answer(
+    client: httpx.AsyncClient,
+    ops: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant: TenantKey,
+    other_tenant: TenantKey,
+) -> None:
+    reader = await new_tenant_key(runtime, tenant.tenant_id, scopes=["read"], name="reader")
+    revoked = await new_tenant_key(runtime, tenant.tenant_id, scopes=None, name="gone")
+    keys = (await ops.get(f"/v1/operator/tenants/{tenant.tenant_id}/keys")).json()["data"]
+    gone = next(k["id"] for k in keys if k["name"] == "gone")
+    assert (await ops.post(f"/v1/operator/tenants/{tenant.tenant_id}/keys/{gone}/revoke")).status_code == 200
+    await client.post("/v1/customers", json={"name": "Globex only"}, headers=other_tenant.headers)
+    callers = [tenant.key, other_tenant.key, reader, revoked, "cxk_never_issued_to_anyone_0000000"] * 8
+    answers = await asyncio.gather(*[client.get("/v1/customers", headers=bearer(key)) for key in callers])
+    for key, answer in zip(callers, answers, strict=True):
+        if key in (revoked, callers[4]):
+            assert answer.status_code == 401, answer.text
+        else:
+            assert answer.status_code == 200, answer.text
+            names = [c["name"] for c in answer.json()["data"]]
+            assert names == (["Globex only"] if key == other_tenant.key else [])

@@ -29,7 +29,7 @@ from cxstack.records.notes.api import router as notes_router
 from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
 from cxstack.runtime import Runtime
-from cxstack.web.auth import KeyUsage
+from cxstack.web.auth import KeyLookups, KeyUsage
 from cxstack.web.docs import install_api_reference
 from cxstack.web.governance import router as governance_router
 from cxstack.web.operations import router as operations_router
@@ -87,6 +87,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
+    app.state.key_lookups = KeyLookups(runtime)
     app.state.key_usage = key_usage = KeyUsage(runtime)
     install_problem_handlers(app)
     for router in ROUTERS:

@@ -2,8 +2,11 @@
 operator behind an operator key.
 
 Keys are checked against the database on every request, not cached: a key revoked by any process is
-refused by every other on its next request. The check is one read by the key's unique digest. A key's
-``last_used_at`` is written off the request's path, at most once a minute per key (``KeyUsage``).
+refused by every other on its next request. The requests that arrive while a check is under way are
+checked together in the next one (``KeyLookups``, one query by the keys' unique digests), so under load
+the checks cost one read per group rather than per request, and every request is still checked by a read
+that began after it arrived. A key's ``last_used_at`` is written off the request's path, at most once a
+minute per key (``KeyUsage``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from cxstack.governance.tenants.schemas import SCOPES, Scope
 from cxstack.governance.tenants.service import (
     LAST_USED_RESOLUTION,
     KeyHolder,
-    authenticate,
+    check_key_kind,
+    digest_of,
+    find_key_holders,
     record_api_key_use,
 )
 from cxstack.runtime import Runtime
@@ -74,6 +79,50 @@ class Operator:
         return Context(correlation_id=self.correlation_id, actor=self.actor, source="cxstack/operator")
 
 
+class KeyLookups:
+    """Checks tenant keys against the database, the keys of requests that wait together in one query."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._waiting: dict[str, list[asyncio.Future[KeyHolder | None]]] = {}
+        self._running = False
+        self._task: asyncio.Task[None] | None = None
+
+    async def holder(self, key: str) -> KeyHolder:
+        """Return the holder of a valid tenant key; raises WrongKeyKind, Unauthorized."""
+        check_key_kind(key)
+        future: asyncio.Future[KeyHolder | None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(digest_of(key), []).append(future)
+        if not self._running:
+            self._running = True
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        found = await future
+        if found is None:
+            raise Unauthorized("the API key is not valid")
+        return found
+
+    async def _run(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, {}
+                try:
+                    found = await self._runtime.db.read(partial(find_key_holders, digests=list(group)))
+                except BaseException as error:
+                    for futures in group.values():
+                        for future in futures:
+                            if not future.done():
+                                future.set_exception(error)
+                    if not isinstance(error, Exception):
+                        raise
+                    continue
+                for digest, futures in group.items():
+                    for future in futures:
+                        if not future.done():
+                            future.set_result(found.get(digest))
+        finally:
+            self._running = False
+
+
 class KeyUsage:
     """Writes keys' ``last_used_at`` in the background: at most one write a minute per key from this
     process (and the write itself skips a key another process touched within the minute)."""
@@ -115,11 +164,6 @@ def runtime_of(request: Request) -> Runtime:
     return runtime
 
 
-def _runtime(connection: HTTPConnection) -> Runtime:
-    runtime: Runtime = connection.app.state.runtime
-    return runtime
-
-
 def key_usage_of(connection: HTTPConnection) -> KeyUsage:
     usage: KeyUsage = connection.app.state.key_usage
     return usage
@@ -153,7 +197,8 @@ def require_scopes(holder: KeyHolder, needed: Collection[str]) -> None:
 async def tenant_key(connection: HTTPConnection, key: str, *, needed: Collection[str]) -> KeyHolder:
     """Return the holder of a valid tenant key with every scope of ``needed``; raises Unauthorized,
     WrongKeyKind (an operator key), MissingScope."""
-    holder = await _runtime(connection).db.read(lambda session: authenticate(session, key=key))
+    lookups: KeyLookups = connection.app.state.key_lookups
+    holder = await lookups.holder(key)
     key_usage_of(connection).seen(
         holder.api_key_id, holder.last_used_at, partial(record_api_key_use, api_key_id=holder.api_key_id)
     )
