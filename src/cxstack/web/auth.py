@@ -2,11 +2,12 @@
 operator behind an operator key.
 
 Keys are checked against the database on every request, not cached: a key revoked by any process is
-refused by every other on its next request. The requests that arrive while a check is under way are
-checked together in the next one (``KeyLookups``, one query by the keys' unique digests), so under load
-the checks cost one read per group rather than per request, and every request is still checked by a read
-that began after it arrived. A key's ``last_used_at`` is written off the request's path, at most once a
-minute per key (``KeyUsage``).
+refused by every other on its next request. The check is a prepared point read by the key's unique digest
+(on the embedded driver on the event loop's own connection, tens of microseconds). On PostgreSQL the
+requests that arrive while a check is under way are checked together in the next one (``KeyLookups``, one
+read transaction), so under load the checks cost one round trip per group rather than per request, and
+every request is still checked by a read that began after it arrived. A key's ``last_used_at`` is written
+off the request's path, at most once a minute per key (``KeyUsage``).
 """
 
 from __future__ import annotations
@@ -80,7 +81,8 @@ class Operator:
 
 
 class KeyLookups:
-    """Checks tenant keys against the database, the keys of requests that wait together in one query."""
+    """Checks tenant keys against the database; on PostgreSQL the keys of requests that wait together in one
+    read transaction."""
 
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
@@ -91,12 +93,18 @@ class KeyLookups:
     async def holder(self, key: str) -> KeyHolder:
         """Return the holder of a valid tenant key; raises WrongKeyKind, Unauthorized."""
         check_key_kind(key)
-        future: asyncio.Future[KeyHolder | None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(digest_of(key), []).append(future)
-        if not self._running:
-            self._running = True
-            self._task = asyncio.get_running_loop().create_task(self._run())
-        found = await future
+        digest = digest_of(key)
+        if self._runtime.db.driver == "sqlite":  # read inline, on the event loop: nothing to wait beside
+            found = (await self._runtime.db.read_rows(partial(find_key_holders, digests=[digest]))).get(
+                digest
+            )
+        else:
+            future: asyncio.Future[KeyHolder | None] = asyncio.get_running_loop().create_future()
+            self._waiting.setdefault(digest, []).append(future)
+            if not self._running:
+                self._running = True
+                self._task = asyncio.get_running_loop().create_task(self._run())
+            found = await future
         if found is None:
             raise Unauthorized("the API key is not valid")
         return found
@@ -106,7 +114,7 @@ class KeyLookups:
             while self._waiting:
                 group, self._waiting = self._waiting, {}
                 try:
-                    found = await self._runtime.db.read(partial(find_key_holders, digests=list(group)))
+                    found = await self._runtime.db.read_rows(partial(find_key_holders, digests=list(group)))
                 except BaseException as error:
                     for futures in group.values():
                         for future in futures:
