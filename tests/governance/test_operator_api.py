@@ -135,3 +135,19 @@ async def test_a_retried_key_issue_never_replays_the_secret(
     second = await ops.post(url, json={"name": "twice"}, headers={"Idempotency-Key": "issue-1"})
     assert first.status_code == second.status_code == 201
     assert "idempotent-replayed" not in second.headers and second.json()["key"] != first.json()["key"]
+
+
+async def test_operator_routes_name_a_tenant_by_id_or_slug(
+    ops: httpx.AsyncClient, client: httpx.AsyncClient, tenant: TenantKey
+) -> None:
+    issued = await ops.post("/v1/operator/tenants/acme/keys", json={"name": "by slug"})
+    assert issued.status_code == 201, issued.text
+    assert issued.json()["tenant_id"] == tenant.tenant_id
+    listed = (await ops.get("/v1/operator/tenants/acme/keys")).json()["data"]
+    assert [k["name"] for k in listed] == ["tests", "by slug"]
+    revoked = await ops.post(f"/v1/operator/tenants/acme/keys/{issued.json()['id']}/revoke")
+    assert revoked.status_code == 200, revoked.text
+    assert (await client.get("/v1/customers", headers=bearer(issued.json()["key"]))).status_code == 401
+    audit = (await ops.get("/v1/operator/tenants/acme/audit", params={"action": "api_key.revoked"})).json()
+    assert [e["target_id"] for e in audit["data"]] == [issued.json()["id"]]
+    assert (await ops.get("/v1/operator/tenants/nosuch/audit")).status_code == 404

@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.audit.schemas import AuditPage
 from cxstack.governance.tenants import service
@@ -45,6 +43,11 @@ def _for_tenant(who: Operator, tenant_id: str) -> Caller:
     )
 
 
+async def tenant_of(request: Request, tenant: str) -> TenantOut:
+    """The tenant a path names by id or slug; raises NotFound."""
+    return await runtime_of(request).db.read(lambda session: service.find_tenant(session, tenant=tenant))
+
+
 @router.post("/tenants", status_code=201, response_model=TenantOut)
 async def create_tenant(request: Request, who: Op, data: TenantCreate) -> Response:
     """Create a tenant. 409 for a slug already taken (so a retried creation cannot make two)."""
@@ -64,8 +67,8 @@ async def list_tenants(request: Request, who: Op, cursor: Cursor = None, limit: 
 
 @router.get("/tenants/{tenant_id}", response_model=TenantOut)
 async def get_tenant(request: Request, who: Op, tenant_id: str) -> Response:
-    """One tenant, by id or slug."""
-    return await read(request, lambda session: service.find_tenant(session, tenant=tenant_id))
+    """One tenant, by id or slug (every ``{tenant_id}`` here takes either)."""
+    return Response(dump(await tenant_of(request, tenant_id)), media_type=JSON)
 
 
 @router.post("/tenants/{tenant_id}/keys", status_code=201, response_model=IssuedApiKey)
@@ -74,8 +77,10 @@ async def issue_key(request: Request, who: Op, tenant_id: str, data: ApiKeyCreat
     holds the key's secret (``key``): the only time it is shown. ``Idempotency-Key`` is not honoured here,
     as replaying the answer would mean storing the secret: a retry may issue a second key (revoke it)."""
 
+    tenant = await tenant_of(request, tenant_id)
+
     def issue(uow: UnitOfWork) -> IssuedApiKey:
-        return service.issue_api_key(uow, tenant_id=tenant_id, name=data.name, scopes=data.scopes)
+        return service.issue_api_key(uow, tenant_id=tenant.id, name=data.name, scopes=data.scopes)
 
     issued = await runtime_of(request).db.write(issue, context=who.context())
     return Response(dump(issued), status_code=201, media_type=JSON)
@@ -87,21 +92,22 @@ async def list_keys(
 ) -> Response:
     """The tenant's keys, oldest first, revoked ones included; never a secret. 404 for an unknown tenant."""
 
-    def keys(session: Session) -> ApiKeyPage | Page[ApiKeyOut]:
-        service.find_tenant(session, tenant=tenant_id)
-        return service.list_api_keys(session, tenant_id=tenant_id, cursor=cursor, limit=limit)
-
-    return await read(request, keys)
+    tenant = await tenant_of(request, tenant_id)
+    return await read(
+        request,
+        lambda session: service.list_api_keys(session, tenant_id=tenant.id, cursor=cursor, limit=limit),
+    )
 
 
 @router.post("/tenants/{tenant_id}/keys/{api_key_id}/revoke", response_model=ApiKeyOut)
 async def revoke_key(request: Request, who: Op, tenant_id: str, api_key_id: str) -> Response:
     """Revoke a key of the tenant: every process refuses it from its next request. Revoking a revoked key
     changes nothing; 404 for a key of another tenant."""
+    tenant = await tenant_of(request, tenant_id)
     return await write(
         request,
-        _for_tenant(who, tenant_id),
-        lambda uow: service.revoke_api_key(uow, tenant_id=tenant_id, api_key_id=api_key_id),
+        _for_tenant(who, tenant.id),
+        lambda uow: service.revoke_api_key(uow, tenant_id=tenant.id, api_key_id=api_key_id),
     )
 
 
@@ -109,5 +115,5 @@ async def revoke_key(request: Request, who: Op, tenant_id: str, api_key_id: str)
 async def tenant_audit(request: Request, who: Op, tenant_id: str, filters: Filters) -> Response:
     """The tenant's audit log, newest first, with the filters of ``GET /v1/audit``; 404 for an unknown
     tenant."""
-    await read(request, lambda session: service.find_tenant(session, tenant=tenant_id))
-    return await read_audit(request, tenant_id=tenant_id, filters=filters)
+    tenant = await tenant_of(request, tenant_id)
+    return await read_audit(request, tenant_id=tenant.id, filters=filters)
