@@ -50,6 +50,17 @@ EXEMPT: dict[str, str] = {
     # (tests/channels/inapp shows one tenant's app users cannot read another's).
     "/v1/inapp/messages": "the in-app API authenticates an app user (app key and user hash), not a tenant",
     "/v1/inapp/devices": "the in-app API authenticates an app user (app key and user hash), not a tenant",
+    # Not reached with a tenant API key at all: an operator key sees every tenant by design
+    # (tests/governance/test_operator_api.py shows tenant keys are refused there).
+    **{
+        route: "operator routes take an operator key, never a tenant's"
+        for route in (
+            "/v1/operator/tenants",
+            "/v1/operator/tenants/{tenant_id}",
+            "/v1/operator/tenants/{tenant_id}/keys",
+            "/v1/operator/tenants/{tenant_id}/audit",
+        )
+    },
 }
 
 ULID = r"[0-9A-HJKMNP-TV-Z]{26}"

@@ -909,6 +909,7 @@ def _print_guide(report: SeedReport, settings: Settings, *, host: str, port: int
     console.print(f"[bold]cxstack demo[/bold] on {escape(settings.database_url)}")
     console.print(f"  tenant    {DEMO_TENANT_SLUG} ({report.tenant_id}){created}")
     console.print(f"  API key   [bold]{DEMO_API_KEY}[/bold]  (fixed and public: for this demo only)")
+    console.print(f"  [dim]your own keys: cxstack keys create --tenant {DEMO_TENANT_SLUG} --name NAME[/dim]")
     if report.key_revoked:
         console.print("  [red]the demo key was revoked in this database; start over with a new one[/red]")
     if report.created:

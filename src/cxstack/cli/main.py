@@ -8,10 +8,12 @@ import typer
 from rich.console import Console
 
 from cxstack.backbone.migrate import head_revision, upgrade
+from cxstack.cli.audit import audit_app
 from cxstack.cli.demo import demo
 from cxstack.cli.effects import effects_app
 from cxstack.cli.email import email_app
 from cxstack.cli.events import events_app
+from cxstack.cli.tenants import keys_app, operator_keys_app, tenants_app
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
 
@@ -25,6 +27,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
 app.add_typer(effects_app, name="effects")
 app.add_typer(email_app, name="email")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+app.add_typer(operator_keys_app, name="operator-keys")
+app.add_typer(audit_app, name="audit")
 app.command("demo")(demo)
 console = Console()
 

@@ -29,9 +29,11 @@ from cxstack.records.notes.api import router as notes_router
 from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
 from cxstack.runtime import Runtime
-from cxstack.web.auth import ApiKeyCache
+from cxstack.web.auth import KeyLookups, KeyUsage
 from cxstack.web.docs import install_api_reference
+from cxstack.web.governance import router as governance_router
 from cxstack.web.operations import router as operations_router
+from cxstack.web.operator import router as operator_router
 from cxstack.web.problems import install_problem_handlers
 
 #: In the order requests are matched against them: the busiest first.
@@ -57,6 +59,8 @@ ROUTERS = (
     inapp_router,
     inapp_app_router,
     inapp_sockets_router,
+    governance_router,
+    operator_router,
 )
 
 
@@ -70,6 +74,7 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         try:
             yield
         finally:
+            await key_usage.drain()
             if manage_runtime:
                 await runtime.stop()
 
@@ -82,7 +87,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
         redoc_url=None,
     )
     app.state.runtime = runtime
-    app.state.api_keys = ApiKeyCache()
+    app.state.key_lookups = KeyLookups(runtime)
+    app.state.key_usage = key_usage = KeyUsage(runtime)
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -40,7 +40,11 @@ def form(raw: bytes | None, *, recipient: str | None = INBOX, **fields: str) -> 
 
 async def audit_of(runtime: Runtime, tenant: TenantKey) -> list[dict[str, Any]]:
     entries = await runtime.db.read(lambda session: list_audit(session, tenant_id=tenant.tenant_id))
-    return [{"action": e.action, "target_type": e.target_type, **e.detail} for e in entries]
+    return [
+        {"action": e.action, "target_type": e.target_type, **e.detail}
+        for e in entries
+        if e.action == "email.webhook_rejected"
+    ]
 
 
 async def test_signed_webhook_posts_the_email_into_a_conversation(

@@ -30,10 +30,9 @@ from cxstack.channels.webchat.protocol import message_json
 from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.channels.webchat.service import LiveChannel, VisitorOut
 from cxstack.channels.webchat.visitor_socket import VisitorSocket
-from cxstack.governance.tenants.service import authenticate, digest_of
 from cxstack.records.files import service as file_records
 from cxstack.records.files.schemas import FileOut
-from cxstack.web.auth import ApiKeyCache, Caller, caller, runtime_of
+from cxstack.web.auth import Caller, caller, runtime_of, tenant_key
 from cxstack.web.problems import problem
 from cxstack.web.responses import read, write
 
@@ -359,14 +358,10 @@ async def visitor_socket(websocket: WebSocket) -> None:
 
 
 async def authenticate_key(connection: HTTPConnection, key: str) -> tuple[str, str]:
-    """Return (tenant id, API key id) of a tenant API key; raises Unauthorized."""
-    cache: ApiKeyCache = connection.app.state.api_keys
-    digest = digest_of(key)
-    found = cache.get(digest)
-    if found is None:
-        found = await _runtime(connection).db.read(lambda session: authenticate(session, key=key))
-        cache.put(digest, *found)
-    return found
+    """Return (tenant id, API key id) of a tenant API key with the read and write scopes; raises
+    Unauthorized, Forbidden (a scope missing)."""
+    holder = await tenant_key(connection, key, needed=("read", "write"))
+    return holder.tenant_id, holder.api_key_id
 
 
 def _bearer(connection: HTTPConnection) -> str | None:

@@ -367,6 +367,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_notes_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "operator_keys",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("prefix", sa.String(length=16), nullable=False),
+        sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("revoked_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_operator_keys")),
+        sa.UniqueConstraint("digest", name=op.f("uq_operator_keys_digest")),
+    )
+    op.create_table(
         "parked_deliveries",
         sa.Column(
             "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
@@ -829,8 +841,14 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
+        sa.Column(
+            "scopes",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("last_used_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_api_keys_tenant_id_tenants")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("digest", name=op.f("uq_api_keys_digest")),
@@ -1106,6 +1124,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_parked_deliveries_due")
 
     op.drop_table("parked_deliveries")
+    op.drop_table("operator_keys")
     with op.batch_alter_table("notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notes_tenant_id"))
         batch_op.drop_index("ix_notes_target")
