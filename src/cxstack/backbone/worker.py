@@ -146,7 +146,7 @@ class Worker:
         return self.leases.worker_id
 
     def _wake_all(self) -> None:
-        self.bus.waker.wake()
+        self.bus.wake_all()
 
     async def start(self) -> None:
         """Claim a share of the partitions, then deliver and fire timers until stopped."""
