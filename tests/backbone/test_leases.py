@@ -46,7 +46,7 @@ class Pool:
         self.workers: dict[str, Worker] = {}
         self.databases: list[Database] = []
 
-    async def start(self, name: str, *, lease_s: float = 1.5) -> Worker:
+    async def start(self, name: str, *, lease_s: float = 1.5, renew_s: float | None = None) -> Worker:
         db = await started_database(self.url, partitions=PARTITIONS)
         self.databases.append(db)
         worker = Worker(
@@ -55,6 +55,7 @@ class Pool:
             policy=RetryPolicy(base_delay_s=0.01),
             nats_url=None,
             lease_s=lease_s,
+            renew_s=renew_s,
             idle_poll_s=0.05,
             timer_poll_s=0.2,
             worker_id=name,
@@ -161,6 +162,45 @@ async def test_a_clean_stop_hands_the_leases_back_at_once(pool: Pool, pg_url: st
     # Without waiting for any lease to expire.
     await b.leases.balance()
     assert held(b) == set(range(PARTITIONS))
+
+
+async def test_a_clean_stop_hands_over_to_a_running_worker_long_before_the_lease_would_expire(
+    pool: Pool, pg_url: str
+) -> None:
+    # Leases of a minute, renewed once an hour: within the test only a look between renewals (a quarter
+    # of a second) can make the remaining worker claim the partitions handed back.
+    a = await pool.start("worker-a", lease_s=60.0, renew_s=3600.0)
+    b = await pool.start("worker-b", lease_s=60.0, renew_s=3600.0)
+    await eventually(lambda: _split_between(a, b))
+    orphaned = held(a)
+    [row] = await fetch(
+        pg_url,
+        "SELECT max(lease_expires_at) AS expires FROM subscription_positions WHERE owner = 'worker-a'",
+    )
+    a_lease_ended_at = row["expires"]
+
+    await a.stop()
+    subjects = [f"cus_{i}" for i in range(40)]
+    await record_many(b.db, subjects, rounds=2)
+
+    await eventually(lambda: handled_everything(pg_url), timeout_s=30.0)
+    assert held(b) == set(range(PARTITIONS))
+    [row] = await fetch(pg_url, "SELECT now() AS now")
+    assert row["now"] < a_lease_ended_at, "taken over before the stopped worker's lease would have ended"
+    handled = await assert_each_handled_once_in_subject_order(pg_url)
+    assert {h.worker for h in handled} == {"worker-b"}
+    assert any(partition_of(subjects[h.n % len(subjects)], PARTITIONS) in orphaned for h in handled)
+
+
+async def test_a_new_worker_gets_its_share_without_waiting_for_the_others_renewals(
+    pool: Pool, pg_url: str
+) -> None:
+    a = await pool.start("worker-a", lease_s=60.0, renew_s=3600.0)
+    assert held(a) == set(range(PARTITIONS))
+    b = await pool.start("worker-b", lease_s=60.0, renew_s=3600.0)
+
+    await eventually(lambda: _split_between(a, b), timeout_s=20.0)
+    assert len(held(a)) == len(held(b)) == PARTITIONS // 2
 
 
 async def test_a_worker_whose_lease_was_taken_over_does_not_deliver_that_partition(pg_url: str) -> None:
