@@ -3,14 +3,16 @@ order, by whichever worker holds its partition, and a dead worker's partitions a
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from tests.backbone.scaleout_support import (
     PARTITIONS,
     SUBSCRIPTION,
     TENANT,
+    ProbeHandled,
     ProbeRecorded,
     assert_each_handled_once_in_subject_order,
     empty_database,
@@ -26,7 +28,9 @@ from tests.backbone.scaleout_support import (
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
+from cxstack.backbone.envelope import Event
 from cxstack.backbone.leases import LeaseManager, fair_share
+from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.timers import schedule_timer
 from cxstack.backbone.unit_of_work import UnitOfWork, partition_of
 from cxstack.backbone.worker import Worker
@@ -46,12 +50,19 @@ class Pool:
         self.workers: dict[str, Worker] = {}
         self.databases: list[Database] = []
 
-    async def start(self, name: str, *, lease_s: float = 1.5, renew_s: float | None = None) -> Worker:
+    async def start(
+        self,
+        name: str,
+        *,
+        lease_s: float = 1.5,
+        renew_s: float | None = None,
+        registry: Callable[[str], SubscriptionRegistry] = probe_registry,
+    ) -> Worker:
         db = await started_database(self.url, partitions=PARTITIONS)
         self.databases.append(db)
         worker = Worker(
             db,
-            probe_registry(name),
+            registry(name),
             policy=RetryPolicy(base_delay_s=0.01),
             nats_url=None,
             lease_s=lease_s,
@@ -162,6 +173,62 @@ async def test_a_clean_stop_hands_the_leases_back_at_once(pool: Pool, pg_url: st
     # Without waiting for any lease to expire.
     await b.leases.balance()
     assert held(b) == set(range(PARTITIONS))
+
+
+SUBSCRIPTIONS = ("tests.first", "tests.second", "tests.third")
+
+
+def three_subscriptions(worker: str) -> SubscriptionRegistry:
+    """Three subscriptions of the same events, each recording who handled what for whom."""
+    registry = SubscriptionRegistry()
+    for name in SUBSCRIPTIONS:
+
+        def handle(uow: UnitOfWork, event: Event, name: str = name) -> None:
+            uow.publish(
+                "probe.handled",
+                tenant_id=event.tenant,
+                subject=event.subject,
+                data=ProbeHandled(of=event.id, n=event.data["n"], worker=f"{worker}|{name}"),
+            )
+
+        registry.add(name, handle, types=["probe.recorded"])
+    return registry
+
+
+async def test_workers_share_rounds_of_several_subscriptions_and_each_gets_every_event_once_in_order(
+    pool: Pool, pg_url: str
+) -> None:
+    a = await pool.start("worker-a", registry=three_subscriptions)
+    b = await pool.start("worker-b", registry=three_subscriptions)
+
+    async def split() -> bool:
+        return bool(a.leases.held) and bool(b.leases.held)
+
+    await eventually(split)
+    subjects = [f"cus_{i}" for i in range(40)]
+    await record_many(a.db, subjects, rounds=4)
+
+    async def all_handled() -> bool:
+        return len(await logged(pg_url, "probe.handled")) >= 3 * len(await logged(pg_url, "probe.recorded"))
+
+    await eventually(all_handled)
+    recorded = await logged(pg_url, "probe.recorded")
+    handled = await logged(pg_url, "probe.handled")
+    by_subscription: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in handled:
+        by_subscription[row["data"]["worker"].split("|")[1]].append(row)
+    assert set(by_subscription) == set(SUBSCRIPTIONS)
+    for rows in by_subscription.values():
+        assert Counter(row["causation_id"] for row in rows) == Counter(row["id"] for row in recorded)
+        order: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            order[row["subject"]].append(row["data"]["n"])
+        expected: dict[str, list[int]] = defaultdict(list)
+        for row in recorded:
+            expected[row["subject"]].append(row["data"]["n"])
+        assert order == expected
+    workers = {row["data"]["worker"].split("|")[0] for row in handled}
+    assert workers == {"worker-a", "worker-b"}
 
 
 async def test_a_clean_stop_hands_over_to_a_running_worker_long_before_the_lease_would_expire(
