@@ -692,3 +692,29 @@ async def test_a_round_reads_the_log_once_for_every_subscription_it_delivers(run
     assert all(calls[f"sub{n}"] == [*first, *published] for n in range(5))
     # On PostgreSQL one more, of one event: the look before taking the positions' row locks.
     assert len(log_reads) == (2 if runtime.db.driver == "postgresql" else 1)
+
+
+async def test_a_subscription_whose_failure_cannot_even_be_parked_does_not_stop_the_others(
+    runtime: Runtime,
+) -> None:
+    if runtime.db.driver != "postgresql":
+        pytest.skip("PostgreSQL refuses a NUL character in text: the failure cannot be recorded there")
+    calls: dict[str, list[str]] = {}
+
+    def unrecordable(uow: UnitOfWork, event: Event) -> None:
+        calls.setdefault("unrecordable", []).append(event.id)
+        raise HandlerFailed("binary\x00payload")
+
+    registry = SubscriptionRegistry()
+    registry.add("test.unrecordable", unrecordable, types=["customer.updated"])
+    registry.add("test.fine", _recording(calls, "fine"), types=["customer.updated"])
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    published = await publish(runtime, *(f"cus_{n}" for n in range(5)))
+
+    await rounds(bus, 3)
+
+    assert calls["fine"] == published
+    assert (await effects_of(runtime))["fine"] == Counter(published)
+    # Its part of each round was undone: it stays where it was, and tries again every round.
+    assert await positions_of(runtime, "test.unrecordable") == {0}
+    assert len(calls["unrecordable"]) >= 3

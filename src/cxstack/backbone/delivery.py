@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 import orjson
+import structlog
 from sqlalchemy import String, Table, bindparam, delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -25,6 +26,8 @@ from cxstack.backbone.log import get_event, read_events
 from cxstack.backbone.models import EventRecord, ParkedDelivery, ProcessedEvent, SubscriptionPosition
 from cxstack.backbone.subscriptions import Subscription
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+
+log = structlog.get_logger("cxstack.bus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,10 +548,26 @@ def deliver_round(
                 and event.seq > positions.get(event.partition, last)
                 and (name, event.id) not in handled
             ]
-            # The common case: every handler succeeds, so the batch costs one savepoint.
-            _deliver_in_order(
-                uow, reader.subscription, events, waiting=reader.waiting, policy=policy, marks=reader.marks
-            )
+            if events:
+                appended, marked = len(uow.appended), len(reader.marks)
+                try:
+                    with session.begin_nested():
+                        # The common case: every handler succeeds, so the batch costs one savepoint more.
+                        _deliver_in_order(
+                            uow,
+                            reader.subscription,
+                            events,
+                            waiting=reader.waiting,
+                            policy=policy,
+                            marks=reader.marks,
+                        )
+                except Exception:
+                    # Not a handler's failure (those are parked): this subscription's part of the round is
+                    # undone, to be read again next round, and the others' part goes on.
+                    log.exception("delivery failed", subscription=name)
+                    del uow.appended[appended:]
+                    del reader.marks[marked:]
+                    continue
             # Every partition of the reader has been read up to the last event of this batch.
             reader.read_to = last
     _record_processed(uow, readers)
