@@ -575,22 +575,6 @@ def deliver_round(
     return read_total
 
 
-def deliver_new_events(
-    uow: UnitOfWork,
-    *,
-    subscription: Subscription,
-    partitions: Collection[int],
-    batch_size: int,
-    policy: RetryPolicy,
-    owner: str | None = None,
-) -> int:
-    """Deliver the next batch of unread events of ``partitions`` to one subscription (a round of its own,
-    see ``deliver_round``); return how many events were read."""
-    return deliver_round(
-        uow, subscriptions=[(subscription, partitions)], batch_size=batch_size, policy=policy, owner=owner
-    )
-
-
 def _release_next(uow: UnitOfWork, subscription: Subscription, subject: str) -> None:
     """Let the oldest delivery queued behind a finished one of ``subject`` run."""
     following = uow.session.scalar(
@@ -687,10 +671,10 @@ def retry_due_deliveries(
 ) -> int:
     """Attempt parked deliveries whose time has come; return how many were attempted.
 
-    With ``owner``, only in the partitions it still owns (see ``deliver_new_events``).
+    With ``owner``, only in the partitions it still owns (see ``deliver_round``).
     """
     if owner is not None or _locks_positions(uow):
-        # Look before locking, as in deliver_new_events: usually nothing is due.
+        # Look before locking, as in deliver_round: usually nothing is due.
         if not _due(uow, subscription, partitions, limit=1):
             return 0
         partitions = list(_positions(uow, subscription, partitions, owner))
