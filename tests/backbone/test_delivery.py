@@ -711,7 +711,8 @@ async def test_a_subscription_whose_failure_cannot_even_be_parked_does_not_stop_
     bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
     published = await publish(runtime, *(f"cus_{n}" for n in range(5)))
 
-    await rounds(bus, 3)
+    for _ in range(3):  # rounds shared by both, as the running bus delivers them
+        await bus.deliver_round(list(registry))
 
     assert calls["fine"] == published
     assert (await effects_of(runtime))["fine"] == Counter(published)

@@ -548,7 +548,17 @@ def deliver_round(
                 and event.seq > positions.get(event.partition, last)
                 and (name, event.id) not in handled
             ]
-            if events:
+            if events and len(readers) == 1:
+                # Alone in its round: a failure fails the round, which is this subscription's alone.
+                _deliver_in_order(
+                    uow,
+                    reader.subscription,
+                    events,
+                    waiting=reader.waiting,
+                    policy=policy,
+                    marks=reader.marks,
+                )
+            elif events:
                 appended, marked = len(uow.appended), len(reader.marks)
                 try:
                     with session.begin_nested():
