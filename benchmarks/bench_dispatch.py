@@ -3,7 +3,8 @@
 Two measurements:
 
 - throughput: N events already in the log (appended 1,000 per unit of work, each of its own subject) are
-  delivered by a ``Bus`` to one no-op subscription, then to three; events/s is N over the time it took;
+  delivered by a ``Bus`` to one no-op subscription, then to three, then to eight, all of the same event
+  type; events/s is N over the time until every subscription had them all;
 - latency: events published one per unit of work at a steady rate (``CXSTACK_BENCH_DISPATCH_RATE`` a second,
   and 1,000 a second, for ``CXSTACK_BENCH_DURATION`` seconds each) while the bus runs; each carries the time
   it was published, and the handler notes how long ago that was: publish to handler, p50 and p99. The
@@ -42,6 +43,8 @@ LOW_RATE = 1_000
 APPEND_BATCH = 1_000
 TENANT = "ten_bench"
 TARGET_EVENTS_PER_S = 20_000
+#: How many subscriptions of the same events each throughput run delivers to.
+SUBSCRIPTION_COUNTS = (1, 3, 8)
 
 
 def _count_from_env(name: str, default: int) -> int:
@@ -106,24 +109,20 @@ async def _append(runtime: Runtime, count: int) -> float:
 
 
 async def _throughput(count: int) -> dict[str, float]:
-    names_one, names_three = ["bench.one"], ["bench.a", "bench.b", "bench.c"]
+    groups = {size: [f"bench.{size}.{n}" for n in range(size)] for size in SUBSCRIPTION_COUNTS}
     with tempfile.TemporaryDirectory(prefix="cxstack-bench-dispatch-") as directory:
-        runtime = await _runtime(Path(directory) / "dispatch.db", _registry(names_one + names_three))
+        every = [name for names in groups.values() for name in names]
+        runtime = await _runtime(Path(directory) / "dispatch.db", _registry(every))
         try:
-            append_rate = await _append(runtime, count)
-            timings = {}
-            for label, names in (("one", names_one), ("three", names_three)):
+            rates = {"append": await _append(runtime, count)}
+            for size, names in groups.items():
                 bus = _bus(runtime, _registry(names))
                 started = time.perf_counter()
                 await bus.drain(timeout_s=3600)
-                timings[label] = time.perf_counter() - started
+                rates[f"dispatch_{size}"] = count / (time.perf_counter() - started)
         finally:
             await runtime.stop()
-    return {
-        "append": append_rate,
-        "one": count / timings["one"],
-        "three": count / timings["three"],
-    }
+    return rates
 
 
 async def _latency(rate: int, duration_s: int) -> tuple[list[float], float]:
@@ -187,11 +186,14 @@ def main() -> None:
     cuts = statistics.quantiles(latencies, n=100)
     low_latencies, _ = asyncio.run(_latency(LOW_RATE, duration_s))
     low_cuts = statistics.quantiles(low_latencies, n=100)
+    figures: dict[str, tuple[float, str]] = {
+        f"dispatch_{size}_subscription{'s' if size > 1 else ''}": (throughput[f"dispatch_{size}"], "events/s")
+        for size in SUBSCRIPTION_COUNTS
+    }
     write_result(
         "dispatch",
         {
-            "dispatch_1_subscription": (throughput["one"], "events/s"),
-            "dispatch_3_subscriptions": (throughput["three"], "events/s"),
+            **figures,
             "latency_p50": (cuts[49], "ms"),
             "latency_p99": (cuts[98], "ms"),
             "publish_rate": (reached, "events/s"),
@@ -209,6 +211,7 @@ def main() -> None:
             "latency_samples": len(latencies),
             "latency_max_ms": max(latencies),
             "latency_max_ms_at_low_rate": max(low_latencies),
-            "note": "3 subscriptions: events/s is events over the time until all three had them all",
+            "subscription_counts": list(SUBSCRIPTION_COUNTS),
+            "note": "n subscriptions: events/s is events over the time until all n had them all",
         },
     )

@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     partitions: int = 16
     #: Scale-out driver: the JetStream stream is ``<prefix>_EVENTS``, its subjects ``<prefix>.events.>``.
     stream_prefix: str = Field(default="CXSTACK", pattern=r"^[A-Za-z0-9_-]+$")
-    #: Scale-out driver: how long a worker's claim on a subscription's partition lasts without renewal.
-    lease_seconds: float = Field(default=15.0, gt=0)
+    #: Scale-out driver: how long a worker's claim on a subscription's partition lasts without renewal
+    #: (renewed every sixth of it): a worker that dies stalls its partitions about this long.
+    lease_seconds: float = Field(default=6.0, gt=0)
     #: Scale-out driver: how often the relay looks for events committed by other processes.
     relay_poll_seconds: float = Field(default=0.1, gt=0)
     #: Effects (calls to the outside world after commit): attempts before an effect is dead, the first

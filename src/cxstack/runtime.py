@@ -156,13 +156,15 @@ class Runtime:
             await self.effect_runner.start()
 
     async def stop(self) -> None:
+        if self.worker is not None:
+            # First, so that its partitions' leases are handed to the other workers at once, not after the
+            # effects in flight here have had their grace.
+            await self.worker.stop()
         if self.effect_runner is not None:
             await self.effect_runner.stop()
             await self.effects.aclose()
         if self.relay is not None:
             await self.relay.stop()
-        if self.worker is not None:
-            await self.worker.stop()
         if self.bus is not None:
             await self.bus.stop()
         await self.live.stop()

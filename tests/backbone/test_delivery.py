@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import event as sql_event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.clock import FrozenClock
@@ -18,7 +20,7 @@ from cxstack.backbone.delivery import reset_subscription, retry_dead_letter
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.log import read_events
 from cxstack.backbone.models import ParkedDelivery, ProcessedEvent, SubscriptionPosition
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import Handler, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.audit.models import AuditEntry
@@ -541,3 +543,179 @@ async def test_handled_ids_are_pruned_once_every_partition_has_read_past_them(
     assert recorder.called("cus_flaky") == [flaky, flaky]
     assert await handled_ids() == {flaky}  # handled a moment ago: kept for now
     assert await effects(runtime) == Counter({event_id: 1 for event_id in [*first, flaky, steady]})
+
+
+def _recording(calls: dict[str, list[str]], name: str, *, fails: bool = False) -> Handler:
+    def handle(uow: UnitOfWork, event: Event) -> None:
+        calls.setdefault(name, []).append(event.id)
+        record_audit(
+            uow, tenant_id=event.tenant, action=f"{HANDLED}.{name}", target_type="event", target_id=event.id
+        )
+        if fails:
+            raise HandlerFailed(f"{name} fails on {event.id}")
+
+    return handle
+
+
+async def positions_of(runtime: Runtime, subscription: str) -> set[int]:
+    def query(session: Session) -> set[int]:
+        return set(
+            session.scalars(
+                select(SubscriptionPosition.position).where(SubscriptionPosition.subscription == subscription)
+            )
+        )
+
+    return await runtime.db.read(query)
+
+
+async def test_a_failing_subscription_neither_holds_back_nor_redelivers_to_the_others_of_its_round(
+    runtime: Runtime, clock: FrozenClock
+) -> None:
+    calls: dict[str, list[str]] = {}
+    registry = SubscriptionRegistry()
+    registry.add("test.first", _recording(calls, "first"), types=["customer.updated"])
+    registry.add("test.broken", _recording(calls, "broken", fails=True), types=["customer.updated"])
+    registry.add("test.last", _recording(calls, "last"), types=["customer.updated"])
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    published = await publish(runtime, *(f"cus_{n}" for n in range(5)))
+
+    await bus.drain()
+    for _ in range(MAX_ATTEMPTS):  # every retry of the broken one, to its dead letters
+        clock.advance(timedelta(minutes=5))
+        await bus.drain()
+        await rounds(bus, 1)
+
+    assert calls["first"] == published
+    assert calls["last"] == published
+    assert calls["broken"] == published * MAX_ATTEMPTS
+    dead = await parked(runtime)
+    assert {(p.subscription, p.event_id) for p in dead} == {
+        ("test.broken", event_id) for event_id in published
+    }
+    assert all(p.dead_at is not None for p in dead)
+    every_handled = await effects_of(runtime)
+    assert every_handled == {
+        "first": Counter(published),
+        "last": Counter(published),
+    }
+    # Each subscription has read the whole log, the failing one too (its failures are parked, not re-read).
+    last_seq = max(event.seq for event in await runtime.db.read(lambda s: read_events(s, after=0, limit=10)))
+    for name in ("test.first", "test.broken", "test.last"):
+        assert max(await positions_of(runtime, name)) == last_seq
+
+
+async def effects_of(runtime: Runtime) -> dict[str, Counter[str]]:
+    """How many times each event's handling committed its effect, by subscription of ``_recording``."""
+
+    def query(session: Session) -> dict[str, Counter[str]]:
+        found: dict[str, Counter[str]] = {}
+        rows = session.execute(
+            select(AuditEntry.action, AuditEntry.target_id).where(AuditEntry.action.like(f"{HANDLED}.%"))
+        )
+        for action, target in rows:
+            found.setdefault(action.removeprefix(f"{HANDLED}."), Counter())[target] += 1
+        return found
+
+    return await runtime.db.read(query)
+
+
+async def test_positions_stay_per_subscription_so_a_replay_of_one_leaves_the_others_alone(
+    runtime: Runtime,
+) -> None:
+    calls: dict[str, list[str]] = {}
+    registry = SubscriptionRegistry()
+    registry.add("test.kept", _recording(calls, "kept"), types=["customer.updated"])
+    replayed = registry.add("test.replayed", _recording(calls, "replayed"), types=["customer.updated"])
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    published = await publish(runtime, *(f"cus_{n}" for n in range(120)))
+    await bus.drain()
+
+    await runtime.db.write(lambda uow: reset_subscription(uow, subscription=replayed))
+    assert await positions_of(runtime, "test.replayed") == {0}
+    await bus.drain()
+
+    assert calls["kept"] == published
+    assert calls["replayed"] == published * 2
+    assert await positions_of(runtime, "test.kept") == await positions_of(runtime, "test.replayed")
+
+
+async def test_a_subscription_added_later_catches_up_from_its_own_position_without_holding_back_the_others(
+    runtime: Runtime,
+) -> None:
+    calls: dict[str, list[str]] = {}
+    old = SubscriptionRegistry()
+    old.add("test.old", _recording(calls, "old"), types=["customer.updated"])
+    backlog = await publish(runtime, *(f"cus_{n}" for n in range(120)))
+    await Bus(runtime.db, old, policy=runtime.retry_policy, batch_size=50).drain()
+    assert calls["old"] == backlog
+
+    # A deployment adds a subscription: it starts from the beginning of the log, on its own positions.
+    both = SubscriptionRegistry()
+    both.add("test.old", _recording(calls, "old"), types=["customer.updated"])
+    both.add("test.new", _recording(calls, "new"), types=["customer.updated"])
+    bus = Bus(runtime.db, both, policy=runtime.retry_policy, batch_size=50)
+    [fresh] = await publish(runtime, "cus_fresh")
+
+    await bus.deliver_round(list(both))
+    # The first round already brings the existing subscription the new event, not behind the backlog.
+    assert calls["old"] == [*backlog, fresh]
+    assert calls["new"] == backlog[:50]
+
+    await bus.drain()
+    assert calls["old"] == [*backlog, fresh]
+    assert calls["new"] == [*backlog, fresh]
+    assert (await effects_of(runtime))["new"] == Counter([*backlog, fresh])
+
+
+async def test_a_round_reads_the_log_once_for_every_subscription_it_delivers(runtime: Runtime) -> None:
+    calls: dict[str, list[str]] = {}
+    registry = SubscriptionRegistry()
+    for n in range(5):
+        registry.add(f"test.sub{n}", _recording(calls, f"sub{n}"), types=["customer.updated"])
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    first = await publish(runtime, "cus_first")
+    await bus.drain()
+    published = await publish(runtime, *(f"cus_{n}" for n in range(30)))
+    log_reads: list[str] = []
+
+    def seen(conn: Connection, cursor: object, statement: str, *args: object) -> None:
+        if "FROM events" in statement and statement.lstrip().upper().startswith("SELECT"):
+            log_reads.append(statement)
+
+    sql_event.listen(Engine, "before_cursor_execute", seen)
+    try:
+        read = await bus.deliver_round(list(registry))
+    finally:
+        sql_event.remove(Engine, "before_cursor_execute", seen)
+
+    assert read == len(published)
+    assert all(calls[f"sub{n}"] == [*first, *published] for n in range(5))
+    # On PostgreSQL one more, of one event: the look before taking the positions' row locks.
+    assert len(log_reads) == (2 if runtime.db.driver == "postgresql" else 1)
+
+
+async def test_a_subscription_whose_failure_cannot_even_be_parked_does_not_stop_the_others(
+    runtime: Runtime,
+) -> None:
+    if runtime.db.driver != "postgresql":
+        pytest.skip("PostgreSQL refuses a NUL character in text: the failure cannot be recorded there")
+    calls: dict[str, list[str]] = {}
+
+    def unrecordable(uow: UnitOfWork, event: Event) -> None:
+        calls.setdefault("unrecordable", []).append(event.id)
+        raise HandlerFailed("binary\x00payload")
+
+    registry = SubscriptionRegistry()
+    registry.add("test.unrecordable", unrecordable, types=["customer.updated"])
+    registry.add("test.fine", _recording(calls, "fine"), types=["customer.updated"])
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    published = await publish(runtime, *(f"cus_{n}" for n in range(5)))
+
+    for _ in range(3):  # rounds shared by both, as the running bus delivers them
+        await bus.deliver_round(list(registry))
+
+    assert calls["fine"] == published
+    assert (await effects_of(runtime))["fine"] == Counter(published)
+    # Its part of each round was undone: it stays where it was, and tries again every round.
+    assert await positions_of(runtime, "test.unrecordable") == {0}
+    assert len(calls["unrecordable"]) >= 3

@@ -3,14 +3,16 @@ order, by whichever worker holds its partition, and a dead worker's partitions a
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import AsyncIterator
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 from tests.backbone.scaleout_support import (
     PARTITIONS,
     SUBSCRIPTION,
     TENANT,
+    ProbeHandled,
     ProbeRecorded,
     assert_each_handled_once_in_subject_order,
     empty_database,
@@ -26,7 +28,9 @@ from tests.backbone.scaleout_support import (
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
+from cxstack.backbone.envelope import Event
 from cxstack.backbone.leases import LeaseManager, fair_share
+from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.timers import schedule_timer
 from cxstack.backbone.unit_of_work import UnitOfWork, partition_of
 from cxstack.backbone.worker import Worker
@@ -46,15 +50,23 @@ class Pool:
         self.workers: dict[str, Worker] = {}
         self.databases: list[Database] = []
 
-    async def start(self, name: str, *, lease_s: float = 1.5) -> Worker:
+    async def start(
+        self,
+        name: str,
+        *,
+        lease_s: float = 1.5,
+        renew_s: float | None = None,
+        registry: Callable[[str], SubscriptionRegistry] = probe_registry,
+    ) -> Worker:
         db = await started_database(self.url, partitions=PARTITIONS)
         self.databases.append(db)
         worker = Worker(
             db,
-            probe_registry(name),
+            registry(name),
             policy=RetryPolicy(base_delay_s=0.01),
             nats_url=None,
             lease_s=lease_s,
+            renew_s=renew_s,
             idle_poll_s=0.05,
             timer_poll_s=0.2,
             worker_id=name,
@@ -161,6 +173,101 @@ async def test_a_clean_stop_hands_the_leases_back_at_once(pool: Pool, pg_url: st
     # Without waiting for any lease to expire.
     await b.leases.balance()
     assert held(b) == set(range(PARTITIONS))
+
+
+SUBSCRIPTIONS = ("tests.first", "tests.second", "tests.third")
+
+
+def three_subscriptions(worker: str) -> SubscriptionRegistry:
+    """Three subscriptions of the same events, each recording who handled what for whom."""
+    registry = SubscriptionRegistry()
+    for name in SUBSCRIPTIONS:
+
+        def handle(uow: UnitOfWork, event: Event, name: str = name) -> None:
+            uow.publish(
+                "probe.handled",
+                tenant_id=event.tenant,
+                subject=event.subject,
+                data=ProbeHandled(of=event.id, n=event.data["n"], worker=f"{worker}|{name}"),
+            )
+
+        registry.add(name, handle, types=["probe.recorded"])
+    return registry
+
+
+async def test_workers_share_rounds_of_several_subscriptions_and_each_gets_every_event_once_in_order(
+    pool: Pool, pg_url: str
+) -> None:
+    a = await pool.start("worker-a", registry=three_subscriptions)
+    b = await pool.start("worker-b", registry=three_subscriptions)
+
+    async def split() -> bool:
+        return bool(a.leases.held) and bool(b.leases.held)
+
+    await eventually(split)
+    subjects = [f"cus_{i}" for i in range(40)]
+    await record_many(a.db, subjects, rounds=4)
+
+    async def all_handled() -> bool:
+        return len(await logged(pg_url, "probe.handled")) >= 3 * len(await logged(pg_url, "probe.recorded"))
+
+    await eventually(all_handled)
+    recorded = await logged(pg_url, "probe.recorded")
+    handled = await logged(pg_url, "probe.handled")
+    by_subscription: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in handled:
+        by_subscription[row["data"]["worker"].split("|")[1]].append(row)
+    assert set(by_subscription) == set(SUBSCRIPTIONS)
+    for rows in by_subscription.values():
+        assert Counter(row["causation_id"] for row in rows) == Counter(row["id"] for row in recorded)
+        order: dict[str, list[int]] = defaultdict(list)
+        for row in rows:
+            order[row["subject"]].append(row["data"]["n"])
+        expected: dict[str, list[int]] = defaultdict(list)
+        for row in recorded:
+            expected[row["subject"]].append(row["data"]["n"])
+        assert order == expected
+    workers = {row["data"]["worker"].split("|")[0] for row in handled}
+    assert workers == {"worker-a", "worker-b"}
+
+
+async def test_a_clean_stop_hands_over_to_a_running_worker_long_before_the_lease_would_expire(
+    pool: Pool, pg_url: str
+) -> None:
+    # Leases of a minute, renewed once an hour: within the test only a look between renewals (a quarter
+    # of a second) can make the remaining worker claim the partitions handed back.
+    a = await pool.start("worker-a", lease_s=60.0, renew_s=3600.0)
+    b = await pool.start("worker-b", lease_s=60.0, renew_s=3600.0)
+    await eventually(lambda: _split_between(a, b))
+    orphaned = held(a)
+    [row] = await fetch(
+        pg_url,
+        "SELECT max(lease_expires_at) AS expires FROM subscription_positions WHERE owner = 'worker-a'",
+    )
+    a_lease_ended_at = row["expires"]
+
+    await a.stop()
+    subjects = [f"cus_{i}" for i in range(40)]
+    await record_many(b.db, subjects, rounds=2)
+
+    await eventually(lambda: handled_everything(pg_url), timeout_s=30.0)
+    assert held(b) == set(range(PARTITIONS))
+    [row] = await fetch(pg_url, "SELECT now() AS now")
+    assert row["now"] < a_lease_ended_at, "taken over before the stopped worker's lease would have ended"
+    handled = await assert_each_handled_once_in_subject_order(pg_url)
+    assert {h.worker for h in handled} == {"worker-b"}
+    assert any(partition_of(subjects[h.n % len(subjects)], PARTITIONS) in orphaned for h in handled)
+
+
+async def test_a_new_worker_gets_its_share_without_waiting_for_the_others_renewals(
+    pool: Pool, pg_url: str
+) -> None:
+    a = await pool.start("worker-a", lease_s=60.0, renew_s=3600.0)
+    assert held(a) == set(range(PARTITIONS))
+    b = await pool.start("worker-b", lease_s=60.0, renew_s=3600.0)
+
+    await eventually(lambda: _split_between(a, b), timeout_s=20.0)
+    assert len(held(a)) == len(held(b)) == PARTITIONS // 2
 
 
 async def test_a_worker_whose_lease_was_taken_over_does_not_deliver_that_partition(pg_url: str) -> None:

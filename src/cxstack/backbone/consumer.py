@@ -10,13 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from datetime import timedelta
 
 import structlog
 
 from cxstack.backbone.database import Database
-from cxstack.backbone.delivery import RetryPolicy, deliver_new_events, prune_processed, retry_due_deliveries
+from cxstack.backbone.delivery import (
+    RetryPolicy,
+    deliver_round,
+    prune_processed,
+    retry_due_deliveries,
+    with_due_retries,
+)
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.timers import fire_due_timers
@@ -50,7 +56,13 @@ class Waker:
 
 
 class Bus:
-    """Delivers every registered subscription and fires timers until stopped."""
+    """Delivers every registered subscription and fires timers until stopped.
+
+    One task delivers them all, in rounds: a round reads the log once for every subscription it
+    concerns and commits all of their handlers' effects, handled ids and positions in one transaction
+    (see ``cxstack.backbone.delivery.deliver_round``), so that adding a subscription costs its handler's
+    work, not another read and write of the log per event.
+    """
 
     def __init__(
         self,
@@ -87,7 +99,9 @@ class Bus:
         self.keep_processed_s = keep_processed_s
         self._pruned_at: dict[str, float] = {}
         self.waker = Waker()
-        self._signals: dict[str, asyncio.Event] = {}
+        self._signal: asyncio.Event | None = None
+        #: Subscriptions a commit concerned since the delivery task last looked; None: every one.
+        self._woken: set[str] | None = set()
         self._by_type: dict[str, list[Subscription]] = {}
         for subscription in registry:
             for event_type in subscription.types:
@@ -97,12 +111,10 @@ class Bus:
 
     async def start(self) -> None:
         self._stopping.clear()  # a bus stopped before may start again
-        # Only the subscriptions a commit's events concern wake: each round is a write of its own.
+        # Only the subscriptions a commit's events concern take part in the round it wakes.
         self.db.add_event_listener(self._committed)
-        for subscription in self.registry:
-            self._tasks.append(
-                asyncio.create_task(self._deliver_forever(subscription), name=f"bus:{subscription.name}")
-            )
+        if len(self.registry):
+            self._tasks.append(asyncio.create_task(self._deliver_forever(), name="bus:deliveries"))
         if self.run_timers:
             self._tasks.append(asyncio.create_task(self._timers_forever(), name="bus:timers"))
 
@@ -116,6 +128,7 @@ class Bus:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        self._signal = None
 
     def _committed(self, events: list[Event]) -> None:
         for event in events:
@@ -124,74 +137,100 @@ class Bus:
     def wake_for(self, partition: int, event_type: str) -> None:
         """Wake the subscriptions that handle ``event_type`` and may deliver ``partition`` now."""
         for subscription in self._by_type.get(event_type, ()):
-            signal = self._signals.get(subscription.name)
-            if signal is not None and partition in self._partitions(subscription):
-                signal.set()
+            if partition in self._partitions(subscription):
+                if self._woken is not None:
+                    self._woken.add(subscription.name)
+                if self._signal is not None:
+                    self._signal.set()
+
+    def wake_all(self) -> None:
+        """Make the next round deliver every subscription (their partitions changed, say)."""
+        self._woken = None
+        self.waker.wake()
 
     async def drain(self, timeout_s: float = 10.0) -> None:
         """Deliver until every subscription has read the whole log (for tests and the CLI)."""
         async with asyncio.timeout(timeout_s):
-            while True:
-                read = 0
-                for subscription in self.registry:
-                    read += await self.deliver_once(subscription)
-                if read == 0:
-                    return
+            while await self.deliver_round(list(self.registry)) > 0:
+                pass
 
     async def deliver_once(self, subscription: Subscription) -> int:
         """Deliver one batch and any due retries of ``subscription``; return how many events were read."""
-        owned = list(self._partitions(subscription))
+        return await self.deliver_round([subscription])
+
+    async def deliver_round(self, subscriptions: Sequence[Subscription]) -> int:
+        """Deliver one batch and any due retries of each of ``subscriptions`` in one transaction, reading
+        the log once for all of them; return how many events were read."""
+        owned = [(subscription, list(self._partitions(subscription))) for subscription in subscriptions]
+        owned = [(subscription, partitions) for subscription, partitions in owned if partitions]
         if not owned:
             return 0
-        context = Context(actor=f"subscription:{subscription.name}")
+        names = ",".join(subscription.name for subscription, _ in owned)
+        context = Context(actor=f"subscription:{names}"[:200])
 
         now = time.monotonic()
-        prune = (
-            now - self._pruned_at.get(subscription.name, now - self.prune_interval_s) >= self.prune_interval_s
-        )
-        if prune:
-            self._pruned_at[subscription.name] = now
+        prune = []
+        for subscription, _ in owned:
+            last = self._pruned_at.get(subscription.name, now - self.prune_interval_s)
+            if now - last >= self.prune_interval_s:
+                self._pruned_at[subscription.name] = now
+                prune.append(subscription)
 
         def deliver(uow: UnitOfWork) -> int:
             if prune:
                 kept_since = uow.clock.now() - timedelta(seconds=self.keep_processed_s)
-                prune_processed(uow, subscription=subscription, processed_before=kept_since)
-            read = deliver_new_events(
-                uow,
-                subscription=subscription,
-                partitions=owned,
-                batch_size=self.batch_size,
-                policy=self.policy,
-                owner=self.owner,
+                for subscription in prune:
+                    prune_processed(uow, subscription=subscription, processed_before=kept_since)
+            read = deliver_round(
+                uow, subscriptions=owned, batch_size=self.batch_size, policy=self.policy, owner=self.owner
             )
-            retry_due_deliveries(
-                uow, subscription=subscription, partitions=owned, policy=self.policy, owner=self.owner
-            )
+            due = with_due_retries(uow, [subscription.name for subscription, _ in owned])
+            for subscription, partitions in owned:
+                if subscription.name in due:
+                    retry_due_deliveries(
+                        uow,
+                        subscription=subscription,
+                        partitions=partitions,
+                        policy=self.policy,
+                        owner=self.owner,
+                    )
             return read
 
-        # One transaction a round: new events and due retries commit together.
+        # One transaction a round: every subscription's new events and due retries commit together.
         read = await self.db.write(deliver, context=context, background=True)
         return read
 
-    async def _deliver_forever(self, subscription: Subscription) -> None:
+    async def _deliver_forever(self) -> None:
         signal = self.waker.channel()
-        self._signals[subscription.name] = signal
+        self._signal = signal
+        self._woken = None  # the first round looks at every subscription
         while not self._stopping.is_set():
             signal.clear()
+            woken: set[str] | None = self._woken
+            self._woken = set()
+            chosen = list(self.registry) if woken is None else [s for s in self.registry if s.name in woken]
             try:
-                read = await self.deliver_once(subscription)
+                read = await self.deliver_round(chosen)
             except Exception:
-                log.exception("delivery round failed", subscription=subscription.name)
+                log.exception("delivery round failed", subscriptions=[s.name for s in chosen])
                 read = 0
+                self._woken = None  # try them all again
                 await asyncio.sleep(self.idle_poll_s)
             if read >= self.batch_size:
+                # More to read: the same subscriptions go again at once, with any woken meanwhile.
+                if self._woken is not None:
+                    self._woken.update(s.name for s in chosen)
                 continue
             if read and self.round_gap_s:
                 # The commits that land meanwhile are read together in the next round: one round per
                 # commit costs the writer more per event (measured with the pipeline benchmark).
                 await asyncio.sleep(self.round_gap_s)
-            with contextlib.suppress(TimeoutError):
+            try:
                 await asyncio.wait_for(signal.wait(), self.idle_poll_s)
+            except TimeoutError:
+                # Nothing woke it: look at every subscription (what a missed wake-up left behind, due
+                # retries).
+                self._woken = None
 
     async def _timers_forever(self) -> None:
         while not self._stopping.is_set():

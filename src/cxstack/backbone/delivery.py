@@ -10,12 +10,14 @@ event is dead-lettered and the queue behind it moves on.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import String, Table, delete, func, insert, literal, select, update
+import orjson
+import structlog
+from sqlalchemy import String, Table, bindparam, delete, func, insert, literal, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cxstack.backbone.envelope import Event
@@ -24,6 +26,8 @@ from cxstack.backbone.log import get_event, read_events
 from cxstack.backbone.models import EventRecord, ParkedDelivery, ProcessedEvent, SubscriptionPosition
 from cxstack.backbone.subscriptions import Subscription
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+
+log = structlog.get_logger("cxstack.bus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +56,21 @@ def _child(uow: UnitOfWork, context: Context) -> UnitOfWork:
     )
 
 
-def _handle(uow: UnitOfWork, subscription: Subscription, event: Event) -> list[Event]:
-    """Run the handler on ``event`` and append what it published; return those events.
+def _handle(child: UnitOfWork, subscription: Subscription, event: Event) -> None:
+    """Run the handler on ``event`` with ``child`` acting for it, and append what it published.
 
-    The caller adds them to ``uow.appended`` once the savepoint they were written in is released, so the
-    events of a rolled-back savepoint are never reported as written.
+    ``child`` is one unit of work of the caller's savepoint, given each event's cause in turn; the caller
+    adds ``child.appended`` to its own once that savepoint is released, so the events of a rolled-back
+    savepoint are never reported as written.
     """
-    child = _child(uow, _caused_by(uow, subscription, event))
+    child.context = Context(
+        correlation_id=event.correlationid,
+        causation_id=event.id,
+        actor=child.context.actor,
+        source=child.context.source,
+    )
     subscription.handler(child, event)
     child.flush_events()
-    return child.appended
 
 
 def _handle_batch(uow: UnitOfWork, subscription: Subscription, events: Sequence[Event]) -> list[Event]:
@@ -76,12 +85,14 @@ def _handle_batch(uow: UnitOfWork, subscription: Subscription, events: Sequence[
 
 
 def _handle_together(
-    uow: UnitOfWork, subscription: Subscription, events: Sequence[Event]
+    uow: UnitOfWork, subscription: Subscription, events: Sequence[Event], marks: list[Event] | None = None
 ) -> tuple[int, Exception] | None:
     """Handle ``events`` in order in one savepoint and mark them processed.
 
     Returns None when all succeeded; else the index of the event whose handler raised and its error, with
-    the savepoint (every event's effects) rolled back.
+    the savepoint (every event's effects) rolled back. With ``marks``, the handled events are added to it
+    for the caller to record as processed (a delivery round records every subscription's in one statement,
+    in the same transaction) instead of being recorded here.
     """
     if not events:
         return None
@@ -89,25 +100,31 @@ def _handle_together(
         try:
             with uow.session.begin_nested():
                 appended = _handle_batch(uow, subscription, events)
-                _mark_processed(uow, subscription, events)
+                if marks is None:
+                    _mark_processed(uow, subscription, events)
         except Exception:
             pass  # handled one at a time below, which finds the event that fails
         else:
             uow.appended.extend(appended)
+            if marks is not None:
+                marks.extend(events)
             return None
-    appended = []
+    child = _child(uow, _caused_by(uow, subscription, events[0]))
     index = 0  # of the event being handled, when a handler raises
     try:
         with uow.session.begin_nested():
             for event in events:
-                appended.extend(_handle(uow, subscription, event))
+                _handle(child, subscription, event)
                 index += 1
-            _mark_processed(uow, subscription, events)
+            if marks is None:
+                _mark_processed(uow, subscription, events)
     except Exception as error:
         if index == len(events):
             raise  # not a handler's failure
         return index, error
-    uow.appended.extend(appended)
+    uow.appended.extend(child.appended)
+    if marks is not None:
+        marks.extend(events)
     return None
 
 
@@ -118,13 +135,14 @@ def _deliver_in_order(
     *,
     waiting: set[str],
     policy: RetryPolicy,
+    marks: list[Event] | None = None,
 ) -> None:
     """Deliver ``events`` (in log order) in as few savepoints as their handlers' failures allow.
 
     A failed event is parked for a retry, having made one attempt; the later events of its subject, and of
     every subject in ``waiting`` (those with a delivery parked already), queue behind it. Each handler runs
     once per event, except the events before a failure in the same savepoint: their effects rolled back with
-    it, so they run again.
+    it, so they run again. ``marks``: as for ``_handle_together``.
     """
     rest = list(events)
     while rest:
@@ -134,12 +152,12 @@ def _deliver_in_order(
                 _park(uow, subscription, event, policy=policy, error=None)
             else:
                 ready.append(event)
-        failure = _handle_together(uow, subscription, ready)
+        failure = _handle_together(uow, subscription, ready, marks)
         if failure is None:
             return
         index, error = failure
         failed = ready[index]
-        _deliver_in_order(uow, subscription, ready[:index], waiting=waiting, policy=policy)
+        _deliver_in_order(uow, subscription, ready[:index], waiting=waiting, policy=policy, marks=marks)
         # Should an earlier event of its subject have failed on its second run, it queues behind that one.
         queued = failed.subject in waiting
         _park(uow, subscription, failed, policy=policy, error=None if queued else error)
@@ -281,73 +299,290 @@ def _locks_positions(uow: UnitOfWork) -> bool:
     return uow.session.get_bind().dialect.name == "postgresql"
 
 
-def _nothing_to_read(uow: UnitOfWork, subscription: Subscription, partitions: Collection[int]) -> bool:
-    """Look, without locking, whether ``partitions`` surely hold no unread event (most wake-ups find none,
-    and taking the row locks is a write that costs a commit flush)."""
-    rows, after = uow.session.execute(
-        select(func.count(), func.min(SubscriptionPosition.position)).where(
-            SubscriptionPosition.subscription == subscription.name,
-            SubscriptionPosition.partition.in_(partitions),
+@dataclass(slots=True)
+class _Reader:
+    """One subscription's part in a delivery round: the positions it may advance, and what it collected."""
+
+    subscription: Subscription
+    #: Partition to position, of the partitions this round delivers (on PostgreSQL, locked).
+    positions: dict[int, int]
+    #: Subjects with a live parked delivery: later events of theirs queue behind it.
+    waiting: set[str]
+    #: Events handled this round, recorded as processed when the round ends.
+    marks: list[Event]
+    #: The sequence number every partition of ``positions`` has been read up to this round (0: none).
+    read_to: int = 0
+
+    @property
+    def after(self) -> int:
+        return min(self.positions.values())
+
+
+def _unlocked_positions(
+    uow: UnitOfWork, wanted: Sequence[tuple[Subscription, Collection[int]]]
+) -> dict[str, dict[int, int]]:
+    rows = uow.session.execute(
+        select(
+            SubscriptionPosition.subscription, SubscriptionPosition.partition, SubscriptionPosition.position
+        ).where(
+            SubscriptionPosition.subscription.in_([subscription.name for subscription, _ in wanted]),
+            SubscriptionPosition.partition.in_(_union(partitions for _, partitions in wanted)),
         )
-    ).one()
-    if rows < len(set(partitions)):
-        return False  # a partition without a position row yet: not sure
-    found = read_events(
-        uow.session, after=after, limit=1, types=subscription.types, partitions=list(partitions)
     )
-    return not found
+    found: dict[str, dict[int, int]] = {}
+    for name, partition, position in rows:
+        found.setdefault(name, {})[partition] = position
+    return found
 
 
-def deliver_new_events(
+def _union(sets: Iterable[Collection[int]]) -> list[int]:
+    merged: set[int] = set()
+    for partitions in sets:
+        merged.update(partitions)
+    return sorted(merged)
+
+
+def _nothing_to_read(uow: UnitOfWork, wanted: Sequence[tuple[Subscription, Collection[int]]]) -> bool:
+    """Look, without locking, whether the partitions of ``wanted`` surely hold no unread event (most
+    wake-ups find none, and taking the row locks is a write that costs a commit flush)."""
+    found = _unlocked_positions(uow, wanted)
+    after: int | None = None
+    for subscription, partitions in wanted:
+        positions = found.get(subscription.name, {})
+        if any(partition not in positions for partition in partitions):
+            return False  # a partition without a position row yet: not sure
+        lowest = min(positions[partition] for partition in partitions)
+        after = lowest if after is None else min(after, lowest)
+    types = set().union(*(subscription.types for subscription, _ in wanted))
+    unread = read_events(
+        uow.session,
+        after=after or 0,
+        limit=1,
+        types=types,
+        partitions=_union(partitions for _, partitions in wanted),
+    )
+    return not unread
+
+
+def _round_positions(
+    uow: UnitOfWork, wanted: Sequence[tuple[Subscription, Collection[int]]], owner: str | None
+) -> dict[str, dict[int, int]]:
+    """Return every subscription's positions in its partitions of ``wanted``, on PostgreSQL locked until
+    commit, in key order; with ``owner``, only the rows it owns (their rows are created by the leases, see
+    ``cxstack.backbone.leases``); else a partition without a row gets one at 0.
+
+    The lock makes a lease take-over wait for this transaction, and the ``owner`` check makes a worker whose
+    lease was taken over skip the partition, so no partition is delivered by two workers. Rounds that run at
+    once (a drain beside the bus's own task, or two processes) take turns instead of handling the same
+    events twice. Rows are locked in (subscription, partition) order, as the lease renewal locks them, so
+    the two never deadlock.
+    """
+    position = SubscriptionPosition
+    query = (
+        select(position.subscription, position.partition, position.position)
+        .where(
+            position.subscription.in_([subscription.name for subscription, _ in wanted]),
+            position.partition.in_(_union(partitions for _, partitions in wanted)),
+        )
+        .order_by(position.subscription, position.partition)
+    )
+    locks = owner is not None or _locks_positions(uow)
+    if owner is not None:
+        query = query.where(position.owner == owner)
+    if locks:
+        query = query.with_for_update(of=position)
+
+    def load() -> dict[str, dict[int, int]]:
+        found: dict[str, dict[int, int]] = {}
+        for name, partition, at in uow.session.execute(query):
+            found.setdefault(name, {})[partition] = at
+        return found
+
+    found = load()
+    if owner is not None:
+        return found
+    missing: list[dict[str, str | int]] = [
+        {"subscription": subscription.name, "partition": partition, "position": 0}
+        for subscription, partitions in wanted
+        for partition in partitions
+        if partition not in found.get(subscription.name, {})
+    ]
+    if missing:
+        if locks:
+            uow.session.execute(pg_insert(position).values(missing).on_conflict_do_nothing())
+            found = load()
+        else:
+            uow.session.execute(insert(position), missing)
+            for row in missing:
+                found.setdefault(str(row["subscription"]), {})[int(row["partition"])] = 0
+    return found
+
+
+def _record_processed(uow: UnitOfWork, readers: Sequence[_Reader]) -> None:
+    """Record the events every reader handled this round as processed, in one statement.
+
+    The rows travel as one JSON parameter: binding thousands of parameters one by one cost more than
+    writing them.
+    """
+    rows = [(reader.subscription.name, event.id, event.seq) for reader in readers for event in reader.marks]
+    if not rows:
+        return
+    processed_at = bindparam("now", uow.clock.now(), type_=ProcessedEvent.__table__.c.processed_at.type)
+    if uow.session.get_bind().dialect.name == "postgresql":
+        source = (
+            "SELECT r->>0, r->>1, (r->>2)::bigint, :now FROM jsonb_array_elements(CAST(:rows AS jsonb)) AS r"
+        )
+    else:
+        source = (
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+            " json_extract(value, '$[2]'), :now FROM json_each(:rows)"
+        )
+    columns = "subscription, event_id, event_seq, processed_at"
+    statement = text(f"INSERT INTO {ProcessedEvent.__tablename__} ({columns}) {source}").bindparams(
+        processed_at, bindparam("rows", orjson.dumps(rows).decode())
+    )
+    uow.session.execute(statement)
+
+
+def _advance_positions(uow: UnitOfWork, readers: Sequence[_Reader]) -> None:
+    """Move every reader's partitions up to what it read this round, in one statement per distinct
+    (read-to, partitions) pair: usually one for the whole round."""
+    by_target: dict[tuple[int, frozenset[int]], list[str]] = {}
+    for reader in readers:
+        if reader.read_to:
+            key = (reader.read_to, frozenset(reader.positions))
+            by_target.setdefault(key, []).append(reader.subscription.name)
+    position = SubscriptionPosition
+    for (read_to, partitions), names in by_target.items():
+        uow.session.execute(
+            update(position)
+            .where(
+                position.subscription.in_(names),
+                position.partition.in_(sorted(partitions)),
+                position.position < read_to,
+            )
+            .values(position=read_to)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def deliver_round(
     uow: UnitOfWork,
     *,
-    subscription: Subscription,
-    partitions: Collection[int],
+    subscriptions: Sequence[tuple[Subscription, Collection[int]]],
     batch_size: int,
     policy: RetryPolicy,
     owner: str | None = None,
 ) -> int:
-    """Deliver the next batch of unread events of ``partitions``; return how many events were read.
+    """Deliver the next unread events of each (subscription, its partitions); return how many events were
+    read from the log.
+
+    The log is read once for all of them: from the lowest position of those near it, up to ``batch_size``
+    events of any of their types and partitions, and each subscription takes what it has not read yet of
+    its own types and partitions. A subscription far behind the others (one added later, a replay) is read
+    for in a batch of its own, so it neither holds back nor slows the others. Each subscription keeps its
+    own positions, handled ids, parked deliveries and per-subject order; a handler that fails is parked
+    (see ``_deliver_in_order``) and the others go on. What the round handled is recorded as processed in one
+    statement, and the positions advance in one, in the transaction of the handlers' effects.
 
     With ``owner`` (a worker holding partition leases), only the partitions it still owns are delivered.
     """
+    wanted = [(subscription, partitions) for subscription, partitions in subscriptions if partitions]
+    if not wanted:
+        return 0
     session = uow.session
-    if (owner is not None or _locks_positions(uow)) and _nothing_to_read(uow, subscription, partitions):
+    if (owner is not None or _locks_positions(uow)) and _nothing_to_read(uow, wanted):
         return 0
-    positions = _positions(uow, subscription, partitions, owner)
-    if not positions:
+    found = _round_positions(uow, wanted, owner)
+    readers: list[_Reader] = []
+    for subscription, partitions in wanted:
+        mine = found.get(subscription.name, {})
+        positions = {partition: mine[partition] for partition in partitions if partition in mine}
+        if positions:
+            readers.append(_Reader(subscription, positions, set(), []))
+    if not readers:
         return 0
-    after = min(row.position for row in positions.values())
-    read = read_events(
-        session, after=after, limit=batch_size, types=subscription.types, partitions=list(positions)
-    )
-    if not read:
-        return 0
-    events = [e for e in read if e.seq > positions[e.partition].position]
-    waiting_subjects = set(
-        session.scalars(
-            select(ParkedDelivery.subject).where(
-                ParkedDelivery.subscription == subscription.name, ParkedDelivery.dead_at.is_(None)
-            )
+    names = [reader.subscription.name for reader in readers]
+    by_name = {reader.subscription.name: reader for reader in readers}
+    for name, subject in session.execute(
+        select(ParkedDelivery.subscription, ParkedDelivery.subject)
+        .where(ParkedDelivery.subscription.in_(names), ParkedDelivery.dead_at.is_(None))
+        .distinct()
+    ):
+        by_name[name].waiting.add(subject)
+
+    read_total = 0
+    pending = sorted(readers, key=lambda reader: reader.after)
+    while pending:
+        lead = pending[0].after
+        types = set().union(*(reader.subscription.types for reader in pending))
+        read = read_events(
+            session,
+            after=lead,
+            limit=batch_size,
+            types=types,
+            partitions=_union(reader.positions for reader in pending),
         )
-    )
-    handled = set(
-        session.connection().scalars(
-            select(ProcessedEvent.event_id).where(
-                ProcessedEvent.subscription == subscription.name,
-                ProcessedEvent.event_id.in_([e.id for e in events]),
-            )
+        if not read:
+            break
+        read_total += len(read)
+        last = read[-1].seq
+        # Those already past this batch wait for the next one (when the batch was full: else there is none).
+        group = [reader for reader in pending if reader.after < last]
+        pending = [reader for reader in pending if reader.after >= last] if len(read) >= batch_size else []
+        handled = set(
+            session.execute(
+                select(ProcessedEvent.subscription, ProcessedEvent.event_id).where(
+                    ProcessedEvent.subscription.in_([reader.subscription.name for reader in group]),
+                    ProcessedEvent.event_seq > lead,
+                    ProcessedEvent.event_seq <= last,
+                )
+            ).all()
         )
-    )
-    # The common case: every handler succeeds, so the batch costs one savepoint.
-    unhandled = [event for event in events if event.id not in handled]
-    _deliver_in_order(uow, subscription, unhandled, waiting=waiting_subjects, policy=policy)
-    # Every owned partition has been read up to the last event of this batch.
-    last = read[-1].seq
-    for row in positions.values():
-        row.position = max(row.position, last)
-    session.flush()
-    return len(read)
+        for reader in group:
+            name, types_of, positions = reader.subscription.name, reader.subscription.types, reader.positions
+            events = [
+                event
+                for event in read
+                if event.type in types_of
+                and event.seq > positions.get(event.partition, last)
+                and (name, event.id) not in handled
+            ]
+            if events and len(readers) == 1:
+                # Alone in its round: a failure fails the round, which is this subscription's alone.
+                _deliver_in_order(
+                    uow,
+                    reader.subscription,
+                    events,
+                    waiting=reader.waiting,
+                    policy=policy,
+                    marks=reader.marks,
+                )
+            elif events:
+                appended, marked = len(uow.appended), len(reader.marks)
+                try:
+                    with session.begin_nested():
+                        # The common case: every handler succeeds, so the batch costs one savepoint more.
+                        _deliver_in_order(
+                            uow,
+                            reader.subscription,
+                            events,
+                            waiting=reader.waiting,
+                            policy=policy,
+                            marks=reader.marks,
+                        )
+                except Exception:
+                    # Not a handler's failure (those are parked): this subscription's part of the round is
+                    # undone, to be read again next round, and the others' part goes on.
+                    log.exception("delivery failed", subscription=name)
+                    del uow.appended[appended:]
+                    del reader.marks[marked:]
+                    continue
+            # Every partition of the reader has been read up to the last event of this batch.
+            reader.read_to = last
+    _record_processed(uow, readers)
+    _advance_positions(uow, readers)
+    return read_total
 
 
 def _release_next(uow: UnitOfWork, subscription: Subscription, subject: str) -> None:
@@ -417,6 +652,24 @@ def _due(
     ).all()
 
 
+def with_due_retries(uow: UnitOfWork, names: Collection[str]) -> set[str]:
+    """Return which of the subscriptions ``names`` have a parked delivery due now (one look for a round)."""
+    if not names:
+        return set()
+    return set(
+        uow.session.scalars(
+            select(ParkedDelivery.subscription)
+            .where(
+                ParkedDelivery.subscription.in_(list(names)),
+                ParkedDelivery.dead_at.is_(None),
+                ParkedDelivery.blocked.is_(False),
+                ParkedDelivery.next_attempt_at <= uow.clock.now(),
+            )
+            .distinct()
+        )
+    )
+
+
 def retry_due_deliveries(
     uow: UnitOfWork,
     *,
@@ -428,10 +681,10 @@ def retry_due_deliveries(
 ) -> int:
     """Attempt parked deliveries whose time has come; return how many were attempted.
 
-    With ``owner``, only in the partitions it still owns (see ``deliver_new_events``).
+    With ``owner``, only in the partitions it still owns (see ``deliver_round``).
     """
     if owner is not None or _locks_positions(uow):
-        # Look before locking, as in deliver_new_events: usually nothing is due.
+        # Look before locking, as in deliver_round: usually nothing is due.
         if not _due(uow, subscription, partitions, limit=1):
             return 0
         partitions = list(_positions(uow, subscription, partitions, owner))

@@ -2,7 +2,7 @@
 
 Each worker keeps a ``bus_workers`` row alive with a heartbeat. Every (subscription, partition) row of
 ``subscription_positions`` belongs to at most one worker at a time (``owner``, ``lease_expires_at``).
-Every few seconds each worker, in one transaction:
+Every second (a sixth of the lease) each worker, in one transaction:
 
 - heartbeats, and counts the live workers (those that heartbeat within one lease);
 - renews the leases it holds (waiting for its own deliveries of them to commit);
@@ -11,14 +11,22 @@ Every few seconds each worker, in one transaction:
 - claims free or expired rows with ``FOR UPDATE SKIP LOCKED`` up to its fair share, so workers never wait
   on each other.
 
-A worker that stops cleanly gives its rows back at once; one that dies stops renewing, and when its leases
-expire the others take its partitions over, reading on from the position it last committed. Ownership is
-checked again where it matters: a delivery advances a position only under a row lock with ``owner`` equal
-to its worker (``deliver_new_events(owner=...)``), so a worker whose lease was taken over cannot deliver that
-partition a second time. Lease times are the database's ``now()``, so workers' clocks need not agree.
+Between those rounds a worker looks, without locking anything, every ``watch_s`` (a quarter of a second)
+whether its share has changed: rows free or expired while it holds less than its share (a worker stopped
+or died), or more than its share held (a worker started). If so it runs a round at once.
 
-Time scales, with a lease of L seconds renewed every L/3: a new worker gets its share within about two
-rounds; a dead worker's partitions are taken over between L and L + L/3 after its last renewal.
+A worker that stops cleanly (SIGTERM, Ctrl-C) gives its rows back and unregisters at once, so the others
+take its partitions over within one look. One that dies stops renewing, and when its leases expire the
+others take its partitions over, reading on from the position it last committed. Ownership is checked
+again where it matters: a delivery advances a position only under a row lock with ``owner`` equal to its
+worker (``deliver_round(owner=...)``), so a worker whose lease was taken over cannot deliver that partition
+a second time. Lease times are the database's ``now()``, so workers' clocks need not agree.
+
+Time scales, with a lease of L seconds (6 by default) renewed every L/6: a new worker gets its share within
+about two looks; a cleanly stopped worker's partitions are taken over within one look (``watch_s``) of its
+leaving; a dead worker's between L - L/6 and L + ``watch_s`` after it died. A shorter lease hands a dead
+worker's partitions over sooner, and makes a worker that cannot reach the database for longer than L lose
+them (harmless: it delivers nothing it no longer owns).
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import contextlib
 import math
 import os
 import socket
+import time
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 
@@ -46,6 +55,11 @@ log = structlog.get_logger("cxstack.leases")
 
 #: A worker row silent for this many leases is deleted (its partitions were taken over long before).
 FORGET_AFTER_LEASES = 20
+#: How long a lease lasts without renewal, by default; renewed every ``RENEWALS_PER_LEASE``-th of it.
+DEFAULT_LEASE_S = 6.0
+RENEWALS_PER_LEASE = 6
+#: How often a worker looks, between renewals, whether leases wait to be claimed or given back.
+DEFAULT_WATCH_S = 0.25
 
 Lease = tuple[str, int]
 
@@ -69,17 +83,21 @@ class LeaseManager:
         subscriptions: Iterable[str],
         *,
         worker_id: str | None = None,
-        lease_s: float = 15.0,
+        lease_s: float = DEFAULT_LEASE_S,
         renew_s: float | None = None,
+        watch_s: float | None = DEFAULT_WATCH_S,
         on_change: Callable[[], None] | None = None,
     ) -> None:
+        """``renew_s``: how often the leases are renewed (default ``lease_s / RENEWALS_PER_LEASE``);
+        ``watch_s``: how often to look between renewals for leases to claim or give back (None: never)."""
         if db.driver != "postgresql":
             raise ValueError("partition leases are for the scale-out driver (PostgreSQL) only")
         self.db = db
         self.subscriptions = sorted(set(subscriptions))
         self.worker_id = worker_id or new_worker_id()
         self.lease_s = lease_s
-        self.renew_s = renew_s if renew_s is not None else lease_s / 3
+        self.renew_s = renew_s if renew_s is not None else lease_s / RENEWALS_PER_LEASE
+        self.watch_s = watch_s
         self.on_change = on_change
         self._held: dict[str, frozenset[int]] = {}
         self._task: asyncio.Task[None] | None = None
@@ -132,13 +150,47 @@ class LeaseManager:
                 self.on_change()
 
     async def _balance_forever(self) -> None:
+        renew_at = time.monotonic() + self.renew_s
         while True:
-            await asyncio.sleep(self.renew_s)
+            wait = renew_at - time.monotonic()
+            if self.watch_s is not None:
+                wait = min(wait, self.watch_s)
+            await asyncio.sleep(max(0.0, wait))
             try:
+                if time.monotonic() < renew_at and not await self._share_changed():
+                    continue
+                renew_at = time.monotonic() + self.renew_s
                 await self.balance()
             except Exception:
                 # Leases lapse if this goes on; deliveries check ownership, so nothing runs twice.
                 log.exception("lease balancing failed", worker=self.worker_id)
+
+    async def _share_changed(self) -> bool:
+        """Look, without locking, whether a balancing round would change what this worker holds: leases
+        free or expired while it holds less than its fair share, or more than its share held."""
+        lease = timedelta(seconds=self.lease_s)
+        position = SubscriptionPosition
+        now = func.now()
+        live_workers = (
+            select(func.count()).select_from(BusWorker).where(BusWorker.heartbeat_at > now - lease)
+        ).scalar_subquery()
+        free_rows = (
+            select(func.count())
+            .select_from(position)
+            .where(
+                position.subscription.in_(self.subscriptions),
+                or_(position.owner.is_(None), position.lease_expires_at < now),
+            )
+        ).scalar_subquery()
+
+        def look(session: Session) -> tuple[int, int]:
+            live, free = session.execute(select(live_workers, free_rows)).one()
+            return int(live or 0), int(free or 0)
+
+        live, free = await self.db.read(look)
+        held = sum(len(partitions) for partitions in self._held.values())
+        share = fair_share(len(self.subscriptions) * self.db.partitions, max(1, live))
+        return held > share or (free > 0 and held < share)
 
     def _context(self) -> Context:
         return Context(actor=f"worker:{self.worker_id}")

@@ -27,7 +27,7 @@ from nats.js.api import DeliverPolicy
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
-from cxstack.backbone.leases import LeaseManager
+from cxstack.backbone.leases import DEFAULT_LEASE_S, LeaseManager
 from cxstack.backbone.relay import DEFAULT_PREFIX, connect_broker, ensure_stream, parse_event_subject
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 
@@ -112,19 +112,22 @@ class Worker:
         policy: RetryPolicy,
         nats_url: str | None,
         prefix: str = DEFAULT_PREFIX,
-        lease_s: float = 15.0,
+        lease_s: float = DEFAULT_LEASE_S,
+        renew_s: float | None = None,
         batch_size: int = 500,
         idle_poll_s: float = 1.0,
         timer_poll_s: float = 0.5,
         worker_id: str | None = None,
     ) -> None:
-        """Without ``nats_url`` the worker relies on polling the log every ``idle_poll_s`` alone."""
+        """Without ``nats_url`` the worker relies on polling the log every ``idle_poll_s`` alone. ``lease_s``
+        and ``renew_s``: see ``LeaseManager``."""
         self.db = db
         self.leases = LeaseManager(
             db,
             [subscription.name for subscription in registry],
             worker_id=worker_id,
             lease_s=lease_s,
+            renew_s=renew_s,
             on_change=self._wake_all,
         )
         self.bus = Bus(
@@ -146,7 +149,7 @@ class Worker:
         return self.leases.worker_id
 
     def _wake_all(self) -> None:
-        self.bus.waker.wake()
+        self.bus.wake_all()
 
     async def start(self) -> None:
         """Claim a share of the partitions, then deliver and fire timers until stopped."""
