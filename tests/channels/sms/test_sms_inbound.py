@@ -215,7 +215,7 @@ async def test_wrongly_signed_webhook_is_403_and_audited(
     assert response.json()["field"] == "X-Twilio-Signature"
     assert await _customers(api) == []
     reasons = [entry.detail["reason"] for entry in await _audit(runtime, tenant.tenant_id)]
-    assert reasons == ["invalid_signature", "invalid_signature"]
+    assert reasons == ["signature_invalid", "signature_invalid"]
 
 
 async def test_signature_is_checked_against_the_public_url_behind_a_proxy(api: httpx.AsyncClient) -> None:
@@ -290,7 +290,7 @@ async def test_a_number_of_one_tenant_never_routes_to_another(
     [event] = await events_of(runtime, "message.received")
     assert event.tenant == tenant.tenant_id
     other_audit = await _audit(runtime, other_tenant.tenant_id)
-    assert sorted(e.detail["reason"] for e in other_audit) == ["account_mismatch", "invalid_signature"]
+    assert sorted(e.detail["reason"] for e in other_audit) == ["account_mismatch", "signature_invalid"]
 
 
 async def test_a_removed_number_no_longer_routes(api: httpx.AsyncClient) -> None:
