@@ -119,6 +119,27 @@ async def test_messages_on_other_channels_are_not_sent_by_sms(
     assert (await api.get(f"/v1/channels/sms/messages/{message['id']}")).status_code == 404
 
 
+async def test_internal_messages_of_an_sms_conversation_are_never_texted(
+    api: httpx.AsyncClient, runtime: Runtime, fake_twilio: FakeTwilio
+) -> None:
+    await register_number(api)
+    conversation_id = await _conversation_from_inbound(api, "My order is late")
+    note = await api.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={
+            "direction": "outbound",
+            "author_kind": "system",
+            "visibility": "internal",
+            "body": "Escalated",
+        },
+    )
+    assert note.status_code == 201, note.text
+    await _reply(api, conversation_id, "Sorry, on it")
+    await settle(runtime)
+    assert [form["Body"] for form in fake_twilio.sent()] == ["Sorry, on it"]
+    assert (await api.get(f"/v1/channels/sms/messages/{note.json()['id']}")).status_code == 404
+
+
 async def test_stop_opts_out_and_replies_are_refused_until_start(
     api: httpx.AsyncClient, runtime: Runtime, fake_twilio: FakeTwilio
 ) -> None:

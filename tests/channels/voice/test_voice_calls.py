@@ -212,7 +212,7 @@ async def test_unsigned_or_wrongly_signed_webhooks_are_refused_and_audited(
     entries = await runtime.db.read(lambda session: list_audit(session, tenant_id=tenant.tenant_id))
     rejected = [e for e in entries if e.action == "voice.webhook_rejected"]
     reasons = sorted(e.detail["reason"] for e in rejected)
-    assert reasons == ["signature_invalid", "signature_invalid", "signature_invalid", "missing_signature"]
+    assert reasons == ["missing_signature", "signature_invalid", "signature_invalid", "signature_invalid"]
     assert {e.detail["call_sid"] for e in rejected} == {call_sid, known}
 
 

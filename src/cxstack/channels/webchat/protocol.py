@@ -187,6 +187,7 @@ def message_from_event(data: dict[str, Any]) -> dict[str, Any]:
         "direction": data["direction"],
         "author_kind": data["author_kind"],
         "author_id": data["author_id"],
+        "visibility": data.get("visibility", "public"),
         "channel": data["channel"],
         "body": data["body"],
         "content_type": data["content_type"],

@@ -32,7 +32,12 @@ from cxstack.channels.webchat.repository import WebchatRepository
 from cxstack.channels.webchat.schemas import ChatReceipt, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.governance.audit.service import record_audit
 from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import ConversationCreate, ConversationUpdate, MessageOut
+from cxstack.records.conversations.schemas import (
+    ConversationCreate,
+    ConversationUpdate,
+    MessageOut,
+    shown_to_customer,
+)
 from cxstack.records.customers import service as customers
 from cxstack.records.customers.schemas import CustomerCreate, CustomerUpdate, IdentityIn
 
@@ -431,15 +436,16 @@ def save_contact(
 
 
 def history(session: Session, *, tenant_id: str, conversation_id: str, after: str | None) -> list[MessageOut]:
-    """Return a conversation's messages after the message ``after`` (all when None or unknown), oldest
-    first, the newest ``HISTORY_LIMIT`` at most."""
+    """Return the messages of a conversation the customer sees (``shown_to_customer``: no internal ones)
+    after the message ``after`` (all when None or unknown), oldest first, the newest ``HISTORY_LIMIT`` at
+    most."""
     messages: list[MessageOut] = []
     cursor: str | None = None
     while True:
         page = conversations.list_messages(
             session, tenant_id=tenant_id, conversation_id=conversation_id, cursor=cursor, limit=200
         )
-        messages.extend(page.items)
+        messages.extend(message for message in page.items if shown_to_customer(message.visibility))
         if page.next_cursor is None:
             break
         cursor = page.next_cursor

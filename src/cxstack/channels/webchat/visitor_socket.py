@@ -37,7 +37,7 @@ from cxstack.channels.webchat.protocol import (
 from cxstack.channels.webchat.service import LiveChannel, ReceiptPost, VisitorOut, WidgetConfig
 from cxstack.channels.webchat.sign_in import AlreadySignedIn, SignedIn, sign_in_visitor
 from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import MessageCreate, MessageOut
+from cxstack.records.conversations.schemas import MessageCreate, MessageOut, shown_to_customer
 
 log = structlog.get_logger("cxstack.webchat")
 
@@ -127,7 +127,7 @@ class VisitorSocket:
         data = event.data
         kind = event.type
         if kind == "message.received" or kind == "message.sent":
-            if data.get("client_id") in self.own:
+            if data.get("client_id") in self.own or not shown_to_customer(data.get("visibility", "public")):
                 return
             self.outbox.send({"type": "message", "message": message_from_event(data)})
         elif kind == "chat.typing":

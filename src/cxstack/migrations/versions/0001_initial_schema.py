@@ -926,6 +926,7 @@ def upgrade() -> None:
         sa.Column("direction", sa.String(length=8), nullable=False),
         sa.Column("author_kind", sa.String(length=8), nullable=False),
         sa.Column("author_id", sa.String(length=80), nullable=True),
+        sa.Column("visibility", sa.String(length=8), server_default="public", nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),

@@ -286,6 +286,7 @@ def _new_message(
             "direction": data.direction,
             "author_kind": author_kind,
             "author_id": author_id,
+            "visibility": data.visibility,
             "channel": channel,
             "body": data.body,
             "content_type": data.content_type,
@@ -314,6 +315,7 @@ def _new_message(
             attachments_count=len(data.attachments),
             client_id=data.client_id,
             created_at=now,
+            visibility=data.visibility,
         ),
     )
     return PostedMessage(
@@ -324,6 +326,7 @@ def _new_message(
             direction=data.direction,
             author_kind=author_kind,
             author_id=author_id,
+            visibility=data.visibility,
             channel=channel,
             body=data.body,
             content_type=data.content_type,

@@ -16,6 +16,17 @@ Status = Literal["open", "pending", "snoozed", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
 Direction = Literal["inbound", "outbound"]
 AuthorKind = Literal["customer", "agent", "bot", "system"]
+Visibility = Literal["public", "internal"]
+VISIBILITIES: tuple[str, ...] = ("public", "internal")
+
+
+def shown_to_customer(visibility: str) -> bool:
+    """The one rule of who sees a message: a ``public`` message is the conversation with the customer and
+    reaches them on their channel (webchat and in-app sockets and REST, push, SMS, email); an ``internal``
+    one (what the system records about a call, its recordings) is for agents and the timeline only, and no
+    channel ever hands it to the customer."""
+    return visibility == "public"
+
 
 #: The largest message body accepted, in bytes of UTF-8.
 MAX_BODY_BYTES = 64 * 1024
@@ -85,6 +96,10 @@ class MessageCreate(BaseModel):
         default=None, description="Defaults to customer for inbound messages, agent for outbound ones."
     )
     author_id: str | None = Field(default=None, max_length=80)
+    visibility: Visibility = Field(
+        default="public",
+        description="public: the customer sees it on their channel; internal: agents and the timeline only.",
+    )
     channel: Channel | None = Field(
         default=None,
         description="Defaults to the conversation's channel; another channel moves the conversation there.",
@@ -108,6 +123,7 @@ class MessageOut(BaseModel):
     direction: str
     author_kind: str
     author_id: str | None
+    visibility: str = "public"
     channel: str
     body: str
     content_type: str
@@ -182,6 +198,8 @@ class MessagePublished(BaseModel):
     attachments_count: int
     client_id: str | None
     created_at: datetime
+    #: ``internal`` messages never reach the customer (see ``shown_to_customer``).
+    visibility: str = "public"
 
 
 class MessageReceived(MessagePublished):
