@@ -937,6 +937,11 @@ def upgrade() -> None:
         ),
         sa.Column("client_id", sa.String(length=128), nullable=True),
         sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "delivery",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ["conversation_id"], ["conversations.id"], name=op.f("fk_messages_conversation_id_conversations")

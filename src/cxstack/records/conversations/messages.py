@@ -16,13 +16,16 @@ from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations import transitions
+from cxstack.records.conversations.delivery import DeliveryChecks
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.conversations.schemas import (
     MAX_BODY_BYTES,
     MessageCreate,
+    MessageDelivery,
     MessageOut,
     MessageReceived,
     MessageSent,
+    shown_to_customer,
 )
 
 
@@ -81,11 +84,13 @@ def _posted_before(repo: ConversationRepository, message_id: str) -> PostedMessa
 
 @dataclass(frozen=True, slots=True)
 class MessagePost:
-    """One caller's message for ``post_messages``."""
+    """One caller's message for ``post_messages``; ``checks`` (the channels' recipient checks) make a
+    message to a customer its channel will not deliver to say so in its ``delivery`` at once."""
 
     tenant_id: str
     conversation_id: str
     data: MessageCreate
+    checks: DeliveryChecks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +103,12 @@ class _Posting:
 
 
 def post_message(
-    uow: UnitOfWork, *, tenant_id: str, conversation_id: str, data: MessageCreate
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    data: MessageCreate,
+    checks: DeliveryChecks | None = None,
 ) -> PostedMessage:
     """Add a message to a conversation, or return the one already posted with the same ``client_id``.
 
@@ -108,7 +118,7 @@ def post_message(
     ``message.sent`` (outbound). Raises MessageTooLarge (413) for a body over 64 KiB, ValidationFailed,
     NotFound; nothing is written then.
     """
-    (outcome,) = post_messages(uow, [(uow.context, MessagePost(tenant_id, conversation_id, data))])
+    (outcome,) = post_messages(uow, [(uow.context, MessagePost(tenant_id, conversation_id, data, checks))])
     if isinstance(outcome, DomainError):
         raise outcome
     return outcome
@@ -277,6 +287,15 @@ def _new_message(
         author_id = customer_id
     message_id = new_id("msg")
     channel = data.channel or conversation_channel
+    delivery: MessageDelivery | None = None
+    if (
+        posting.post.checks is not None
+        and data.direction == "outbound"
+        and shown_to_customer(data.visibility)
+    ):
+        delivery = posting.post.checks.refusal(
+            uow.session, tenant_id=posting.post.tenant_id, channel=channel, customer_id=customer_id
+        )
     rows.append(
         {
             "id": message_id,
@@ -293,6 +312,7 @@ def _new_message(
             "attachments": [attachment.model_dump() for attachment in data.attachments],
             "client_id": data.client_id,
             "created_at": now,
+            "delivery": delivery.model_dump() if delivery is not None else None,
         }
     )
     inbound = data.direction == "inbound"
@@ -333,6 +353,7 @@ def _new_message(
             attachments=data.attachments,
             client_id=data.client_id,
             created_at=now,
+            delivery=delivery,
         ),
         created=True,
     )

@@ -64,3 +64,5 @@ class Message(TenantScoped, Base):
     attachments: Mapped[list[Any]]
     client_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
+    #: Why the message did not reach the customer (``MessageDelivery``); None while nothing says so.
+    delivery: Mapped[dict[str, Any] | None]

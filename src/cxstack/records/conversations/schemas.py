@@ -114,6 +114,15 @@ class MessageCreate(BaseModel):
     )
 
 
+class MessageDelivery(BaseModel):
+    """Why a message to the customer did not reach them: ``refused`` (cxstack would not send it, e.g.
+    ``opted_out``: the phone texted STOP) or ``failed`` (the provider refused it or stayed unreachable)."""
+
+    status: Literal["refused", "failed"]
+    error_code: str = Field(description="Why, e.g. opted_out, no_phone, no_number, or the provider's code.")
+    detail: str
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -130,6 +139,9 @@ class MessageOut(BaseModel):
     attachments: list[Attachment]
     client_id: str | None
     created_at: datetime
+    delivery: MessageDelivery | None = Field(
+        default=None, description="Set when the message did not reach the customer, and why."
+    )
 
 
 # -- event payloads ------------------------------------------------------------------------------
@@ -210,6 +222,18 @@ class MessageSent(MessagePublished):
     """An outbound message: an agent, a bot or the system wrote to the customer."""
 
 
+class MessageDeliveryFailed(BaseModel):
+    """A message to the customer did not reach them (see ``MessageDelivery``)."""
+
+    message_id: str
+    conversation_id: str
+    customer_id: str
+    channel: str
+    status: str
+    error_code: str
+    detail: str
+
+
 EVENT_TYPES = (
     EventType("conversation.created", ConversationCreated, description="A conversation was started."),
     EventType(
@@ -226,4 +250,9 @@ EVENT_TYPES = (
     EventType("conversation.reopened", ConversationReopened, description="A closed conversation reopened."),
     EventType("message.received", MessageReceived, description="A customer's message arrived."),
     EventType("message.sent", MessageSent, description="A message was sent to a customer."),
+    EventType(
+        "message.delivery_failed",
+        MessageDeliveryFailed,
+        description="A message to a customer was not delivered: refused (the phone opted out...) or failed.",
+    ),
 )
