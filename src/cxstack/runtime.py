@@ -28,7 +28,8 @@ from cxstack.backbone.relay import Relay
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.worker import Worker
 from cxstack.config import Settings
-from cxstack.wiring import build_catalog, build_effects, build_subscriptions
+from cxstack.records.conversations.service import DeliveryChecks
+from cxstack.wiring import build_catalog, build_delivery_checks, build_effects, build_subscriptions
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Runtime:
     effect_runner: EffectRunner | None = None
     #: Committed events for whoever watches now (WebSockets); see ``cxstack.backbone.live``.
     live: LiveFeed = field(default_factory=LiveFeed)
+    #: What each channel refuses to deliver, asked when a message to a customer is posted.
+    delivery_checks: DeliveryChecks = field(default_factory=build_delivery_checks)
     extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod

@@ -17,6 +17,7 @@ from cxstack.channels.inapp import handlers as inapp_handlers
 from cxstack.channels.inapp import schemas as inapp_schemas
 from cxstack.channels.numbers import schemas as number_schemas
 from cxstack.channels.sms import handlers as sms_handlers
+from cxstack.channels.sms import outbound as sms_outbound
 from cxstack.channels.sms import schemas as sms_schemas
 from cxstack.channels.voice import handlers as voice_handlers
 from cxstack.channels.voice import schemas as voice_schemas
@@ -26,6 +27,7 @@ from cxstack.governance.tenants import schemas as tenant_schemas
 from cxstack.records.accounts import schemas as account_schemas
 from cxstack.records.cases import schemas as case_schemas
 from cxstack.records.conversations import schemas as conversation_schemas
+from cxstack.records.conversations.service import DeliveryChecks
 from cxstack.records.customers import schemas as customer_schemas
 from cxstack.records.merges import schemas as merge_schemas
 from cxstack.records.notes import schemas as note_schemas
@@ -81,6 +83,14 @@ def build_effects(settings: Settings | None = None) -> EffectRegistry:
     email_handlers.register_effects(registry, relay=email_relay(email_settings), store=email_store)
     registry.limit_concurrency(email_settings.effect_concurrency)
     return registry
+
+
+def build_delivery_checks() -> DeliveryChecks:
+    """Return the channels' recipient checks, asked when a message to a customer is posted (the SMS
+    channel refuses a phone that opted out)."""
+    checks = DeliveryChecks()
+    checks.add("sms", sms_outbound.recipient_refusal)
+    return checks
 
 
 def email_relay(settings: Settings) -> RelaySettings | None:

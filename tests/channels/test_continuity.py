@@ -107,7 +107,7 @@ async def test_chat_escalated_to_a_call_keeps_everything_and_the_timeline_shows_
     )
 
     # 1. The customer chats on the website; a bot answers and collects what it learns.
-    async with visitor(server, widget["widget_key"]) as (chat, _welcome):
+    async with visitor(server, widget["widget_key"]) as (chat, first_welcome):
         await chat.send({"type": "contact", "name": "Jane Doe", "email": "jane@example.com"})
         await chat.expect("contact_saved")
         await chat.send(
@@ -217,6 +217,25 @@ async def test_chat_escalated_to_a_call_keeps_everything_and_the_timeline_shows_
     assert view["ivr"]["option"] == "support" and view["ivr"]["digits"] == "1"
     assert view["conversation"]["id"] == conversation_id and view["conversation"]["channel"] == "voice"
     assert view["conversation"]["assignee"] == "agent-7"
+
+    # The customer's widget, opened again, shows the chat only: what the system noted about the call is
+    # for the agent and the timeline, never drawn in the customer's chat.
+    chat_only = [
+        "Hi, my card payment for order A-1042 failed",
+        "Sorry about that. What did the payment page say?",
+        "Card declined, but my bank says the card is fine",
+        "Can someone call me? (415) 555-2671",
+        "Please call us at +1 415 555 0100: an agent will have this chat in front of them.",
+    ]
+    async with visitor(server, widget["widget_key"], visitor_id=first_welcome["visitor_id"]) as (_, again):
+        assert [m["body"] for m in again["history"]] == chat_only
+    listed = await _ok(
+        await httpx.AsyncClient(base_url=server.url).get(
+            "/widget/v1/messages",
+            params={"widget_key": widget["widget_key"], "visitor_id": first_welcome["visitor_id"]},
+        )
+    )
+    assert [m["body"] for m in listed["data"]] == chat_only
 
     # 6. The call ends; the agent follows up by email in the same conversation.
     assert (await status(api, call_sid, "completed", CallDuration="185")).status_code == 204

@@ -84,5 +84,5 @@ def signature_problem(request: Request, params: FormParams, *, auth_token: str) 
         return "missing_signature", "the X-Twilio-Signature header is missing"
     url = signed_url(request)
     if not _twilio.signature_valid(url=url, params=params, signature=signature, auth_token=auth_token):
-        return "invalid_signature", f"X-Twilio-Signature does not match the request to {url}"
+        return "signature_invalid", f"X-Twilio-Signature does not match the request to {url}"
     return None

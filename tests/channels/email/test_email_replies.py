@@ -252,6 +252,31 @@ async def test_conversation_started_by_an_agent_is_emailed_to_the_customer(
     assert headers["In-Reply-To"] is None and headers["References"] is None
 
 
+@pytest.mark.usefixtures("inbox")
+async def test_an_internal_note_in_an_email_conversation_is_never_emailed(
+    api: httpx.AsyncClient, runtime: Runtime, relay: RecordingRelay
+) -> None:
+    customer = (await api.post("/v1/customers", json={"name": "Ada", "email": "ada@example.com"})).json()
+    conversation = (
+        await api.post("/v1/conversations", json={"customer_id": customer["id"], "channel": "email"})
+    ).json()
+    note = await api.post(
+        f"/v1/conversations/{conversation['id']}/messages",
+        json={
+            "direction": "outbound",
+            "author_kind": "system",
+            "visibility": "internal",
+            "body": "Refund ok",
+        },
+    )
+    assert note.status_code == 201, note.text
+    await reply(api, conversation["id"], "Your refund is on its way.")
+    await drain(runtime)
+    [mail] = relay.received
+    assert "Your refund is on its way." in parse(mail.data).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert await events_of(api, "email.send_failed") == []
+
+
 async def test_tenant_without_inbox_and_other_channels_send_nothing(
     api: httpx.AsyncClient, runtime: Runtime, relay: RecordingRelay
 ) -> None:

@@ -87,7 +87,7 @@ async def test_unsigned_or_wrongly_signed_webhook_is_refused_and_audited(
     assert response.status_code == 403, response.text
     assert response.headers["content-type"] == "application/problem+json"
     problem = response.json()
-    assert problem["code"] == "invalid_signature" and problem["field"] == "signature"
+    assert problem["code"] == "signature_invalid" and problem["field"] == "signature"
     assert reason in problem["detail"]
     [entry] = await audit_of(runtime, tenant)
     assert entry["action"] == "email.webhook_rejected"

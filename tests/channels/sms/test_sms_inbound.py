@@ -216,7 +216,7 @@ async def test_wrongly_signed_webhook_is_403_and_audited(
     assert response.json()["field"] == "X-Twilio-Signature"
     assert await _customers(api) == []
     reasons = [entry.detail["reason"] for entry in await _audit(runtime, tenant.tenant_id)]
-    assert reasons == ["invalid_signature", "invalid_signature"]
+    assert reasons == ["signature_invalid", "signature_invalid"]
 
 
 async def test_signature_is_checked_against_the_public_url_behind_a_proxy(api: httpx.AsyncClient) -> None:
@@ -291,7 +291,7 @@ async def test_a_number_of_one_tenant_never_routes_to_another(
     [event] = await events_of(runtime, "message.received")
     assert event.tenant == tenant.tenant_id
     other_audit = await _audit(runtime, other_tenant.tenant_id)
-    assert sorted(e.detail["reason"] for e in other_audit) == ["account_mismatch", "invalid_signature"]
+    assert sorted(e.detail["reason"] for e in other_audit) == ["account_mismatch", "signature_invalid"]
 
 
 async def test_a_removed_number_no_longer_routes(api: httpx.AsyncClient) -> None:
@@ -330,3 +330,27 @@ async def test_a_burst_from_a_known_customer_without_a_conversation_makes_one_co
     [conversation] = (await api.get("/v1/conversations")).json()["data"]
     assert conversation["customer_id"] == customer["id"]
     assert conversation["message_count"] == 5
+
+
+async def test_a_national_number_from_abroad_is_read_in_the_country_twilio_names(
+    api: httpx.AsyncClient,
+) -> None:
+    await register_number(api)
+    response = await post_webhook(
+        api, inbound_params(body="Hello from London", from_="07911 123456", FromCountry="GB")
+    )
+    assert response.status_code == 200, response.text
+    [customer] = await _customers(api)
+    assert customer["phone"] == "+447911123456"
+    # The same sender in international format is the same customer.
+    again = await post_webhook(api, inbound_params(body="again", from_="+44 7911 123456", FromCountry="GB"))
+    assert again.status_code == 200, again.text
+    assert [c["id"] for c in await _customers(api)] == [customer["id"]]
+
+
+async def test_a_country_that_is_not_one_is_400_naming_it(api: httpx.AsyncClient) -> None:
+    await register_number(api)
+    response = await post_webhook(api, inbound_params(from_="07911 123456", FromCountry="Great Britain"))
+    assert response.status_code == 400, response.text
+    assert (response.json()["code"], response.json()["field"]) == ("malformed_webhook", "FromCountry")
+    assert await _customers(api) == []

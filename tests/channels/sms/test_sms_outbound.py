@@ -119,6 +119,27 @@ async def test_messages_on_other_channels_are_not_sent_by_sms(
     assert (await api.get(f"/v1/channels/sms/messages/{message['id']}")).status_code == 404
 
 
+async def test_internal_messages_of_an_sms_conversation_are_never_texted(
+    api: httpx.AsyncClient, runtime: Runtime, fake_twilio: FakeTwilio
+) -> None:
+    await register_number(api)
+    conversation_id = await _conversation_from_inbound(api, "My order is late")
+    note = await api.post(
+        f"/v1/conversations/{conversation_id}/messages",
+        json={
+            "direction": "outbound",
+            "author_kind": "system",
+            "visibility": "internal",
+            "body": "Escalated",
+        },
+    )
+    assert note.status_code == 201, note.text
+    await _reply(api, conversation_id, "Sorry, on it")
+    await settle(runtime)
+    assert [form["Body"] for form in fake_twilio.sent()] == ["Sorry, on it"]
+    assert (await api.get(f"/v1/channels/sms/messages/{note.json()['id']}")).status_code == 404
+
+
 async def test_stop_opts_out_and_replies_are_refused_until_start(
     api: httpx.AsyncClient, runtime: Runtime, fake_twilio: FakeTwilio
 ) -> None:
@@ -130,7 +151,11 @@ async def test_stop_opts_out_and_replies_are_refused_until_start(
     state = (await api.get("/v1/channels/sms/opt-outs/(415) 555-2671")).json()
     assert state["opted_out"] is True
 
+    # The agent's reply is kept, and its answer says at once that it will not reach the customer.
     refused = await _reply(api, conversation_id, "Are you sure?")
+    assert refused["delivery"]["status"] == "refused"
+    assert refused["delivery"]["error_code"] == "opted_out"
+    assert "opted out" in refused["delivery"]["detail"]
     await settle(runtime)
     assert fake_twilio.sent() == []
     send = await _send_of(api, refused["id"])
@@ -138,8 +163,21 @@ async def test_stop_opts_out_and_replies_are_refused_until_start(
     assert send["error_code"] == "opted_out"
     assert "opted out" in send["error_message"]
     [failed] = await events_of(runtime, "sms.send_failed")
-    assert failed.data["reason"] == "opted_out"
+    assert failed.data["reason"] == "opted_out" and failed.data["error_code"] == "opted_out"
     assert failed.data["message_id"] == refused["id"]
+    # The message itself and the customer's timeline say it was not delivered.
+    listed = (await api.get(f"/v1/conversations/{conversation_id}/messages")).json()["data"]
+    [stored] = [m for m in listed if m["id"] == refused["id"]]
+    assert stored["delivery"] == refused["delivery"]
+    assert [m["delivery"] for m in listed if m["id"] != refused["id"]] == [None] * (len(listed) - 1)
+    [not_delivered] = await events_of(runtime, "message.delivery_failed")
+    assert not_delivered.data["message_id"] == refused["id"]
+    assert not_delivered.data["error_code"] == "opted_out"
+    conversation = (await api.get(f"/v1/conversations/{conversation_id}")).json()
+    timeline = (await api.get(f"/v1/customers/{conversation['customer_id']}/timeline")).json()["data"]
+    [entry] = [e for e in timeline if e["kind"] == "message.delivery_failed"]
+    assert entry["ref_id"] == refused["id"] and "opted_out" in entry["summary"]
+    assert "not delivered" in entry["summary"]
 
     # Any synonym opts out; a second STOP changes nothing.
     await post_webhook(api, inbound_params(body="unsubscribe"))
@@ -150,6 +188,7 @@ async def test_stop_opts_out_and_replies_are_refused_until_start(
     assert opted_in.data["keyword"] == "START"
     assert (await api.get(f"/v1/channels/sms/opt-outs/{CUSTOMER_PHONE}")).json()["opted_out"] is False
     allowed = await _reply(api, conversation_id, "Welcome back")
+    assert allowed["delivery"] is None
     await settle(runtime)
     assert [form["Body"] for form in fake_twilio.sent()] == ["Welcome back"]
     assert (await _send_of(api, allowed["id"]))["status"] == "queued"
@@ -189,6 +228,14 @@ async def test_a_twilio_rejection_is_recorded_and_nothing_is_retried(
     assert send["error_message"] == "Attempt to send to unsubscribed recipient"
     [failed] = await events_of(runtime, "sms.send_failed")
     assert failed.data["reason"] == "provider_rejected" and failed.data["error_code"] == "21610"
+    # The agent sees it on the message too.
+    listed = (await api.get(f"/v1/conversations/{conversation_id}/messages")).json()["data"]
+    [stored] = [m for m in listed if m["id"] == message["id"]]
+    assert stored["delivery"] == {
+        "status": "failed",
+        "error_code": "21610",
+        "detail": "Attempt to send to unsubscribed recipient",
+    }
 
 
 async def test_a_twilio_outage_is_retried_and_sends_once(
@@ -329,7 +376,13 @@ async def test_a_stop_that_arrives_before_the_send_goes_out_refuses_it(
     send = await _send_of(api, message["id"])
     assert (send["status"], send["error_code"]) == ("refused", "opted_out")
     [failed] = await events_of(runtime, "sms.send_failed")
-    assert failed.data["reason"] == "opted_out"
+    assert failed.data["reason"] == "opted_out" and failed.data["error_code"] == "opted_out"
+    assert message["delivery"] is None  # not opted out when the agent wrote
+    listed = (await api.get(f"/v1/conversations/{conversation_id}/messages")).json()["data"]
+    [stored] = [m for m in listed if m["id"] == message["id"]]
+    assert (stored["delivery"]["status"], stored["delivery"]["error_code"]) == ("refused", "opted_out")
+    [not_delivered] = await events_of(runtime, "message.delivery_failed")
+    assert not_delivered.data["message_id"] == message["id"]
 
 
 async def test_a_twilio_down_for_every_attempt_fails_the_send_and_lists_the_effect_dead(

@@ -59,15 +59,19 @@ async def test_agent_takes_a_queued_call_and_they_meet_in_the_calls_conference(
     response = await _act(api, call["id"], "connect", {"agent_id": "agent-7", "agent_name": "Sam Carter"})
     assert response.status_code == 200, response.text
     taken = response.json()
-    assert taken["status"] == "in_progress" and taken["agent_name"] == "Sam Carter"
-    assert taken["answered_at"] is not None
-    [answered] = await events_of(runtime, "call.answered")
-    assert answered.data["agent_id"] == "agent-7" and answered.data["waited_s"] >= 0
+    # Twilio has not been asked yet: the call is connecting, not answered.
+    assert taken["status"] == "connecting" and taken["agent_name"] == "Sam Carter"
+    assert taken["answered_at"] is None
     conversation = (await api.get(f"/v1/conversations/{call['conversation_id']}")).json()
     assert conversation["assignee"] == "agent-7"
-    assert (await messages(api, call["conversation_id"]))[-1]["body"] == "Call answered by Sam Carter"
 
     await settle(runtime, until=lambda: _agents(fake_calls, call["id"]) == ["agent:agent-7"])
+    # Twilio dialled the agent into the conference: now it is answered.
+    shown = await the_call(api, call["call_sid"])
+    assert shown["status"] == "in_progress" and shown["answered_at"] is not None
+    [answered] = await events_of(runtime, "call.answered")
+    assert answered.data["agent_id"] == "agent-7" and answered.data["waited_s"] >= 0
+    assert (await messages(api, call["conversation_id"]))[-1]["body"] == "Call answered by Sam Carter"
     # The caller's leg is moved into the call's own conference...
     [update] = fake_calls.received()
     assert update.call_sid == call["call_sid"]
@@ -164,7 +168,11 @@ async def test_a_held_call_transferred_to_an_agent_is_taken_off_hold(
     call = await _queued_call(api, fake_calls)
     caller = call["call_sid"]
     await _act(api, call["id"], "connect", {"agent_id": "agent-7", "agent_name": "Sam"})
-    await _act(api, call["id"], "hold")
+    # Until Twilio has connected the agent there is nothing to hold.
+    early = await _act(api, call["id"], "hold")
+    assert early.status_code == 409 and "connecting" in early.json()["detail"]
+    await settle(runtime, until=lambda: _agents(fake_calls, call["id"]) == ["agent:agent-7"])
+    assert (await _act(api, call["id"], "hold")).json()["status"] == "held"
     moved = await _act(api, call["id"], "transfer", {"agent_id": "agent-9", "agent_name": "Lee"})
     assert moved.json()["status"] == "in_progress"
     live_name = call["id"]
@@ -217,6 +225,39 @@ async def test_a_call_twilio_will_not_change_is_reported_not_retried(
     assert failed.data["action"] == "connect" and failed.data["error_code"] == "21220"
     assert "not in-progress" in failed.data["reason"]
     assert fake_calls.received() == []
+    # The agent is not dialled into a conference the caller never joined, and the call was never answered:
+    # it waits again, without an agent.
+    assert fake_calls.conference(call["id"]) is None
+    assert not [r for r in fake_calls.log() if "/Participants" in r.path]
+    assert await events_of(runtime, "call.answered") == []
+    shown = await the_call(api, call["call_sid"])
+    assert (shown["status"], shown["agent_id"], shown["answered_at"]) == ("queued", None, None)
+    conversation = (await api.get(f"/v1/conversations/{call['conversation_id']}")).json()
+    assert conversation["assignee"] is None
+    assert "Call answered by Sam" not in [m["body"] for m in await messages(api, call["conversation_id"])]
+
+
+async def test_a_request_retried_after_the_call_ended_leaves_the_finished_call_alone(
+    api: httpx.AsyncClient, runtime: Runtime, fake_calls: FakeTwilioCalls
+) -> None:
+    call = await _queued_call(api, fake_calls)
+    for _ in range(50):
+        fake_calls.fail_next(503, 20500, "Service unavailable")  # Twilio is down while the agent takes it
+    taken = await _act(api, call["id"], "connect", {"agent_id": "agent-7", "agent_name": "Sam"})
+    assert taken.status_code == 200 and taken.json()["status"] == "connecting"
+    # The caller hangs up before Twilio comes back.
+    fake_calls.end_call(call["call_sid"])
+    assert (await status(api, call["call_sid"], "completed", CallDuration="40")).status_code == 204
+    with fake_calls.lock:
+        fake_calls.failures.clear()
+    await settle(runtime)
+    # The retried requests found the call ended: no conference, no agent dialled, nothing answered.
+    assert fake_calls.received() == []
+    assert fake_calls.conference(call["id"]) is None
+    assert not [r for r in fake_calls.log() if "/Participants" in r.path]
+    assert await events_of(runtime, "call.answered") == []
+    shown = await the_call(api, call["call_sid"])
+    assert shown["status"] == "completed" and shown["answered_at"] is None
 
 
 async def test_an_unreachable_twilio_is_retried_until_the_update_lands(

@@ -90,6 +90,21 @@ async def test_incoming_call_hears_the_menu_and_joins_the_callers_conversation(
     assert ringing.data["call_id"] == call["id"] and ringing.data["from_number"] == CALLER
 
 
+async def test_a_call_from_abroad_in_national_format_is_read_in_the_callers_country(
+    api: httpx.AsyncClient,
+) -> None:
+    call_sid = new_sid("CA")
+    params = [
+        (name, "07911 123456" if name in ("From", "Caller") else "GB" if name == "FromCountry" else value)
+        for name, value in call_params(call_sid)
+    ]
+    twiml(await post_hook(api, "/incoming", params))
+    call = await the_call(api, call_sid)
+    assert call["from_number"] == "+447911123456"
+    customer = (await api.get(f"/v1/customers/{call['customer_id']}")).json()
+    assert customer["phone"] == "+447911123456"
+
+
 async def test_a_retried_incoming_call_is_recorded_once(api: httpx.AsyncClient, runtime: Runtime) -> None:
     call_sid = new_sid("CA")
     for _ in range(2):
@@ -197,7 +212,7 @@ async def test_unsigned_or_wrongly_signed_webhooks_are_refused_and_audited(
     entries = await runtime.db.read(lambda session: list_audit(session, tenant_id=tenant.tenant_id))
     rejected = [e for e in entries if e.action == "voice.webhook_rejected"]
     reasons = sorted(e.detail["reason"] for e in rejected)
-    assert reasons == ["invalid_signature", "invalid_signature", "invalid_signature", "missing_signature"]
+    assert reasons == ["missing_signature", "signature_invalid", "signature_invalid", "signature_invalid"]
     assert {e.detail["call_sid"] for e in rejected} == {call_sid, known}
 
 

@@ -14,6 +14,7 @@ from tests.channels.voice.support import (
     CALLER,
     NUMBER,
     conference_params,
+    events_of,
     post_hook,
     press,
     settle,
@@ -127,3 +128,25 @@ async def test_conference_callbacks_that_are_not_twilios_or_not_about_a_call_are
     no_sid = [(k, v) for k, v in start if k != "ConferenceSid"]
     assert (await post_hook(api, "/conference", no_sid)).json()["field"] == "ConferenceSid"
     assert (await the_call(api, call["call_sid"]))["conference_sid"] is None
+
+
+async def test_the_agent_joining_the_conference_answers_a_connecting_call_once(
+    api: httpx.AsyncClient, runtime: Runtime, fake_calls: FakeTwilioCalls
+) -> None:
+    for _ in range(50):
+        fake_calls.fail_next(503, 20500, "Service unavailable")  # Twilio's answers to the requests are late
+    call = await _connected_call(api, runtime, fake_calls)
+    assert (await the_call(api, call["call_sid"]))["status"] == "connecting"
+    conference_sid = new_sid("CF")
+    joined = conference_params(
+        call["id"], conference_sid, "participant-join", 1, call_sid=new_sid("CA"), label="agent:agent-7"
+    )
+    assert (await post_hook(api, "/conference", joined)).status_code == 204
+    shown = await the_call(api, call["call_sid"])
+    assert shown["status"] == "in_progress" and shown["answered_at"] is not None
+    with fake_calls.lock:
+        fake_calls.failures.clear()
+    await settle(runtime, until=lambda: len(_live(fake_calls, call["id"])) == 2)
+    # Twilio's own answer, arriving later, answers nothing twice.
+    assert [e.type for e in await events_of(runtime, "call.answered")] == ["call.answered"]
+    assert (await the_call(api, call["call_sid"]))["status"] == "in_progress"

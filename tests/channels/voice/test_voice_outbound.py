@@ -161,7 +161,9 @@ async def test_a_call_by_phone_number_without_an_agent_is_queued_when_answered(
     # An agent takes it from the queue like any waiting call.
     fake_calls.answer(call_sid)
     taken = await api.post(f"{CALLS}/{call['id']}/connect", json={"agent_id": "agent-3", "agent_name": "Ana"})
-    assert taken.status_code == 200 and taken.json()["status"] == "in_progress"
+    assert taken.status_code == 200 and taken.json()["status"] == "connecting"
+    await settle(runtime, until=lambda: fake_calls.conference(call["id"]) is not None)
+    assert (await _call(api, call["id"]))["status"] == "in_progress"
 
 
 async def test_a_retried_request_with_the_same_idempotency_key_places_one_call(

@@ -270,7 +270,52 @@ async def test_a_wrong_user_hash_closes_the_widget(
         status="closed",
     )
     await page.locator(".cx-launcher").click()
-    assert "identity verification failed" in (await page.locator(".cx-error").text_content() or "")
+    await page.locator(".cx-panel").wait_for(state="visible")
+    error = page.locator(".cx-error.cx-shown")
+    assert await error.is_visible()
+    assert "identity verification failed" in (await error.text_content() or "")
+    # The widget stays closed: nothing can be typed or sent, and nothing waits to be sent forever.
+    assert await page.locator(".cx-input").is_disabled()
+    assert await page.locator(".cx-send").is_disabled()
+    assert await page.locator(".cx-attach").is_disabled()
+    await page.evaluate("window.cxstackChat.post('typed anyway', [])")
+    assert await page.locator(".cx-pending").count() == 0
+    assert await page.locator(".cx-message").count() == 0
+    assert await page.evaluate("window.cxstackChat.outbox.length") == 0
+
+
+async def test_what_was_typed_before_a_wrong_user_hash_was_refused_is_shown_as_not_sent(
+    browser: Any, shop: tuple[str, dict[str, str]], server: LiveServer, widget: dict[str, Any]
+) -> None:
+    origin, pages = shop
+    pages["/"] = (
+        "<!doctype html><html><body><h1>Shop</h1>"
+        f'<script src="{server.url}/widget/v1.js" data-tenant="{widget["widget_key"]}" '
+        'data-user-id="user-7" data-user-hash="bad" data-open="true" async></script>'
+        "</body></html>"
+    )
+    context = await browser.new_context()
+    page = await context.new_page()
+    # The server's refusal comes late (a slow network): the visitor types first.
+    routes: list[Any] = []
+
+    def hold(route: Any) -> None:
+        routes.append(route)
+
+    await page.route_web_socket(f"{server.ws_url}/ws/webchat", hold)
+    await page.goto(origin + "/")
+    await page.locator("[data-cxstack-chat][data-status=connecting]").wait_for(state="attached")
+    await page.locator(".cx-input").fill("Typed while connecting")
+    await page.locator(".cx-input").press("Enter")
+    pending = page.locator(".cx-message.cx-pending", has_text="Typed while connecting")
+    await pending.wait_for(state="attached")
+    [route] = routes
+    await route.close(code=1008, reason="identity refused")
+    await page.locator("[data-cxstack-chat][data-status=closed]").wait_for(state="attached")
+    failed = page.locator(".cx-message.cx-failed", has_text="Typed while connecting")
+    assert await failed.count() == 1 and await page.locator(".cx-pending").count() == 0
+    assert await page.locator(".cx-input").is_disabled()
+    assert "identity refused" in (await page.locator(".cx-error.cx-shown").text_content() or "")
 
 
 async def test_outside_business_hours_the_widget_asks_for_an_email_and_moves_to_email(

@@ -22,6 +22,11 @@ async def _events(runtime: Runtime, kind: str) -> list[dict[str, Any]]:
     return [event.data for event in events if event.type == kind]
 
 
+async def _customer_of(api: httpx.AsyncClient, conversation_id: str) -> str:
+    customer_id: str = (await api.get(f"/v1/conversations/{conversation_id}")).json()["customer_id"]
+    return customer_id
+
+
 async def _timeline_kinds(runtime: Runtime, api: httpx.AsyncClient, customer_id: str) -> list[str]:
     assert runtime.bus is not None
     await runtime.bus.drain()
@@ -40,10 +45,11 @@ async def test_signing_in_merges_the_anonymous_chat_into_the_known_customer(
     known_id = known.json()["id"]
     user_hash = signed(widget["identity_secret"], "user-42")
     async with agent(server, tenant) as desk, visitor(server, widget["widget_key"]) as (chat, welcome):
-        anonymous_id = welcome["customer_id"]
-        assert welcome["verified"] is False and anonymous_id != known_id
+        assert welcome["verified"] is False and welcome["customer_id"] is None  # nothing stored yet
         await chat.send({"type": "message", "client_id": "1", "body": "Where is my parcel?"})
         conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
+        anonymous_id = await _customer_of(api, conversation_id)
+        assert anonymous_id != known_id
         await desk.expect("message")
         await desk.send(
             {"type": "message", "conversation_id": conversation_id, "client_id": "r", "body": "Hi!"}
@@ -99,6 +105,7 @@ async def test_signing_in_as_a_new_user_makes_the_anonymous_customer_the_known_o
     async with visitor(server, widget["widget_key"]) as (chat, welcome):
         await chat.send({"type": "message", "client_id": "1", "body": "Before signing up"})
         conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
+        anonymous_id = await _customer_of(api, conversation_id)
     # The page reloads after the user signed up; the widget names the anonymous visitor in its hello.
     user_hash = signed(widget["identity_secret"], "user-new")
     async with visitor(
@@ -109,10 +116,10 @@ async def test_signing_in_as_a_new_user_makes_the_anonymous_customer_the_known_o
         user_hash=user_hash,
     ) as (chat, again):
         assert again["verified"] is True
-        assert again["customer_id"] == welcome["customer_id"]
+        assert again["customer_id"] == anonymous_id
         assert again["conversation_id"] == conversation_id
         assert [m["body"] for m in again["history"]] == ["Before signing up"]
-    customer = (await api.get(f"/v1/customers/{welcome['customer_id']}")).json()
+    customer = (await api.get(f"/v1/customers/{anonymous_id}")).json()
     identities = {(i["kind"], i.get("system"), i["value"]): i["verified"] for i in customer["identities"]}
     assert identities[("external", "app", "user-new")] is True
     assert await _events(runtime, "customer.merged") == []
@@ -162,6 +169,7 @@ async def test_a_sign_in_with_a_wrong_user_hash_is_refused_and_nothing_merges(
     async with visitor(server, widget["widget_key"]) as (chat, welcome):
         await chat.send({"type": "message", "client_id": "1", "body": "hi"})
         conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
+        anonymous_id = await _customer_of(api, conversation_id)
         await chat.send({"type": "auth", "user_id": "user-42", "user_hash": "0" * 64})
         refused = await chat.expect("error")
         assert refused["code"] == "identity_invalid" and "user_hash does not match" in refused["detail"]
@@ -185,9 +193,9 @@ async def test_a_sign_in_with_a_wrong_user_hash_is_refused_and_nothing_merges(
         with pytest.raises(ConnectionClosed):
             await socket.next()
     conversation = (await api.get(f"/v1/conversations/{conversation_id}")).json()
-    assert conversation["customer_id"] == welcome["customer_id"]
+    assert conversation["customer_id"] == anonymous_id
     assert await _events(runtime, "customer.merged") == []
-    anonymous = (await api.get(f"/v1/customers/{welcome['customer_id']}")).json()
+    anonymous = (await api.get(f"/v1/customers/{anonymous_id}")).json()
     assert [i["kind"] for i in anonymous["identities"]] == ["webchat_visitor"]
     entries = await runtime.db.read(lambda session: list(list_audit(session, tenant_id=tenant.tenant_id)))
     assert len([e for e in entries if e.action == "webchat.identity_rejected"]) == 2
@@ -207,10 +215,9 @@ async def test_a_visitor_an_agent_merged_into_a_known_customer_chats_and_signs_i
     async with visitor(server, widget["widget_key"]) as (chat, welcome):
         await chat.send({"type": "message", "client_id": "1", "body": "It's Ada, from my phone"})
         conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
+        anonymous_id = await _customer_of(api, conversation_id)
     # The agent recognises Ada and merges the anonymous customer into her record.
-    merged = await api.post(
-        f"/v1/customers/{known_id}/merge", json={"source_customer_id": welcome["customer_id"]}
-    )
+    merged = await api.post(f"/v1/customers/{known_id}/merge", json={"source_customer_id": anonymous_id})
     assert merged.status_code == 201, merged.text
     async with visitor(server, widget["widget_key"], visitor_id=welcome["visitor_id"]) as (chat, again):
         assert again["visitor_id"] == welcome["visitor_id"] and again["customer_id"] == known_id
@@ -239,9 +246,8 @@ async def test_a_visitor_an_agent_merged_away_signs_in_as_a_new_user_on_the_cust
     async with visitor(server, widget["widget_key"]) as (chat, welcome):
         await chat.send({"type": "message", "client_id": "1", "body": "hello"})
         conversation_id = (await chat.expect("ack"))["message"]["conversation_id"]
-        merged = await api.post(
-            f"/v1/customers/{grace}/merge", json={"source_customer_id": welcome["customer_id"]}
-        )
+        anonymous_id = await _customer_of(api, conversation_id)
+        merged = await api.post(f"/v1/customers/{grace}/merge", json={"source_customer_id": anonymous_id})
         assert merged.status_code == 201, merged.text
         # On the open socket too: the new user's identity goes to Grace, not to the customer merged away.
         await chat.send(

@@ -85,6 +85,68 @@ async def test_a_signed_in_visitor_becomes_the_known_customer(
         assert [m["body"] for m in again["history"]] == ["I am Ada"]
 
 
+async def test_opening_the_chat_stores_nobody_until_the_visitor_writes(
+    server: LiveServer, widget: dict[str, Any], api: httpx.AsyncClient
+) -> None:
+    # Pages with the widget open and close: no customer is made for any of them.
+    for _ in range(3):
+        async with visitor(server, widget["widget_key"]) as (chat, welcome):
+            assert welcome["visitor_id"].startswith("v_") and welcome["customer_id"] is None
+            await chat.send({"type": "typing", "state": True})
+            await chat.send({"type": "ping"})
+            await chat.expect("pong")
+    assert (await api.get("/v1/customers")).json()["data"] == []
+
+    # The next page keeps the visitor id it was given, and still stores nothing.
+    async with visitor(server, widget["widget_key"], visitor_id=welcome["visitor_id"]) as (_, again):
+        assert again["visitor_id"] == welcome["visitor_id"] and again["history"] == []
+    assert (await api.get("/v1/customers")).json()["data"] == []
+
+    # The first message stores the visitor and their customer, under that id; a reconnect resumes.
+    async with visitor(server, widget["widget_key"], visitor_id=welcome["visitor_id"]) as (chat, _):
+        await chat.send({"type": "message", "client_id": "c-1", "body": "Hello?"})
+        ack = await chat.expect("ack", client_id="c-1")
+    [customer] = (await api.get("/v1/customers")).json()["data"]
+    assert [(i["kind"], i["value"]) for i in customer["identities"]] == [
+        ("webchat_visitor", welcome["visitor_id"])
+    ]
+    async with visitor(
+        server, widget["widget_key"], visitor_id=welcome["visitor_id"], after=ack["message"]["id"]
+    ) as (chat, resumed):
+        assert resumed["customer_id"] == customer["id"] and resumed["history"] == []
+        await chat.send({"type": "message", "client_id": "c-1", "body": "Hello?"})
+        assert (await chat.expect("ack", client_id="c-1"))["duplicate"] is True
+        await chat.send({"type": "message", "client_id": "c-2", "body": "Anyone?"})
+        assert (await chat.expect("ack", client_id="c-2"))["message"]["conversation_id"] == ack["message"][
+            "conversation_id"
+        ]
+    assert len((await api.get("/v1/customers")).json()["data"]) == 1
+
+
+async def test_an_upload_before_the_first_message_stores_the_visitor(
+    server: LiveServer, widget: dict[str, Any], api: httpx.AsyncClient
+) -> None:
+    async with visitor(server, widget["widget_key"]) as (chat, welcome):
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            uploaded = await http.post(
+                "/widget/v1/uploads",
+                params={"widget_key": widget["widget_key"], "visitor_id": welcome["visitor_id"]},
+                files={"file": ("note.txt", b"hello file", "text/plain")},
+            )
+            assert uploaded.status_code == 201, uploaded.text
+            stranger = await http.post(
+                "/widget/v1/uploads",
+                params={"widget_key": widget["widget_key"], "visitor_id": "not-one-we-gave"},
+                files={"file": ("note.txt", b"hello file", "text/plain")},
+            )
+            assert stranger.status_code == 403 and stranger.json()["field"] == "visitor_id"
+        await chat.send({"type": "message", "client_id": "f", "attachments": [uploaded.json()]})
+        ack = await chat.expect("ack", client_id="f")
+    conversation = (await api.get(f"/v1/conversations/{ack['message']['conversation_id']}")).json()
+    [customer] = (await api.get("/v1/customers")).json()["data"]
+    assert conversation["customer_id"] == customer["id"]
+
+
 async def test_a_wrong_user_hash_is_refused_closed_and_audited(
     server: LiveServer, widget: dict[str, Any], runtime: Runtime, tenant: TenantKey, api: httpx.AsyncClient
 ) -> None:
@@ -122,12 +184,17 @@ async def test_required_pre_chat_form_comes_before_the_first_message(
 
         await chat.send({"type": "contact", "email": "not an address"})
         assert (await chat.expect("error"))["field"] == "email"
+        # A refused message and a bad address store nobody.
+        assert (await api.get("/v1/customers")).json()["data"] == []
         await chat.send({"type": "contact", "name": "Grace", "email": "Grace@Example.COM"})
         saved = await chat.expect("contact_saved")
         assert saved["missing"] == [] and saved["contact"]["email"] == "grace@example.com"
+        [stored] = (await api.get("/v1/customers")).json()["data"]  # the pre-chat form identifies her
         await chat.send({"type": "message", "client_id": "now", "body": "hi"})
         ack = await chat.expect("ack")
-    customer = (await api.get(f"/v1/customers/{welcome['customer_id']}")).json()
+    conversation = (await api.get(f"/v1/conversations/{ack['message']['conversation_id']}")).json()
+    assert conversation["customer_id"] == stored["id"]
+    customer = (await api.get(f"/v1/customers/{stored['id']}")).json()
     assert customer["name"] == "Grace" and customer["email"] == "grace@example.com"
     assert ("email", "grace@example.com") in [(i["kind"], i["value"]) for i in customer["identities"]]
     assert ack["message"]["body"] == "hi"

@@ -45,8 +45,8 @@ class MalformedWebhook(DomainError):
 
 
 class SignatureRejected(Forbidden):
-    code = "invalid_signature"
-    title = "Invalid signature"
+    code = "signature_invalid"
+    title = "Signature invalid"
 
 
 # -- inboxes ---------------------------------------------------------------------------------------

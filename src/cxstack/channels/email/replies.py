@@ -40,7 +40,7 @@ from cxstack.channels.email.schemas import EmailSendFailed, EmailSent
 from cxstack.channels.email.service import SOURCE
 from cxstack.channels.email.threads import start_thread
 from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import MessageSent
+from cxstack.records.conversations.schemas import MessageSent, shown_to_customer
 from cxstack.records.customers import service as customers
 from cxstack.records.files import service as files
 
@@ -119,7 +119,7 @@ def send_reply(
     no address for the customer). Otherwise records the outbound email ``pending`` and queues the
     ``email.send`` effect, which hands it to the relay once this transaction commits (see ``ReplySender``).
     """
-    if data.channel != "email" or data.direction != "outbound":
+    if data.channel != "email" or data.direction != "outbound" or not shown_to_customer(data.visibility):
         return
     repo = EmailRepository(uow.session, tenant_id)
     if repo.email_for_conversation_message(data.message_id) is not None:

@@ -47,7 +47,7 @@ from cxstack.channels.inapp.schemas import (
 from cxstack.channels.webchat.repository import WebchatRepository
 from cxstack.channels.webchat.service import VisitorOut
 from cxstack.governance.audit.service import record_audit
-from cxstack.records.conversations.schemas import MessageSent
+from cxstack.records.conversations.schemas import MessageSent, shown_to_customer
 
 log = structlog.get_logger("cxstack.inapp")
 
@@ -239,7 +239,11 @@ def queue_pushes(uow: UnitOfWork, *, tenant_id: str, message: MessageSent) -> in
     socket open: one per device whose platform's provider the tenant configured, and one for the user's
     other devices when the tenant has a push URL. Return how many were queued (a redelivered event queues
     none again)."""
-    if message.channel != "inapp" or message.direction != "outbound":
+    if (
+        message.channel != "inapp"
+        or message.direction != "outbound"
+        or not shown_to_customer(message.visibility)
+    ):
         return 0
     repo = WebchatRepository(uow.session, tenant_id)
     settings = repo.settings("inapp")

@@ -19,7 +19,7 @@ from cxstack.channels.numbers.schemas import NumberCreate, NumberOut, NumberRout
 from cxstack.channels.sms import outbound, service
 from cxstack.channels.sms.intake import InboundRequest, receive_one, receive_sms_batch
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
-from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider, webhook_phone
+from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider, webhook_country, webhook_phone
 from cxstack.channels.sms.schemas import OptOutOut, OutboundOut
 from cxstack.channels.sms.service import SOURCE
 from cxstack.channels.twilio_webhooks import (
@@ -139,7 +139,10 @@ async def _route(request: Request, params: FormParams, *, field: str) -> NumberR
     raw = next((value for name, value in params if name == field), "").strip()
     if not raw:
         raise MalformedWebhook(f"the webhook has no {field}", field=field)
-    number = webhook_phone(raw, field=field)
+    country = webhook_country(
+        next((value for name, value in params if name == f"{field}Country"), None), field=f"{field}Country"
+    )
+    number = webhook_phone(raw, field=field, country=country)
     routes: dict[str, tuple[NumberRoute, float]] | None = getattr(request.app.state, "sms_routes", None)
     if routes is None:
         routes = request.app.state.sms_routes = {}

@@ -11,7 +11,7 @@ from cxstack.channels.sms.outbound import SEND_EFFECT, SmsSender, send_message
 from cxstack.channels.sms.plugins.base import SmsProvider
 from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
 from cxstack.channels.sms.settings import SmsSettings
-from cxstack.records.conversations.schemas import MessageSent
+from cxstack.records.conversations.schemas import MessageSent, shown_to_customer
 
 SUBSCRIPTION = "channels.sms.outbound"
 
@@ -38,7 +38,7 @@ class OutboundSender:
 
     def __call__(self, uow: UnitOfWork, event: Event) -> None:
         message = MessageSent.model_validate(event.data)
-        if message.channel != "sms":
+        if message.channel != "sms" or not shown_to_customer(message.visibility):
             return
         send_message(uow, tenant_id=event.tenant, message=message, status_callback=self.status_callback)
 

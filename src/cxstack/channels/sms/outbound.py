@@ -41,7 +41,8 @@ from cxstack.channels.sms.schemas import (
     StatusReport,
 )
 from cxstack.channels.sms.service import SOURCE, is_opted_out
-from cxstack.records.conversations.schemas import MessageSent
+from cxstack.records.conversations import service as conversations
+from cxstack.records.conversations.schemas import MessageDelivery, MessageSent
 from cxstack.records.customers import service as customers
 
 #: The effect that hands one outbound message to its provider.
@@ -107,6 +108,18 @@ def _record(
 
 
 def _publish_failed(uow: UnitOfWork, row: SmsOutbound, *, reason: str, error_code: str | None) -> None:
+    """Publish ``sms.send_failed`` (``error_code``: the provider's, else the reason) and record on the
+    conversation's message that it did not reach the customer (``message.delivery_failed``)."""
+    conversations.record_delivery_failure(
+        uow,
+        tenant_id=row.tenant_id,
+        message_id=row.message_id,
+        delivery=MessageDelivery(
+            status="refused" if row.status == "refused" else "failed",
+            error_code=error_code or reason,
+            detail=row.error_message or reason,
+        ),
+    )
     uow.publish(
         "sms.send_failed",
         tenant_id=row.tenant_id,
@@ -119,7 +132,7 @@ def _publish_failed(uow: UnitOfWork, row: SmsOutbound, *, reason: str, error_cod
             from_number=row.from_number,
             to_number=row.to_number,
             reason=reason,
-            error_code=error_code,
+            error_code=error_code or reason,
             error_message=row.error_message or "",
         ),
     )
@@ -145,12 +158,44 @@ def _refuse(
         error_code=reason,
         error_message=detail,
     )
-    _publish_failed(uow, row, reason=reason, error_code=None)
+    _publish_failed(uow, row, reason=reason, error_code=reason)
     return row
 
 
 def _opted_out_detail(phone: str) -> str:
     return f"{phone} opted out of this tenant's SMS (texted STOP); the message was not sent"
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipient:
+    """Where a message to a customer would go by SMS, or why it will not (``refusal``: reason, detail)."""
+
+    to_number: str | None
+    number: PhoneNumber | None
+    refusal: tuple[str, str] | None
+
+
+def _recipient(session: Session, *, tenant_id: str, customer_id: str) -> _Recipient:
+    to_number = _phone_of(session, tenant_id=tenant_id, customer_id=customer_id)
+    if to_number is None:
+        detail = f"customer {customer_id} has no phone number; the message was not sent"
+        return _Recipient(None, None, ("no_phone", detail))
+    number = _number_for(SmsRepository(session, tenant_id), to_number)
+    if number is None:
+        detail = "the tenant has no SMS number to send from; register one under /v1/channels/sms/numbers"
+        return _Recipient(to_number, None, ("no_number", detail))
+    if is_opted_out(session, tenant_id=tenant_id, phone=to_number):
+        return _Recipient(to_number, number, ("opted_out", _opted_out_detail(to_number)))
+    return _Recipient(to_number, number, None)
+
+
+def recipient_refusal(session: Session, tenant_id: str, customer_id: str) -> MessageDelivery | None:
+    """The SMS channel's recipient check (``DeliveryChecks``): why a message to the customer would not be
+    texted (no phone, no number to send from, the phone opted out), or None."""
+    refusal = _recipient(session, tenant_id=tenant_id, customer_id=customer_id).refusal
+    if refusal is None:
+        return None
+    return MessageDelivery(status="refused", error_code=refusal[0], detail=refusal[1])
 
 
 def send_message(
@@ -171,34 +216,20 @@ def send_message(
     sent_before = repo.outbound_of_message(message.message_id)
     if sent_before is not None:
         return sent_before
-    to_number = _phone_of(uow.session, tenant_id=tenant_id, customer_id=message.customer_id)
-    if to_number is None:
-        detail = f"customer {message.customer_id} has no phone number; the message was not sent"
-        return _refuse(
-            uow, message, tenant_id=tenant_id, number=None, to_number=None, reason="no_phone", detail=detail
-        )
-    number = _number_for(repo, to_number)
-    if number is None:
-        detail = "the tenant has no SMS number to send from; register one under /v1/channels/sms/numbers"
-        return _refuse(
-            uow,
-            message,
-            tenant_id=tenant_id,
-            number=None,
-            to_number=to_number,
-            reason="no_number",
-            detail=detail,
-        )
-    if is_opted_out(uow.session, tenant_id=tenant_id, phone=to_number):
+    recipient = _recipient(uow.session, tenant_id=tenant_id, customer_id=message.customer_id)
+    to_number, number = recipient.to_number, recipient.number
+    if recipient.refusal is not None:
+        reason, detail = recipient.refusal
         return _refuse(
             uow,
             message,
             tenant_id=tenant_id,
             number=number,
             to_number=to_number,
-            reason="opted_out",
-            detail=_opted_out_detail(to_number),
+            reason=reason,
+            detail=detail,
         )
+    assert number is not None
     row = _record(uow, message, tenant_id=tenant_id, number=number, to_number=to_number, status="pending")
     uow.session.flush()
     enqueue_effect(

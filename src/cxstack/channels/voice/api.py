@@ -25,6 +25,7 @@ from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.numbers.schemas import NumberRoute
 from cxstack.channels.numbers.service import route_for
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
+from cxstack.channels.sms.plugins.twilio import webhook_country
 from cxstack.channels.twilio_webhooks import (
     SignatureRejected,
     UnknownNumber,
@@ -330,8 +331,9 @@ async def _verified(
         raw = form_value(params, "To")
         if not raw:
             raise MalformedWebhook("the webhook has no To", field="To")
+        country = webhook_country(form_value(params, "ToCountry"), field="ToCountry")
         try:
-            number = normalise_phone(raw, field="To")
+            number = normalise_phone(raw, region=country, field="To")
         except DomainError as error:
             raise MalformedWebhook(error.detail, field="To") from None
         route = await _number_route(request, number, field="To")

@@ -3,7 +3,7 @@
 The conference is named after the call's id, so its callbacks (``FriendlyName``) find the call. Each
 callback is processed once (by conference id and sequence number): the conference's start records its
 provider id (which holding the customer needs), its end forgets it, and participants' joining, leaving and
-hold are recorded on the call.
+hold are recorded on the call; the agent of a ``connecting`` call joining answers it.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ import hashlib
 
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.voice import twiml
-from cxstack.channels.voice.control import upsert_participant
+from cxstack.channels.voice.control import CONNECTING, agent_connected, upsert_participant
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import ConferenceReport
 from cxstack.channels.voice.service import record_callback
 
-#: States in which the call's customer is in its conference.
-CONFERENCING = ("in_progress", "held")
+#: States in which the call's customer is in its conference (or on the way there).
+CONFERENCING = (CONNECTING, "in_progress", "held")
 
 
 def _receipt(report: ConferenceReport) -> str:
@@ -66,6 +66,8 @@ def record_conference_event(
                 joined_at=now.isoformat(),
                 hold=bool(report.hold),
             )
+            if not customer and label and label.startswith("agent:"):
+                agent_connected(uow, call, agent_id=label.removeprefix("agent:"))
         elif event == "participant-leave":
             upsert_participant(
                 call, report.call_sid, conference_sid=report.conference_sid, left_at=now.isoformat()

@@ -6,11 +6,18 @@ participant; hold and resume hold and unhold the customer's participant (hold mu
 stays on the line); a transfer to another agent dials the new agent in and hangs up the previous one's leg;
 a transfer to a queue moves the customer's leg back to the queue (ending the conference).
 
-Each action changes the call and publishes its event at once, and asks the provider for the changes by the
-``voice.update_call`` effect, after the transaction commits: no provider is called inside a unit of work.
-One change of a call is in flight at a time, the next handed over when it is done, so the provider sees
-them in the order agents made them. Should the provider refuse one (the caller hung up meanwhile),
-``call.update_failed`` says so.
+Each action asks the provider for the changes by the ``voice.update_call`` effect, after the transaction
+commits: no provider is called inside a unit of work. One change of a call is in flight at a time, the next
+handed over when it is done, so the provider sees them in the order agents made them. Should the provider
+refuse one (the caller hung up meanwhile), ``call.update_failed`` says so.
+
+What users see follows the provider's answer, not the request: taking a call makes it ``connecting``, and
+it is ``in_progress`` (``call.answered``, "Call answered by ...") only once the provider has dialled the
+agent into the conference (its answer to the request, or the conference callback of the agent joining);
+should the provider refuse, the call goes back to where it was. Hold, resume and transfers change the call
+and publish their events at once. Each request checks, when it finally runs, that the call is still live:
+one whose call has ended since is dropped, never sent (a retried request never drags a finished call into
+a conference or dials an agent for it).
 """
 
 from __future__ import annotations
@@ -47,6 +54,8 @@ from cxstack.records.customers import service as customers
 UPDATE_EFFECT = "voice.update_call"
 #: States from which an agent may take a call.
 TAKEABLE = ("ringing", "in_menu", "queued", "voicemail")
+#: An agent took the call; the provider has not confirmed the agent is being connected yet.
+CONNECTING = "connecting"
 
 
 def _hand_over(uow: UnitOfWork, call: VoiceCall, update: dict[str, Any]) -> None:
@@ -80,10 +89,11 @@ def join_conference(
     settings: VoiceSettings,
     announcement: str | None = None,
     customer_leg: bool = True,
+    **fields: Any,
 ) -> str:
     """Bring the customer and the agent together in the call's conference: the customer's leg is moved
     there (unless ``customer_leg`` is False: the caller of this answers with the returned TwiML itself)
-    and the agent is dialed in. Returns the customer's TwiML."""
+    and the agent is dialed in (``fields`` go with both requests). Returns the customer's TwiML."""
     document = twiml.conference(
         name=call.id,
         public_url=settings.public_url,
@@ -91,7 +101,7 @@ def join_conference(
         announcement=announcement,
     )
     if customer_leg:
-        ask_provider(uow, call, action=action, op="redirect", twiml=document)
+        ask_provider(uow, call, action=action, op="redirect", twiml=document, **fields)
     ask_provider(
         uow,
         call,
@@ -99,17 +109,19 @@ def join_conference(
         op="add_agent",
         agent_id=agent_id,
         to=agent_phone or f"client:{agent_id}",
+        **fields,
     )
     return document
 
 
-def _advance(uow: UnitOfWork, job: EffectJob) -> None:
-    """A change is done (or refused for good): hand the next one of the call over."""
+def _advance(uow: UnitOfWork, job: EffectJob, *, refused: bool = False) -> None:
+    """A change is done (or, ``refused``, refused for good): hand the next one of the call over."""
     call = VoiceRepository(uow.session, job.tenant_id).get_call(str(job.payload["call_id"]), for_update=True)
-    remaining = [update for update in call.pending_updates if update["n"] != job.payload["n"]]
-    call.pending_updates = remaining
-    if remaining:
-        _hand_over(uow, call, remaining[0])
+    call.pending_updates = [update for update in call.pending_updates if update["n"] != job.payload["n"]]
+    if refused and job.payload.get("action") == "connect":
+        _connect_refused(uow, call, job.payload)
+    if call.pending_updates:
+        _hand_over(uow, call, call.pending_updates[0])
 
 
 def _live(call: VoiceCall) -> None:
@@ -137,8 +149,9 @@ def _assign(uow: UnitOfWork, call: VoiceCall, agent_id: str | None) -> None:
 def connect_agent(
     uow: UnitOfWork, *, tenant_id: str, call_id: str, data: AgentIn, settings: VoiceSettings
 ) -> CallOut:
-    """An agent takes a waiting call: the caller is connected to them and the conversation is assigned to
-    them. Publishes ``call.answered``. Raises NotFound, Conflict (a call that ended or has an agent)."""
+    """An agent takes a waiting call: the call is ``connecting`` to them (the conversation assigned to
+    them) and the provider is asked to bring them together; it is answered once the provider confirms
+    (``agent_connected``). Raises NotFound, Conflict (a call that ended or has an agent)."""
     call = VoiceRepository(uow.session, tenant_id).get_call(call_id, for_update=True)
     _live(call)
     if call.status not in TAKEABLE:
@@ -147,12 +160,29 @@ def connect_agent(
             field="call_id",
         )
     phone = _agent_phone(data)
-    now = uow.clock.now()
-    call.status, call.agent_id, call.agent_name = "in_progress", data.agent_id, data.agent_name
-    call.answered_at = call.updated_at = now
+    was = call.status
+    call.status, call.agent_id, call.agent_name = CONNECTING, data.agent_id, data.agent_name
+    call.updated_at = uow.clock.now()
     _assign(uow, call, data.agent_id)
+    # The previous state goes with the requests: should the provider refuse, the call goes back to it.
+    join_conference(
+        uow, call, action="connect", agent_id=data.agent_id, agent_phone=phone, settings=settings, was=was
+    )
+    uow.session.flush()
+    return CallOut.model_validate(call)
+
+
+def agent_connected(uow: UnitOfWork, call: VoiceCall, *, agent_id: str) -> None:
+    """The provider confirmed that ``agent_id`` is being connected to a ``connecting`` call: it is
+    answered (``in_progress``, "Call answered by ...", ``call.answered``). Anything else changes nothing,
+    so the provider's answer and the conference callback may both say it."""
+    if call.status != CONNECTING or call.agent_id != agent_id:
+        return
+    now = uow.clock.now()
+    call.status = "in_progress"
+    call.answered_at = call.updated_at = now
     post_call_message(
-        uow, call, body=f"Call answered by {data.agent_name}", client_id=f"call:{call.call_sid}:answered"
+        uow, call, body=f"Call answered by {call.agent_name}", client_id=f"call:{call.call_sid}:answered"
     )
     publish_call_event(
         uow,
@@ -160,14 +190,24 @@ def connect_agent(
         "call.answered",
         CallAnswered(
             **call_refs(call),
-            agent_id=data.agent_id,
-            agent_name=data.agent_name,
+            agent_id=agent_id,
+            agent_name=call.agent_name or agent_id,
             waited_s=max(0, int((now - call.created_at).total_seconds())),
         ),
     )
-    join_conference(uow, call, action="connect", agent_id=data.agent_id, agent_phone=phone, settings=settings)
-    uow.session.flush()
-    return CallOut.model_validate(call)
+
+
+def _connect_refused(uow: UnitOfWork, call: VoiceCall, update: dict[str, Any]) -> None:
+    """The provider refused a request of an agent taking the call: the agent is not dialled (the take's
+    other requests are dropped) and the call goes back to where it was, without an agent."""
+    remaining = [u for u in call.pending_updates if u.get("action") != "connect"]
+    call.pending_updates = remaining
+    if call.status != CONNECTING:
+        return
+    call.status = str(update.get("was") or "queued")
+    call.agent_id = call.agent_name = None
+    call.updated_at = uow.clock.now()
+    _assign(uow, call, None)
 
 
 def hold_call(uow: UnitOfWork, *, tenant_id: str, call_id: str, settings: VoiceSettings) -> CallOut:
@@ -273,10 +313,10 @@ def transfer_call(
 # -- the effect ------------------------------------------------------------------------------------
 
 
-def conference_of(session: Session, *, tenant_id: str, call_id: str) -> tuple[str | None, list[Any]]:
-    """The call's running conference (its provider id, or None) and its participants."""
+def conference_of(session: Session, *, tenant_id: str, call_id: str) -> tuple[str, str | None, list[Any]]:
+    """The call's state, its running conference (its provider id, or None) and its participants."""
     call = VoiceRepository(session, tenant_id).get_call(call_id)
-    return call.conference_sid, list(call.participants)
+    return call.status, call.conference_sid, list(call.participants)
 
 
 def upsert_participant(call: VoiceCall, call_sid: str, **fields: Any) -> None:
@@ -312,6 +352,13 @@ class CallUpdater:
             "timeout_s": self.settings.update_timeout_seconds,
         }
         op = str(payload.get("op", "redirect"))
+        call_id = str(payload["call_id"])
+        status, conference_sid, participants = await read(
+            lambda session: conference_of(session, tenant_id=job.tenant_id, call_id=call_id)
+        )
+        if status in ENDED:
+            # What the request was for no longer holds: a finished call is left alone.
+            return {"skipped": f"call {call_id} has ended ({status})"}
         try:
             if op == "redirect":
                 answer = await twilio.update_call(
@@ -334,10 +381,6 @@ class CallUpdater:
                     "participant_call_sid": str(answer.get("call_sid") or ""),
                     "agent_id": agent_id,
                 }
-            call_id = str(payload["call_id"])
-            conference_sid, participants = await read(
-                lambda session: conference_of(session, tenant_id=job.tenant_id, call_id=call_id)
-            )
             if conference_sid is None:
                 # Retried: the conference's id comes with the agent's joining or its start callback.
                 raise twilio.TwilioUnavailable(f"the conference of call {call_id} has not started yet")
@@ -374,6 +417,9 @@ class CallUpdater:
             raise EffectFailed(error.message, code=error.code) from None
 
     def on_done(self, uow: UnitOfWork, job: EffectJob, result: dict[str, Any]) -> None:
+        if result.get("skipped"):
+            _advance(uow, job)
+            return
         # Requests run in order, so the conference's id as of this one is what the next ones act on.
         if job.payload.get("leaves_conference"):
             call = VoiceRepository(uow.session, job.tenant_id).get_call(
@@ -393,10 +439,12 @@ class CallUpdater:
                 agent_id=str(result["agent_id"]),
                 label=twiml.agent_label(str(result["agent_id"])),
             )
+            # The provider dialled the agent into the conference: a call being taken is answered now.
+            agent_connected(uow, call, agent_id=str(result["agent_id"]))
         _advance(uow, job)
 
     def on_failed(self, uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
-        _advance(uow, job)
+        _advance(uow, job, refused=True)
         payload = job.payload
         uow.publish(
             "call.update_failed",

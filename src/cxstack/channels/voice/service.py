@@ -132,8 +132,9 @@ def post_call_message(
     author_kind: str = "system",
     attachments: Sequence[Attachment] = (),
 ) -> str:
-    """Post a message about the call to its conversation, on the voice channel; return its id (a retry
-    with the same ``client_id`` posts nothing more)."""
+    """Post an internal message about the call to its conversation, on the voice channel (agents and the
+    timeline see it, the customer's channels never do); return its id (a retry with the same ``client_id``
+    posts nothing more)."""
     posted = conversations.post_message(
         uow,
         tenant_id=call.tenant_id,
@@ -142,6 +143,7 @@ def post_call_message(
             {
                 "direction": direction,
                 "author_kind": author_kind,
+                "visibility": "internal",
                 "body": body,
                 "channel": "voice",
                 "attachments": [attachment.model_dump() for attachment in attachments],

@@ -19,6 +19,7 @@ import httpx
 
 from cxstack.backbone.errors import ValidationFailed
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
+from cxstack.channels.sms.plugins.twilio import webhook_country
 from cxstack.channels.voice.schemas import (
     PROVIDER_STATUS_RANK,
     AnsweredCall,
@@ -100,9 +101,12 @@ def call_sid_of(params: FormParams) -> str:
 
 
 def _phone(values: dict[str, str], name: str) -> str:
+    """The number in ``name`` (``From``, ``To``), a national one read in Twilio's ``FromCountry`` or
+    ``ToCountry``."""
     value = _required(values, name)
+    country = webhook_country(values.get(f"{name}Country"), field=f"{name}Country")
     try:
-        return normalise_phone(value, field=name)
+        return normalise_phone(value, region=country, field=name)
     except ValidationFailed as error:
         raise MalformedWebhook(error.detail, field=name) from None
 

@@ -39,10 +39,19 @@ log = structlog.get_logger("cxstack.webchat")
 class AgentSocket:
     """An agent's socket: every conversation event of the tenant, and replies, typing and receipts."""
 
-    def __init__(self, socket: WebSocket, *, db: Database, hub: ChatHub) -> None:
+    def __init__(
+        self,
+        socket: WebSocket,
+        *,
+        db: Database,
+        hub: ChatHub,
+        checks: conversations.DeliveryChecks | None = None,
+    ) -> None:
         self.socket = socket
         self.db = db
         self.hub = hub
+        #: The channels' recipient checks: a reply they will not deliver says so in its ack.
+        self.checks = checks
         self.outbox: Outbox
         self.tenant_id: str | None = None
         self.actor = ""
@@ -187,7 +196,7 @@ class AgentSocket:
                 )
                 posted: conversations.PostedMessage = await self.db.write_batched(
                     conversations.post_messages,
-                    conversations.MessagePost(tenant_id, conversation_id, data),
+                    conversations.MessagePost(tenant_id, conversation_id, data, self.checks),
                     context=self._context(),
                 )
             except DomainError as error:

@@ -29,7 +29,7 @@ from cxstack.channels.webchat.hub import ChatHub, hub_of
 from cxstack.channels.webchat.protocol import message_json
 from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.channels.webchat.service import LiveChannel, VisitorOut
-from cxstack.channels.webchat.visitor_socket import VisitorSocket
+from cxstack.channels.webchat.visitor_socket import VisitorSocket, open_visitor
 from cxstack.records.files import service as file_records
 from cxstack.records.files.schemas import FileOut
 from cxstack.web.auth import Caller, caller, runtime_of, tenant_key
@@ -143,9 +143,15 @@ async def widget_preview(request: Request, widget_key: str) -> Response:
 
 
 async def visitor_of(
-    connection: HTTPConnection, *, channel: LiveChannel, widget_key: str, visitor_id: str
+    connection: HTTPConnection,
+    *,
+    channel: LiveChannel,
+    widget_key: str,
+    visitor_id: str,
+    first_write: bool = False,
 ) -> VisitorOut:
-    """Return the visitor a public key and visitor id name; raises Forbidden."""
+    """Return the visitor a public key and visitor id name; with ``first_write`` (the visitor is writing),
+    an anonymous visitor the widget was welcomed as but not stored yet is stored now. Raises Forbidden."""
     config = await chat_hub(connection).config(widget_key, channel)
     if config is None:
         raise Forbidden(f"no {channel} has the key {widget_key!r}", field="widget_key")
@@ -155,6 +161,16 @@ async def visitor_of(
             session, tenant_id=config.tenant_id, visitor_id=visitor_id, channel=channel
         )
     )
+    if visitor is None and first_write:
+        free = await _runtime(connection).db.read(
+            lambda session: service.visitor_id_free(
+                session, tenant_id=config.tenant_id, channel=channel, visitor_id=visitor_id
+            )
+        )
+        if free:
+            visitor = await open_visitor(
+                _runtime(connection).db, config=config, visitor_id=visitor_id, user_id=None
+            )
     if visitor is None:
         raise Forbidden("unknown visitor: open the chat first", field="visitor_id")
     return visitor
@@ -233,7 +249,9 @@ async def upload(request: Request, widget_key: str = Query(), visitor_id: str = 
     """Upload an attachment (multipart/form-data, part ``file``, at most 10 MiB); reference the answer in
     a message's ``attachments``."""
     try:
-        visitor = await visitor_of(request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id)
+        visitor = await visitor_of(
+            request, channel="webchat", widget_key=widget_key, visitor_id=visitor_id, first_write=True
+        )
         uploaded = await upload_file(request, file_store(request), visitor=visitor)
     except DomainError as error:
         return _problem(request, error)
@@ -385,6 +403,6 @@ async def agent_socket(websocket: WebSocket) -> None:
         except DomainError as error:
             raise Unauthorized(error.detail) from None
 
-    await AgentSocket(websocket, db=runtime.db, hub=chat_hub(websocket)).run(
+    await AgentSocket(websocket, db=runtime.db, hub=chat_hub(websocket), checks=runtime.delivery_checks).run(
         authenticate=check, header_key=_bearer(websocket)
     )

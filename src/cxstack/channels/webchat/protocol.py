@@ -4,7 +4,10 @@ Visitor socket ``/ws/webchat`` (and the in-app socket ``/ws/inapp``), client to 
 
 - ``{"type": "hello", "widget_key", "visitor_id"?, "user_id"?, "user_hash"?, "after"?}``: the first frame.
   ``visitor_id`` is the one a previous welcome gave (kept in localStorage); ``after`` the id of the last
-  message the client has (resume): the welcome carries every message after it (all when left out).
+  message the client has (resume): the welcome carries every message after it (all when left out). An
+  anonymous hello stores nothing: until the visitor first writes or identifies (a ``message``, a
+  ``contact``, an ``auth``, an upload) the welcome's ``customer_id`` and ``conversation_id`` are null, and
+  that first write stores the visitor, with a customer of its own, under the welcome's ``visitor_id``.
   ``user_id`` + ``user_hash`` (hex HMAC-SHA256 of user_id keyed with the tenant's identity secret) sign a
   logged-in user in. A wrong hash gets an ``identity_invalid`` error, an audit entry, and the socket is
   closed (1008): it is not treated as anonymous. A hello with a verified user and the ``visitor_id`` of
@@ -190,6 +193,7 @@ def message_from_event(data: dict[str, Any]) -> dict[str, Any]:
         "direction": data["direction"],
         "author_kind": data["author_kind"],
         "author_id": data["author_id"],
+        "visibility": data.get("visibility", "public"),
         "channel": data["channel"],
         "body": data["body"],
         "content_type": data["content_type"],

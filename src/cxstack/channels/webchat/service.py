@@ -2,7 +2,10 @@
 details, offline hand-over to email, and receipts.
 
 Visitors are anonymous (a ``webchat_visitor`` identity on a customer of their own) until the company's
-page signs them in: ``user_hash`` = hex HMAC-SHA256 of ``user_id`` keyed with the tenant's identity secret
+page signs them in. An anonymous visitor is only an id until they first write or identify (a message, an
+upload, the pre-chat form, a sign-in): opening a page with the widget stores nothing, so a site's traffic
+does not fill the record with empty customers. A verified user (hello with ``user_hash``) identifies at
+once: ``user_hash`` = hex HMAC-SHA256 of ``user_id`` keyed with the tenant's identity secret
 makes them the customer with the external identity ``app:<user_id>`` (an anonymous visitor who signs in
 later keeps their chat: see ``sign_in``). The same applies to the in-app channel, whose visitors are the
 company's signed-in app users.
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,6 +40,7 @@ from cxstack.records.conversations.schemas import (
     ConversationCreate,
     ConversationUpdate,
     MessageOut,
+    shown_to_customer,
 )
 from cxstack.records.customers import service as customers
 from cxstack.records.customers.schemas import CustomerCreate, CustomerUpdate, IdentityIn
@@ -81,9 +86,9 @@ class WidgetConfig:
     def online(self, at: datetime) -> bool:
         return is_open(self.business_hours, at)
 
-    def missing_prechat(self, visitor: VisitorOut) -> list[str]:
-        """The required pre-chat fields this visitor has not given."""
-        given = {"name": visitor.name, "email": visitor.email}
+    def missing_prechat(self, visitor: VisitorOut | None) -> list[str]:
+        """The required pre-chat fields this visitor (None: one not stored yet) has not given."""
+        given = {"name": visitor.name, "email": visitor.email} if visitor is not None else {}
         return [name for name, rule in self.prechat.items() if rule == "required" and not given.get(name)]
 
 
@@ -288,16 +293,36 @@ def find_user_visitor(session: Session, *, tenant_id: str, channel: str, user_id
     return None if row is None else visitor_out(session, row)
 
 
+_VISITOR_ID = re.compile(r"^v_[A-Za-z0-9_-]{32}$")
+
+
 def new_visitor_id() -> str:
     return "v_" + secrets.token_urlsafe(24)
+
+
+def visitor_id_free(session: Session, *, tenant_id: str, channel: str, visitor_id: str) -> bool:
+    """Whether a new anonymous visitor may be stored under ``visitor_id``: it has the form of the ids
+    ``new_visitor_id`` hands out (a welcome gave it before anything was stored), and no visitor or customer
+    identity of the tenant has it (one signed in and taken over keeps its identity on the user)."""
+    if not _VISITOR_ID.match(visitor_id):
+        return False
+    if WebchatRepository(session, tenant_id).visitor(visitor_id, channel) is not None:
+        return False
+    try:
+        customers.lookup_customer(session, tenant_id=tenant_id, kind=IDENTITY_KIND[channel], value=visitor_id)
+    except NotFound:
+        return True
+    return False
 
 
 def open_visitor(
     uow: UnitOfWork, *, config: WidgetConfig, visitor_id: str | None, user_id: str | None
 ) -> VisitorOut:
-    """Return the visitor a socket speaks for: the verified user ``user_id`` (the customer with the external
-    identity ``app:<user_id>``, created if new), else the known anonymous ``visitor_id``, else a new
-    anonymous visitor with a customer of its own. The caller has verified ``user_id``."""
+    """Return the visitor a socket speaks for, stored: the verified user ``user_id`` (the customer with the
+    external identity ``app:<user_id>``, created if new), else the known anonymous ``visitor_id``, else a
+    new anonymous visitor with a customer of its own (stored under ``visitor_id`` when that is an id the
+    widget was handed and nobody has it). The caller has verified ``user_id``; it calls this when the
+    visitor first writes or identifies, never for merely opening the chat."""
     repo = WebchatRepository(uow.session, config.tenant_id)
     tenant_id = config.tenant_id
     if user_id is not None:
@@ -321,11 +346,16 @@ def open_visitor(
         )
         uow.session.flush()
         return visitor_out(uow.session, visitor)
+    fresh = new_visitor_id()
     if visitor_id is not None:
         known = repo.visitor(visitor_id, config.channel)
         if known is not None and known.user_id is None:
             return visitor_out(uow.session, known)
-    visitor_id = new_visitor_id()
+        if known is None and visitor_id_free(
+            uow.session, tenant_id=tenant_id, channel=config.channel, visitor_id=visitor_id
+        ):
+            fresh = visitor_id
+    visitor_id = fresh
     customer = customers.create_customer(
         uow,
         tenant_id=tenant_id,
@@ -354,7 +384,8 @@ def ensure_conversation(uow: UnitOfWork, *, config: WidgetConfig, visitor_id: st
     return visitor_out(uow.session, visitor, customer_id=customer_id)
 
 
-def _normalised_email(value: str) -> str:
+def normalised_email(value: str) -> str:
+    """Return ``value`` as the email address cxstack keeps; raises ValidationFailed naming ``email``."""
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as error:
@@ -384,7 +415,7 @@ def save_contact(
     visitor = repo.visitor(visitor_id, config.channel, for_update=True)
     if visitor is None:
         raise NotFound(f"visitor {visitor_id} does not exist", field="visitor_id")
-    normalised = _normalised_email(email) if email else None
+    normalised = normalised_email(email) if email else None
     customer_id = visitor_customer_id(uow.session, visitor)
     if name:
         visitor.name = name
@@ -431,15 +462,16 @@ def save_contact(
 
 
 def history(session: Session, *, tenant_id: str, conversation_id: str, after: str | None) -> list[MessageOut]:
-    """Return a conversation's messages after the message ``after`` (all when None or unknown), oldest
-    first, the newest ``HISTORY_LIMIT`` at most."""
+    """Return the messages of a conversation the customer sees (``shown_to_customer``: no internal ones)
+    after the message ``after`` (all when None or unknown), oldest first, the newest ``HISTORY_LIMIT`` at
+    most."""
     messages: list[MessageOut] = []
     cursor: str | None = None
     while True:
         page = conversations.list_messages(
             session, tenant_id=tenant_id, conversation_id=conversation_id, cursor=cursor, limit=200
         )
-        messages.extend(page.items)
+        messages.extend(message for message in page.items if shown_to_customer(message.visibility))
         if page.next_cursor is None:
             break
         cursor = page.next_cursor

@@ -1,5 +1,9 @@
 """A visitor's live-chat socket (the webchat widget's, and the in-app channel's): hello, then messages,
-typing, receipts and contact details, speaking ``protocol``."""
+typing, receipts and contact details, speaking ``protocol``.
+
+An anonymous visitor's hello stores nothing: the welcome hands out (or keeps) the visitor's id, and the
+visitor and their customer are stored when they first write or identify (a message, the pre-chat form, a
+sign-in). A verified user's hello identifies them at once."""
 
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from cxstack.channels.webchat.protocol import (
 from cxstack.channels.webchat.service import LiveChannel, ReceiptPost, VisitorOut, WidgetConfig
 from cxstack.channels.webchat.sign_in import AlreadySignedIn, SignedIn, sign_in_visitor
 from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import MessageCreate, MessageOut
+from cxstack.records.conversations.schemas import MessageCreate, MessageOut, shown_to_customer
 
 log = structlog.get_logger("cxstack.webchat")
 
@@ -110,7 +114,10 @@ class VisitorSocket:
         self.store = store
         self.outbox: Outbox
         self.config: WidgetConfig | None = None
+        #: The stored visitor; None until an anonymous visitor first writes or identifies.
         self.visitor: VisitorOut | None = None
+        #: The id the client knows this visitor by, stored or not yet.
+        self.visitor_id: str | None = None
         self.own: deque[str] = deque(maxlen=OWN_CLIENT_IDS)
         self.conversation_channel: str | None = None
         #: In-app: count this socket on the user, so that replies are pushed only to users with none open.
@@ -127,7 +134,7 @@ class VisitorSocket:
         data = event.data
         kind = event.type
         if kind == "message.received" or kind == "message.sent":
-            if data.get("client_id") in self.own:
+            if data.get("client_id") in self.own or not shown_to_customer(data.get("visibility", "public")):
                 return
             self.outbox.send({"type": "message", "message": message_from_event(data)})
         elif kind == "chat.typing":
@@ -229,8 +236,19 @@ class VisitorSocket:
         )
 
     def _context(self) -> Context:
-        assert self.visitor is not None
-        return Context(actor=f"{self.channel}_visitor:{self.visitor.id}", source=service.SOURCE)
+        return Context(actor=f"{self.channel}_visitor:{self.visitor_id}", source=service.SOURCE)
+
+    async def _stored(self) -> VisitorOut:
+        """Return the visitor, storing it (and its customer) now if this is their first write."""
+        if self.visitor is None:
+            assert self.config is not None
+            self.visitor = await open_visitor(
+                self.db, config=self.config, visitor_id=self.visitor_id, user_id=None
+            )
+            self.visitor_id = self.visitor.id
+            if self.track_presence:
+                await self._mark_sockets(1)
+        return self.visitor
 
     async def _hello(self, hello: Hello) -> bool:
         config = await self.hub.config(hello.widget_key, self.channel)
@@ -268,12 +286,18 @@ class VisitorSocket:
                 ),
             )
             return False
-        visitor = await self._visitor_of(config, hello, user_id)
+        visitor, free = await self._visitor_of(config, hello, user_id)
         self.visitor = visitor
-        if self.track_presence:
-            await self._mark_sockets(1)
+        if visitor is not None:
+            self.visitor_id = visitor.id
+            if self.track_presence:
+                await self._mark_sockets(1)
+        elif hello.visitor_id is not None and free:
+            self.visitor_id = hello.visitor_id  # a page before handed it out; nothing was written yet
+        else:
+            self.visitor_id = service.new_visitor_id()
         history: list[dict[str, Any]] = []
-        if visitor.conversation_id is not None:
+        if visitor is not None and visitor.conversation_id is not None:
             # Watch first, then read: a message committed in between arrives twice (clients keep one per
             # id), never not at all.
             self.hub.watch_conversation(visitor.tenant_id, visitor.conversation_id, self)
@@ -282,16 +306,19 @@ class VisitorSocket:
         self.outbox.send(
             {
                 "type": "welcome",
-                "visitor_id": visitor.id,
-                "customer_id": visitor.customer_id,
-                "conversation_id": visitor.conversation_id,
-                "verified": visitor.user_id is not None,
+                "visitor_id": self.visitor_id,
+                "customer_id": visitor.customer_id if visitor else None,
+                "conversation_id": visitor.conversation_id if visitor else None,
+                "verified": visitor is not None and visitor.user_id is not None,
                 "online": online,
                 "greeting": config.greeting,
                 "offline_message": config.offline_message,
                 "prechat": config.prechat,
                 "missing": config.missing_prechat(visitor),
-                "contact": {"name": visitor.name, "email": visitor.email},
+                "contact": {
+                    "name": visitor.name if visitor else None,
+                    "email": visitor.email if visitor else None,
+                },
                 "history": history,
             }
         )
@@ -302,24 +329,43 @@ class VisitorSocket:
                 self.deliver(event)
         return True
 
-    async def _visitor_of(self, config: WidgetConfig, hello: Hello, user_id: str | None) -> VisitorOut:
-        """The visitor a hello speaks for; a verified user's hello that names an anonymous visitor signs
-        that visitor in."""
+    async def _visitor_of(
+        self, config: WidgetConfig, hello: Hello, user_id: str | None
+    ) -> tuple[VisitorOut | None, bool]:
+        """The stored visitor a hello speaks for (None: an anonymous visitor not stored yet, who is not
+        stored now either), and whether the hello's ``visitor_id`` is free to store a new visitor under
+        (``service.visitor_id_free``). A verified user's hello identifies them (stored now); one that names
+        an anonymous visitor signs that visitor in."""
         visitor_id = hello.visitor_id
-        if user_id is not None and visitor_id is not None:
-            anonymous = await self.db.read(
-                lambda session: service.find_visitor(
-                    session, tenant_id=config.tenant_id, visitor_id=visitor_id, channel=config.channel
+        known: VisitorOut | None = None
+        free = False
+        if visitor_id is not None:
+            named = visitor_id
+
+            def look_up(session: Any) -> tuple[VisitorOut | None, bool]:
+                found = service.find_visitor(
+                    session, tenant_id=config.tenant_id, visitor_id=named, channel=config.channel
                 )
-            )
-            if anonymous is not None and anonymous.user_id is None:
+                if found is not None:
+                    return found, False
+                return None, service.visitor_id_free(
+                    session, tenant_id=config.tenant_id, channel=config.channel, visitor_id=named
+                )
+
+            known, free = await self.db.read(look_up)
+        if user_id is not None:
+            if visitor_id is not None and known is not None and known.user_id is None:
                 signed_in = await sign_in(self.db, config=config, visitor_id=visitor_id, user_id=user_id)
-                return signed_in.visitor
-        return await open_visitor(self.db, config=config, visitor_id=visitor_id, user_id=user_id)
+                return signed_in.visitor, False
+            return await open_visitor(self.db, config=config, visitor_id=None, user_id=user_id), free
+        if known is not None and known.user_id is None:
+            return known, False
+        return None, free
 
     async def _sign_in(self, frame: Auth) -> None:
         config, visitor = self.config, self.visitor
-        assert config is not None and visitor is not None
+        assert config is not None and self.visitor_id is not None
+        visitor_id = self.visitor_id
         user_id, presented = frame.user_id, frame.user_hash
         if user_id is None or presented is None:
             raise FrameRefused("invalid_frame", "a visitor signs in with user_id and user_hash (no api_key)")
@@ -329,7 +375,7 @@ class VisitorSocket:
                     uow,
                     config=config,
                     user_id=user_id,
-                    visitor_id=visitor.id,
+                    visitor_id=visitor_id,
                     reason="user_hash does not match user_id (sign-in)",
                 ),
                 context=self._context(),
@@ -343,16 +389,22 @@ class VisitorSocket:
                 )
             )
             return
-        outcome = await sign_in(self.db, config=config, visitor_id=visitor.id, user_id=user_id)
-        signed_in = outcome.visitor
-        self.visitor = signed_in
-        before, now = visitor.conversation_id, signed_in.conversation_id
+        if visitor is None:
+            # Nothing was written anonymously: the visitor simply becomes the user.
+            signed_in = await open_visitor(self.db, config=config, visitor_id=None, user_id=user_id)
+            merged = False
+        else:
+            outcome = await sign_in(self.db, config=config, visitor_id=visitor.id, user_id=user_id)
+            signed_in, merged = outcome.visitor, outcome.merge_id is not None
+        self.visitor, self.visitor_id = signed_in, signed_in.id
+        before = visitor.conversation_id if visitor is not None else None
+        now = signed_in.conversation_id
         if now != before:
             if now is not None:
                 self.hub.watch_conversation(signed_in.tenant_id, now, self)
             if before is not None:
-                self.hub.leave(visitor.tenant_id, self, before)
-        if self.track_presence and signed_in.id != visitor.id:
+                self.hub.leave(signed_in.tenant_id, self, before)
+        if self.track_presence and (visitor is None or signed_in.id != visitor.id):
             await self._mark_sockets(1)
         history: list[dict[str, Any]] = []
         if now is not None:
@@ -364,7 +416,7 @@ class VisitorSocket:
                 "customer_id": signed_in.customer_id,
                 "conversation_id": now,
                 "verified": True,
-                "merged": outcome.merge_id is not None,
+                "merged": merged,
                 "contact": {"name": signed_in.name, "email": signed_in.email},
                 "missing": config.missing_prechat(signed_in),
                 "history": history,
@@ -397,9 +449,9 @@ class VisitorSocket:
             )
 
     async def _message(self, frame: Send) -> None:
-        config, visitor = self.config, self.visitor
-        assert config is not None and visitor is not None
-        missing = config.missing_prechat(visitor)
+        config = self.config
+        assert config is not None
+        missing = config.missing_prechat(self.visitor)
         if missing:
             self.outbox.send(
                 error_frame(
@@ -411,7 +463,9 @@ class VisitorSocket:
             )
             return
         if frame.attachments:
-            tenant_id, conversation_id = visitor.tenant_id, visitor.conversation_id
+            # Checked before anything is stored: a refused message starts no visitor and no conversation.
+            tenant_id = config.tenant_id
+            conversation_id = self.visitor.conversation_id if self.visitor is not None else None
             try:
                 await self.db.read(
                     lambda session: service.check_attachments(
@@ -424,6 +478,7 @@ class VisitorSocket:
             except DomainError as error:
                 report_error(self.outbox, error, frame.client_id)
                 return
+        visitor = await self._stored()
         if visitor.conversation_id is None:
             visitor = await self.db.write(
                 lambda uow: service.ensure_conversation(uow, config=config, visitor_id=visitor.id),
@@ -477,8 +532,11 @@ class VisitorSocket:
             self.outbox.send({"type": "offline", "ask": "email", "message": config.offline_message})
 
     async def _contact(self, frame: Contact, *, quiet: bool = False) -> None:
-        config, visitor = self.config, self.visitor
-        assert config is not None and visitor is not None
+        config = self.config
+        assert config is not None
+        if frame.email:
+            service.normalised_email(frame.email)  # a bad address stores nothing, not even the visitor
+        visitor = await self._stored()
         offline = not config.online(self.db.clock.now())
         updated, moved = await self.db.write(
             lambda uow: service.save_contact(
@@ -505,8 +563,7 @@ class VisitorSocket:
 
     async def _receipt(self, frame: Receipt) -> None:
         visitor = self.visitor
-        assert visitor is not None
-        if visitor.conversation_id is None:
+        if visitor is None or visitor.conversation_id is None:
             return
         await self.db.write_batched(
             service.record_receipts,

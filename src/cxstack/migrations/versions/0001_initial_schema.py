@@ -965,6 +965,7 @@ def upgrade() -> None:
         sa.Column("direction", sa.String(length=8), nullable=False),
         sa.Column("author_kind", sa.String(length=8), nullable=False),
         sa.Column("author_id", sa.String(length=80), nullable=True),
+        sa.Column("visibility", sa.String(length=8), server_default="public", nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("content_type", sa.String(length=100), nullable=False),
@@ -975,6 +976,11 @@ def upgrade() -> None:
         ),
         sa.Column("client_id", sa.String(length=128), nullable=True),
         sa.Column("created_at", cxstack.backbone.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "delivery",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
         sa.Column("tenant_id", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ["conversation_id"], ["conversations.id"], name=op.f("fk_messages_conversation_id_conversations")

@@ -135,7 +135,8 @@ async def post_message(request: Request, who: Who, conversation_id: str) -> Resp
     # The busiest route there is: its body is parsed in one pass, and the message written together with
     # those other callers post meanwhile.
     data = await json_body(request, MessageCreate)
-    post = service.MessagePost(who.tenant_id, conversation_id, data)
+    checks = runtime_of(request).delivery_checks
+    post = service.MessagePost(who.tenant_id, conversation_id, data, checks)
     if "idempotency-key" not in request.headers:
         posted: service.PostedMessage = await runtime_of(request).db.write_batched(
             service.post_messages, post, context=who.context()
@@ -150,7 +151,7 @@ async def post_message(request: Request, who: Who, conversation_id: str) -> Resp
     def post_alone(uow: UnitOfWork) -> MessageOut:
         nonlocal replayed
         posted = service.post_message(
-            uow, tenant_id=who.tenant_id, conversation_id=conversation_id, data=data
+            uow, tenant_id=who.tenant_id, conversation_id=conversation_id, data=data, checks=checks
         )
         replayed = not posted.created
         return posted.message

@@ -16,14 +16,17 @@ from cxstack.backbone.ids import new_id
 from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations import transitions
+from cxstack.records.conversations.delivery import DeliveryChecks
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.conversations.schemas import (
     MAX_BODY_BYTES,
     Attachment,
     MessageCreate,
+    MessageDelivery,
     MessageOut,
     MessageReceived,
     MessageSent,
+    shown_to_customer,
 )
 from cxstack.records.files import service as files
 
@@ -83,11 +86,13 @@ def _posted_before(repo: ConversationRepository, message_id: str) -> PostedMessa
 
 @dataclass(frozen=True, slots=True)
 class MessagePost:
-    """One caller's message for ``post_messages``."""
+    """One caller's message for ``post_messages``; ``checks`` (the channels' recipient checks) make a
+    message to a customer its channel will not deliver to say so in its ``delivery`` at once."""
 
     tenant_id: str
     conversation_id: str
     data: MessageCreate
+    checks: DeliveryChecks | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +107,12 @@ class _Posting:
 
 
 def post_message(
-    uow: UnitOfWork, *, tenant_id: str, conversation_id: str, data: MessageCreate
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    data: MessageCreate,
+    checks: DeliveryChecks | None = None,
 ) -> PostedMessage:
     """Add a message to a conversation, or return the one already posted with the same ``client_id``.
 
@@ -114,7 +124,7 @@ def post_message(
     over 64 KiB, AttachmentUnknown (422) for a file that is not the tenant's or is another conversation's,
     ValidationFailed, NotFound; nothing is written then.
     """
-    (outcome,) = post_messages(uow, [(uow.context, MessagePost(tenant_id, conversation_id, data))])
+    (outcome,) = post_messages(uow, [(uow.context, MessagePost(tenant_id, conversation_id, data, checks))])
     if isinstance(outcome, DomainError):
         raise outcome
     return outcome
@@ -315,6 +325,15 @@ def _new_message(
         author_id = customer_id
     message_id = new_id("msg")
     channel = data.channel or conversation_channel
+    delivery: MessageDelivery | None = None
+    if (
+        posting.post.checks is not None
+        and data.direction == "outbound"
+        and shown_to_customer(data.visibility)
+    ):
+        delivery = posting.post.checks.refusal(
+            uow.session, tenant_id=posting.post.tenant_id, channel=channel, customer_id=customer_id
+        )
     rows.append(
         {
             "id": message_id,
@@ -324,12 +343,14 @@ def _new_message(
             "direction": data.direction,
             "author_kind": author_kind,
             "author_id": author_id,
+            "visibility": data.visibility,
             "channel": channel,
             "body": data.body,
             "content_type": data.content_type,
             "attachments": [attachment.model_dump() for attachment in posting.attachments],
             "client_id": data.client_id,
             "created_at": now,
+            "delivery": delivery.model_dump() if delivery is not None else None,
         }
     )
     file_ids = [attachment.id for attachment in posting.attachments if attachment.id is not None]
@@ -362,6 +383,7 @@ def _new_message(
             client_id=data.client_id,
             created_at=now,
             attachments=tuple(posting.attachments),
+            visibility=data.visibility,
         ),
     )
     return PostedMessage(
@@ -372,12 +394,14 @@ def _new_message(
             direction=data.direction,
             author_kind=author_kind,
             author_id=author_id,
+            visibility=data.visibility,
             channel=channel,
             body=data.body,
             content_type=data.content_type,
             attachments=posting.attachments,
             client_id=data.client_id,
             created_at=now,
+            delivery=delivery,
         ),
         created=True,
     )

@@ -56,9 +56,13 @@ class Message(TenantScoped, Base):
     direction: Mapped[str] = mapped_column(String(8))
     author_kind: Mapped[str] = mapped_column(String(8))
     author_id: Mapped[str | None] = mapped_column(String(80))
+    #: ``public`` (the customer sees it) or ``internal`` (agents and the timeline only).
+    visibility: Mapped[str] = mapped_column(String(8), default="public", server_default="public")
     channel: Mapped[str] = mapped_column(String(16))
     body: Mapped[str] = mapped_column(Text)
     content_type: Mapped[str] = mapped_column(String(100))
     attachments: Mapped[list[Any]]
     client_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
+    #: Why the message did not reach the customer (``MessageDelivery``); None while nothing says so.
+    delivery: Mapped[dict[str, Any] | None]

@@ -16,6 +16,17 @@ Status = Literal["open", "pending", "snoozed", "closed"]
 Priority = Literal["low", "normal", "high", "urgent"]
 Direction = Literal["inbound", "outbound"]
 AuthorKind = Literal["customer", "agent", "bot", "system"]
+Visibility = Literal["public", "internal"]
+VISIBILITIES: tuple[str, ...] = ("public", "internal")
+
+
+def shown_to_customer(visibility: str) -> bool:
+    """The one rule of who sees a message: a ``public`` message is the conversation with the customer and
+    reaches them on their channel (webchat and in-app sockets and REST, push, SMS, email); an ``internal``
+    one (what the system records about a call, its recordings) is for agents and the timeline only, and no
+    channel ever hands it to the customer."""
+    return visibility == "public"
+
 
 #: The largest message body accepted, in bytes of UTF-8.
 MAX_BODY_BYTES = 64 * 1024
@@ -100,6 +111,10 @@ class MessageCreate(BaseModel):
         default=None, description="Defaults to customer for inbound messages, agent for outbound ones."
     )
     author_id: str | None = Field(default=None, max_length=80)
+    visibility: Visibility = Field(
+        default="public",
+        description="public: the customer sees it on their channel; internal: agents and the timeline only.",
+    )
     channel: Channel | None = Field(
         default=None,
         description="Defaults to the conversation's channel; another channel moves the conversation there.",
@@ -114,6 +129,15 @@ class MessageCreate(BaseModel):
     )
 
 
+class MessageDelivery(BaseModel):
+    """Why a message to the customer did not reach them: ``refused`` (cxstack would not send it, e.g.
+    ``opted_out``: the phone texted STOP) or ``failed`` (the provider refused it or stayed unreachable)."""
+
+    status: Literal["refused", "failed"]
+    error_code: str = Field(description="Why, e.g. opted_out, no_phone, no_number, or the provider's code.")
+    detail: str
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -123,12 +147,16 @@ class MessageOut(BaseModel):
     direction: str
     author_kind: str
     author_id: str | None
+    visibility: str = "public"
     channel: str
     body: str
     content_type: str
     attachments: list[Attachment]
     client_id: str | None
     created_at: datetime
+    delivery: MessageDelivery | None = Field(
+        default=None, description="Set when the message did not reach the customer, and why."
+    )
 
 
 # -- event payloads ------------------------------------------------------------------------------
@@ -199,6 +227,8 @@ class MessagePublished(BaseModel):
     created_at: datetime
     #: The attached files, each with the URL of the file API that serves it (``url``).
     attachments: tuple[Attachment, ...] = ()
+    #: ``internal`` messages never reach the customer (see ``shown_to_customer``).
+    visibility: str = "public"
 
 
 class MessageReceived(MessagePublished):
@@ -207,6 +237,18 @@ class MessageReceived(MessagePublished):
 
 class MessageSent(MessagePublished):
     """An outbound message: an agent, a bot or the system wrote to the customer."""
+
+
+class MessageDeliveryFailed(BaseModel):
+    """A message to the customer did not reach them (see ``MessageDelivery``)."""
+
+    message_id: str
+    conversation_id: str
+    customer_id: str
+    channel: str
+    status: str
+    error_code: str
+    detail: str
 
 
 EVENT_TYPES = (
@@ -225,4 +267,9 @@ EVENT_TYPES = (
     EventType("conversation.reopened", ConversationReopened, description="A closed conversation reopened."),
     EventType("message.received", MessageReceived, description="A customer's message arrived."),
     EventType("message.sent", MessageSent, description="A message was sent to a customer."),
+    EventType(
+        "message.delivery_failed",
+        MessageDeliveryFailed,
+        description="A message to a customer was not delivered: refused (the phone opted out...) or failed.",
+    ),
 )

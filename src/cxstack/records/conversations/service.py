@@ -21,6 +21,8 @@ from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.conversations import transitions
 
 # The message operations, part of this domain's public surface (other layers import only ``service``).
+from cxstack.records.conversations.delivery import DeliveryChecks as DeliveryChecks
+from cxstack.records.conversations.delivery import record_delivery_failure as record_delivery_failure
 from cxstack.records.conversations.messages import MessagePost as MessagePost
 from cxstack.records.conversations.messages import MessageTooLarge as MessageTooLarge
 from cxstack.records.conversations.messages import PostedMessage as PostedMessage

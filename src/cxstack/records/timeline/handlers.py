@@ -46,6 +46,7 @@ from cxstack.records.conversations.schemas import (
     ConversationCreated,
     ConversationReopened,
     ConversationUpdated,
+    MessageDeliveryFailed,
     MessagePublished,
 )
 from cxstack.records.customers.schemas import CustomerCreated, IdentityLinked
@@ -149,6 +150,21 @@ def _message(event: Event) -> EntryFacts:
     )
 
 
+def _delivery_failed(event: Event) -> EntryFacts:
+    data = MessageDeliveryFailed.model_validate(event.data)
+    how = "refused" if data.status == "refused" else "failed"
+    return EntryFacts(
+        customer_id=data.customer_id,
+        occurred_at=event.time,
+        summary=_snippet(
+            f"Message not delivered by {data.channel} ({how}, {data.error_code}): {data.detail}"
+        ),
+        ref_id=data.message_id,
+        channel=data.channel,
+        conversation_id=data.conversation_id,
+    )
+
+
 def _case_created(event: Event) -> EntryFacts:
     data = CaseCreated.model_validate(event.data)
     priority = "" if data.priority == "normal" else f" ({data.priority} priority)"
@@ -197,6 +213,7 @@ ENTRIES: dict[str, Callable[[Event], EntryFacts | None]] = {
     "conversation.reopened": _reopened,
     "message.received": _message,
     "message.sent": _message,
+    "message.delivery_failed": _delivery_failed,
     "case.created": _case_created,
     "case.status_changed": _case_status_changed,
     "note.added": _note_added,

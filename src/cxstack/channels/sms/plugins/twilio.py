@@ -81,22 +81,40 @@ def _sid(params: dict[str, str], name: str, pattern: re.Pattern[str] = _SID) -> 
 
 
 @lru_cache(maxsize=65_536)
-def _e164_or_none(value: str) -> str | None:
+def _e164_or_none(value: str, region: str) -> str | None:
     try:
-        return normalise_phone(value)
+        return normalise_phone(value, region=region)
     except ValidationFailed:
         return None
 
 
-def webhook_phone(value: str, *, field: str) -> str:
-    """Return a number a webhook carries in E.164; raises MalformedWebhook naming ``field``.
+#: The country of numbers a webhook names without saying where they are.
+DEFAULT_COUNTRY = "US"
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
+
+
+def webhook_country(value: str | None, *, field: str) -> str:
+    """Return the ISO 3166 country Twilio names in ``field`` (``FromCountry``, ``ToCountry``), upper-case;
+    ``US`` when the webhook leaves it out. Raises MalformedWebhook naming ``field`` for anything else."""
+    value = (value or "").strip()
+    if not value:
+        return DEFAULT_COUNTRY
+    if not _COUNTRY.match(value):
+        raise MalformedWebhook(f"{field} {value!r} is not an ISO 3166 country code", field=field)
+    return value.upper()
+
+
+def webhook_phone(value: str, *, field: str, country: str = "US") -> str:
+    """Return a number a webhook carries in E.164, reading one in national format (``07911 123456``) as a
+    number of ``country`` (Twilio's ``FromCountry`` or ``ToCountry``); raises MalformedWebhook naming
+    ``field``.
 
     Webhooks name the same few numbers over and over (a tenant's numbers, its customers' phones): their
     normalisation is remembered, since parsing a number is a good part of a webhook's cost."""
-    found = _e164_or_none(value)
+    found = _e164_or_none(value, country)
     if found is None:
         try:
-            normalise_phone(value, field=field)
+            normalise_phone(value, region=country, field=field)
         except ValidationFailed as error:
             raise MalformedWebhook(error.detail, field=field) from None
         raise MalformedWebhook(f"{value!r} is not a valid phone number", field=field)
@@ -104,7 +122,9 @@ def webhook_phone(value: str, *, field: str) -> str:
 
 
 def _phone(params: dict[str, str], name: str) -> str:
-    return webhook_phone(_required(params, name), field=name)
+    """The number in ``name`` (``From``, ``To``), read in the country of ``FromCountry``/``ToCountry``."""
+    country = webhook_country(params.get(f"{name}Country"), field=f"{name}Country")
+    return webhook_phone(_required(params, name), field=name, country=country)
 
 
 def _first_values(params: FormParams) -> dict[str, str]:

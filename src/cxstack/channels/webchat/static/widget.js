@@ -20,6 +20,8 @@ const STYLE = `
 .cx-inbound { align-self: flex-end; background: #2457d6; color: #fff; }
 .cx-outbound { align-self: flex-start; background: #eef0f4; }
 .cx-pending { opacity: .6; }
+.cx-failed { opacity: .6; text-decoration: line-through; }
+.cx-composer textarea:disabled, .cx-composer button:disabled { opacity: .5; cursor: not-allowed; }
 .cx-receipt { font-size: 11px; opacity: .8; display: block; text-align: right; }
 .cx-typing { padding: 0 14px 6px; font-size: 12px; color: #666; min-height: 18px; visibility: hidden; }
 .cx-typing.cx-shown { visibility: visible; }
@@ -300,14 +302,42 @@ class ChatWidget {
       this.socket = null;
       this.host.dataset.status = "disconnected";
       if (event.code === 1008 || event.code === 1003 || event.code === 1007) {
-        this.closedForGood = true;
-        this.host.dataset.status = "closed";
+        this.closeForGood(event.reason);
         return;
       }
       const wait = this.retryMs;
       this.retryMs = Math.min(this.retryMs * 2, 15000);
       window.setTimeout(() => this.connect(), wait);
     });
+  }
+
+  /**
+   * The server refused this page's chat for good (a wrong identity hash, an unknown key): the widget stays
+   * closed. It shows why, takes no more input, and says that what was typed was not sent (it never will
+   * be from this page).
+   */
+  closeForGood(reason) {
+    this.closedForGood = true;
+    this.host.dataset.status = "closed";
+    if (!this.error.classList.contains("cx-shown")) {
+      this.showError(reason || "The chat is not available on this page.");
+    }
+    for (const selector of [".cx-input", ".cx-send", ".cx-attach", ".cx-file"]) {
+      this.root.querySelector(selector).disabled = true;
+    }
+    this.input.placeholder = "Chat unavailable";
+    this.form.classList.remove("cx-shown");
+    for (const item of this.outbox) {
+      const element = this.rendered.get(item.client_id);
+      if (element) {
+        element.classList.remove("cx-pending");
+        element.classList.add("cx-failed");
+        element.title = "Not sent";
+      }
+    }
+    // Typed under an identity that was refused: never sent later either.
+    this.outbox = [];
+    this.save("outbox", this.outbox);
   }
 
   /** Close the connection as a network drop would; the widget reconnects and resumes. */
@@ -526,6 +556,9 @@ class ChatWidget {
   }
 
   post(body, attachments) {
+    if (this.closedForGood) {
+      return;
+    }
     this.showError("");
     const item = { client_id: newClientId(), body: body, attachments: attachments };
     this.outbox.push(item);
