@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -22,6 +23,26 @@ MAX_PAGE_SIZE = 200
 class Page(Generic[T]):
     items: Sequence[T]
     next_cursor: str | None
+
+
+ItemT = TypeVar("ItemT", bound=BaseModel)
+
+
+class PageOut(BaseModel, Generic[ItemT]):
+    """One page of a list as the API answers it (the response model of list routes: the OpenAPI
+    document, and clients generated from it, know the items): ``data`` in order, and ``next_cursor`` to
+    pass as ``cursor`` for the next page (null on the last)."""
+
+    data: list[ItemT]
+    next_cursor: str | None = Field(
+        json_schema_extra={"format": "cursor"},
+        description="Pass as cursor to get the next page; null on the last page.",
+    )
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        name = getattr(params[0], "__name__", "Item")
+        return f"{name.removesuffix('Out')}Page"
 
 
 def encode_cursor(last_id: str) -> str:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 
 from cxstack.channels.email.api import hooks as email_hooks_router
@@ -29,6 +29,9 @@ from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
 from cxstack.runtime import Runtime
 from cxstack.web.auth import ApiKeyCache
+from cxstack.web.correlation import CorrelationMiddleware
+from cxstack.web.edge import guard_routes
+from cxstack.web.openapi import install_openapi
 from cxstack.web.operations import router as operations_router
 from cxstack.web.problems import install_problem_handlers
 
@@ -57,8 +60,14 @@ ROUTERS = (
 )
 
 
-def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
-    """Return the ASGI app; with ``manage_runtime`` it starts and stops the runtime with the server."""
+def create_app(
+    runtime: Runtime, *, manage_runtime: bool = True, extra_routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """Return the ASGI app; with ``manage_runtime`` it starts and stops the runtime with the server.
+
+    Every route, those of ``extra_routers`` included, gets the edge's checks (``cxstack.web.edge``), its
+    errors as problem+json with the request's correlation id, and its place in the OpenAPI document.
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -79,11 +88,14 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.state.runtime = runtime
     app.state.api_keys = ApiKeyCache()
     install_problem_handlers(app)
-    for router in ROUTERS:
+    app.add_middleware(CorrelationMiddleware)
+    for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
+    guard_routes(app, runtime.settings)
+    install_openapi(app)
     return app

@@ -12,6 +12,7 @@ from cxstack.backbone.ids import new_ulid
 from cxstack.backbone.unit_of_work import Context
 from cxstack.governance.tenants.service import authenticate, digest_of
 from cxstack.runtime import Runtime
+from cxstack.web.correlation import current_correlation_id
 
 #: How long a checked key is trusted before it is checked again (a revoked key stops working within this).
 KEY_CACHE_SECONDS = 30.0
@@ -76,5 +77,6 @@ async def caller(request: Request) -> Caller:
         runtime = runtime_of(request)
         found = await runtime.db.read(lambda session: authenticate(session, key=key))
         cache.put(digest, *found)
-    correlation_id = request.headers.get("x-request-id") or new_ulid()
+    # The id the response carries in X-Correlation-Id; events keep its first 32 characters.
+    correlation_id = current_correlation_id() or new_ulid()
     return Caller(tenant_id=found[0], api_key_id=found[1], correlation_id=correlation_id[:32])
