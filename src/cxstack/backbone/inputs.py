@@ -45,6 +45,8 @@ def _constant(name: str) -> _Refused:
 
 
 def _integer(text: str) -> int | _Refused:
+    if len(text.lstrip("-")) > 19:
+        return _Refused("integers must fit in 64 bits (-2^63 to 2^63-1)")
     value = int(text)
     if MIN_INT64 <= value <= MAX_INT64:
         return value

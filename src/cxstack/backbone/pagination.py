@@ -56,7 +56,8 @@ def decode_cursor(cursor: str) -> str:
         value: str | None = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         value = None
-    if value is None or "_" not in value or len(value) > 64:
+    # The ids we issue are printable ASCII (a prefix, an underscore, a ULID): anything else is forged.
+    if value is None or "_" not in value or len(value) > 64 or not (value.isascii() and value.isprintable()):
         raise ValidationFailed("cursor is not valid; pass next_cursor from a previous page", field="cursor")
     return value
 

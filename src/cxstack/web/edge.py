@@ -10,8 +10,9 @@ router gets the same checks without asking:
   request body, or ``BODY_RULES``): else 415 problem+json naming the ones it takes. A JSON route also takes
   a body sent without ``Content-Type``.
 - U+0000 in a path parameter, a query parameter, a JSON value or key, or a form field is refused, as are
-  JSON's ``NaN`` and ``Infinity``, numbers beyond a double's range and integers beyond 64 bits: 422
-  problem+json naming the field (see ``cxstack.backbone.inputs``).
+  JSON's ``NaN`` and ``Infinity``, numbers beyond a double's range and integers beyond 64 bits (in the
+  body, and in integer path and query parameters): 422 problem+json naming the field (see
+  ``cxstack.backbone.inputs``).
 """
 
 from __future__ import annotations
@@ -19,17 +20,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, params
+from fastapi._compat import ModelField
 from fastapi.routing import APIRoute
 from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxstack.backbone.errors import DomainError, ValidationFailed
-from cxstack.backbone.inputs import refused_in_json, refused_value
+from cxstack.backbone.inputs import MAX_INT64, MIN_INT64, refused_in_json, refused_value
 from cxstack.config import Settings
 
 KIB = 1024
@@ -198,21 +201,63 @@ async def _check_body(media_type: str | None, headers: Headers, body: bytes) -> 
         _refuse(refused_value(await _multipart_fields(headers, body)))
 
 
+def _integer_params(params: list[ModelField]) -> frozenset[str]:
+    """The names (aliases) of the parameters among ``params`` that are integers."""
+    names = set()
+    for param in params:
+        annotation = param.field_info.annotation
+        options = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+        if int in options:
+            names.add(param.alias)
+    return frozenset(names)
+
+
+def _check_integer(name: str, value: str) -> None:
+    text = value.strip()
+    digits = text.lstrip("+-")
+    if (digits.isascii() and digits.isdigit()) and (
+        len(digits) > 19 or not MIN_INT64 <= int(text) <= MAX_INT64
+    ):
+        raise ValidationFailed(
+            f"parameter {name!r} must be an integer that fits in 64 bits (-2^63 to 2^63-1)", field=name
+        )
+
+
 class RouteGuard:
     """The checks of this module around one route's ASGI app."""
 
-    def __init__(self, app: ASGIApp, *, limit: int, media_types: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limit: int,
+        media_types: tuple[str, ...],
+        integer_path_params: frozenset[str] = frozenset(),
+        integer_query_params: frozenset[str] = frozenset(),
+    ) -> None:
         self.app = app
         self.limit = limit
         self.media_types = media_types
+        self.integer_path_params = integer_path_params
+        self.integer_query_params = integer_query_params
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def _check_parameters(self, scope: Scope) -> None:
         for name, value in scope.get("path_params", {}).items():
             if isinstance(value, str) and "\x00" in value:
                 raise ValidationFailed(
                     f"path parameter {name!r} must not contain the NUL character (U+0000)", field=name
                 )
-        _query_nul(scope.get("query_string", b""))
+            if name in self.integer_path_params and isinstance(value, str):
+                _check_integer(name, value)
+        query_string: bytes = scope.get("query_string", b"")
+        _query_nul(query_string)
+        if self.integer_query_params and query_string:
+            for name, value in parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True):
+                if name in self.integer_query_params:
+                    _check_integer(name, value)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._check_parameters(scope)
         headers = Headers(scope=scope)
         if scope["method"] not in _BODY_METHODS:
             await self.app(scope, receive, send)
@@ -281,4 +326,6 @@ def guard_routes(app: FastAPI, settings: Settings) -> None:
                 route.app,
                 limit=body_limit_of(route.path_format, settings),
                 media_types=body_media_types_of(route),
+                integer_path_params=_integer_params(route.dependant.path_params),
+                integer_query_params=_integer_params(route.dependant.query_params),
             )
