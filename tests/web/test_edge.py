@@ -78,7 +78,7 @@ async def test_an_integer_parameter_beyond_64_bits_is_a_422_naming_it(
     ("url", "cursor"),
     [
         ("/v1/events", "YWZ0ZXI6MTg0NDY3NDQwNzM3MDk1NTE2MTc"),  # after:18446744073709551617
-        ("/v1/events", "YmVmb3JlOu-8kQ"),  # before:１ (a fullwidth digit)
+        ("/v1/events", "YmVmb3JlOu-8kQ"),  # "before:" and a fullwidth digit one
         ("/v1/dead-letters", "18446744073709551617"),
         ("/v1/customers", "Y3VzXwA"),  # cus_ and U+0000
         ("/v1/customers", "Y3VzX-KAgg"),  # cus_ and a non-ASCII character
@@ -284,7 +284,9 @@ async def test_json_with_a_charset_or_a_json_suffix_is_json(api: httpx.AsyncClie
 
 
 @pytest.mark.parametrize(("q", "names"), [("%", ["100% Ada"]), ("_", ["Bo_b"]), ("\\", ["C\\d"])])
-async def test_search_takes_like_wildcards_literally(api: httpx.AsyncClient, q: str, names: list[str]) -> None:
+async def test_search_takes_like_wildcards_literally(
+    api: httpx.AsyncClient, q: str, names: list[str]
+) -> None:
     for name in ("100% Ada", "Bo_b", "C\\d", "Eve"):
         assert (await api.post("/v1/customers", json={"name": name})).status_code == 201
     found = (await api.get("/v1/customers", params={"q": q})).json()["data"]

@@ -32,7 +32,7 @@ from starlette.formparsers import MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cxstack.backbone.errors import DomainError, ValidationFailed
-from cxstack.backbone.inputs import MAX_INT64, MIN_INT64, refused_in_json, refused_value
+from cxstack.backbone.inputs import MAX_INT64, MIN_INT64, refused_in_json
 from cxstack.config import Settings
 
 KIB = 1024
@@ -175,20 +175,26 @@ def _refuse(found: tuple[str, str] | None) -> None:
         raise ValidationFailed(f"field {path!r}: {reason}", field=path)
 
 
-async def _multipart_fields(headers: Headers, body: bytes) -> dict[str, list[str]]:
+async def _multipart_fields(headers: Headers, body: bytes) -> list[tuple[str, str]]:
     async def stream() -> Any:
         yield body
 
     try:
         form = await MultiPartParser(headers, stream(), max_files=100, max_fields=1000).parse()
     except Exception:
-        return {}  # The route's own parser says what is wrong with it.
-    fields: dict[str, list[str]] = {}
-    for name, value in form.multi_items():
-        if not isinstance(value, UploadFile):
-            fields.setdefault(name, []).append(value)
+        return []  # The route's own parser says what is wrong with it.
+    fields = [(name, value) for name, value in form.multi_items() if not isinstance(value, UploadFile)]
     await form.close()
     return fields
+
+
+def _refuse_fields(fields: list[tuple[str, str]]) -> None:
+    for name, value in fields:
+        if "\x00" in name or "\x00" in value:
+            shown = name.replace("\x00", "\\u0000")
+            raise ValidationFailed(
+                f"field {shown!r} must not contain the NUL character (U+0000)", field=shown
+            )
 
 
 async def _check_body(media_type: str | None, headers: Headers, body: bytes) -> None:
@@ -196,9 +202,9 @@ async def _check_body(media_type: str | None, headers: Headers, body: bytes) -> 
         _refuse(refused_in_json(body))
     elif media_type == FORM:
         if b"%00" in body or b"\x00" in body:
-            _refuse(refused_value(dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))))
+            _refuse_fields(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
     elif media_type == MULTIPART and b"\x00" in body:
-        _refuse(refused_value(await _multipart_fields(headers, body)))
+        _refuse_fields(await _multipart_fields(headers, body))
 
 
 def _integer_params(params: list[ModelField]) -> frozenset[str]:

@@ -172,3 +172,18 @@ async def test_webhook_for_another_tenants_inbox_lands_with_that_tenant(
     assert (await api.get("/v1/conversations")).json()["data"] == []
     globex = (await client.get("/v1/conversations", headers=other_tenant.headers)).json()["data"]
     assert [c["id"] for c in globex] == [ok.json()["conversation_id"]]
+
+
+@pytest.mark.parametrize("field", ["subject", "body-mime"])
+async def test_nul_in_a_webhook_field_is_a_422_naming_it(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, field: str
+) -> None:
+    raw = fixture_bytes("gmail_reply.eml")
+    if field == "body-mime":
+        response = await client.post(URL, **form(raw.replace(b"Hi,", b"Hi\x00,", 1), **signed()))
+    else:
+        response = await client.post(URL, **form(raw, **signed(), subject="Re: \x00"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == field
+    assert (await api.get("/v1/conversations")).json()["data"] == []

@@ -329,3 +329,16 @@ async def test_a_burst_from_a_known_customer_without_a_conversation_makes_one_co
     [conversation] = (await api.get("/v1/conversations")).json()["data"]
     assert conversation["customer_id"] == customer["id"]
     assert conversation["message_count"] == 5
+
+
+async def test_nul_in_a_webhook_field_is_a_422_naming_it_and_nothing_is_stored(
+    client: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    await register_number(api)
+    response = await post_webhook(client, inbound_params(body="Where is\u0000my parcel"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "validation_failed" and problem["field"] == "Body"
+    assert "U+0000" in problem["detail"]
+    assert await _customers(api) == []
