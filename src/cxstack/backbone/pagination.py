@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
 from sqlalchemy import Select
@@ -26,6 +26,8 @@ class Page(Generic[T]):
 
 
 ItemT = TypeVar("ItemT", bound=BaseModel)
+#: A cursor as the API hands it out (an opaque string, format ``cursor`` in the OpenAPI document).
+Cursor = Annotated[str, Field(json_schema_extra={"format": "cursor"})]
 
 
 class PageOut(BaseModel, Generic[ItemT]):
@@ -34,9 +36,8 @@ class PageOut(BaseModel, Generic[ItemT]):
     pass as ``cursor`` for the next page (null on the last)."""
 
     data: list[ItemT]
-    next_cursor: str | None = Field(
-        json_schema_extra={"format": "cursor"},
-        description="Pass as cursor to get the next page; null on the last page.",
+    next_cursor: Cursor | None = Field(
+        description="Pass as cursor to get the next page; null on the last page."
     )
 
     @classmethod

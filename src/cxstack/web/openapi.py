@@ -16,6 +16,8 @@ described without asking:
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -114,7 +116,8 @@ def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
 
 def _statuses(route: APIRoute, method: str) -> list[int]:
     statuses = [400, 404, 422, 500]
-    if _security(route) is not None or route.path_format.startswith("/hooks/"):
+    # Webhooks check their signatures, the widget its key: they refuse as credentials do.
+    if _security(route) is not None or route.path_format.startswith(("/hooks/", "/widget/")):
         statuses += [401, 403]
     if method != "get":
         statuses.append(409)
@@ -150,7 +153,8 @@ def _complete_operation(route: APIRoute, method: str, operation: dict[str, Any])
         operation["requestBody"] = {
             "required": True,
             "description": rule.description,
-            "content": {media_type: {"schema": rule.schema} for media_type in rule.media_types},
+            # The first of the media types it takes: the one its provider sends.
+            "content": {rule.media_types[0]: {"schema": rule.schema}},
         }
     for parameter in operation.get("parameters", []):
         found = _FORMATS.get(parameter.get("name", ""))
@@ -176,6 +180,31 @@ def _input_formats(schemas: dict[str, Any]) -> None:
             for option in options:
                 if option.get("type") == "string":
                     option["format"] = found
+
+
+_GENERIC_PAGE = re.compile(r"^PageOut_(\w+?)_$")
+
+
+def _page_names(document: dict[str, Any]) -> dict[str, Any]:
+    """Name the page models ``CustomerPage`` (of ``CustomerOut``) rather than pydantic's
+    ``PageOut_CustomerOut_``, in the components and in every reference to them."""
+    schemas = document.get("components", {}).get("schemas", {})
+    renames = {}
+    for name in list(schemas):
+        found = _GENERIC_PAGE.match(name)
+        if found is not None:
+            renames[name] = found.group(1).removesuffix("Out") + "Page"
+    if not renames:
+        return document
+    text = json.dumps(document)
+    for old, new in renames.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    renamed: dict[str, Any] = json.loads(text)
+    components = renamed["components"]["schemas"]
+    for old, new in renames.items():
+        components[new] = components.pop(old)
+        components[new]["title"] = new
+    return renamed
 
 
 def build_openapi(app: FastAPI) -> dict[str, Any]:
@@ -204,7 +233,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             operation = operations.get(method.lower())
             if operation is not None:
                 _complete_operation(route, method.lower(), operation)
-    return document
+    return _page_names(document)
 
 
 def install_openapi(app: FastAPI) -> None:
