@@ -249,7 +249,7 @@ async def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
             "--checks",
             "all",
             "--max-examples",
-            "4",
+            "3",
             "--workers",
             "2",
             "--no-shrink",
