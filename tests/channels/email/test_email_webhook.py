@@ -187,3 +187,18 @@ async def test_nul_in_a_webhook_field_is_a_422_naming_it(
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["field"] == field
     assert (await api.get("/v1/conversations")).json()["data"] == []
+
+
+async def test_an_encoded_nul_in_a_message_is_dropped_from_its_text_and_the_message_is_taken(
+    client: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    raw = fixture_bytes("gmail_reply.eml")
+    raw = raw.replace(b"Subject: Re: Your order", b"Subject: =?UTF-8?Q?Re=00:?= Your order", 1)
+    raw = raw.replace(b"The parcel arrived", b"The =00parcel arrived", 1)
+    response = await client.post(URL, **form(raw, **signed()))
+    assert response.status_code == 200, response.text
+    conversation_id = response.json()["conversation_id"]
+    [message] = (await api.get(f"/v1/conversations/{conversation_id}/messages")).json()["data"]
+    assert message["body"].startswith("Hi,\n\nThe parcel arrived")
+    conversation = (await api.get(f"/v1/conversations/{conversation_id}")).json()
+    assert conversation["subject"] == "Re: Your order #4412 has shipped"

@@ -143,11 +143,17 @@ class UnreadableEmail(ValueError):
 # -- headers ---------------------------------------------------------------------------------------
 
 
+def _text(value: str) -> str:
+    """Text as stored: without U+0000, which no database keeps (an encoded word or a quoted-printable
+    ``=00`` decodes to it; it means nothing in a mail's text)."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def _raw_header(message: Message, name: str) -> str | None:
     """Return a header's value as written (unfolded), without the parsing that may fail on bad input."""
     for key, value in message.raw_items():
         if key.lower() == name.lower():
-            return " ".join(str(value).split())
+            return _text(" ".join(str(value).split()))
     return None
 
 
@@ -156,7 +162,7 @@ def _header(message: Message, name: str) -> str | None:
         value = message.get(name)
     except (ValueError, IndexError, TypeError, AttributeError):
         return _raw_header(message, name)
-    return None if value is None else " ".join(str(value).split())
+    return None if value is None else _text(" ".join(str(value).split()))
 
 
 def message_ids_in(value: str | None) -> list[str]:
@@ -180,7 +186,7 @@ def _mailboxes(message: Message, name: str) -> list[Mailbox]:
     except (ValueError, IndexError, TypeError, AttributeError):
         addresses = getaddresses([raw])
     return [
-        Mailbox(name=display or "", address=address.strip().lower())
+        Mailbox(name=_text(display or ""), address=_text(address.strip().lower()))
         for display, address in addresses
         if address and "@" in address
     ]
@@ -209,8 +215,8 @@ def _content(part: Message) -> str:
         payload = part.get_payload(decode=True)
         content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
     if isinstance(content, bytes):
-        return content.decode("utf-8", "replace")
-    return str(content)
+        return _text(content.decode("utf-8", "replace"))
+    return _text(str(content))
 
 
 def html_to_text(html: str) -> str:
@@ -238,7 +244,7 @@ def _leaves(part: Message) -> list[Message]:
 
 def _attachment_of(part: Message, index: int) -> ParsedAttachment:
     content_type = part.get_content_type()
-    filename = part.get_filename() or ""
+    filename = _text(part.get_filename() or "")
     if content_type == "message/rfc822":
         inner = part.get_payload()
         data = (
