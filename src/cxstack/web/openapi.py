@@ -146,7 +146,8 @@ def _complete_operation(route: APIRoute, method: str, operation: dict[str, Any])
             "schema": {"type": "string"},
         }
     security = _security(route)
-    if security is not None:
+    # A route that declares its own (a fastapi.security dependency) keeps it.
+    if security is not None and "security" not in operation:
         operation["security"] = security
     rule = rule_of(route.path_format)
     if "requestBody" not in operation and rule is not None and rule.media_types and method != "get":
@@ -222,7 +223,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     # FastAPI's validation error bodies are never answered: problem+json is.
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
-    components["securitySchemes"] = SECURITY_SCHEMES
+    components["securitySchemes"] = {**SECURITY_SCHEMES, **components.get("securitySchemes", {})}
     _input_formats(schemas)
     paths = document.get("paths", {})
     for route in app.routes:
