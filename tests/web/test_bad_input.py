@@ -106,9 +106,11 @@ async def test_a_value_of_the_wrong_type_is_a_422_naming_the_field(
     assert await customer_count(api) == 0
 
 
-async def test_a_body_that_is_not_a_json_object_is_a_400(api: httpx.AsyncClient) -> None:
+async def test_a_body_that_is_not_a_json_object_is_a_422_like_any_value_of_the_wrong_type(
+    api: httpx.AsyncClient,
+) -> None:
     response = await api.post("/v1/customers", json=["Ada"])
-    body = assert_problem(response, 400, code="validation_failed")
+    body = assert_problem(response, 422, code="validation_failed")
     assert body["field"] == "body"
     assert await customer_count(api) == 0
 
@@ -348,7 +350,7 @@ async def test_the_message_route_parsing_its_own_body_answers_bad_input_as_every
     assert_problem(
         await api.post(path, content=b'{"direction": "in', headers=json_type), 400, code="malformed_json"
     )
-    assert_problem(await api.post(path, content=b"[1, 2]", headers=json_type), 400, code="validation_failed")
+    assert_problem(await api.post(path, content=b"[1, 2]", headers=json_type), 422, code="validation_failed")
     unknown = assert_problem(
         await api.post(path, json={"direction": "inbound", "body": "hi", "mood": "x"}), 422
     )

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.delivery import RetryPolicy, retry_dead_letter
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
+from cxstack.backbone.inputs import MAX_INT64
 from cxstack.backbone.log import get_event, head, read_events, to_event
 from cxstack.backbone.models import EventRecord, ParkedDelivery, SubscriptionPosition
 from cxstack.backbone.pagination import MAX_PAGE_SIZE, Page
@@ -151,7 +152,8 @@ def _decode_event_cursor(cursor: str) -> tuple[Literal["after", "before"], int]:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise invalid from None
     direction, _, seq = value.partition(":")
-    if not seq.isdigit():
+    # isdigit() holds for other scripts' digits too; and a seq beyond 64 bits is no seq either.
+    if not (seq.isascii() and seq.isdigit()) or int(seq) > MAX_INT64:
         raise invalid
     if direction == "after":
         return "after", int(seq)
@@ -297,7 +299,7 @@ def _dead_letter_out(row: ParkedDelivery) -> DeadLetterOut:
 
 
 def _parse_id_cursor(cursor: str) -> int:
-    if not cursor.isdigit():
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) > MAX_INT64:
         raise ValidationFailed("cursor is not valid; pass next_cursor from a previous page", field="cursor")
     return int(cursor)
 

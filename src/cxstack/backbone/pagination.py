@@ -6,8 +6,9 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
+from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
@@ -24,6 +25,27 @@ class Page(Generic[T]):
     next_cursor: str | None
 
 
+ItemT = TypeVar("ItemT", bound=BaseModel)
+#: A cursor as the API hands it out (an opaque string, format ``cursor`` in the OpenAPI document).
+Cursor = Annotated[str, Field(json_schema_extra={"format": "cursor"})]
+
+
+class PageOut(BaseModel, Generic[ItemT]):
+    """One page of a list as the API answers it (the response model of list routes: the OpenAPI
+    document, and clients generated from it, know the items): ``data`` in order, and ``next_cursor`` to
+    pass as ``cursor`` for the next page (null on the last)."""
+
+    data: list[ItemT]
+    next_cursor: Cursor | None = Field(
+        description="Pass as cursor to get the next page; null on the last page."
+    )
+
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        name = getattr(params[0], "__name__", "Item")
+        return f"{name.removesuffix('Out')}Page"
+
+
 def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
@@ -35,7 +57,8 @@ def decode_cursor(cursor: str) -> str:
         value: str | None = base64.urlsafe_b64decode(padded.encode()).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         value = None
-    if value is None or "_" not in value or len(value) > 64:
+    # The ids we issue are printable ASCII (a prefix, an underscore, a ULID): anything else is forged.
+    if value is None or "_" not in value or len(value) > 64 or not (value.isascii() and value.isprintable()):
         raise ValidationFailed("cursor is not valid; pass next_cursor from a previous page", field="cursor")
     return value
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 
 from cxstack.channels.email.api import hooks as email_hooks_router
@@ -30,8 +30,11 @@ from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
 from cxstack.runtime import Runtime
 from cxstack.web.auth import KeyLookups, KeyUsage
+from cxstack.web.correlation import CorrelationMiddleware
 from cxstack.web.docs import install_api_reference
+from cxstack.web.edge import guard_routes
 from cxstack.web.governance import router as governance_router
+from cxstack.web.openapi import install_openapi
 from cxstack.web.operations import router as operations_router
 from cxstack.web.operator import router as operator_router
 from cxstack.web.problems import install_problem_handlers
@@ -64,8 +67,14 @@ ROUTERS = (
 )
 
 
-def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
-    """Return the ASGI app; with ``manage_runtime`` it starts and stops the runtime with the server."""
+def create_app(
+    runtime: Runtime, *, manage_runtime: bool = True, extra_routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """Return the ASGI app; with ``manage_runtime`` it starts and stops the runtime with the server.
+
+    Every route, those of ``extra_routers`` included, gets the edge's checks (``cxstack.web.edge``), its
+    errors as problem+json with the request's correlation id, and its place in the OpenAPI document.
+    """
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -90,7 +99,8 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     app.state.key_lookups = KeyLookups(runtime)
     app.state.key_usage = key_usage = KeyUsage(runtime)
     install_problem_handlers(app)
-    for router in ROUTERS:
+    app.add_middleware(CorrelationMiddleware)
+    for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
     install_api_reference(app)
 
@@ -98,4 +108,6 @@ def create_app(runtime: Runtime, *, manage_runtime: bool = True) -> FastAPI:
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
+    guard_routes(app, runtime.settings)
+    install_openapi(app)
     return app

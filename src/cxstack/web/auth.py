@@ -36,6 +36,7 @@ from cxstack.governance.tenants.service import (
     record_api_key_use,
 )
 from cxstack.runtime import Runtime
+from cxstack.web.correlation import current_correlation_id
 
 log = structlog.get_logger("cxstack.auth")
 
@@ -215,7 +216,8 @@ async def tenant_key(connection: HTTPConnection, key: str, *, needed: Collection
 
 
 def _correlation_id(request: Request) -> str:
-    return (request.headers.get("x-request-id") or new_ulid())[:32]
+    # The id the response carries in X-Correlation-Id; events keep its first 32 characters.
+    return (current_correlation_id() or new_ulid())[:32]
 
 
 def caller_with(scope: Scope | None) -> Callable[[Request], Awaitable[Caller]]:

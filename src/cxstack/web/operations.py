@@ -12,7 +12,8 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from cxstack.backbone import inspection
-from cxstack.backbone.inspection import DeadLetterDetail, RetryOutcome
+from cxstack.backbone.inspection import CloudEventOut, DeadLetterDetail, DeadLetterOut, RetryOutcome
+from cxstack.backbone.pagination import PageOut
 from cxstack.governance.operations import service
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
@@ -22,7 +23,7 @@ Who = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-@router.get("/events", response_model=dict[str, object])
+@router.get("/events", response_model=PageOut[CloudEventOut])
 async def list_events(
     request: Request,
     who: Who,
@@ -56,7 +57,7 @@ async def list_events(
     )
 
 
-@router.get("/dead-letters", response_model=dict[str, object])
+@router.get("/dead-letters", response_model=PageOut[DeadLetterOut])
 async def list_dead_letters(
     request: Request,
     who: Who,

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from cxstack.backbone.errors import DomainError
+from cxstack.web.correlation import current_correlation_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://cxstack.org/problems/"
@@ -40,11 +41,29 @@ def problem(
     if instance:
         body["instance"] = instance
     body.update({key: value for key, value in members.items() if value is not None})
+    correlation_id = current_correlation_id()
+    if correlation_id is not None:
+        body.setdefault("correlation_id", correlation_id)
     answer_headers = dict(headers or {})
     if status == 401:
         answer_headers.setdefault("WWW-Authenticate", 'Bearer realm="cxstack"')
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=answer_headers or None
+    )
+
+
+def internal_error(path: str) -> Response:
+    """The answer to an error nobody expected (already logged with the request's correlation id)."""
+    correlation_id = current_correlation_id()
+    return problem(
+        500,
+        code="internal_error",
+        title="Internal server error",
+        detail=(
+            "the server failed to answer this request; it has been logged"
+            + (f" with correlation id {correlation_id}" if correlation_id else "")
+        ),
+        instance=path or None,
     )
 
 
@@ -79,14 +98,10 @@ def _validation_problem(request: Request, error: RequestValidationError) -> Resp
             message = f"field {field!r}: {item.get('msg', 'is not valid')}"
         described.append({"field": field, "message": message, "type": item.get("type", "invalid")})
     first = described[0] if described else {"field": "body", "message": "the request is not valid"}
-    # A body that is not a JSON object at all is a bad request; a field of the wrong type is a 422.
-    is_body_type = any(
-        item.get("type") in ("model_attributes_type", "model_type")
-        and tuple(item.get("loc", ())) == ("body",)
-        for item in errors
-    )
+    # Well-formed JSON of the wrong shape (an array where an object is expected) is a 422 like any value
+    # of the wrong type; only JSON that does not parse is a 400.
     return problem(
-        400 if is_body_type else 422,
+        422,
         code="validation_failed",
         title="Validation failed",
         detail="; ".join(d["message"] for d in described) or first["message"],
@@ -132,10 +147,21 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     async def http_error(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
-        titles = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}
+        titles = {
+            404: "Not found",
+            405: "Method not allowed",
+            413: "Request too large",
+            415: "Unsupported media type",
+        }
+        codes = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "request_too_large",
+            415: "unsupported_media_type",
+        }
         return problem(
             error.status_code,
-            code={404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error"),
+            code=codes.get(error.status_code, "http_error"),
             title=titles.get(error.status_code, "HTTP error"),
             detail=str(error.detail),
             instance=request.url.path,

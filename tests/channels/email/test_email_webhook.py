@@ -244,3 +244,33 @@ async def test_unreadable_form_is_400_naming_body_mime(client: httpx.AsyncClient
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "malformed_webhook"
     assert "boundary" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("field", ["subject", "body-mime"])
+async def test_nul_in_a_webhook_field_is_a_422_naming_it(
+    client: httpx.AsyncClient, api: httpx.AsyncClient, field: str
+) -> None:
+    raw = fixture_bytes("gmail_reply.eml")
+    if field == "body-mime":
+        response = await client.post(URL, **form(raw.replace(b"Hi,", b"Hi\x00,", 1), **signed()))
+    else:
+        response = await client.post(URL, **form(raw, **signed(), subject="Re: \x00"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == field
+    assert (await api.get("/v1/conversations")).json()["data"] == []
+
+
+async def test_an_encoded_nul_in_a_message_is_dropped_from_its_text_and_the_message_is_taken(
+    client: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    raw = fixture_bytes("gmail_reply.eml")
+    raw = raw.replace(b"Subject: Re: Your order", b"Subject: =?UTF-8?Q?Re=00:?= Your order", 1)
+    raw = raw.replace(b"The parcel arrived", b"The =00parcel arrived", 1)
+    response = await client.post(URL, **form(raw, **signed()))
+    assert response.status_code == 200, response.text
+    conversation_id = response.json()["conversation_id"]
+    [message] = (await api.get(f"/v1/conversations/{conversation_id}/messages")).json()["data"]
+    assert message["body"].startswith("Hi,\n\nThe parcel arrived")
+    conversation = (await api.get(f"/v1/conversations/{conversation_id}")).json()
+    assert conversation["subject"] == "Re: Your order #4412 has shipped"

@@ -293,3 +293,16 @@ async def test_one_tenants_app_users_never_see_anothers(
     # Nor does one tenant's secret sign a user in at another.
     crossed = {**theirs, "X-User-Hash": mine["X-User-Hash"]}
     assert (await client.get("/v1/inapp/messages", headers=crossed)).status_code == 403
+
+
+async def test_nul_in_an_app_message_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, app_settings: dict[str, Any]
+) -> None:
+    headers = user_headers(app_settings, "user-nul")
+    response = await client.post(
+        "/v1/inapp/messages", headers=headers, json={"client_id": "a", "body": "Hi\u0000"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "body"
+    listed = (await client.get("/v1/inapp/messages", headers=headers)).json()
+    assert listed["data"] == []

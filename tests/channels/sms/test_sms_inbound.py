@@ -353,4 +353,16 @@ async def test_a_country_that_is_not_one_is_400_naming_it(api: httpx.AsyncClient
     response = await post_webhook(api, inbound_params(from_="07911 123456", FromCountry="Great Britain"))
     assert response.status_code == 400, response.text
     assert (response.json()["code"], response.json()["field"]) == ("malformed_webhook", "FromCountry")
+
+
+async def test_nul_in_a_webhook_field_is_a_422_naming_it_and_nothing_is_stored(
+    client: httpx.AsyncClient, api: httpx.AsyncClient
+) -> None:
+    await register_number(api)
+    response = await post_webhook(client, inbound_params(body="Where is\u0000my parcel"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["code"] == "validation_failed" and problem["field"] == "Body"
+    assert "U+0000" in problem["detail"]
     assert await _customers(api) == []

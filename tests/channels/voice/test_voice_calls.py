@@ -371,3 +371,13 @@ async def test_other_tenants_do_not_see_the_call(
     )
     assert connect.status_code == 404
     assert (await client.get("/v1/channels/voice/calls", **other)).json()["data"] == []
+
+
+async def test_nul_in_a_webhook_field_is_a_422_naming_it_and_no_call_is_recorded(
+    api: httpx.AsyncClient,
+) -> None:
+    response = await post_hook(api, "/incoming", call_params(new_sid("CA"), CallerName="Ada\u0000"))
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == "CallerName"
+    assert (await api.get("/v1/channels/voice/calls")).json()["data"] == []

@@ -236,3 +236,19 @@ async def test_many_visitors_at_once_each_get_their_own_messages(
         while len(bodies) < 60:
             bodies.add((await desk.expect("message"))["message"]["body"])
         assert bodies == {f"{n}/{m}" for n in range(20) for m in range(3)}
+
+
+async def test_nul_in_a_frame_is_an_error_naming_the_field_and_nothing_is_stored(
+    server: LiveServer, widget: dict[str, Any], api: httpx.AsyncClient
+) -> None:
+    async with visitor(server, widget["widget_key"]) as (chat, _):
+        await chat.send({"type": "message", "client_id": "nul", "body": "a\u0000b"})
+        error = await chat.expect("error")
+        assert error["code"] == "invalid_frame" and error["client_id"] == "nul"
+        assert error["detail"].startswith("body:") and "U+0000" in error["detail"]
+        await chat.send({"type": "contact", "name": "Ada\u0000"})
+        assert (await chat.expect("error"))["detail"].startswith("name:")
+        await chat.send({"type": "message", "client_id": "ok", "body": "fine"})
+        ack = await chat.expect("ack")
+    listed = (await api.get(f"/v1/conversations/{ack['message']['conversation_id']}/messages")).json()["data"]
+    assert [m["body"] for m in listed] == ["fine"]

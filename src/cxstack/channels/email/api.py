@@ -22,6 +22,7 @@ from starlette.responses import Response
 
 from cxstack.backbone.errors import DomainError, Forbidden
 from cxstack.backbone.files import local_file_store
+from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.email import service
 from cxstack.channels.email.inbound import Destination, EmailIntake, InboundLimits
@@ -63,7 +64,7 @@ async def create_inbox(request: Request, who: Who, data: InboxCreate) -> Respons
     )
 
 
-@router.get("/inboxes", response_model=dict[str, object])
+@router.get("/inboxes", response_model=PageOut[InboxOut])
 async def list_inboxes(
     request: Request, who: Who, cursor: str | None = None, limit: Annotated[int, Query(ge=1, le=200)] = 50
 ) -> Response:

@@ -165,12 +165,18 @@ def decoded_8bit(value: str) -> str:
 _SURROGATE = re.compile("[\udc80-\udcff]")
 
 
+def _text(value: str) -> str:
+    """Text as stored: without U+0000, which no database keeps (an encoded word or a quoted-printable
+    ``=00`` decodes to it; it means nothing in a mail's text)."""
+    return value.replace("\x00", "") if "\x00" in value else value
+
+
 def _raw_header(message: Message, name: str) -> str | None:
     """Return a header's value as written (unfolded, raw UTF-8 decoded), without the parsing that may
     fail on bad input."""
     for key, value in message.raw_items():
         if key.lower() == name.lower():
-            return decoded_8bit(" ".join(str(value).split()))
+            return _text(decoded_8bit(" ".join(str(value).split())))
     return None
 
 
@@ -179,7 +185,7 @@ def _header(message: Message, name: str) -> str | None:
         value = message.get(name)
     except (ValueError, IndexError, TypeError, AttributeError):
         return _raw_header(message, name)
-    return None if value is None else decoded_8bit(" ".join(str(value).split()))
+    return None if value is None else _text(decoded_8bit(" ".join(str(value).split())))
 
 
 def message_ids_in(value: str | None) -> list[str]:
@@ -204,7 +210,7 @@ def _mailboxes(message: Message, name: str) -> list[Mailbox]:
     except (ValueError, IndexError, TypeError, AttributeError):
         addresses = getaddresses([raw])
     return [
-        Mailbox(name=display or "", address=address.strip().lower())
+        Mailbox(name=_text(display or ""), address=_text(address.strip().lower()))
         for display, address in addresses
         if address and "@" in address
     ]
@@ -233,8 +239,8 @@ def _content(part: Message) -> str:
         payload = part.get_payload(decode=True)
         content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
     if isinstance(content, bytes):
-        return content.decode("utf-8", "replace")
-    return str(content)
+        return _text(content.decode("utf-8", "replace"))
+    return _text(str(content))
 
 
 #: The strict profile lays blocks out without the indentation the relaxed one gives nested ``div``s.
@@ -339,7 +345,7 @@ def _filename(part: Message) -> str:
 
 def _attachment_of(part: Message, index: int) -> ParsedAttachment:
     content_type = part.get_content_type()
-    filename = _filename(part)
+    filename = _text(_filename(part))
     if content_type == "message/rfc822":
         inner = part.get_payload()
         data = (

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
+from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.numbers import service as numbers
 from cxstack.channels.numbers.schemas import NumberCreate, NumberOut, NumberRoute
@@ -67,7 +68,7 @@ async def register_number(request: Request, who: Who, data: NumberCreate) -> Res
     return response
 
 
-@router.get("/numbers", response_model=dict[str, object])
+@router.get("/numbers", response_model=PageOut[NumberOut])
 async def list_numbers(request: Request, who: Who, cursor: str | None = None, limit: Limit = 50) -> Response:
     """List the tenant's numbers, oldest first, one page at a time."""
     return await read(
@@ -106,7 +107,7 @@ async def get_send(request: Request, who: Who, message_id: str) -> Response:
     )
 
 
-@router.get("/opt-outs", response_model=dict[str, object])
+@router.get("/opt-outs", response_model=PageOut[OptOutOut])
 async def list_opt_outs(
     request: Request,
     who: Who,

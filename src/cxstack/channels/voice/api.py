@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from cxstack.backbone.errors import DomainError, NotFound
 from cxstack.backbone.files import FileStore, shared_store
+from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.numbers.schemas import NumberRoute
 from cxstack.channels.numbers.service import route_for
@@ -98,7 +99,7 @@ async def set_ivr(request: Request, who: Who, data: IvrDefinition) -> Response:
 # -- calls -----------------------------------------------------------------------------------------
 
 
-@router.get("/calls", response_model=dict[str, object])
+@router.get("/calls", response_model=PageOut[CallOut])
 async def list_calls(
     request: Request,
     who: Who,

@@ -37,7 +37,8 @@ such as an anonymous visitor who signed in, was merged into another, with the co
 Server to client: ``welcome``, ``signed_in``, ``ack``, ``message`` (a new message of the conversation),
 ``typing``, ``receipt``, ``conversation`` (the conversation moved channel, closed or reopened),
 ``contact_saved``, ``resync`` (the server fell behind: resume), ``pong`` and ``error`` (``code``,
-``detail``, and the ``client_id`` of the frame it answers). Garbage closes the socket after an error frame:
+``detail``, and the ``client_id`` of the frame it answers; a value no database stores, such as U+0000 in
+a string, is an ``invalid_frame`` error naming the field). Garbage closes the socket after an error frame:
 a binary frame 1003, text that is not a JSON object 1007, an unknown frame type or a frame out of turn
 1008, a frame over ``MAX_FRAME_BYTES`` 1009.
 
@@ -53,6 +54,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from cxstack.backbone.inputs import refused_value
 from cxstack.records.conversations.schemas import Attachment, MessageOut
 
 #: The largest frame read; larger ones close the socket (1009). A message body's own limit is 64 KiB.
@@ -163,6 +165,12 @@ def parse_frame(text: str) -> ClientFrame:
             f"unknown frame type {kind!r}; known: {', '.join(sorted(FRAME_TYPES))}",
             close=CLOSE_POLICY,
         )
+    refused = refused_value(raw)
+    if refused is not None:
+        client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
+        if client_id is not None and "\x00" in client_id:
+            client_id = None
+        raise FrameRefused("invalid_frame", f"{refused[0]}: {refused[1]}", client_id=client_id)
     try:
         return _frames.validate_python(raw)
     except ValidationError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+import orjson
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -35,13 +36,24 @@ class StoredResponse:
     replayed: bool
 
 
+def canonical_body(body: bytes) -> bytes:
+    """Return a JSON body in canonical form (keys sorted, no spaces), so that the same document written
+    with its keys in another order or other whitespace is the same request; any other body as it is."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body
+    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+
+
 def fingerprint_of(method: str, path: str, body: bytes, *, query: str = "") -> str:
-    """Return the digest that tells two requests apart: method, path, query string and body.
+    """Return the digest that tells two requests apart: method, path, query string and body (JSON
+    compared as documents: see ``canonical_body``).
 
     Pass the query in a canonical order (sorted parameters), so the same request written two ways matches.
     """
     digest = hashlib.sha256()
-    for part in (method.encode(), b"\0", path.encode(), b"\0", query.encode(), b"\0", body):
+    for part in (method.encode(), b"\0", path.encode(), b"\0", query.encode(), b"\0", canonical_body(body)):
         digest.update(part)
     return digest.hexdigest()
 

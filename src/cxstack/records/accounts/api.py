@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import Page
+from cxstack.backbone.pagination import Page, PageOut
 from cxstack.records.accounts import service
 from cxstack.records.accounts.schemas import AccountCreate, AccountOut, AccountUpdate
 from cxstack.records.customers import service as customers
+from cxstack.records.customers.schemas import CustomerOut
 from cxstack.web.auth import Caller, caller
 from cxstack.web.responses import read, write
 
@@ -31,7 +32,7 @@ async def create_account(request: Request, who: Who, data: AccountCreate) -> Res
     )
 
 
-@router.get("/accounts", response_model=dict[str, object])
+@router.get("/accounts", response_model=PageOut[AccountOut])
 async def list_accounts(
     request: Request,
     who: Who,
@@ -74,7 +75,7 @@ async def update_account(request: Request, who: Who, account_id: str, data: Acco
     )
 
 
-@router.get("/accounts/{account_id}/customers", response_model=dict[str, object])
+@router.get("/accounts/{account_id}/customers", response_model=PageOut[CustomerOut])
 async def list_account_customers(
     request: Request, who: Who, account_id: str, cursor: str | None = None, limit: Limit = 50
 ) -> Response:

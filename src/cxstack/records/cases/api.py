@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from cxstack.backbone.pagination import PageOut
 from cxstack.records.cases import service
 from cxstack.records.cases.schemas import CaseCreate, CaseOut, CasePriority, CaseStatus, CaseUpdate
 from cxstack.web.auth import Caller, caller, runtime_of
@@ -27,7 +28,7 @@ async def create_case(request: Request, who: Who, data: CaseCreate) -> Response:
     )
 
 
-@router.get("/cases", response_model=dict[str, object])
+@router.get("/cases", response_model=PageOut[CaseOut])
 async def list_cases(
     request: Request,
     who: Who,

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.conversations import service
 from cxstack.records.conversations.schemas import (
@@ -48,7 +49,7 @@ async def create_conversation(request: Request, who: Who, data: ConversationCrea
     )
 
 
-@router.get("/conversations", response_model=dict[str, object])
+@router.get("/conversations", response_model=PageOut[ConversationOut])
 async def list_conversations(
     request: Request,
     who: Who,
@@ -162,7 +163,7 @@ async def post_message(request: Request, who: Who, conversation_id: str) -> Resp
     return response
 
 
-@router.get("/conversations/{conversation_id}/messages", response_model=dict[str, object])
+@router.get("/conversations/{conversation_id}/messages", response_model=PageOut[MessageOut])
 async def list_messages(
     request: Request, who: Who, conversation_id: str, cursor: str | None = None, limit: Limit = 50
 ) -> Response:

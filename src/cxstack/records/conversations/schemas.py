@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
+from cxstack.backbone.inputs import Attributes
 from cxstack.records.customers.schemas import StrictModel
 
 Channel = Literal["webchat", "email", "sms", "voice", "inapp"]
@@ -40,7 +41,7 @@ class ConversationCreate(StrictModel):
     assignee: str | None = Field(default=None, max_length=80, description="Who works on it (an id).")
     priority: Priority = "normal"
     status: Literal["open", "pending"] = "open"
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
 
 
 class ConversationUpdate(StrictModel):
@@ -51,7 +52,7 @@ class ConversationUpdate(StrictModel):
     priority: Priority | None = None
     status: Status | None = None
     channel: Channel | None = Field(default=None, description="Move the conversation to this channel.")
-    attributes: dict[str, Any] | None = Field(
+    attributes: Attributes | None = Field(
         default=None, description="Merged key by key; a null value removes a key."
     )
 

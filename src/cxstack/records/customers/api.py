@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from cxstack.backbone.pagination import PageOut
 from cxstack.records.customers import service
 from cxstack.records.customers.identities import IdentityKind
 from cxstack.records.customers.schemas import (
@@ -36,7 +37,7 @@ async def create_customer(request: Request, who: Who, data: CustomerCreate) -> R
     )
 
 
-@router.get("/customers", response_model=dict[str, object])
+@router.get("/customers", response_model=PageOut[CustomerOut])
 async def list_customers(
     request: Request,
     who: Who,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.errors import NotFound
 from cxstack.backbone.pagination import Page, paginate
 from cxstack.backbone.prepared import PreparedRead, Rows
+from cxstack.records.accounts.repository import contains_pattern
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.tags.repository import tagged_target_ids
 
@@ -130,7 +131,7 @@ class CustomerRepository:
         if account_id is not None:
             query = query.where(Customer.account_id == account_id)
         if name_contains:
-            query = query.where(Customer.name.ilike(f"%{name_contains}%"))
+            query = query.where(Customer.name.ilike(contains_pattern(name_contains), escape="\\"))
         if tag is not None:
             query = query.where(
                 Customer.id.in_(tagged_target_ids(tenant_id=self.tenant_id, target_type="customer", tag=tag))

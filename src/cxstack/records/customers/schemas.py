@@ -8,13 +8,18 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
+from cxstack.backbone.inputs import Attributes
 from cxstack.records.customers.identities import IdentityKind
 
 
 class StrictModel(BaseModel):
-    """Input models refuse fields they do not know, so a typo is an error rather than silently ignored."""
+    """Input models refuse fields they do not know, so a typo is an error rather than silently ignored.
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    Strings are stripped of surrounding whitespace before their length is checked: a length limit applies
+    to the value as stored. (The HTTP edge has already refused U+0000, NaN and integers beyond 64 bits.)
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class IdentityIn(StrictModel):
@@ -29,7 +34,7 @@ class CustomerCreate(StrictModel):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     account_id: str | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
     identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
     region: str = Field(default="US", min_length=2, max_length=2, description="Region for local numbers.")
 
@@ -39,7 +44,7 @@ class CustomerUpdate(StrictModel):
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=40)
     account_id: str | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
     region: str = Field(default="US", min_length=2, max_length=2)
 
 

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from cxstack.backbone.pagination import PageOut
 from cxstack.records.notes import service
 from cxstack.records.notes.schemas import NoteCreate, NoteOut
 from cxstack.records.tags.schemas import TargetType
@@ -28,7 +29,7 @@ async def add_note(request: Request, who: Who, data: NoteCreate) -> Response:
     )
 
 
-@router.get("/notes", response_model=dict[str, object])
+@router.get("/notes", response_model=PageOut[NoteOut])
 async def list_notes(
     request: Request,
     who: Who,

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from cxstack.backbone.pagination import PageOut
 from cxstack.records.tags import service
 from cxstack.records.tags.schemas import TagIn, TagOut, TargetTagsOut
 from cxstack.web.auth import Caller, caller
@@ -23,7 +24,7 @@ Who = Annotated[Caller, Depends(caller)]
 TAGGABLE = {"customers": "customer", "cases": "case", "conversations": "conversation"}
 
 
-@router.get("/tags", response_model=dict[str, object])
+@router.get("/tags", response_model=PageOut[TagOut])
 async def list_tags(
     request: Request,
     who: Who,

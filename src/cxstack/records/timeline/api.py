@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
+from cxstack.backbone.pagination import PageOut
 from cxstack.records.conversations.schemas import Channel
 from cxstack.records.timeline import service
+from cxstack.records.timeline.schemas import TimelineEntryOut
 from cxstack.web.auth import Caller, caller
 from cxstack.web.responses import read_prepared
 
@@ -16,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["timeline"])
 Who = Annotated[Caller, Depends(caller)]
 
 
-@router.get("/customers/{customer_id}/timeline", response_model=dict[str, object])
+@router.get("/customers/{customer_id}/timeline", response_model=PageOut[TimelineEntryOut])
 async def customer_timeline(
     request: Request,
     who: Who,
