@@ -25,7 +25,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from cxstack.web.auth import caller
+from cxstack.web.auth import admin_caller, caller, operator
 from cxstack.web.edge import rule_of
 from cxstack.web.problems import PROBLEM_MEDIA_TYPE
 
@@ -68,6 +68,11 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "description": "The tenant's API key: Authorization: Bearer cxk_...",
     },
     "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key."},
+    "OperatorKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An operator key (Authorization: Bearer cxo_...), for /v1/operator/... only.",
+    },
     "AppKey": {"type": "apiKey", "in": "header", "name": "X-App-Key", "description": "The in-app key."},
     "AppUserId": {"type": "apiKey", "in": "header", "name": "X-User-Id", "description": "Your user's id."},
     "AppUserHash": {
@@ -100,8 +105,12 @@ _TITLES = {
 _FORMATS = {"cursor": "cursor", "phone": "phone", "email": "email", "tag": "tag"}
 
 
-def _depends_on_caller(dependant: Dependant) -> bool:
-    return any(dep.call is caller or _depends_on_caller(dep) for dep in dependant.dependencies)
+#: The dependencies that authenticate a tenant's key (any scope), and an operator's.
+_TENANT_CALLERS = (caller, admin_caller)
+
+
+def _depends_on(dependant: Dependant, calls: tuple[object, ...]) -> bool:
+    return any(dep.call in calls or _depends_on(dep, calls) for dep in dependant.dependencies)
 
 
 def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
@@ -109,8 +118,10 @@ def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
         return [{"AppKey": [], "AppUserId": [], "AppUserHash": []}]
     if route.path_format.startswith(("/hooks/sms/", "/hooks/voice/")):
         return [{"TwilioSignature": []}]
-    if _depends_on_caller(route.dependant):
+    if _depends_on(route.dependant, _TENANT_CALLERS):
         return [{"ApiKey": []}, {"ApiKeyHeader": []}]
+    if _depends_on(route.dependant, (operator,)):
+        return [{"OperatorKey": []}, {"ApiKeyHeader": []}]
     return None
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from cxstack.backbone.files import shared_store
+from cxstack.backbone.pagination import PageOut
 from cxstack.records.files import service
 from cxstack.records.files.schemas import FileOut
 from cxstack.web.auth import Caller, caller, runtime_of
@@ -63,7 +64,7 @@ async def get_file_content(request: Request, who: Who, file_id: str) -> Response
     return file_response(data, name=file.name, content_type=file.content_type)
 
 
-@router.get("/conversations/{conversation_id}/files", response_model=dict[str, object])
+@router.get("/conversations/{conversation_id}/files", response_model=PageOut[FileOut])
 async def list_conversation_files(
     request: Request,
     who: Who,
