@@ -53,6 +53,7 @@ from cxstack.backbone.migrate import MIGRATIONS, head_revision, upgrade
 from cxstack.backbone.schema import Base
 from cxstack.config import Settings
 from cxstack.governance.tenants.models import ApiKey, Tenant
+from cxstack.governance.tenants.schemas import SCOPES
 from cxstack.governance.tenants.service import digest_of
 from cxstack.records.conversations.models import Conversation
 from cxstack.records.customers.models import Customer, Identity
@@ -189,7 +190,9 @@ def build_dataset(path: Path, customers: int, console: Console) -> None:
                     "name": "benchmark",
                     "prefix": API_KEY[:10],
                     "digest": digest_of(API_KEY),
+                    "scopes": list(SCOPES),
                     "created_at": now,
+                    "last_used_at": None,
                     "revoked_at": None,
                 }
             ],
