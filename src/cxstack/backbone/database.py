@@ -322,20 +322,26 @@ class Database:
         async with self._sessions() as session:
             return await session.run_sync(fn)  # type: ignore[no-any-return]
 
-    async def read_rows(self, fn: Callable[[Rows], T]) -> T:
+    async def read_rows(self, fn: Callable[[Rows], T], *, one_statement: bool = False) -> T:
         """Run ``fn`` with prepared reads in one read transaction and return its result.
 
         On the embedded driver this runs on the calling thread (the event loop's), on a connection of its
         own: for the point reads ``PreparedRead`` is for, the hop to a reader thread costs more than the read.
+        ``one_statement``: ``fn`` runs a single statement, which sees one snapshot by itself, so no
+        transaction is begun around it (each call into SQLite lets the writer thread take the interpreter
+        until it hands it back: one call instead of three).
         """
         if self.driver == "sqlite":
             assert self._engine is not None, "Database.start() was not called"
             if self._inline is None:
                 self._inline = self._engine.raw_connection()
             connection = self._inline.driver_connection
+            rows = SqliteRows(connection, self._engine.dialect)
+            if one_statement:
+                return fn(rows)
             connection.execute("BEGIN")
             try:
-                return fn(SqliteRows(connection, self._engine.dialect))
+                return fn(rows)
             finally:
                 connection.execute("COMMIT")
         assert self._async_engine is not None, "Database.start() was not called"

@@ -96,9 +96,10 @@ class KeyLookups:
         check_key_kind(key)
         digest = digest_of(key)
         if self._runtime.db.driver == "sqlite":  # read inline, on the event loop: nothing to wait beside
-            found = (await self._runtime.db.read_rows(partial(find_key_holders, digests=[digest]))).get(
-                digest
+            holders = await self._runtime.db.read_rows(
+                partial(find_key_holders, digests=[digest]), one_statement=True
             )
+            found = holders.get(digest)
         else:
             future: asyncio.Future[KeyHolder | None] = asyncio.get_running_loop().create_future()
             self._waiting.setdefault(digest, []).append(future)
