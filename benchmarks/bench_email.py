@@ -27,7 +27,6 @@ from pathlib import Path
 from sqlalchemy import text
 
 from benchmarks.harness import write_result
-from cxstack.backbone.files import local_file_store
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.inbound import EmailIntake, InboundLimits
@@ -35,6 +34,7 @@ from cxstack.channels.email.schemas import InboxCreate
 from cxstack.channels.email.service import create_inbox
 from cxstack.config import Settings
 from cxstack.governance.tenants.service import create_tenant
+from cxstack.kit.files import local_file_store
 from cxstack.runtime import Runtime
 
 NAME = "email"

@@ -50,11 +50,11 @@ from benchmarks.harness import (
     write_result,
 )
 from cxstack.backbone.migrate import MIGRATIONS, head_revision, upgrade
-from cxstack.backbone.schema import Base
 from cxstack.config import Settings
 from cxstack.governance.tenants.models import ApiKey, Tenant
 from cxstack.governance.tenants.schemas import SCOPES
 from cxstack.governance.tenants.service import digest_of
+from cxstack.kit.orm import Base
 from cxstack.records.conversations.models import Conversation
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.customers.service import lookup_customer

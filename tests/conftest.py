@@ -13,12 +13,12 @@ import asyncpg
 import httpx
 import pytest
 
-from cxstack.backbone.clock import Clock
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.tenants.service import create_tenant, issue_api_key
+from cxstack.kit.clock import Clock
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 

@@ -7,7 +7,8 @@ with a literal name. Relative imports are resolved against the importing module'
 
 The rules:
 
-- ``backbone`` imports only ``backbone`` and ``config``.
+- ``kit`` (generic building blocks) imports only ``kit``; every other part may import it (but ``config``).
+- ``backbone`` imports only ``backbone``, ``kit`` and ``config``.
 - ``governance`` imports only ``backbone`` and ``governance``.
 - A layer (``records``, ``channels``, ``routing``, ``workspace``, ``automation``, ``analytics``,
   ``retention``, ``interop``) imports ``backbone``, ``governance``, its own package, and of ``records``
@@ -32,6 +33,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT_PACKAGE = "cxstack"
 
+KIT = "kit"
 BACKBONE = "backbone"
 GOVERNANCE = "governance"
 RECORDS = "records"
@@ -43,7 +45,7 @@ LAYERS = frozenset(
 )
 #: Composition roots: they assemble the layers, so they may import anything.
 COMPOSITION_ROOTS = frozenset({"cli", "migrations", "wiring", "tables", "runtime"})
-KNOWN = LAYERS | COMPOSITION_ROOTS | {BACKBONE, GOVERNANCE, WEB, CONFIG}
+KNOWN = LAYERS | COMPOSITION_ROOTS | {KIT, BACKBONE, GOVERNANCE, WEB, CONFIG}
 #: The modules of a records domain that other layers may import.
 RECORDS_PUBLIC = frozenset({"service", "schemas"})
 #: The fewest modules a scan of the real tree must find; fewer means the scan looked in the wrong place.
@@ -182,6 +184,10 @@ def rule_broken(importer: str, imported: str) -> str | None:
         return "the cxstack package itself imports nothing of cxstack"
     if source == CONFIG:
         return "config imports nothing of cxstack"
+    if source == KIT:
+        return "kit imports only kit"
+    if target == KIT:
+        return None
     if source == BACKBONE:
         return None if target == CONFIG else "backbone imports only backbone and config"
     if source == GOVERNANCE:
@@ -335,6 +341,12 @@ def test_relative_imports_resolve_against_the_importing_package() -> None:
         ("cxstack.cli.main", "cxstack.web.server", True),
         ("cxstack.migrations.env", "cxstack.tables", True),
         ("cxstack.config", "cxstack.backbone.ids", False),
+        ("cxstack.config", "cxstack.kit.ids", False),
+        ("cxstack.kit.pagination", "cxstack.kit.errors", True),
+        ("cxstack.kit.files", "cxstack.backbone.database", False),
+        ("cxstack.kit.files", "cxstack.config", False),
+        ("cxstack.records.customers.service", "cxstack.kit.clock", True),
+        ("cxstack.web.responses", "cxstack.kit.pagination", True),
     ],
 )
 def test_rules_allow_and_refuse_as_architecture_md_says(importer: str, imported: str, allowed: bool) -> None:

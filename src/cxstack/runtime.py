@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from cxstack.backbone.catalog import EventCatalog
-from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
@@ -28,6 +27,7 @@ from cxstack.backbone.relay import Relay
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.worker import Worker
 from cxstack.config import Settings
+from cxstack.kit.clock import Clock, SystemClock
 from cxstack.records.conversations.service import DeliveryChecks
 from cxstack.wiring import build_catalog, build_delivery_checks, build_effects, build_subscriptions
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from cxstack.backbone import models as backbone_models
-from cxstack.backbone.schema import Base
 from cxstack.channels.email import models as email_models
 from cxstack.channels.inapp import models as inapp_models
 from cxstack.channels.numbers import models as number_models
@@ -15,6 +14,7 @@ from cxstack.channels.webchat import models as webchat_models
 from cxstack.governance.audit import models as audit_models
 from cxstack.governance.idempotency import models as idempotency_models
 from cxstack.governance.tenants import models as tenant_models
+from cxstack.kit.orm import Base
 from cxstack.records.accounts import models as account_models
 from cxstack.records.cases import models as case_models
 from cxstack.records.conversations import models as conversation_models

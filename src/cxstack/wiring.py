@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.effects import EffectRegistry
-from cxstack.backbone.files import local_file_store
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.channels.email import handlers as email_handlers
 from cxstack.channels.email import schemas as email_schemas
@@ -24,6 +23,7 @@ from cxstack.channels.voice import schemas as voice_schemas
 from cxstack.channels.webchat import schemas as webchat_schemas
 from cxstack.config import Settings
 from cxstack.governance.tenants import schemas as tenant_schemas
+from cxstack.kit.files import local_file_store
 from cxstack.records.accounts import schemas as account_schemas
 from cxstack.records.cases import schemas as case_schemas
 from cxstack.records.conversations import schemas as conversation_schemas

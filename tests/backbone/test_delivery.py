@@ -14,7 +14,6 @@ from sqlalchemy import event as sql_event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.clock import FrozenClock
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.delivery import reset_subscription, retry_dead_letter
 from cxstack.backbone.envelope import Event
@@ -25,6 +24,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.audit.models import AuditEntry
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.clock import FrozenClock
 from cxstack.records.customers.schemas import CustomerCreated, CustomerUpdated
 from cxstack.runtime import Runtime
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.files import key_from_url, local_file_store
+from cxstack.kit.errors import NotFound
+from cxstack.kit.files import key_from_url, local_file_store
 
 
 def test_files_are_stored_once_under_the_sha256_of_their_bytes(tmp_path: Path) -> None:

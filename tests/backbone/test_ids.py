@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from ulid import ULID
 
-from cxstack.backbone.ids import new_id, new_ulid
+from cxstack.kit.ids import new_id, new_ulid
 
 
 def test_an_id_is_a_ulid_of_now_behind_its_prefix() -> None:

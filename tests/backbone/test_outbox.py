@@ -12,12 +12,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import InvalidEventPayload, UnknownEventType
 from cxstack.backbone.log import read_events
 from cxstack.backbone.models import EventRecord
 from cxstack.backbone.unit_of_work import Context, UnitOfWork, partition_of
 from cxstack.governance.audit.models import AuditEntry
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import InvalidEventPayload, UnknownEventType
 from cxstack.records.customers.schemas import CustomerCreated, CustomerUpdated
 from cxstack.runtime import Runtime
 

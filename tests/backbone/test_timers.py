@@ -10,15 +10,15 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.clock import FrozenClock
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import InvalidEventPayload
 from cxstack.backbone.log import read_events
 from cxstack.backbone.models import Timer
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.timers import cancel_timer, fire_due_timers, schedule_timer
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
+from cxstack.kit.clock import FrozenClock
+from cxstack.kit.errors import InvalidEventPayload
 from cxstack.records.customers.schemas import CustomerUpdated
 from cxstack.runtime import Runtime
 

@@ -11,8 +11,8 @@ import pytest
 from tests.conftest import TenantKey
 from tests.governance.keys import PROBLEM, bearer, new_tenant_key
 
-from cxstack.backbone.clock import FrozenClock
 from cxstack.governance.tenants.service import list_api_keys
+from cxstack.kit.clock import FrozenClock
 from cxstack.runtime import Runtime
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

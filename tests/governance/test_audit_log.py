@@ -11,7 +11,7 @@ import pytest
 from tests.conftest import TenantKey
 from tests.governance.keys import PROBLEM, bearer
 
-from cxstack.backbone.clock import FrozenClock
+from cxstack.kit.clock import FrozenClock
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

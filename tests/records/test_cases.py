@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.conftest import TenantKey
 
-from cxstack.backbone.errors import NotFound
 from cxstack.backbone.models import EventRecord
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import NotFound
 from cxstack.records.cases import service as cases
 from cxstack.records.customers.repository import CustomerRepository
 from cxstack.runtime import Runtime

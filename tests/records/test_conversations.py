@@ -8,9 +8,9 @@ import httpx
 import pytest
 from tests.conftest import TenantKey
 
-from cxstack.backbone.errors import NotFound
 from cxstack.backbone.log import read_events
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import NotFound
 from cxstack.records.conversations.service import conversations_to_join, move_customer
 from cxstack.runtime import Runtime
 

@@ -6,9 +6,9 @@ import httpx
 import pytest
 from tests.conftest import TenantKey
 
-from cxstack.backbone.errors import Conflict, ValidationFailed
 from cxstack.backbone.log import read_events
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.errors import Conflict, ValidationFailed
 from cxstack.records.customers.service import create_customers_by_phone, customers_by_phone
 from cxstack.runtime import Runtime
 

@@ -4,8 +4,8 @@ import httpx
 import pytest
 from tests.conftest import TenantKey
 
-from cxstack.backbone.errors import NotFound
 from cxstack.governance.audit.service import list_audit
+from cxstack.kit.errors import NotFound
 from cxstack.records.customers import service as customers
 from cxstack.runtime import Runtime
 

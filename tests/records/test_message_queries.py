@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from tests.conftest import TenantKey
 from tests.records.query_plans import TENANT_ONLY, captured, plans
 
-from cxstack.backbone.errors import NotFound
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.errors import NotFound
 from cxstack.records.conversations.schemas import MessageCreate
 from cxstack.records.conversations.service import MessagePost, PostedMessage, move_customer, post_messages
 from cxstack.runtime import Runtime

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from tests.conftest import TenantKey
 
-from cxstack.backbone.errors import NotFound, ValidationFailed
 from cxstack.backbone.models import EventRecord
+from cxstack.kit.errors import NotFound, ValidationFailed
 from cxstack.records.notes import service as notes
 from cxstack.runtime import Runtime
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from cxstack.backbone.errors import InvalidEventPayload, UnknownEventType
+from cxstack.kit.errors import InvalidEventPayload, UnknownEventType
 
 _TYPE_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
 

@@ -35,7 +35,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.catalog import EventCatalog
-from cxstack.backbone.clock import Clock, SystemClock
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.prepared import ConnectionRows, Rows, SqliteRows
 from cxstack.backbone.sqlite_writer import (
@@ -46,6 +45,7 @@ from cxstack.backbone.sqlite_writer import (
     driver_connection,
 )
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.clock import Clock, SystemClock
 
 T = TypeVar("T")
 

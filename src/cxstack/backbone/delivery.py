@@ -21,11 +21,11 @@ from sqlalchemy import String, Table, bindparam, delete, func, insert, literal, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import NotFound
 from cxstack.backbone.log import get_event, read_events
 from cxstack.backbone.models import EventRecord, ParkedDelivery, ProcessedEvent, SubscriptionPosition
 from cxstack.backbone.subscriptions import Subscription
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.errors import NotFound
 
 log = structlog.get_logger("cxstack.bus")
 

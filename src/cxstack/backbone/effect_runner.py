@@ -29,8 +29,8 @@ from cxstack.backbone.effects import (
     record_failure,
     record_success,
 )
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.ids import new_id
 
 log = structlog.get_logger("cxstack.effects")
 

@@ -43,10 +43,10 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.delivery import RetryPolicy
-from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.models import EffectRecord
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
 
 log = structlog.get_logger("cxstack.effects")
 

@@ -19,13 +19,13 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.delivery import RetryPolicy, retry_dead_letter
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
-from cxstack.backbone.inputs import MAX_INT64
 from cxstack.backbone.log import get_event, head, read_events, to_event
 from cxstack.backbone.models import EventRecord, ParkedDelivery, SubscriptionPosition
-from cxstack.backbone.pagination import MAX_PAGE_SIZE, Page
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.inputs import MAX_INT64
+from cxstack.kit.pagination import MAX_PAGE_SIZE, Page
 
 # -- what the CLI and the API show ---------------------------------------------------------------
 

@@ -46,10 +46,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.database import Database
-from cxstack.backbone.ids import new_ulid
 from cxstack.backbone.models import BusWorker, SubscriptionPosition
 from cxstack.backbone.subscriptions import Subscription
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.ids import new_ulid
 
 log = structlog.get_logger("cxstack.leases")
 

@@ -36,7 +36,7 @@ import orjson
 import structlog
 
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.ids import new_ulid
+from cxstack.kit.ids import new_ulid
 
 log = structlog.get_logger("cxstack.live")
 

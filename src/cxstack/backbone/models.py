@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Boolean, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base, Sequence64
+from cxstack.kit.orm import Base, Sequence64
 
 
 class EventRecord(Base):

@@ -21,7 +21,7 @@ import orjson
 from sqlalchemy import JSON, Boolean, Connection, Dialect, Select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.schema import UTCDateTime
+from cxstack.kit.orm import UTCDateTime
 
 Decoder = Callable[[Any], Any]
 #: What a prepared read answers with: a row as a dict of Python values that orjson writes as the API's

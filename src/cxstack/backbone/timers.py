@@ -14,10 +14,10 @@ import structlog
 from pydantic import BaseModel
 from sqlalchemy import delete, select
 
-from cxstack.backbone.clock import utc
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.models import Timer
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.clock import utc
+from cxstack.kit.ids import new_id
 
 log = structlog.get_logger("cxstack.timers")
 

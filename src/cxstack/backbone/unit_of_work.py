@@ -15,10 +15,10 @@ from sqlalchemy import Connection, Table, insert, text
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.catalog import EventCatalog
-from cxstack.backbone.clock import Clock
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.ids import new_ulid
 from cxstack.backbone.models import EventRecord
+from cxstack.kit.clock import Clock
+from cxstack.kit.ids import new_ulid
 
 #: Serialises appends to the log on PostgreSQL so that log order is commit order: a reader that has
 #: seen sequence n has seen everything below n. Held only from the append to the commit.

@@ -10,9 +10,9 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 
-from cxstack.backbone.errors import DomainError, Forbidden
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
 from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
+from cxstack.kit.errors import DomainError, Forbidden
 
 MAX_WEBHOOK_BYTES = 64 * 1024
 _twilio = TwilioSmsProvider()

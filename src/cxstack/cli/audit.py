@@ -9,12 +9,12 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cxstack.backbone.clock import utc
-from cxstack.backbone.pagination import MAX_PAGE_SIZE
 from cxstack.cli.tenants import JsonOption, TenantOption, print_json, read_all, run_db, when
 from cxstack.governance.audit.schemas import AuditEntryOut
 from cxstack.governance.audit.service import list_audit_page
 from cxstack.governance.tenants.service import find_tenant
+from cxstack.kit.clock import utc
+from cxstack.kit.pagination import MAX_PAGE_SIZE
 from cxstack.runtime import Runtime
 
 audit_app = typer.Typer(help="The audit log: who did what to which record.", no_args_is_help=True)

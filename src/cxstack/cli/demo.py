@@ -32,8 +32,6 @@ from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import select
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.files import local_file_store
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.email.inbound import EmailIntake, InboundLimits
@@ -54,6 +52,8 @@ from cxstack.cli.demo_providers import DemoProviders
 from cxstack.config import Settings
 from cxstack.governance.tenants.models import ApiKey
 from cxstack.governance.tenants.service import create_tenant, digest_of, get_tenant_by_slug, issue_api_key
+from cxstack.kit.errors import NotFound
+from cxstack.kit.files import local_file_store
 from cxstack.records.accounts.schemas import AccountCreate
 from cxstack.records.accounts.service import create_account, list_accounts
 from cxstack.records.cases.schemas import CaseCreate, CaseUpdate

@@ -16,7 +16,6 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 
-from cxstack.backbone.errors import NotFound
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.schemas import InboxCreate
 from cxstack.channels.email.service import create_inbox as create_email_inbox
@@ -30,6 +29,7 @@ from cxstack.channels.webchat import service as webchat
 from cxstack.channels.webchat.schemas import WebchatSettingsIn, WebchatSettingsOut
 from cxstack.cli.demo_providers import DEMO_TWILIO_ACCOUNT_SID, DEMO_TWILIO_AUTH_TOKEN
 from cxstack.config import Settings
+from cxstack.kit.errors import NotFound
 
 #: The demo tenant's number, for SMS and calls (a fictional 555-01xx number).
 DEMO_NUMBER = "+14155550100"

@@ -22,10 +22,10 @@ from rich.table import Table
 from rich.text import Text
 
 from cxstack.backbone.effects import STATUSES, EffectOut, count_effects, list_effects, retry_effect
-from cxstack.backbone.errors import DomainError
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.config import Settings
+from cxstack.kit.errors import DomainError
 from cxstack.runtime import Runtime
 
 effects_app = typer.Typer(

@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.delivery import reset_subscription
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import DomainError
 from cxstack.backbone.inspection import (
     CloudEventOut,
     RetryOutcome,
@@ -43,12 +42,13 @@ from cxstack.backbone.inspection import (
 )
 from cxstack.backbone.log import head
 from cxstack.backbone.migrate import current_revision
-from cxstack.backbone.pagination import MAX_PAGE_SIZE
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context
 from cxstack.config import Settings
 from cxstack.governance.operations.service import retry_dead_letter
 from cxstack.governance.tenants.service import get_tenant_by_slug
+from cxstack.kit.errors import DomainError
+from cxstack.kit.pagination import MAX_PAGE_SIZE
 from cxstack.runtime import Runtime
 from cxstack.wiring import build_subscriptions
 

@@ -21,13 +21,13 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import DomainError
-from cxstack.backbone.pagination import MAX_PAGE_SIZE, Page
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.tenants import operators, service
 from cxstack.governance.tenants.schemas import SCOPES, ApiKeyOut, IssuedApiKey, OperatorKeyOut, TenantOut
+from cxstack.kit.errors import DomainError
+from cxstack.kit.pagination import MAX_PAGE_SIZE, Page
 from cxstack.runtime import Runtime
 
 T = TypeVar("T")

@@ -22,8 +22,6 @@ import structlog
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
-from cxstack.backbone.errors import Forbidden, Unauthorized
-from cxstack.backbone.ids import new_ulid
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.governance.tenants.operators import authenticate_operator, record_operator_key_use
 from cxstack.governance.tenants.schemas import SCOPES, Scope
@@ -35,6 +33,8 @@ from cxstack.governance.tenants.service import (
     find_key_holders,
     record_api_key_use,
 )
+from cxstack.kit.errors import Forbidden, Unauthorized
+from cxstack.kit.ids import new_ulid
 from cxstack.runtime import Runtime
 from cxstack.web.correlation import current_correlation_id
 

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cxstack.backbone.ids import new_ulid
+from cxstack.kit.ids import new_ulid
 
 HEADER = "X-Correlation-Id"
 _INCOMING = (b"x-correlation-id", b"x-request-id")

@@ -12,7 +12,7 @@ router gets the same checks without asking:
 - U+0000 in a path parameter, a query parameter, a JSON value or key, or a form field is refused, as are
   JSON's ``NaN`` and ``Infinity``, numbers beyond a double's range and integers beyond 64 bits (in the
   body, and in integer path and query parameters): 422 problem+json naming the field (see
-  ``cxstack.backbone.inputs``).
+  ``cxstack.kit.inputs``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from starlette.datastructures import Headers, UploadFile
 from starlette.formparsers import MultiPartParser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cxstack.backbone.errors import DomainError, ValidationFailed
-from cxstack.backbone.inputs import MAX_INT64, MIN_INT64, refused_in_json
 from cxstack.config import Settings
+from cxstack.kit.errors import DomainError, ValidationFailed
+from cxstack.kit.inputs import MAX_INT64, MIN_INT64, refused_in_json
 
 KIB = 1024
 MIB = 1024 * KIB

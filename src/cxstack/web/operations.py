@@ -13,8 +13,8 @@ from starlette.responses import Response
 
 from cxstack.backbone import inspection
 from cxstack.backbone.inspection import CloudEventOut, DeadLetterDetail, DeadLetterOut, RetryOutcome
-from cxstack.backbone.pagination import PageOut
 from cxstack.governance.operations import service
+from cxstack.kit.pagination import PageOut
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
 

@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match
 
-from cxstack.backbone.errors import DomainError
+from cxstack.kit.errors import DomainError
 from cxstack.web.correlation import current_correlation_id
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"

@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.prepared import Document, Rows
 from cxstack.backbone.sqlite_writer import BatchedWrite
 from cxstack.backbone.unit_of_work import UnitOfWork
@@ -30,6 +29,7 @@ from cxstack.governance.idempotency.service import (
     lock_key,
     remember_response,
 )
+from cxstack.kit.pagination import Page
 from cxstack.web.auth import Caller, runtime_of
 
 JSON = "application/json"

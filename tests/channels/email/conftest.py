@@ -17,10 +17,10 @@ from tests.channels.email.support import (
     RecordingRelay,
 )
 
-from cxstack.backbone.files import local_file_store
 from cxstack.channels.email.inbound import EmailIntake, InboundLimits
 from cxstack.channels.email.smtp import SmtpListener
 from cxstack.config import Settings
+from cxstack.kit.files import local_file_store
 from cxstack.runtime import Runtime
 
 

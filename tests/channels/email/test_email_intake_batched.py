@@ -12,12 +12,12 @@ import pytest
 from tests.channels.email.support import INBOX, compose, fixture_bytes
 from tests.conftest import TenantKey
 
-from cxstack.backbone.errors import DomainError, NotFound, ValidationFailed
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.email.inbound import EmailIntake
 from cxstack.channels.email.intake import InboundEmail, inbound_email, ingest_emails
 from cxstack.channels.email.parsing import parse_email
 from cxstack.channels.email.schemas import ReceivedEmail
+from cxstack.kit.errors import DomainError, NotFound, ValidationFailed
 from cxstack.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("inbox")

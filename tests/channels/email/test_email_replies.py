@@ -16,10 +16,10 @@ from tests.channels.email.support import INBOX, RecordingRelay, compose
 from tests.conftest import TenantKey
 
 from cxstack.backbone.effects import list_effects, retry_effect
-from cxstack.backbone.files import local_file_store
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.inbound import EmailIntake
 from cxstack.channels.email.replies import send_reply
+from cxstack.kit.files import local_file_store
 from cxstack.records.conversations.schemas import MessageSent
 from cxstack.runtime import Runtime
 

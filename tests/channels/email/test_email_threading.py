@@ -12,10 +12,10 @@ from sqlalchemy import text
 from tests.channels.email.support import INBOX, MAX_MESSAGE_BYTES, compose, fixture_bytes
 from tests.conftest import TenantKey
 
-from cxstack.backbone.errors import NotFound, ValidationFailed
 from cxstack.channels.email.inbound import EmailIntake, MalformedEmail
 from cxstack.channels.email.schemas import ReceivedEmail
 from cxstack.channels.email.service import EmailTooLarge, UnknownRecipient
+from cxstack.kit.errors import NotFound, ValidationFailed
 from cxstack.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("inbox")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from cxstack.backbone.errors import ValidationFailed
 from cxstack.channels.webchat.hours import check_business_hours, is_open
+from cxstack.kit.errors import ValidationFailed
 
 BERLIN_WEEKDAYS = check_business_hours(
     {

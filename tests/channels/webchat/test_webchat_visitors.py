@@ -14,9 +14,9 @@ from tests.channels.webchat.conftest import LiveServer, agent, closed_now, conne
 from tests.conftest import TenantKey
 from websockets.exceptions import ConnectionClosed
 
-from cxstack.backbone.files import key_of, local_file_store
 from cxstack.channels.webchat.api import MAX_UPLOAD_BYTES
 from cxstack.governance.audit.service import list_audit
+from cxstack.kit.files import key_of, local_file_store
 from cxstack.runtime import Runtime
 
 

@@ -20,14 +20,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.responses import Response
 
-from cxstack.backbone.errors import DomainError, Forbidden
-from cxstack.backbone.files import local_file_store
-from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.email import service
 from cxstack.channels.email.inbound import Destination, EmailIntake, InboundLimits
 from cxstack.channels.email.schemas import InboxCreate, InboxOut, ReceivedEmail
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import DomainError, Forbidden
+from cxstack.kit.files import local_file_store
+from cxstack.kit.pagination import PageOut
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
 

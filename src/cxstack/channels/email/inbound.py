@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 
 from cxstack.backbone.database import Database
-from cxstack.backbone.errors import DomainError, ValidationFailed
-from cxstack.backbone.files import FileStore, StoredFile
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.email import intake, service
 from cxstack.channels.email.intake import InboundEmail
@@ -20,6 +18,8 @@ from cxstack.channels.email.parsing import ParsedEmail, UnreadableEmail, parse_e
 from cxstack.channels.email.received import StoredAttachment
 from cxstack.channels.email.schemas import ReceivedEmail
 from cxstack.channels.email.service import EmailTooLarge, UnknownRecipient
+from cxstack.kit.errors import DomainError, ValidationFailed
+from cxstack.kit.files import FileStore, StoredFile
 
 #: A unit of work that loses a race (two emails from one new sender, a provider retrying in parallel) is
 #: run again: the second time it sees what the winner wrote.

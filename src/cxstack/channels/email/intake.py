@@ -14,9 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from cxstack.backbone.errors import DomainError, NotFound, ValidationFailed
-from cxstack.backbone.files import StoredFile
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.email.parsing import ParsedEmail
 from cxstack.channels.email.received import (
@@ -33,6 +30,9 @@ from cxstack.channels.email.received import (
 from cxstack.channels.email.repository import EmailRepository
 from cxstack.channels.email.schemas import ReceivedEmail
 from cxstack.channels.email.threads import ingest_email, new_token
+from cxstack.kit.errors import DomainError, NotFound, ValidationFailed
+from cxstack.kit.files import StoredFile
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationCreate
 from cxstack.records.conversations.service import MessagePost

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cxstack.backbone.errors import ValidationFailed
-from cxstack.backbone.files import StoredFile
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.email.models import EmailMessage
 from cxstack.channels.email.parsing import ParsedEmail
 from cxstack.channels.email.schemas import EmailReceived, ReceivedEmail
 from cxstack.channels.email.service import SOURCE
+from cxstack.kit.errors import ValidationFailed
+from cxstack.kit.files import StoredFile
 from cxstack.records.conversations.schemas import (
     MAX_ATTACHMENTS,
     MAX_BODY_BYTES,

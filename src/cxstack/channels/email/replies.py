@@ -28,9 +28,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.files import FileStore
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.models import EmailInbox, EmailMessage, EmailThread
 from cxstack.channels.email.received import RAW_CONTENT_TYPE
@@ -39,6 +36,9 @@ from cxstack.channels.email.repository import EmailRepository
 from cxstack.channels.email.schemas import EmailSendFailed, EmailSent
 from cxstack.channels.email.service import SOURCE
 from cxstack.channels.email.threads import start_thread
+from cxstack.kit.errors import NotFound
+from cxstack.kit.files import FileStore
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageSent, shown_to_customer
 from cxstack.records.customers import service as customers

@@ -10,10 +10,10 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.channels.email.models import EmailInbox, EmailMessage, EmailThread, EmailThreadRef
+from cxstack.kit.errors import NotFound
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page, paginate
 
 # The statements of the inbound path, built once: building a statement per call costs more than
 # running it on SQLite.

@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
-from cxstack.records.customers.schemas import StrictModel
+from cxstack.kit.models import StrictModel
 
 
 class InboxCreate(StrictModel):

@@ -7,13 +7,13 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, DomainError, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.models import EmailInbox
 from cxstack.channels.email.repository import EmailRepository, inbox_by_address
 from cxstack.channels.email.schemas import InboxCreate, InboxCreated, InboxDeleted, InboxOut
+from cxstack.kit.errors import Conflict, DomainError, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 
 SOURCE = "cxstack/channels/email"
 

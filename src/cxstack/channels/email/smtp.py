@@ -19,9 +19,9 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from cxstack.backbone.errors import DomainError
 from cxstack.channels.email.inbound import Destination, EmailIntake
 from cxstack.channels.email.service import EmailTooLarge, UnknownRecipient
+from cxstack.kit.errors import DomainError
 
 log = logging.getLogger(__name__)
 

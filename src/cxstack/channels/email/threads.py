@@ -15,9 +15,6 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from cxstack.backbone.errors import NotFound, ValidationFailed
-from cxstack.backbone.files import StoredFile
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.models import EmailThread
 from cxstack.channels.email.parsing import ParsedEmail
@@ -42,6 +39,9 @@ from cxstack.channels.email.schemas import (
     ReceivedEmail,
 )
 from cxstack.channels.email.service import SOURCE
+from cxstack.kit.errors import NotFound, ValidationFailed
+from cxstack.kit.files import StoredFile
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationCreate, ConversationUpdate
 from cxstack.records.customers import service as customers

@@ -13,7 +13,6 @@ import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, WebSocket
 from starlette.responses import Response
 
-from cxstack.backbone.errors import Forbidden, Unauthorized
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.inapp import service
 from cxstack.channels.inapp.schemas import (
@@ -31,6 +30,7 @@ from cxstack.channels.webchat.api import chat_hub, file_store, settings_routes, 
 from cxstack.channels.webchat.schemas import UploadOut
 from cxstack.channels.webchat.service import VisitorOut, WidgetConfig
 from cxstack.channels.webchat.visitor_socket import VisitorSocket, open_visitor
+from cxstack.kit.errors import Forbidden, Unauthorized
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageCreate, MessageOut
 from cxstack.web.auth import Caller, caller, runtime_of

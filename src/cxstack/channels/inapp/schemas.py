@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cxstack.backbone.catalog import EventType
+from cxstack.kit.models import StrictModel
 from cxstack.records.conversations.schemas import MAX_ATTACHMENTS, Attachment, MessageOut
-from cxstack.records.customers.schemas import StrictModel
 
 
 class AppMessageIn(BaseModel):

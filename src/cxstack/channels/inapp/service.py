@@ -18,8 +18,6 @@ import structlog
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
-from cxstack.backbone.errors import ValidationFailed
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.inapp.models import InappDevice, InappPushSettings
 from cxstack.channels.inapp.plugins.apns import check_signing_key
@@ -47,6 +45,8 @@ from cxstack.channels.inapp.schemas import (
 from cxstack.channels.webchat.repository import WebchatRepository
 from cxstack.channels.webchat.service import VisitorOut
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import ValidationFailed
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations.schemas import MessageSent, shown_to_customer
 
 log = structlog.get_logger("cxstack.inapp")

@@ -8,9 +8,9 @@ import zlib
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.channels.numbers.models import PhoneNumber
+from cxstack.kit.errors import NotFound
+from cxstack.kit.pagination import Page, paginate
 
 #: First key of the number channels' PostgreSQL advisory locks.
 _LOCK_CLASS = 0x736D73  # "sms"

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.models import PhoneNumber
 from cxstack.channels.numbers.repository import NumberRepository, number_by_e164
@@ -22,6 +19,9 @@ from cxstack.channels.numbers.schemas import (
     NumberRemoved,
     NumberRoute,
 )
+from cxstack.kit.errors import Conflict
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.customers import service as customers
 
 SOURCE = "cxstack/channels/numbers"

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.numbers import service as numbers
 from cxstack.channels.numbers.schemas import NumberCreate, NumberOut, NumberRoute
@@ -30,6 +29,7 @@ from cxstack.channels.twilio_webhooks import (
     signature_problem,
     signed_url,
 )
+from cxstack.kit.pagination import PageOut
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
 

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.numbers.repository import serialise_on
 from cxstack.channels.numbers.schemas import NumberRoute
@@ -25,6 +24,7 @@ from cxstack.channels.sms.service import (
     keyword_of,
     receive_sms,
 )
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationCreate, MessageCreate
 from cxstack.records.customers import service as customers

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base, TenantScoped
+from cxstack.kit.orm import Base, TenantScoped
 
 
 class SmsInboundReceipt(TenantScoped, Base):

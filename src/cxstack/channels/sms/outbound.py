@@ -18,8 +18,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.models import PhoneNumber
 from cxstack.channels.numbers.repository import NumberRepository, serialise_on
@@ -41,6 +39,8 @@ from cxstack.channels.sms.schemas import (
     StatusReport,
 )
 from cxstack.channels.sms.service import SOURCE, is_opted_out
+from cxstack.kit.errors import NotFound
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageDelivery, MessageSent
 from cxstack.records.customers import service as customers

@@ -8,13 +8,13 @@ from typing import Any, cast
 from sqlalchemy import Row, Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.channels.sms.models import (
     SmsInboundReceipt,
     SmsOptOut,
     SmsOutbound,
     SmsStatusReceipt,
 )
+from cxstack.kit.pagination import Page, paginate
 
 # The inbound path runs these Core statements, built once: each webhook then costs the database work and
 # not the construction of ORM queries.

@@ -14,9 +14,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.repository import serialise_on
 from cxstack.channels.numbers.schemas import NumberRoute
@@ -29,6 +26,9 @@ from cxstack.channels.sms.schemas import (
     OptOutOut,
 )
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import NotFound
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import Attachment, ConversationCreate, MessageCreate
 from cxstack.records.customers import service as customers

@@ -19,9 +19,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.exc import IntegrityError
 from starlette.responses import Response
 
-from cxstack.backbone.errors import DomainError, NotFound
-from cxstack.backbone.files import FileStore, shared_store
-from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.numbers.schemas import NumberRoute
 from cxstack.channels.numbers.service import route_for
@@ -62,6 +59,9 @@ from cxstack.channels.voice.schemas import (
 )
 from cxstack.channels.voice.service import SOURCE
 from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.kit.errors import DomainError, NotFound
+from cxstack.kit.files import FileStore, shared_store
+from cxstack.kit.pagination import PageOut
 from cxstack.records.customers.service import normalise_phone
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write

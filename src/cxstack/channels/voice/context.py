@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.pagination import MAX_PAGE_SIZE
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import CallContext, CallOut
+from cxstack.kit.pagination import MAX_PAGE_SIZE
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageOut
 from cxstack.records.customers import service as customers

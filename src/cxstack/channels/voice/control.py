@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
-from cxstack.backbone.errors import Conflict
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for
 from cxstack.channels.voice import twilio, twiml
@@ -46,6 +45,7 @@ from cxstack.channels.voice.schemas import (
 )
 from cxstack.channels.voice.service import ENDED, call_refs, post_call_message, publish_call_event
 from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.kit.errors import Conflict
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationUpdate
 from cxstack.records.customers import service as customers

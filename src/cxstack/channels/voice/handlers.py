@@ -4,11 +4,11 @@ the provider after commit."""
 from __future__ import annotations
 
 from cxstack.backbone.effects import EffectRegistry
-from cxstack.backbone.files import FileStore
 from cxstack.channels.voice.control import UPDATE_EFFECT, CallUpdater
 from cxstack.channels.voice.outbound import PLACE_EFFECT, CallPlacer
 from cxstack.channels.voice.recordings import COPY_EFFECT, RecordingCopier
 from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.kit.files import FileStore
 
 
 def register_effects(

@@ -6,11 +6,11 @@ import re
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.voice.models import VoiceIvr
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import IvrDefinition, IvrOption, IvrOut, MenuInput
+from cxstack.kit.ids import new_id
 
 #: What callers hear until the tenant sets a menu of its own.
 DEFAULT_IVR = IvrDefinition(

@@ -17,8 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
-from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for, tenant_numbers
 from cxstack.channels.voice import twilio, twiml
@@ -42,6 +40,8 @@ from cxstack.channels.voice.service import (
     publish_call_event,
 )
 from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationUpdate
 from cxstack.records.customers import service as customers

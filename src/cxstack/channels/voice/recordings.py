@@ -21,9 +21,6 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
-from cxstack.backbone.errors import Conflict, NotFound
-from cxstack.backbone.files import FileStore, StoredFile
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for
 from cxstack.channels.voice import twilio, twiml
@@ -46,6 +43,9 @@ from cxstack.channels.voice.service import (
     record_callback,
 )
 from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.kit.errors import Conflict, NotFound
+from cxstack.kit.files import FileStore, StoredFile
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations.schemas import Attachment
 from cxstack.records.files import service as files
 from cxstack.records.files.schemas import FileOut

@@ -6,8 +6,6 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.channels.voice.models import (
     VoiceCall,
     VoiceCallbackReceipt,
@@ -15,6 +13,8 @@ from cxstack.channels.voice.models import (
     VoiceIvr,
     VoiceRecording,
 )
+from cxstack.kit.errors import NotFound
+from cxstack.kit.pagination import Page, paginate
 
 
 def call_by_sid(session: Session, call_sid: str) -> VoiceCall | None:

@@ -10,8 +10,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cxstack.backbone.catalog import EventType
+from cxstack.kit.models import StrictModel
 from cxstack.records.conversations.schemas import ConversationOut, MessageOut
-from cxstack.records.customers.schemas import CustomerOut, StrictModel
+from cxstack.records.customers.schemas import CustomerOut
 
 #: How far a call has come; a provider's report never moves a call back down this order.
 PROVIDER_STATUS_RANK: dict[str, int] = {

@@ -21,9 +21,6 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, NotFound
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.repository import serialise_on
 from cxstack.channels.numbers.schemas import NumberRoute
@@ -46,6 +43,9 @@ from cxstack.channels.voice.schemas import (
     VoicemailStarted,
 )
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import Conflict, NotFound
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import Attachment, ConversationCreate, MessageCreate
 from cxstack.records.customers import service as customers

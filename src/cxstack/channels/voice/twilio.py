@@ -17,7 +17,6 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 
-from cxstack.backbone.errors import ValidationFailed
 from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
 from cxstack.channels.sms.plugins.twilio import webhook_country
 from cxstack.channels.voice.schemas import (
@@ -30,6 +29,7 @@ from cxstack.channels.voice.schemas import (
     RecordingReport,
     TranscriptionReport,
 )
+from cxstack.kit.errors import ValidationFailed
 from cxstack.records.customers.service import normalise_phone
 
 API_VERSION = "2010-04-01"

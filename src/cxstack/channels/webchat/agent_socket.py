@@ -11,7 +11,6 @@ from starlette.websockets import WebSocket
 
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import DomainError
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.webchat import service
 from cxstack.channels.webchat.connection import Closing, Outbox, read_frame, refuse, report_error
@@ -30,6 +29,7 @@ from cxstack.channels.webchat.protocol import (
     message_json,
 )
 from cxstack.channels.webchat.service import ReceiptPost
+from cxstack.kit.errors import DomainError
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageCreate
 

@@ -20,8 +20,6 @@ from starlette.formparsers import MultiPartParser
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
 
-from cxstack.backbone.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
-from cxstack.backbone.files import FileStore, shared_store
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.webchat import attachments, service
 from cxstack.channels.webchat.agent_socket import AgentSocket
@@ -30,6 +28,8 @@ from cxstack.channels.webchat.protocol import message_json
 from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.channels.webchat.service import LiveChannel, VisitorOut
 from cxstack.channels.webchat.visitor_socket import VisitorSocket, open_visitor
+from cxstack.kit.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
+from cxstack.kit.files import FileStore, shared_store
 from cxstack.records.files import service as file_records
 from cxstack.records.files.schemas import FileOut
 from cxstack.web.auth import Caller, caller, runtime_of, tenant_key

@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 
 from starlette.requests import HTTPConnection
 
-from cxstack.backbone.errors import Forbidden
 from cxstack.channels.webchat.service import WidgetConfig
+from cxstack.kit.errors import Forbidden
 
 #: How long a download link handed to a visitor works.
 LINK_LIFETIME = timedelta(hours=12)

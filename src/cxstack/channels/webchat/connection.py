@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from cxstack.backbone.errors import DomainError
 from cxstack.channels.webchat.protocol import (
     CLOSE_POLICY,
     CLOSE_TOO_BIG,
@@ -26,6 +25,7 @@ from cxstack.channels.webchat.protocol import (
     error_frame,
     parse_frame,
 )
+from cxstack.kit.errors import DomainError
 
 OUTBOX_LIMIT = 5000
 _CLOSE = object()

@@ -54,7 +54,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from cxstack.backbone.inputs import refused_value
+from cxstack.kit.inputs import refused_value
 from cxstack.records.conversations.schemas import Attachment, MessageOut
 
 #: The largest frame read; larger ones close the socket (1009). A message body's own limit is 64 KiB.

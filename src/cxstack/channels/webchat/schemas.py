@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
-from cxstack.records.customers.schemas import StrictModel
+from cxstack.kit.models import StrictModel
 
 PrechatField = Literal["required", "optional", "off"]
 

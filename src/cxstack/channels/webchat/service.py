@@ -25,8 +25,6 @@ from typing import Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.webchat import repository
 from cxstack.channels.webchat.hours import check_business_hours, is_open
@@ -34,6 +32,8 @@ from cxstack.channels.webchat.models import WebchatSettings, WebchatVisitor
 from cxstack.channels.webchat.repository import WebchatRepository
 from cxstack.channels.webchat.schemas import ChatReceipt, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import (
     Attachment,

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cxstack.backbone.errors import Conflict, NotFound
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.webchat.models import WebchatVisitor
 from cxstack.channels.webchat.repository import WebchatRepository
@@ -31,6 +30,7 @@ from cxstack.channels.webchat.service import (
     visitor_out,
 )
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import Conflict, NotFound
 from cxstack.records.customers import service as customers
 from cxstack.records.customers.schemas import IdentityIn
 from cxstack.records.merges import service as merges

@@ -17,8 +17,6 @@ from starlette.websockets import WebSocket
 
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import Conflict, DomainError, NotFound
-from cxstack.backbone.files import FileStore
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.webchat import attachments, service
 from cxstack.channels.webchat.connection import Closing, Outbox, read_frame, refuse, report_error
@@ -40,6 +38,8 @@ from cxstack.channels.webchat.protocol import (
 )
 from cxstack.channels.webchat.service import LiveChannel, ReceiptPost, VisitorOut, WidgetConfig
 from cxstack.channels.webchat.sign_in import AlreadySignedIn, SignedIn, sign_in_visitor
+from cxstack.kit.errors import Conflict, DomainError, NotFound
+from cxstack.kit.files import FileStore
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageCreate, MessageOut, shown_to_customer
 

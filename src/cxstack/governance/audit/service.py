@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.clock import utc
-from cxstack.backbone.errors import ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.audit.models import AuditEntry
 from cxstack.governance.audit.schemas import AuditEntryOut
+from cxstack.kit.clock import utc
+from cxstack.kit.errors import ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page, paginate
 
 
 def record_audit(

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base
+from cxstack.kit.orm import Base
 
 
 class IdempotentResponse(Base):

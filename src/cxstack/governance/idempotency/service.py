@@ -13,9 +13,9 @@ import orjson
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import DomainError, ValidationFailed
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.idempotency.models import IdempotentResponse
+from cxstack.kit.errors import DomainError, ValidationFailed
 
 MAX_KEY_LENGTH = 255
 #: The first half of the two-part advisory lock keys that serialise requests sharing an Idempotency-Key (two

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base
+from cxstack.kit.orm import Base
 
 
 class Tenant(Base):

@@ -12,8 +12,6 @@ from datetime import datetime
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound, Unauthorized, ValidationFailed
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.tenants.models import OperatorKey
 from cxstack.governance.tenants.schemas import IssuedOperatorKey, OperatorKeyOut
@@ -25,6 +23,8 @@ from cxstack.governance.tenants.service import (
     digest_of,
     new_secret,
 )
+from cxstack.kit.errors import NotFound, Unauthorized, ValidationFailed
+from cxstack.kit.ids import new_id
 
 
 @dataclass(frozen=True, slots=True)

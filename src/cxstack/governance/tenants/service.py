@@ -13,9 +13,6 @@ from typing import cast
 from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.backbone.prepared import PreparedRead, Rows
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.audit.service import record_audit
@@ -29,6 +26,9 @@ from cxstack.governance.tenants.schemas import (
     TenantCreated,
     TenantOut,
 )
+from cxstack.kit.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page, paginate
 
 KEY_PREFIX = "cxk_"
 #: Operator keys start with this instead (``cxstack.governance.tenants.operators``).

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from sqlalchemy.orm import Session
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import Page, PageOut
+from cxstack.kit.pagination import Page, PageOut
 from cxstack.records.accounts import service
 from cxstack.records.accounts.schemas import AccountCreate, AccountOut, AccountUpdate
 from cxstack.records.customers import service as customers

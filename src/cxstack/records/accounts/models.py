@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base, TenantScoped
+from cxstack.kit.orm import Base, TenantScoped
 
 
 class Account(TenantScoped, Base):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.pagination import Page, paginate
+from cxstack.kit.errors import NotFound
+from cxstack.kit.pagination import Page, paginate
 from cxstack.records.accounts.models import Account
 
 

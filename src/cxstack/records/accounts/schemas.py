@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
-from cxstack.records.customers.schemas import StrictModel
+from cxstack.kit.models import StrictModel
 
 MAX_REVENUE_CENTS = 2**63 - 1
 CURRENCY_PATTERN = r"^[A-Za-z]{3}$"

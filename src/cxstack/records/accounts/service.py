@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import Conflict, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.accounts.models import Account
 from cxstack.records.accounts.repository import AccountRepository
 from cxstack.records.accounts.schemas import (

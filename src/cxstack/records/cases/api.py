@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import PageOut
+from cxstack.kit.pagination import PageOut
 from cxstack.records.cases import service
 from cxstack.records.cases.schemas import CaseCreate, CaseOut, CasePriority, CaseStatus, CaseUpdate
 from cxstack.web.auth import Caller, caller, runtime_of

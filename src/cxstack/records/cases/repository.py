@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, not_, select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.pagination import Page, paginate
+from cxstack.kit.errors import NotFound
+from cxstack.kit.pagination import Page, paginate
 from cxstack.records.cases.models import Case
 from cxstack.records.tags.repository import tagged_target_ids
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
-from cxstack.records.customers.schemas import StrictModel
+from cxstack.kit.models import StrictModel
 
 CaseStatus = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
 CasePriority = Literal["low", "normal", "high", "urgent"]

@@ -27,11 +27,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.clock import utc
-from cxstack.backbone.errors import Conflict, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.clock import utc
+from cxstack.kit.errors import Conflict, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.cases.models import Case
 from cxstack.records.cases.repository import CaseRepository
 from cxstack.records.cases.schemas import (

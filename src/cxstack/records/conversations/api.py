@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import PageOut
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.pagination import PageOut
 from cxstack.records.conversations import service
 from cxstack.records.conversations.schemas import (
     Channel,

@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import DomainError, NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.errors import DomainError, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.conversations import transitions
 from cxstack.records.conversations.delivery import DeliveryChecks
 from cxstack.records.conversations.repository import ConversationRepository

@@ -10,9 +10,9 @@ from typing import Any, cast
 from sqlalchemy import Integer, Table, TextClause, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.backbone.prepared import PreparedRead, Rows
+from cxstack.kit.errors import NotFound
+from cxstack.kit.pagination import Page, paginate
 from cxstack.records.conversations.models import Conversation, Message
 
 #: Ids per statement when updating many rows (well under every driver's parameter limit).

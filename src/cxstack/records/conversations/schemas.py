@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
-from cxstack.backbone.inputs import Attributes
-from cxstack.records.customers.schemas import StrictModel
+from cxstack.kit.inputs import Attributes
+from cxstack.kit.models import StrictModel
 
 Channel = Literal["webchat", "email", "sms", "voice", "inapp"]
 CHANNELS: tuple[str, ...] = ("webchat", "email", "sms", "voice", "inapp")

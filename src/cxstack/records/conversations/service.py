@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.clock import utc
-from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.prepared import Document, Rows, session_rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.clock import utc
+from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.conversations import transitions
 
 # The message operations, part of this domain's public surface (other layers import only ``service``).

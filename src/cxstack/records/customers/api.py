@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import PageOut
+from cxstack.kit.pagination import PageOut
 from cxstack.records.customers import service
 from cxstack.records.customers.identities import IdentityKind
 from cxstack.records.customers.schemas import (

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, DomainError, ValidationFailed
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.errors import Conflict, DomainError, ValidationFailed
+from cxstack.kit.ids import new_id
 from cxstack.records.accounts.service import require_account
 from cxstack.records.customers.identities import normalise_email, normalise_identity, normalise_phone
 from cxstack.records.customers.repository import CustomerRepository

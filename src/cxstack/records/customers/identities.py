@@ -7,7 +7,7 @@ from typing import Literal
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
-from cxstack.backbone.errors import ValidationFailed
+from cxstack.kit.errors import ValidationFailed
 
 IdentityKind = Literal["email", "phone", "external", "webchat_visitor", "inapp_user"]
 IDENTITY_KINDS: tuple[str, ...] = ("email", "phone", "external", "webchat_visitor", "inapp_user")

@@ -8,9 +8,9 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.pagination import Page, paginate
 from cxstack.backbone.prepared import PreparedRead, Rows
+from cxstack.kit.errors import NotFound
+from cxstack.kit.pagination import Page, paginate
 from cxstack.records.accounts.repository import contains_pattern
 from cxstack.records.customers.models import Customer, Identity
 from cxstack.records.tags.repository import tagged_target_ids

@@ -8,18 +8,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
-from cxstack.backbone.inputs import Attributes
+from cxstack.kit.inputs import Attributes
+from cxstack.kit.models import StrictModel
 from cxstack.records.customers.identities import IdentityKind
-
-
-class StrictModel(BaseModel):
-    """Input models refuse fields they do not know, so a typo is an error rather than silently ignored.
-
-    Strings are stripped of surrounding whitespace before their length is checked: a length limit applies
-    to the value as stored. (The HTTP edge has already refused U+0000, NaN and integers beyond 64 bits.)
-    """
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
 
 class IdentityIn(StrictModel):

@@ -8,11 +8,11 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.prepared import Document, Rows, session_rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.accounts.service import require_account
 from cxstack.records.customers.creation import CustomerCreation as CustomerCreation  # public: the API
 from cxstack.records.customers.creation import NewCustomer, WantedIdentity, insert_new_customers

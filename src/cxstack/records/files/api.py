@@ -11,8 +11,8 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.backbone.files import shared_store
-from cxstack.backbone.pagination import PageOut
+from cxstack.kit.files import shared_store
+from cxstack.kit.pagination import PageOut
 from cxstack.records.files import service
 from cxstack.records.files.schemas import FileOut
 from cxstack.web.auth import Caller, caller, runtime_of

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base, TenantScoped
+from cxstack.kit.orm import Base, TenantScoped
 
 
 class FileRecord(TenantScoped, Base):

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.pagination import Page, paginate
+from cxstack.kit.pagination import Page, paginate
 from cxstack.records.files.models import FileRecord
 
 

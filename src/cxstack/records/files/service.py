@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import DomainError, NotFound
-from cxstack.backbone.files import URL_PREFIX, StoredFile
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import DomainError, NotFound
+from cxstack.kit.files import URL_PREFIX, StoredFile
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.conversations.schemas import Attachment
 from cxstack.records.files.models import FileRecord

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import Conflict, NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.audit.service import record_audit
+from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
 from cxstack.records.cases import service as cases
 from cxstack.records.conversations import service as conversations
 from cxstack.records.customers.models import Identity

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import PageOut
+from cxstack.kit.pagination import PageOut
 from cxstack.records.notes import service
 from cxstack.records.notes.schemas import NoteCreate, NoteOut
 from cxstack.records.tags.schemas import TargetType

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base, TenantScoped
+from cxstack.kit.orm import Base, TenantScoped
 
 
 class Note(TenantScoped, Base):

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound
-from cxstack.backbone.pagination import Page, paginate
+from cxstack.kit.errors import NotFound
+from cxstack.kit.pagination import Page, paginate
 from cxstack.records.notes.models import Note
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from cxstack.backbone.catalog import EventType
-from cxstack.records.customers.schemas import StrictModel
+from cxstack.kit.models import StrictModel
 from cxstack.records.tags.schemas import TargetType
 
 #: The largest note body, in bytes of UTF-8.

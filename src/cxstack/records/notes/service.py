@@ -10,10 +10,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.customers.repository import CustomerRepository
 from cxstack.records.notes.models import Note
 from cxstack.records.notes.repository import NoteRepository

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import PageOut
+from cxstack.kit.pagination import PageOut
 from cxstack.records.tags import service
 from cxstack.records.tags.schemas import TagIn, TagOut, TargetTagsOut
 from cxstack.web.auth import Caller, caller

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base, TenantScoped
+from cxstack.kit.orm import Base, TenantScoped
 
 
 class Tag(TenantScoped, Base):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.pagination import Page, paginate
+from cxstack.kit.pagination import Page, paginate
 from cxstack.records.tags.models import Tag, Tagging
 
 

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.errors import NotFound, ValidationFailed
-from cxstack.backbone.ids import new_id
-from cxstack.backbone.pagination import Page
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
+from cxstack.kit.pagination import Page
 from cxstack.records.cases.repository import CaseRepository
 from cxstack.records.conversations.repository import ConversationRepository
 from cxstack.records.customers.repository import CustomerRepository

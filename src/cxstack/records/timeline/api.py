@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.backbone.pagination import PageOut
+from cxstack.kit.pagination import PageOut
 from cxstack.records.conversations.schemas import Channel
 from cxstack.records.timeline import service
 from cxstack.records.timeline.schemas import TimelineEntryOut

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cxstack.backbone.schema import Base, Sequence64, TenantScoped
+from cxstack.kit.orm import Base, Sequence64, TenantScoped
 
 #: Entries outside conversations (customer, identity, case and note entries) are few beside messages;
 #: the indexes that only merges and case moves need cover just those.

@@ -14,11 +14,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.errors import ValidationFailed
-from cxstack.backbone.pagination import MAX_PAGE_SIZE, Page
 from cxstack.backbone.prepared import Document, PreparedRead, Rows, session_rows
-from cxstack.backbone.schema import UTCDateTime
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import ValidationFailed
+from cxstack.kit.orm import UTCDateTime
+from cxstack.kit.pagination import MAX_PAGE_SIZE, Page
 from cxstack.records.customers.service import read_customer
 from cxstack.records.timeline.models import TimelineEntry, TimelineMerge
 from cxstack.records.timeline.schemas import EntryFacts, TimelineEntryOut

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from cxstack.backbone.errors import DomainError
 from cxstack.channels.sms.schemas import InboundSms, StatusReport
+from cxstack.kit.errors import DomainError
 
 #: A form body as posted: (name, value) pairs in order, a name may repeat.
 FormParams = Sequence[tuple[str, str]]

@@ -12,7 +12,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
-from cxstack.backbone.errors import ValidationFailed
 from cxstack.channels.sms.plugins.base import (
     FormParams,
     MalformedWebhook,
@@ -24,6 +23,7 @@ from cxstack.channels.sms.plugins.base import (
     SmsProvider,
 )
 from cxstack.channels.sms.schemas import STATUS_RANK, InboundMedia, InboundSms, StatusReport
+from cxstack.kit.errors import ValidationFailed
 from cxstack.records.customers.service import normalise_phone
 
 API_VERSION = "2010-04-01"

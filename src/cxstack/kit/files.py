@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
-from cxstack.backbone.errors import NotFound
+from cxstack.kit.errors import NotFound
 
 #: The scheme of content references (``cxstack-file://sha256/<hex>``); a message naming one gets the file
 #: of its own tenant with those bytes, never anyone else's.

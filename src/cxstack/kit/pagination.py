@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from cxstack.backbone.errors import ValidationFailed
+from cxstack.kit.errors import ValidationFailed
 
 T = TypeVar("T")
 
