@@ -18,8 +18,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import JSON, Boolean, Connection, Dialect, Select
+from sqlalchemy import JSON, Boolean, ColumnElement, Connection, Dialect, Select, select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.expression import FunctionElement
 
 from cxstack.kit.orm import UTCDateTime
 
@@ -32,8 +35,8 @@ Document = dict[str, Any]
 def _datetime(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite keeps timestamps as text, in UTC
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    if isinstance(value, str):  # SQLite keeps timestamps as text, in UTC; JSON carries them as text
+        value = datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
@@ -47,6 +50,8 @@ def _boolean(value: Any) -> bool | None:
 
 
 def _decoder(column_type: Any) -> Decoder | None:
+    if isinstance(column_type, RowsAsJson):
+        return column_type.decode
     if isinstance(column_type, UTCDateTime):
         return _datetime
     if isinstance(column_type, JSON):
@@ -54,6 +59,59 @@ def _decoder(column_type: Any) -> Decoder | None:
     if isinstance(column_type, Boolean):
         return _boolean
     return None
+
+
+class RowsAsJson(JSON):
+    """The type of a ``rows_as_json`` column: a JSON array of objects, decoded into dicts of Python values
+    as a ``PreparedRead`` decodes its own rows, ordered by ``order_key``."""
+
+    def __init__(self, columns: list[ColumnElement[Any]], order_key: str) -> None:
+        super().__init__()
+        self.order_key = order_key
+        self.item_decoders = [
+            (str(column.key), decode) for column in columns if (decode := _decoder(column.type)) is not None
+        ]
+
+    def decode(self, value: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = _json(value) if value is not None else []
+        for item in items:
+            for key, decode in self.item_decoders:
+                item[key] = decode(item[key])
+        items.sort(key=lambda item: item[self.order_key])
+        return items
+
+
+class _JsonArrayOfObjects(FunctionElement[Any]):
+    """``json_group_array(json_object(...))`` on SQLite, ``json_agg(json_build_object(...))`` on
+    PostgreSQL: the rows of a group as one JSON array of objects keyed by column name."""
+
+    inherit_cache = True
+
+
+@compiles(_JsonArrayOfObjects, "sqlite")
+def _json_array_sqlite(element: _JsonArrayOfObjects, compiler: SQLCompiler, **kw: Any) -> str:
+    pairs = ", ".join(f"'{column.key}', {compiler.process(column, **kw)}" for column in element.clauses)
+    return f"json_group_array(json_object({pairs}))"
+
+
+@compiles(_JsonArrayOfObjects, "postgresql")
+def _json_array_postgresql(element: _JsonArrayOfObjects, compiler: SQLCompiler, **kw: Any) -> str:
+    pairs = ", ".join(f"'{column.key}', {compiler.process(column, **kw)}" for column in element.clauses)
+    return f"coalesce(json_agg(json_build_object({pairs})), '[]'::json)"
+
+
+def rows_as_json(
+    columns: list[ColumnElement[Any]], *where: ColumnElement[bool], order_key: str, name: str
+) -> ColumnElement[Any]:
+    """A column holding the rows of ``columns`` that ``where`` selects (usually correlated with the outer
+    query: a customer's identities) as one JSON array, so that a parent and its children are read in one
+    statement. The array is decoded into dicts ordered by ``order_key``; JSON columns are not supported
+    inside it."""
+    if any(isinstance(column.type, JSON) for column in columns):
+        raise ValueError("rows_as_json does not carry JSON columns")
+    aggregate = _JsonArrayOfObjects(*columns)
+    aggregate.type = RowsAsJson(columns, order_key)
+    return select(aggregate).where(*where).scalar_subquery().label(name)
 
 
 class PreparedRead:

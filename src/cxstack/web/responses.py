@@ -141,9 +141,14 @@ async def read(request: Request, fn: Callable[[Session], BaseModel | Page[Any]])
     return Response(dump(result), media_type=JSON)
 
 
-async def read_prepared(request: Request, fn: Callable[[Rows], Document | Page[Document]]) -> Response:
-    """Run ``fn`` with prepared reads (``Database.read_rows``) and answer 200 with its JSON."""
-    result = await runtime_of(request).db.read_rows(fn)
+async def read_prepared(
+    request: Request, fn: Callable[[Rows], Document | Page[Document]], *, one_statement: bool = False
+) -> Response:
+    """Run ``fn`` with prepared reads (``Database.read_rows``) and answer 200 with its JSON.
+
+    ``one_statement``: ``fn``'s answer comes from one statement (any other it may run needs no common
+    snapshot with it), so no transaction is begun around it."""
+    result = await runtime_of(request).db.read_rows(fn, one_statement=one_statement)
     if isinstance(result, Page):
         body = orjson.dumps(
             {"data": result.items, "next_cursor": result.next_cursor}, option=orjson.OPT_UTC_Z

@@ -85,13 +85,16 @@ async def lookup_customer(
         lambda rows: service.read_customer_by_identity(
             rows, tenant_id=who.tenant_id, kind=kind, value=value, system=system, region=region
         ),
+        one_statement=True,  # the customer with its identities; a merge's survivor, if any, is read after
     )
 
 
 @router.get("/customers/{customer_id}", response_model=CustomerOut)
 async def get_customer(request: Request, who: Who, customer_id: str) -> Response:
     return await read_prepared(
-        request, lambda rows: service.read_customer(rows, tenant_id=who.tenant_id, customer_id=customer_id)
+        request,
+        lambda rows: service.read_customer(rows, tenant_id=who.tenant_id, customer_id=customer_id),
+        one_statement=True,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.prepared import PreparedRead, Rows
+from cxstack.backbone.prepared import PreparedRead, Rows, rows_as_json
 from cxstack.kit.errors import NotFound
 from cxstack.kit.pagination import Page, paginate
 from cxstack.records.accounts.repository import contains_pattern
@@ -44,22 +44,33 @@ _IDENTITY_OWNERS = select(_identities.c.system, _identities.c.value, _identities
 
 # The reads people wait on (a customer, a lookup), prepared (see ``cxstack.backbone.prepared``).
 _CUSTOMER_COLUMNS = [c for c in _customers.c if c.key != "tenant_id"]
+#: A customer's identities, as one column of the customer's row (an alias of their own, so that a query
+#: joining identities to find the customer still correlates this with the customer alone).
+_theirs = _identities.alias("their_identities")
+_THEIR_IDENTITIES = rows_as_json(
+    [c for c in _theirs.c if c.key != "tenant_id"],
+    _theirs.c.tenant_id == _customers.c.tenant_id,
+    _theirs.c.customer_id == _customers.c.id,
+    order_key="id",
+    name="identities",
+)
 _READ_CUSTOMER = PreparedRead(
-    select(*_CUSTOMER_COLUMNS).where(
+    select(*_CUSTOMER_COLUMNS, _THEIR_IDENTITIES).where(
         _customers.c.tenant_id == bindparam("tenant_id"), _customers.c.id == bindparam("customer_id")
     )
 )
-_READ_IDENTITIES = PreparedRead(
-    select(*[c for c in _identities.c if c.key != "tenant_id"])
+_CUSTOMER_EXISTS = PreparedRead(
+    select(_customers.c.id).where(
+        _customers.c.tenant_id == bindparam("tenant_id"), _customers.c.id == bindparam("customer_id")
+    )
+)
+#: The customer an identity is linked to (merged away or not), with its identities.
+_READ_IDENTITY_OWNER = PreparedRead(
+    select(*_CUSTOMER_COLUMNS, _THEIR_IDENTITIES)
+    .join(_identities, _identities.c.customer_id == _customers.c.id)
     .where(
         _identities.c.tenant_id == bindparam("tenant_id"),
-        _identities.c.customer_id == bindparam("customer_id"),
-    )
-    .order_by(_identities.c.id)
-)
-_READ_IDENTITY_OWNER = PreparedRead(
-    select(_identities.c.customer_id).where(
-        _identities.c.tenant_id == bindparam("tenant_id"),
+        _customers.c.tenant_id == bindparam("tenant_id"),
         _identities.c.kind == bindparam("kind"),
         _identities.c.system == bindparam("system"),
         _identities.c.value == bindparam("value"),
@@ -75,21 +86,23 @@ class CustomerReads:
         self.tenant_id = tenant_id
 
     def customer(self, customer_id: str) -> dict[str, Any]:
-        """Return the customer's row; raises NotFound (also for another tenant's id)."""
+        """Return the customer's row with its ``identities``, in one statement; raises NotFound (also for
+        another tenant's id)."""
         row = self.rows.first(_READ_CUSTOMER, tenant_id=self.tenant_id, customer_id=customer_id)
         if row is None:
             raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
         return row
 
-    def identities(self, customer_id: str) -> list[dict[str, Any]]:
-        return self.rows.all(_READ_IDENTITIES, tenant_id=self.tenant_id, customer_id=customer_id)
+    def exists(self, customer_id: str) -> bool:
+        found = self.rows.first(_CUSTOMER_EXISTS, tenant_id=self.tenant_id, customer_id=customer_id)
+        return found is not None
 
-    def identity_owner(self, *, kind: str, system: str, value: str) -> str | None:
-        """Return the id of the customer the identity is linked to (merged away or not), or None."""
-        row = self.rows.first(
+    def identity_owner(self, *, kind: str, system: str, value: str) -> dict[str, Any] | None:
+        """Return the customer the identity is linked to (merged away or not) as ``customer`` does, or
+        None."""
+        return self.rows.first(
             _READ_IDENTITY_OWNER, tenant_id=self.tenant_id, kind=kind, system=system, value=value
         )
-        return None if row is None else str(row["customer_id"])
 
 
 class CustomerRepository:

@@ -192,14 +192,14 @@ def get_customer(session: Session, *, tenant_id: str, customer_id: str) -> Custo
 
 def read_customer(rows: Rows, *, tenant_id: str, customer_id: str) -> Document:
     """Return a customer with its identities as ``CustomerOut`` shows them, through prepared reads
-    (``Database.read_rows``); raises NotFound."""
-    reads = CustomerReads(rows, tenant_id)
-    return _with_identities(reads, reads.customer(customer_id))
+    (``Database.read_rows``, one statement); raises NotFound."""
+    return CustomerReads(rows, tenant_id).customer(customer_id)
 
 
-def _with_identities(reads: CustomerReads, customer: Document) -> Document:
-    customer["identities"] = reads.identities(customer["id"])
-    return customer
+def require_customer(rows: Rows, *, tenant_id: str, customer_id: str) -> None:
+    """Raise NotFound unless the tenant has the customer (prepared reads, one statement)."""
+    if not CustomerReads(rows, tenant_id).exists(customer_id):
+        raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
 
 
 def current_customer_id(session: Session, *, tenant_id: str, customer_id: str) -> str:
@@ -341,12 +341,11 @@ def read_customer_by_identity(
     """``lookup_customer`` through prepared reads (``Database.read_rows``)."""
     reads = CustomerReads(rows, tenant_id)
     normalised = normalise_identity(kind, value, region=region)
-    owner = reads.identity_owner(kind=kind, system=system if kind == "external" else "", value=normalised)
-    if owner is None:
+    customer = reads.identity_owner(kind=kind, system=system if kind == "external" else "", value=normalised)
+    if customer is None:
         raise NotFound(f"no customer has the {kind} identity {normalised!r}", field="value")
-    customer = reads.customer(owner)
     for _ in range(MAX_MERGE_CHAIN):
         if customer["merged_into_id"] is None:
             break
         customer = reads.customer(customer["merged_into_id"])
-    return _with_identities(reads, customer)
+    return customer

@@ -40,4 +40,5 @@ async def customer_timeline(
             channel=channel,
             newest_first=order == "desc",
         ),
+        one_statement=True,  # the page; whether the customer exists is asked only when it is empty
     )

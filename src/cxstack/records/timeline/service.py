@@ -19,7 +19,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.kit.errors import ValidationFailed
 from cxstack.kit.orm import UTCDateTime
 from cxstack.kit.pagination import MAX_PAGE_SIZE, Page
-from cxstack.records.customers.service import read_customer
+from cxstack.records.customers.service import require_customer
 from cxstack.records.timeline.models import TimelineEntry, TimelineMerge
 from cxstack.records.timeline.schemas import EntryFacts, TimelineEntryOut
 
@@ -452,7 +452,6 @@ def read_customer_timeline(
     ``TimelineEntryOut`` shows it."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
-    read_customer(rows, tenant_id=tenant_id, customer_id=customer_id)
     at, seq = _decode_cursor(cursor) if cursor is not None else (None, None)
     entries = rows.all(
         _timeline_page(channel=channel is not None, after=cursor is not None, newest_first=newest_first),
@@ -463,6 +462,8 @@ def read_customer_timeline(
         seq=seq,
         limit=limit + 1,
     )
+    if not entries:  # an unknown customer has no entries either: only then is it worth asking
+        require_customer(rows, tenant_id=tenant_id, customer_id=customer_id)
     next_cursor = _encode_cursor(entries[limit - 1]) if len(entries) > limit else None
     items = entries[:limit]
     for entry in items:
