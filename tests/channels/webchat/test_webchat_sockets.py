@@ -12,7 +12,7 @@ from tests.channels.webchat.conftest import LiveServer, Socket, agent, connect, 
 from tests.conftest import TenantKey
 from websockets.exceptions import ConnectionClosed
 
-from cxstack.channels.webchat.protocol import MAX_FRAME_BYTES
+from cxstack.channels.live.frames import MAX_FRAME_BYTES
 
 
 async def test_visitor_message_reaches_agent_and_reply_reaches_visitor(

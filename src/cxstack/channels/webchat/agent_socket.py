@@ -1,43 +1,47 @@
 """An agent's live-chat socket: every conversation event of the tenant, and replies, typing and receipts,
-speaking ``protocol``."""
+speaking ``protocol``. The socket lives as long as its API key: it is checked again every
+``KEY_RECHECK_SECONDS`` (and at once when this process sees the key revoked), and the socket is closed
+(``unauthorized``, 1008) when it no longer holds."""
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any
+from collections.abc import Awaitable, Callable
 
-import structlog
 from starlette.websockets import WebSocket
 
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.unit_of_work import Context
+from cxstack.channels.live.connection import LiveSocket
+from cxstack.channels.live.frames import CLOSE_POLICY, FrameRefused, error_frame
 from cxstack.channels.webchat import service
-from cxstack.channels.webchat.connection import Closing, Outbox, read_frame, refuse, report_error
 from cxstack.channels.webchat.hub import ChatHub
 from cxstack.channels.webchat.protocol import (
-    CLOSE_POLICY,
+    FRAMES,
     Auth,
     ClientFrame,
-    FrameRefused,
-    Ping,
     Receipt,
     Send,
     Typing,
-    error_frame,
     message_from_event,
     message_json,
 )
 from cxstack.channels.webchat.service import ReceiptPost
-from cxstack.kit.errors import DomainError
+from cxstack.kit.errors import DomainError, Unauthorized
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageCreate
 
-log = structlog.get_logger("cxstack.webchat")
+#: How often an open agent socket checks its API key again (a prepared point read, as every request's).
+KEY_RECHECK_SECONDS = 5.0
+
+#: Checks an API key: returns (tenant id, API key id); raises DomainError when it is not valid.
+Authenticate = Callable[[str], Awaitable[tuple[str, str]]]
 
 
-class AgentSocket:
+class AgentSocket(LiveSocket[ClientFrame]):
     """An agent's socket: every conversation event of the tenant, and replies, typing and receipts."""
+
+    recheck_seconds = KEY_RECHECK_SECONDS
 
     def __init__(
         self,
@@ -45,18 +49,22 @@ class AgentSocket:
         *,
         db: Database,
         hub: ChatHub,
+        authenticate: Authenticate,
+        header_key: str | None,
         checks: conversations.DeliveryChecks | None = None,
     ) -> None:
-        self.socket = socket
+        super().__init__(socket, hub=hub, grammar=FRAMES)
         self.db = db
-        self.hub = hub
+        self.chat_hub = hub
+        self.authenticate = authenticate
+        #: The key of the ``Authorization`` header; None: the first frame carries it.
+        self.key = header_key
+        self.key_id = ""
         #: The channels' recipient checks: a reply they will not deliver says so in its ack.
         self.checks = checks
-        self.outbox: Outbox
-        self.tenant_id: str | None = None
         self.actor = ""
 
-    def deliver(self, event: Event) -> None:
+    def show(self, event: Event) -> None:
         data = event.data
         kind = event.type
         if kind == "message.received" or kind == "message.sent":
@@ -81,76 +89,50 @@ class AgentSocket:
                     "by": data["by"],
                 }
             )
+        elif kind == "api_key.revoked":
+            if data.get("api_key_id") == self.key_id:
+                self.end(Unauthorized("the API key was revoked"))
         elif kind.startswith("customer."):
             self.outbox.send({"type": "customer", "event": kind[9:], "data": data})
         else:
             self.outbox.send({"type": "conversation", "event": kind[13:], "data": data})
 
-    def resync(self) -> None:
-        self.outbox.send({"type": "resync"})
-
-    async def run(self, *, authenticate: Any, header_key: str | None) -> None:
-        """``authenticate(key)`` returns (tenant id, api key id) or raises DomainError."""
-        await self.socket.accept()
-        self.outbox = Outbox(self.socket)
+    async def open(self) -> bool:
+        if self.key is None:
+            first = await self.read_first(
+                lambda frame: isinstance(frame, Auth) and frame.api_key is not None,
+                FrameRefused(
+                    "auth_expected",
+                    'send the API key first: {"type": "auth", "api_key": ...}',
+                    close=CLOSE_POLICY,
+                ),
+            )
+            if first is None:
+                return False
+            assert isinstance(first, Auth)
+            self.key = first.api_key
+        assert self.key is not None
         try:
-            with contextlib.suppress(Closing):
-                await self._serve(authenticate, header_key)
-        except Exception:
-            log.exception("agent socket failed")
-            self.outbox.send(error_frame("internal_error", "something went wrong on our side; reconnect"))
-            self.outbox.close(1011, "internal error")
-        finally:
-            if self.tenant_id is not None:
-                self.hub.leave(self.tenant_id, self)
-            await self.outbox.finish()
-
-    async def _serve(self, authenticate: Any, header_key: str | None) -> None:
-        key = header_key
-        if key is None:
-            try:
-                first = await read_frame(self.socket)
-            except FrameRefused as refused:
-                refuse(self.outbox, refused)
-                return
-            if not isinstance(first, Auth) or first.api_key is None:
-                refuse(
-                    self.outbox,
-                    FrameRefused(
-                        "auth_expected",
-                        'send the API key first: {"type": "auth", "api_key": ...}',
-                        close=CLOSE_POLICY,
-                    ),
-                )
-                return
-            key = first.api_key
-        try:
-            self.tenant_id, key_id = await authenticate(key)
+            tenant_id, self.key_id = await self.authenticate(self.key)
         except DomainError as error:
-            report_error(self.outbox, error)
-            self.outbox.close(CLOSE_POLICY, error.detail)
-            return
-        self.actor = f"api_key:{key_id}"
-        self.hub.join_agent(self.tenant_id, self)
-        self.outbox.send({"type": "welcome", "tenant_id": self.tenant_id})
-        while not self.outbox.closed:
-            try:
-                frame = await read_frame(self.socket)
-                await self._handle(frame)
-            except FrameRefused as refused:
-                refuse(self.outbox, refused)
-            except DomainError as error:
-                report_error(self.outbox, error)
+            self.end(error)
+            return False
+        self.actor = f"api_key:{self.key_id}"
+        self.watch_all(tenant_id)
+        self.welcome({"type": "welcome", "tenant_id": tenant_id})
+        return True
+
+    async def check_credential(self) -> None:
+        """Raises Unauthorized once the key is revoked, or no longer has the scopes the socket needs."""
+        assert self.key is not None
+        await self.authenticate(self.key)
 
     def _context(self) -> Context:
         return Context(actor=self.actor, source="cxstack/api")
 
-    async def _handle(self, frame: ClientFrame) -> None:
+    async def handle(self, frame: ClientFrame) -> None:
         tenant_id = self.tenant_id
         assert tenant_id is not None
-        if isinstance(frame, Ping):
-            self.outbox.send(b'{"type":"pong"}')
-            return
         if not isinstance(frame, Send | Typing | Receipt):
             raise FrameRefused(
                 "unexpected_frame", f"a {frame.type} frame is not expected now", close=CLOSE_POLICY
@@ -163,7 +145,7 @@ class AgentSocket:
             )
             return
         if isinstance(frame, Typing):
-            await self.hub.typing(
+            await self.chat_hub.typing(
                 tenant_id=tenant_id,
                 conversation_id=conversation_id,
                 by="agent",
@@ -200,7 +182,7 @@ class AgentSocket:
                     context=self._context(),
                 )
             except DomainError as error:
-                report_error(self.outbox, error, frame.client_id)
+                self.report(error, frame.client_id)
                 return
             self.outbox.send(
                 {

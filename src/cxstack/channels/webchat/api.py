@@ -403,6 +403,11 @@ async def agent_socket(websocket: WebSocket) -> None:
         except DomainError as error:
             raise Unauthorized(error.detail) from None
 
-    await AgentSocket(websocket, db=runtime.db, hub=chat_hub(websocket), checks=runtime.delivery_checks).run(
-        authenticate=check, header_key=_bearer(websocket)
-    )
+    await AgentSocket(
+        websocket,
+        db=runtime.db,
+        hub=chat_hub(websocket),
+        authenticate=check,
+        header_key=_bearer(websocket),
+        checks=runtime.delivery_checks,
+    ).run()

@@ -29,7 +29,10 @@ Visitor socket ``/ws/webchat`` (and the in-app socket ``/ws/inapp``), client to 
 Agent socket ``/ws/agent`` (tenant API key in ``Authorization: Bearer`` or a first ``{"type": "auth",
 "api_key"}`` frame): receives every conversation event of the tenant live, and sends
 ``{"type": "message", "conversation_id", "client_id", "body"}``, ``{"type": "typing", "conversation_id",
-"state"}`` and ``{"type": "delivered" | "read", "conversation_id", "message_id"}``.
+"state"}`` and ``{"type": "delivered" | "read", "conversation_id", "message_id"}``. The key is checked
+again every few seconds (``agent_socket.KEY_RECHECK_SECONDS``), and at once when this process sees it
+revoked: a key revoked (or left without the read and write scopes) gets an ``unauthorized`` error frame
+and the socket is closed 1008, with the error's detail as the reason.
 
 Agents also receive ``customer`` frames (``{"type": "customer", "event": "merged", "data"}``: a customer,
 such as an anonymous visitor who signed in, was merged into another, with the conversations that moved).
@@ -40,7 +43,8 @@ Server to client: ``welcome``, ``signed_in``, ``ack``, ``message`` (a new messag
 ``detail``, and the ``client_id`` of the frame it answers; a value no database stores, such as U+0000 in
 a string, is an ``invalid_frame`` error naming the field). Garbage closes the socket after an error frame:
 a binary frame 1003, text that is not a JSON object 1007, an unknown frame type or a frame out of turn
-1008, a frame over ``MAX_FRAME_BYTES`` 1009.
+1008, a frame over ``MAX_FRAME_BYTES`` 1009 (the frames, close codes and error frames every live socket
+shares are in ``cxstack.channels.live``).
 
 A message's attachments in ``welcome``, ``signed_in`` and ``ack`` frames (and from ``/widget/v1/messages``)
 carry a ``download_url``: a signed link to the file that works for a while (see ``attachments``); their
@@ -51,23 +55,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, model_validator
 
-from cxstack.kit.inputs import refused_value
+from cxstack.channels.live.frames import ClientFrameModel as _Frame
+from cxstack.channels.live.frames import FrameGrammar, Ping
 from cxstack.records.conversations.schemas import Attachment, MessageOut
-
-#: The largest frame read; larger ones close the socket (1009). A message body's own limit is 64 KiB.
-MAX_FRAME_BYTES = 256 * 1024
-
-CLOSE_UNSUPPORTED = 1003
-CLOSE_INVALID = 1007
-CLOSE_POLICY = 1008
-CLOSE_TOO_BIG = 1009
-
-
-class _Frame(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Hello(_Frame):
@@ -122,70 +114,11 @@ class Contact(_Frame):
     email: str | None = Field(default=None, max_length=320)
 
 
-class Ping(_Frame):
-    type: Literal["ping"]
-
-
 ClientFrame = Annotated[Hello | Auth | Send | Typing | Receipt | Contact | Ping, Field(discriminator="type")]
-FRAME_TYPES = frozenset({"hello", "auth", "message", "typing", "delivered", "read", "contact", "ping"})
-_frames: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
-
-
-class FrameRefused(Exception):
-    """A frame that is answered with an error frame; with ``close`` set, the socket is closed after it."""
-
-    def __init__(self, code: str, detail: str, *, close: int | None = None, client_id: str | None = None):
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.close = close
-        self.client_id = client_id
-
-
-def parse_frame(text: str) -> ClientFrame:
-    """Return the frame ``text`` holds; raises FrameRefused (closing for garbage, not for bad fields)."""
-    if len(text) > MAX_FRAME_BYTES or len(text.encode()) > MAX_FRAME_BYTES:
-        raise FrameRefused(
-            "frame_too_large",
-            f"a frame may hold at most {MAX_FRAME_BYTES} bytes (a message body at most 65536)",
-            close=CLOSE_TOO_BIG,
-        )
-    try:
-        raw = orjson.loads(text)
-    except orjson.JSONDecodeError as error:
-        raise FrameRefused(
-            "invalid_json", f"a frame is one JSON object: {error}", close=CLOSE_INVALID
-        ) from None
-    if not isinstance(raw, dict):
-        raise FrameRefused("invalid_json", "a frame is one JSON object with a type", close=CLOSE_INVALID)
-    kind = raw.get("type")
-    if kind not in FRAME_TYPES:
-        raise FrameRefused(
-            "unknown_frame_type",
-            f"unknown frame type {kind!r}; known: {', '.join(sorted(FRAME_TYPES))}",
-            close=CLOSE_POLICY,
-        )
-    refused = refused_value(raw)
-    if refused is not None:
-        client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
-        if client_id is not None and "\x00" in client_id:
-            client_id = None
-        raise FrameRefused("invalid_frame", f"{refused[0]}: {refused[1]}", client_id=client_id)
-    try:
-        return _frames.validate_python(raw)
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(part) for part in first["loc"][1:]) or kind
-        client_id = raw.get("client_id") if isinstance(raw.get("client_id"), str) else None
-        raise FrameRefused("invalid_frame", f"{where}: {first['msg']}", client_id=client_id) from None
-
-
-def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra: Any) -> bytes:
-    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
-    if client_id is not None:
-        frame["client_id"] = client_id
-    frame.update(extra)
-    return orjson.dumps(frame)
+#: The frames the visitor, in-app and agent sockets read.
+FRAMES: FrameGrammar[ClientFrame] = FrameGrammar(
+    TypeAdapter(ClientFrame), ("hello", "auth", "message", "typing", "delivered", "read", "contact", "ping")
+)
 
 
 def message_json(message: MessageOut) -> dict[str, Any]:

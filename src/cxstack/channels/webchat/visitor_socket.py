@@ -7,32 +7,28 @@ sign-in). A verified user's hello identifies them at once."""
 
 from __future__ import annotations
 
-import contextlib
 from collections import deque
 from typing import Any
 
-import structlog
 from sqlalchemy.exc import IntegrityError
 from starlette.websockets import WebSocket
 
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.unit_of_work import Context
+from cxstack.channels.live.connection import LiveSocket
+from cxstack.channels.live.frames import CLOSE_POLICY, FrameRefused, error_frame
 from cxstack.channels.webchat import attachments, service
-from cxstack.channels.webchat.connection import Closing, Outbox, read_frame, refuse, report_error
 from cxstack.channels.webchat.hub import ChatHub
 from cxstack.channels.webchat.protocol import (
-    CLOSE_POLICY,
+    FRAMES,
     Auth,
     ClientFrame,
     Contact,
-    FrameRefused,
     Hello,
-    Ping,
     Receipt,
     Send,
     Typing,
-    error_frame,
     message_from_event,
     message_json,
 )
@@ -42,8 +38,6 @@ from cxstack.kit.errors import Conflict, DomainError, NotFound
 from cxstack.kit.files import FileStore
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageCreate, MessageOut, shown_to_customer
-
-log = structlog.get_logger("cxstack.webchat")
 
 #: Client ids of a visitor's own messages remembered, so that the feed does not echo them back.
 OWN_CLIENT_IDS = 256
@@ -101,18 +95,17 @@ async def sign_in(db: Database, *, config: WidgetConfig, visitor_id: str, user_i
     return SignedIn(visitor=visitor, anonymous_visitor_id=visitor_id, merge_id=None)
 
 
-class VisitorSocket:
+class VisitorSocket(LiveSocket[ClientFrame]):
     """One visitor's socket: hello, then messages, typing, receipts and contact details."""
 
     def __init__(
         self, socket: WebSocket, *, channel: LiveChannel, db: Database, hub: ChatHub, store: FileStore
     ) -> None:
-        self.socket = socket
+        super().__init__(socket, hub=hub, grammar=FRAMES)
         self.channel = channel
         self.db = db
-        self.hub = hub
+        self.chat_hub = hub
         self.store = store
-        self.outbox: Outbox
         self.config: WidgetConfig | None = None
         #: The stored visitor; None until an anonymous visitor first writes or identifies.
         self.visitor: VisitorOut | None = None
@@ -122,15 +115,8 @@ class VisitorSocket:
         self.conversation_channel: str | None = None
         #: In-app: count this socket on the user, so that replies are pushed only to users with none open.
         self.track_presence = channel == "inapp"
-        self.held: list[Event] | None = []
 
-    # -- hub callbacks -----------------------------------------------------------------------------
-
-    def deliver(self, event: Event) -> None:
-        if self.held is not None:
-            # Events that come while the welcome is being read go after it.
-            self.held.append(event)
-            return
+    def show(self, event: Event) -> None:
         data = event.data
         kind = event.type
         if kind == "message.received" or kind == "message.sent":
@@ -155,27 +141,9 @@ class VisitorSocket:
                 self.conversation_channel = data["to_channel"]
             self.outbox.send({"type": "conversation", "event": kind[13:], "data": data})
 
-    def resync(self) -> None:
-        self.outbox.send({"type": "resync"})
-
-    # -- the socket --------------------------------------------------------------------------------
-
-    async def run(self) -> None:
-        await self.socket.accept()
-        self.outbox = Outbox(self.socket)
-        try:
-            with contextlib.suppress(Closing):
-                await self._serve()
-        except Exception:
-            log.exception("visitor socket failed")
-            self.outbox.send(error_frame("internal_error", "something went wrong on our side; reconnect"))
-            self.outbox.close(1011, "internal error")
-        finally:
-            if self.visitor is not None:
-                self.hub.leave(self.visitor.tenant_id, self, self.visitor.conversation_id)
-                if self.track_presence:
-                    await self._mark_sockets(-1)
-            await self.outbox.finish()
+    async def closing(self) -> None:
+        if self.visitor is not None and self.track_presence:
+            await self._mark_sockets(-1)
 
     async def _mark_sockets(self, change: int) -> None:
         visitor = self.visitor
@@ -187,27 +155,15 @@ class VisitorSocket:
             context=self._context(),
         )
 
-    async def _serve(self) -> None:
-        try:
-            first = await read_frame(self.socket)
-        except FrameRefused as refused:
-            refuse(self.outbox, refused)
-            return
-        if not isinstance(first, Hello):
-            refuse(
-                self.outbox, FrameRefused("hello_expected", "the first frame is a hello", close=CLOSE_POLICY)
-            )
-            return
-        if not await self._hello(first):
-            return
-        while not self.outbox.closed:
-            try:
-                frame = await read_frame(self.socket)
-                await self._handle(frame)
-            except FrameRefused as refused:
-                refuse(self.outbox, refused)
-            except DomainError as error:
-                report_error(self.outbox, error)
+    async def open(self) -> bool:
+        first = await self.read_first(
+            lambda frame: isinstance(frame, Hello),
+            FrameRefused("hello_expected", "the first frame is a hello", close=CLOSE_POLICY),
+        )
+        if first is None:
+            return False
+        assert isinstance(first, Hello)
+        return await self._hello(first)
 
     async def _read_back(self, conversation_id: str, *, after: str | None) -> list[dict[str, Any]]:
         """Return the conversation's messages after ``after`` as frames carry them; note its channel."""
@@ -251,10 +207,9 @@ class VisitorSocket:
         return self.visitor
 
     async def _hello(self, hello: Hello) -> bool:
-        config = await self.hub.config(hello.widget_key, self.channel)
+        config = await self.chat_hub.config(hello.widget_key, self.channel)
         if config is None:
-            refuse(
-                self.outbox,
+            self.refuse(
                 FrameRefused(
                     "widget_key_unknown",
                     f"no {self.channel} has the key {hello.widget_key!r}",
@@ -279,8 +234,7 @@ class VisitorSocket:
                 ),
                 context=Context(actor=f"{self.channel}_visitor", source=service.SOURCE),
             )
-            refuse(
-                self.outbox,
+            self.refuse(
                 FrameRefused(
                     "identity_invalid", f"identity verification failed: {reason}", close=CLOSE_POLICY
                 ),
@@ -300,10 +254,11 @@ class VisitorSocket:
         if visitor is not None and visitor.conversation_id is not None:
             # Watch first, then read: a message committed in between arrives twice (clients keep one per
             # id), never not at all.
-            self.hub.watch_conversation(visitor.tenant_id, visitor.conversation_id, self)
+            self.watch_subject(visitor.tenant_id, visitor.conversation_id)
             history = await self._read_back(visitor.conversation_id, after=hello.after)
         online = config.online(self.db.clock.now())
-        self.outbox.send(
+        known = {message["id"] for message in history}
+        self.welcome(
             {
                 "type": "welcome",
                 "visitor_id": self.visitor_id,
@@ -320,13 +275,9 @@ class VisitorSocket:
                     "email": visitor.email if visitor else None,
                 },
                 "history": history,
-            }
+            },
+            shown=lambda event: event.type.startswith("message.") and event.data.get("message_id") in known,
         )
-        held, self.held = self.held or [], None
-        known = {message["id"] for message in history}
-        for event in held:
-            if not (event.type.startswith("message.") and event.data.get("message_id") in known):
-                self.deliver(event)
         return True
 
     async def _visitor_of(
@@ -401,9 +352,9 @@ class VisitorSocket:
         now = signed_in.conversation_id
         if now != before:
             if now is not None:
-                self.hub.watch_conversation(signed_in.tenant_id, now, self)
+                self.watch_subject(signed_in.tenant_id, now)
             if before is not None:
-                self.hub.leave(signed_in.tenant_id, self, before)
+                self.unwatch_subject(before)
         if self.track_presence and (visitor is None or signed_in.id != visitor.id):
             await self._mark_sockets(1)
         history: list[dict[str, Any]] = []
@@ -423,14 +374,14 @@ class VisitorSocket:
             }
         )
 
-    async def _handle(self, frame: ClientFrame) -> None:
+    async def handle(self, frame: ClientFrame) -> None:
         if isinstance(frame, Send):
             await self._message(frame)
         elif isinstance(frame, Auth):
             await self._sign_in(frame)
         elif isinstance(frame, Typing):
             if self.visitor is not None and self.visitor.conversation_id is not None:
-                await self.hub.typing(
+                await self.chat_hub.typing(
                     tenant_id=self.visitor.tenant_id,
                     conversation_id=self.visitor.conversation_id,
                     by="visitor",
@@ -441,8 +392,6 @@ class VisitorSocket:
             await self._receipt(frame)
         elif isinstance(frame, Contact):
             await self._contact(frame)
-        elif isinstance(frame, Ping):
-            self.outbox.send(b'{"type":"pong"}')
         else:
             raise FrameRefused(
                 "unexpected_frame", f"a {frame.type} frame is not expected now", close=CLOSE_POLICY
@@ -476,7 +425,7 @@ class VisitorSocket:
                     )
                 )
             except DomainError as error:
-                report_error(self.outbox, error, frame.client_id)
+                self.report(error, frame.client_id)
                 return
         visitor = await self._stored()
         if visitor.conversation_id is None:
@@ -487,7 +436,7 @@ class VisitorSocket:
             self.visitor = visitor
             self.conversation_channel = config.channel
             assert visitor.conversation_id is not None
-            self.hub.watch_conversation(visitor.tenant_id, visitor.conversation_id, self)
+            self.watch_subject(visitor.tenant_id, visitor.conversation_id)
         assert visitor.conversation_id is not None
         online = config.online(self.db.clock.now())
         try:
@@ -510,7 +459,7 @@ class VisitorSocket:
                 context=self._context(),
             )
         except DomainError as error:
-            report_error(self.outbox, error, frame.client_id)
+            self.report(error, frame.client_id)
             return
         self.outbox.send(
             {
