@@ -13,6 +13,7 @@ import asyncpg
 import httpx
 import pytest
 
+from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.migrate import upgrade
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
@@ -111,11 +112,20 @@ def clock() -> Clock | None:
 
 
 @pytest.fixture
+def effects() -> EffectRegistry | None:
+    """Override in a test module to run the effect runner with other effects than cxstack's own."""
+    return None
+
+
+@pytest.fixture
 async def runtime(
-    settings: Settings, subscriptions: SubscriptionRegistry | None, clock: Clock | None
+    settings: Settings,
+    subscriptions: SubscriptionRegistry | None,
+    clock: Clock | None,
+    effects: EffectRegistry | None,
 ) -> AsyncIterator[Runtime]:
     """A started runtime (database migrated, bus running) on the test's driver."""
-    runtime = Runtime.build(settings, subscriptions=subscriptions, clock=clock)
+    runtime = Runtime.build(settings, subscriptions=subscriptions, clock=clock, effects=effects)
     await runtime.db.start()
     if runtime.db.driver == "sqlite":
         await upgrade(runtime.db)

@@ -22,8 +22,8 @@ from cxstack.channels.email.service import create_inbox as create_email_inbox
 from cxstack.channels.email.service import find_inbox
 from cxstack.channels.numbers.schemas import NumberCreate
 from cxstack.channels.numbers.service import register_number, tenant_numbers
-from cxstack.channels.sms.plugins.twilio import compute_signature
-from cxstack.channels.voice.ivr import get_ivr, set_ivr
+from cxstack.channels.twilio.signatures import compute_signature
+from cxstack.channels.voice.ivr.menus import get_ivr, set_ivr
 from cxstack.channels.voice.schemas import IvrDefinition, IvrOption
 from cxstack.channels.webchat import service as webchat
 from cxstack.channels.webchat.schemas import WebchatSettingsIn, WebchatSettingsOut

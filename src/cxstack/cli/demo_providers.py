@@ -41,7 +41,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from cxstack.channels.sms.plugins.twilio import compute_signature
+from cxstack.channels.twilio.signatures import compute_signature
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,8 @@ from tests.channels.sms.conftest import (
 from tests.channels.sms.fake_twilio import sign
 from tests.conftest import TenantKey
 
-from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider, compute_signature
+from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
+from cxstack.channels.twilio.signatures import compute_signature
 from cxstack.governance.audit.service import list_audit
 from cxstack.runtime import Runtime
 

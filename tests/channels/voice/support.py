@@ -192,3 +192,38 @@ async def messages(api: httpx.AsyncClient, conversation_id: str) -> list[dict[st
     assert response.status_code == 200, response.text
     data: list[dict[str, Any]] = response.json()["data"]
     return data
+
+
+#: A menu with two queues and a voicemail option.
+IVR = {
+    "greeting": "Welcome to Acme.",
+    "options": [
+        {
+            "key": "billing",
+            "digit": "1",
+            "keywords": ["billing", "payment", "invoice"],
+            "prompt": "For billing and payments, press 1 or say billing.",
+            "queue": "billing",
+            "skill": "payments",
+        },
+        {
+            "key": "sales",
+            "digit": "2",
+            "keywords": ["sales", "buy"],
+            "prompt": "To buy, press 2 or say sales.",
+            "queue": "sales",
+        },
+        {
+            "key": "voicemail",
+            "digit": "3",
+            "keywords": ["message", "voicemail"],
+            "prompt": "To leave a message, press 3.",
+            "action": "voicemail",
+        },
+    ],
+}
+
+
+async def set_ivr(api: httpx.AsyncClient) -> None:
+    response = await api.put("/v1/channels/voice/ivr", json=IVR)
+    assert response.status_code == 200, response.text

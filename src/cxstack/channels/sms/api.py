@@ -16,13 +16,14 @@ from starlette.responses import Response
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.numbers import service as numbers
 from cxstack.channels.numbers.schemas import NumberCreate, NumberOut, NumberRoute
+from cxstack.channels.providers import FormParams, MalformedWebhook
 from cxstack.channels.sms import outbound, service
 from cxstack.channels.sms.intake import InboundRequest, receive_one, receive_sms_batch
-from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
-from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider, webhook_country, webhook_phone
+from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
 from cxstack.channels.sms.schemas import OptOutOut, OutboundOut
 from cxstack.channels.sms.service import SOURCE
-from cxstack.channels.twilio_webhooks import (
+from cxstack.channels.twilio.forms import webhook_country, webhook_phone
+from cxstack.channels.twilio.webhooks import (
     SignatureRejected,
     UnknownNumber,
     read_form,

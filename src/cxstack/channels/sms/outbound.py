@@ -22,13 +22,9 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.models import PhoneNumber
 from cxstack.channels.numbers.repository import NumberRepository, serialise_on
 from cxstack.channels.numbers.schemas import NumberRoute
+from cxstack.channels.providers import ProviderAccount
 from cxstack.channels.sms.models import SmsOutbound, SmsStatusReceipt
-from cxstack.channels.sms.plugins.base import (
-    OutboundSms,
-    ProviderAccount,
-    SendRejected,
-    SmsProvider,
-)
+from cxstack.channels.sms.plugins.base import OutboundSms, SendRejected, SmsProvider
 from cxstack.channels.sms.repository import SmsRepository
 from cxstack.channels.sms.schemas import (
     STATUS_RANK,

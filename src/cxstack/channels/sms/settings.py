@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cxstack.channels.sms.plugins.twilio import DEFAULT_API_URL
+from cxstack.channels.twilio.rest import DEFAULT_API_URL
 
 STATUS_CALLBACK_PATH = "/hooks/sms/twilio/status"
 

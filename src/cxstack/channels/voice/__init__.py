@@ -1,1 +1,2 @@
-"""The voice channel: Twilio-compatible call webhooks, an IVR, queued calls, agents, voicemail."""
+"""The voice channel: calls through a provider's webhooks and REST API (``plugins/``), an IVR, queued calls,
+agents in a conference, voicemail and recordings."""

@@ -1,12 +1,13 @@
 """``/v1/channels/voice``: the tenant's phone menu, calls (incoming and outgoing) and what agents do with
-them, recordings, escalations from other channels; ``/hooks/voice/twilio``: Twilio's voice webhooks.
+them, recordings, escalations from other channels; ``/hooks/voice/<provider>``: the voice provider's
+webhooks, read and answered through its plugin.
 
-Webhooks carry no API key. The incoming-call webhook finds its tenant by the number called (``To``, a
-number registered at ``/v1/channels/sms/numbers``: one registration serves messages and calls); every
-later callback finds it by its ``CallSid``, by the call named in the URL cxstack gave Twilio (``?call=``:
-an outgoing call's callbacks, a conference's recording), or (conference callbacks) by the conference's
-``FriendlyName``, which is the call's id. Each must carry Twilio's signature keyed with that number's auth
-token, over the URL with its query.
+Webhooks carry no API key. The incoming-call webhook finds its tenant by the number called (a number
+registered at ``/v1/channels/sms/numbers``: one registration serves messages and calls); every later
+callback finds it by the provider's id of the call, by the call named in the URL cxstack gave the provider
+(``?call=``: an outgoing call's callbacks, a conference's recording), or (conference callbacks) by the
+conference's name, which is the call's id. Each must carry the provider's signature keyed with that
+number's auth token, over the URL with its query.
 """
 
 from __future__ import annotations
@@ -22,28 +23,15 @@ from starlette.responses import Response
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.numbers.schemas import NumberRoute
 from cxstack.channels.numbers.service import route_for
-from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
-from cxstack.channels.sms.plugins.twilio import webhook_country
-from cxstack.channels.twilio_webhooks import (
-    SignatureRejected,
-    UnknownNumber,
-    form_value,
-    read_form,
-    signature_problem,
-    signed_url,
-)
-from cxstack.channels.voice import (
-    conferences,
-    context,
-    control,
-    escalations,
-    ivr,
-    outbound,
-    recordings,
-    service,
-    twilio,
-    twiml,
-)
+from cxstack.channels.providers import FormParams, MalformedWebhook
+from cxstack.channels.twilio.webhooks import SignatureRejected, UnknownNumber
+from cxstack.channels.voice.calls import conferences, context, control, escalations, outbound, service
+from cxstack.channels.voice.calls.service import SOURCE
+from cxstack.channels.voice.handlers import provider_from
+from cxstack.channels.voice.ivr import flow, menus
+from cxstack.channels.voice.plugins.base import VoiceProvider
+from cxstack.channels.voice.plugins.twilio import TwilioVoiceProvider
+from cxstack.channels.voice.recordings import service as recordings
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import (
     AgentIn,
@@ -57,20 +45,19 @@ from cxstack.channels.voice.schemas import (
     RecordingOut,
     TransferIn,
 )
-from cxstack.channels.voice.service import SOURCE
 from cxstack.channels.voice.settings import VoiceSettings
-from cxstack.kit.errors import DomainError, NotFound
+from cxstack.kit.errors import NotFound
 from cxstack.kit.files import FileStore, shared_store
 from cxstack.kit.pagination import PageOut
-from cxstack.records.customers.service import normalise_phone
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
 
 router = APIRouter(prefix="/v1/channels/voice", tags=["voice"])
-hooks = APIRouter(prefix=twiml.HOOKS, tags=["voice webhooks"])
+hooks = APIRouter(prefix=f"/hooks/voice/{TwilioVoiceProvider.name}", tags=["voice webhooks"])
 Who = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
-TWIML = "text/xml"
+#: The media type of the instructions a call webhook is answered with.
+INSTRUCTIONS = "text/xml"
 
 
 def _settings(request: Request) -> VoiceSettings:
@@ -80,20 +67,24 @@ def _settings(request: Request) -> VoiceSettings:
     return found
 
 
+def _provider(request: Request) -> VoiceProvider:
+    return provider_from(_settings(request))
+
+
 # -- the menu --------------------------------------------------------------------------------------
 
 
 @router.get("/ivr", response_model=IvrOut)
 async def get_ivr(request: Request, who: Who) -> Response:
     """The phone menu callers hear (the default one until the tenant sets its own)."""
-    return await read(request, lambda session: ivr.get_ivr(session, tenant_id=who.tenant_id))
+    return await read(request, lambda session: menus.get_ivr(session, tenant_id=who.tenant_id))
 
 
 @router.put("/ivr", response_model=IvrOut)
 async def set_ivr(request: Request, who: Who, data: IvrDefinition) -> Response:
     """Set the phone menu: a greeting and options chosen by keypad digit or spoken keyword, each joining
     a queue (with a skill for routing) or taking a voicemail."""
-    return await write(request, who, lambda uow: ivr.set_ivr(uow, tenant_id=who.tenant_id, data=data))
+    return await write(request, who, lambda uow: menus.set_ivr(uow, tenant_id=who.tenant_id, data=data))
 
 
 # -- calls -----------------------------------------------------------------------------------------
@@ -127,13 +118,16 @@ async def place_call(request: Request, who: Who, data: OutboundCallIn) -> Respon
     """Call a customer back (``customer_id`` or ``phone``), in their conversation (``conversation_id``, such
     as the open chat, or their newest open one), from one of the tenant's numbers (``from_number``), for
     the agent who asks (``agent_id``, ``agent_name``; connected when the customer answers, else the call
-    waits in ``queue``). The call is ``dialing`` until Twilio reports it; a number Twilio refuses ends it
-    as ``failed`` with Twilio's message (``error_message``). Honours ``Idempotency-Key``."""
-    settings = _settings(request)
+    waits in ``queue``). The call is ``dialing`` until the provider reports it; a number the provider
+    refuses ends it as ``failed`` with the provider's message (``error_message``). Honours
+    ``Idempotency-Key``."""
+    settings, provider = _settings(request), _provider(request)
     return await write(
         request,
         who,
-        lambda uow: outbound.place_call(uow, tenant_id=who.tenant_id, data=data, settings=settings),
+        lambda uow: outbound.place_call(
+            uow, tenant_id=who.tenant_id, data=data, settings=settings, provider=provider
+        ),
         status=201,
     )
 
@@ -157,7 +151,7 @@ async def get_call_context(request: Request, who: Who, call_id: str) -> Response
 @router.get("/calls/{call_id}/recordings", response_model=list[RecordingOut])
 async def list_call_recordings(request: Request, who: Who, call_id: str) -> Response:
     """The call's recordings: served by cxstack once copied into its file store (``url``), listed with
-    Twilio's URL until then."""
+    the provider's URL until then."""
     found = await runtime_of(request).db.read(
         lambda session: recordings.list_recordings(session, tenant_id=who.tenant_id, call_id=call_id)
     )
@@ -185,7 +179,8 @@ def _file_store(request: Request) -> FileStore:
     responses={200: {"content": {"audio/mpeg": {}}}},
 )
 async def download_recording(request: Request, who: Who, recording_id: str) -> Response:
-    """The recording's audio, from cxstack's file store; 409 while it is only at Twilio (its URL named)."""
+    """The recording's audio, from cxstack's file store; 409 while it is only at the provider (its URL
+    named)."""
     file = await runtime_of(request).db.read(
         lambda session: recordings.stored_recording(
             session, tenant_id=who.tenant_id, recording_id=recording_id
@@ -202,12 +197,12 @@ async def download_recording(request: Request, who: Who, recording_id: str) -> R
 @router.post("/calls/{call_id}/connect", response_model=CallOut)
 async def connect_call(request: Request, who: Who, call_id: str, data: AgentIn) -> Response:
     """An agent takes a waiting call; the caller is connected to them (``call.answered``)."""
-    settings = _settings(request)
+    settings, provider = _settings(request), _provider(request)
     return await write(
         request,
         who,
         lambda uow: control.connect_agent(
-            uow, tenant_id=who.tenant_id, call_id=call_id, data=data, settings=settings
+            uow, tenant_id=who.tenant_id, call_id=call_id, data=data, settings=settings, provider=provider
         ),
     )
 
@@ -235,12 +230,12 @@ async def resume_call(request: Request, who: Who, call_id: str) -> Response:
 @router.post("/calls/{call_id}/transfer", response_model=CallOut)
 async def transfer_call(request: Request, who: Who, call_id: str, data: TransferIn) -> Response:
     """Transfer to another agent (``agent_id``, ``agent_name``) or to a queue (``queue``)."""
-    settings = _settings(request)
+    settings, provider = _settings(request), _provider(request)
     return await write(
         request,
         who,
         lambda uow: control.transfer_call(
-            uow, tenant_id=who.tenant_id, call_id=call_id, data=data, settings=settings
+            uow, tenant_id=who.tenant_id, call_id=call_id, data=data, settings=settings, provider=provider
         ),
     )
 
@@ -267,7 +262,7 @@ async def get_escalation(request: Request, who: Who, escalation_id: str) -> Resp
     )
 
 
-# -- Twilio's webhooks -----------------------------------------------------------------------------
+# -- the provider's webhooks -----------------------------------------------------------------------------
 
 
 async def _number_route(request: Request, number: str, *, field: str) -> NumberRoute:
@@ -278,11 +273,17 @@ async def _number_route(request: Request, number: str, *, field: str) -> NumberR
 
 
 async def _reject(
-    request: Request, route: NumberRoute, *, reason: str, detail: str, params: FormParams
+    request: Request,
+    route: NumberRoute,
+    provider: VoiceProvider,
+    *,
+    reason: str,
+    detail: str,
+    params: FormParams,
 ) -> NoReturn:
     """Audit a refused webhook and raise SignatureRejected."""
-    url = signed_url(request)
-    call_sid = form_value(params, "CallSid") or None
+    url = provider.signed_url(request)
+    call_sid = provider.call_named(params)
     await runtime_of(request).db.write(
         lambda uow: service.record_rejected_webhook(
             uow, tenant_id=route.tenant_id, number=route.number, reason=reason, url=url, call_sid=call_sid
@@ -290,21 +291,22 @@ async def _reject(
         context=Context(actor=f"voice:{route.number}", source=SOURCE),
     )
     raise SignatureRejected(
-        detail, field="X-Twilio-Signature" if reason != "account_mismatch" else "AccountSid"
+        detail, field=provider.signature_header if reason != "account_mismatch" else "AccountSid"
     )
 
 
-async def _call_route(request: Request, params: FormParams, *, conference: bool) -> service.CallRoute:
-    """The call a callback is about: by its ``CallSid``, else by the call its URL names (``?call=``), else
-    (a conference callback) by the conference's ``FriendlyName``; raises MalformedWebhook, NotFound."""
+async def _call_route(
+    request: Request, provider: VoiceProvider, params: FormParams, *, conference: bool
+) -> service.CallRoute:
+    """The call a callback is about: by the provider's id of it, else by the call its URL names
+    (``?call=``), else (a conference callback) by the conference's name; raises MalformedWebhook,
+    NotFound."""
     db = runtime_of(request).db
     call_id = request.query_params.get("call")
     if conference:
-        call_id = form_value(params, "FriendlyName")
-        if not call_id:
-            raise MalformedWebhook("the webhook has no FriendlyName", field="FriendlyName")
-    elif form_value(params, "CallSid") or not call_id:
-        call_sid = twilio.call_sid_of(params)
+        call_id = provider.conference_name(params)
+    elif provider.call_named(params) or not call_id:
+        call_sid = provider.call_sid_of(params)
         found = await db.read(lambda session: service.route_of_call(session, call_sid=call_sid))
         if found is not None:
             return found
@@ -320,40 +322,31 @@ async def _call_route(request: Request, params: FormParams, *, conference: bool)
 
 
 async def _verified(
-    request: Request, *, incoming: bool = False, conference: bool = False
+    request: Request, provider: VoiceProvider, *, incoming: bool = False, conference: bool = False
 ) -> tuple[NumberRoute, FormParams, str | None]:
     """Return the route of the number the webhook is about, its form and the id of the call it is about
     (None for an incoming call), once its signature and account are checked; raises MalformedWebhook
     (400), UnknownNumber or SignatureRejected (403, audited), NotFound (a callback about a call cxstack
     never saw)."""
-    params = await read_form(request)
+    params = await provider.read_form(request)
     call_id: str | None = None
     if incoming:
-        raw = form_value(params, "To")
-        if not raw:
-            raise MalformedWebhook("the webhook has no To", field="To")
-        country = webhook_country(form_value(params, "ToCountry"), field="ToCountry")
-        try:
-            number = normalise_phone(raw, region=country, field="To")
-        except DomainError as error:
-            raise MalformedWebhook(error.detail, field="To") from None
-        route = await _number_route(request, number, field="To")
+        route = await _number_route(request, provider.called_number(params), field="To")
     else:
-        call = await _call_route(request, params, conference=conference)
+        call = await _call_route(request, provider, params, conference=conference)
         call_id = call.call_id
         route = await _number_route(request, call.number, field="CallSid")
         if route.tenant_id != call.tenant_id:
             raise NotFound(f"no call {call.call_id} is known", field="CallSid")
-    problem = signature_problem(request, params, auth_token=route.auth_token)
+    problem = provider.signature_problem(request, params, auth_token=route.auth_token)
     if problem is not None:
-        await _reject(request, route, reason=problem[0], detail=problem[1], params=params)
-    account_sid = form_value(params, "AccountSid")
-    if not account_sid:
-        raise MalformedWebhook("the webhook has no AccountSid", field="AccountSid")
+        await _reject(request, route, provider, reason=problem[0], detail=problem[1], params=params)
+    account_sid = provider.account_of(params)
     if account_sid != route.account_sid:
         await _reject(
             request,
             route,
+            provider,
             reason="account_mismatch",
             detail=f"AccountSid {account_sid} is not the account of {route.number}",
             params=params,
@@ -361,68 +354,78 @@ async def _verified(
     return route, params, call_id
 
 
-def _twiml(document: str) -> Response:
-    return Response(document.encode(), media_type=TWIML)
+def _answer(instructions: str) -> Response:
+    return Response(instructions.encode(), media_type=INSTRUCTIONS)
 
 
 def _context(route: NumberRoute) -> Context:
     return Context(actor=f"voice:{route.number}", source=SOURCE)
 
 
-TWIML_RESPONSES: dict[int | str, dict[str, object]] = {200: {"content": {TWIML: {}}}}
+ANSWER_RESPONSES: dict[int | str, dict[str, object]] = {200: {"content": {INSTRUCTIONS: {}}}}
 
 
-@hooks.post("/incoming", response_class=Response, responses=TWIML_RESPONSES)
+@hooks.post("/incoming", response_class=Response, responses=ANSWER_RESPONSES)
 async def twilio_incoming(request: Request) -> Response:
     """Twilio's incoming-call webhook (point the number's "A call comes in" here): answers with the menu.
 
     400 names a missing or unreadable field; 403 (audited) for a missing or wrong ``X-Twilio-Signature``.
     A retried ``CallSid`` is recorded once.
     """
-    route, params, _ = await _verified(request, incoming=True)
-    call = twilio.parse_incoming(params)
+    provider = _provider(request)
+    route, params, _ = await _verified(request, provider, incoming=True)
+    call = provider.parse_incoming(params)
     db = runtime_of(request).db
     try:
         answer = await db.write(
-            lambda uow: service.receive_call(uow, route=route, call=call), context=_context(route)
+            lambda uow: service.receive_call(uow, route=route, call=call, provider=provider),
+            context=_context(route),
         )
     except IntegrityError:
         # The same call (or the caller's first contact) raced another delivery, which has committed now.
         answer = await db.write(
-            lambda uow: service.receive_call(uow, route=route, call=call), context=_context(route)
+            lambda uow: service.receive_call(uow, route=route, call=call, provider=provider),
+            context=_context(route),
         )
-    return _twiml(answer.twiml)
+    return _answer(answer.instructions)
 
 
-@hooks.post("/gather", response_class=Response, responses=TWIML_RESPONSES)
+@hooks.post("/gather", response_class=Response, responses=ANSWER_RESPONSES)
 async def twilio_gather(request: Request, attempt: Annotated[int, Query(ge=1, le=100)] = 1) -> Response:
     """The menu's ``<Gather>`` action: ``Digits`` or ``SpeechResult`` choose an option."""
-    route, params, _ = await _verified(request)
-    given = twilio.parse_menu_input(params)
+    provider = _provider(request)
+    route, params, _ = await _verified(request, provider)
+    given = provider.parse_menu_input(params)
     document = await runtime_of(request).db.write(
-        lambda uow: service.answer_menu(uow, tenant_id=route.tenant_id, given=given, attempt=attempt),
+        lambda uow: flow.answer_menu(
+            uow, tenant_id=route.tenant_id, given=given, attempt=attempt, provider=provider
+        ),
         context=_context(route),
     )
-    return _twiml(document)
+    return _answer(document)
 
 
-@hooks.post("/wait", response_class=Response, responses=TWIML_RESPONSES)
+@hooks.post("/wait", response_class=Response, responses=ANSWER_RESPONSES)
 async def twilio_wait(request: Request) -> Response:
     """The ``<Enqueue>`` wait URL: what a queued caller hears until an agent takes the call."""
-    await _verified(request)
-    return _twiml(twiml.hold_loop(hold_music_url=_settings(request).hold_music_url))
+    provider = _provider(request)
+    await _verified(request, provider)
+    return _answer(provider.hold_loop(hold_music_url=_settings(request).hold_music_url))
 
 
-@hooks.post("/voicemail", response_class=Response, responses=TWIML_RESPONSES)
+@hooks.post("/voicemail", response_class=Response, responses=ANSWER_RESPONSES)
 async def twilio_voicemail(request: Request) -> Response:
     """The voicemail ``<Record>`` action, once the caller finished: thanks them and hangs up (the
     recording is attached when its status callback arrives)."""
-    route, params, _ = await _verified(request)
-    call_sid = twilio.call_sid_of(params)
+    provider = _provider(request)
+    route, params, _ = await _verified(request, provider)
+    call_sid = provider.call_sid_of(params)
     document = await runtime_of(request).db.read(
-        lambda session: recordings.after_voicemail(session, tenant_id=route.tenant_id, call_sid=call_sid)
+        lambda session: recordings.after_voicemail(
+            session, tenant_id=route.tenant_id, call_sid=call_sid, provider=provider
+        )
     )
-    return _twiml(document)
+    return _answer(document)
 
 
 @hooks.post("/recording", status_code=204, response_class=Response)
@@ -430,8 +433,9 @@ async def twilio_recording(request: Request) -> Response:
     """Recording status callback: a completed recording is attached to the call's conversation and copied
     into cxstack's file store, once per ``RecordingSid``. A conference's recording names its call in the
     URL (``?call=``)."""
-    route, params, call_id = await _verified(request)
-    report = twilio.parse_recording(params)
+    provider = _provider(request)
+    route, params, call_id = await _verified(request, provider)
+    report = provider.parse_recording(params)
 
     def attach(uow: UnitOfWork) -> str | None:
         call = None
@@ -446,8 +450,9 @@ async def twilio_recording(request: Request) -> Response:
 @hooks.post("/transcription", status_code=204, response_class=Response)
 async def twilio_transcription(request: Request) -> Response:
     """Transcription callback: the transcript is posted to the call's conversation, once."""
-    route, params, _ = await _verified(request)
-    report = twilio.parse_transcription(params)
+    provider = _provider(request)
+    route, params, _ = await _verified(request, provider)
+    report = provider.parse_transcription(params)
     await runtime_of(request).db.write(
         lambda uow: recordings.attach_transcript(uow, tenant_id=route.tenant_id, report=report),
         context=_context(route),
@@ -460,8 +465,9 @@ async def twilio_status(request: Request) -> Response:
     """Call status callback (the number's "Call status changes"): ringing, in-progress, completed, busy,
     no-answer, failed, canceled with ``CallDuration``. Each status of a call is recorded once, and never
     replaces a later one."""
-    route, params, call_id = await _verified(request)
-    report = twilio.parse_status(params)
+    provider = _provider(request)
+    route, params, call_id = await _verified(request, provider)
+    report = provider.parse_status(params)
 
     def record(uow: UnitOfWork) -> object:
         if call_id is not None:
@@ -472,22 +478,28 @@ async def twilio_status(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@hooks.post("/outbound", response_class=Response, responses=TWIML_RESPONSES)
+@hooks.post("/outbound", response_class=Response, responses=ANSWER_RESPONSES)
 async def twilio_outbound(request: Request) -> Response:
     """An outgoing call's ``Url``, fetched when the customer answers (``?call=`` names the call): connects
     them with the agent who asked for the call, in the call's conference, or queues them."""
-    route, params, call_id = await _verified(request)
+    provider = _provider(request)
+    route, params, call_id = await _verified(request, provider)
     if call_id is None:
         raise MalformedWebhook("the URL names no call (?call=)", field="call")
-    answered = twilio.parse_answered(params)
+    answered = provider.parse_answered(params)
     settings = _settings(request)
     document = await runtime_of(request).db.write(
         lambda uow: outbound.answer_outbound(
-            uow, tenant_id=route.tenant_id, call_id=call_id, answered=answered, settings=settings
+            uow,
+            tenant_id=route.tenant_id,
+            call_id=call_id,
+            answered=answered,
+            settings=settings,
+            provider=provider,
         ),
         context=_context(route),
     )
-    return _twiml(document)
+    return _answer(document)
 
 
 @hooks.post("/conference", status_code=204, response_class=Response)
@@ -495,12 +507,13 @@ async def twilio_conference(request: Request) -> Response:
     """Conference status callback (conference-start, conference-end, participant-join, participant-leave,
     participant-hold...): records the conference's id and its participants on the call its
     ``FriendlyName`` names, once per event."""
-    route, params, call_id = await _verified(request, conference=True)
+    provider = _provider(request)
+    route, params, call_id = await _verified(request, provider, conference=True)
     assert call_id is not None
-    report = twilio.parse_conference(params)
+    report = provider.parse_conference(params)
     await runtime_of(request).db.write(
         lambda uow: conferences.record_conference_event(
-            uow, tenant_id=route.tenant_id, call_id=call_id, report=report
+            uow, tenant_id=route.tenant_id, call_id=call_id, report=report, provider=provider
         ),
         context=_context(route),
     )

@@ -4,20 +4,36 @@ the provider after commit."""
 from __future__ import annotations
 
 from cxstack.backbone.effects import EffectRegistry
-from cxstack.channels.voice.control import UPDATE_EFFECT, CallUpdater
-from cxstack.channels.voice.outbound import PLACE_EFFECT, CallPlacer
-from cxstack.channels.voice.recordings import COPY_EFFECT, RecordingCopier
+from cxstack.channels.voice.calls.control import UPDATE_EFFECT, CallUpdater
+from cxstack.channels.voice.calls.outbound import PLACE_EFFECT, CallPlacer
+from cxstack.channels.voice.plugins.base import VoiceProvider
+from cxstack.channels.voice.plugins.twilio import TwilioVoiceProvider
+from cxstack.channels.voice.recordings.service import COPY_EFFECT, RecordingCopier
 from cxstack.channels.voice.settings import VoiceSettings
 from cxstack.kit.files import FileStore
 
 
+def provider_from(settings: VoiceSettings) -> VoiceProvider:
+    """Return the voice provider, configured by ``settings``."""
+    return TwilioVoiceProvider(
+        api_url=settings.twilio_api_url,
+        timeout_s=settings.update_timeout_seconds,
+        download_timeout_s=settings.download_timeout_seconds,
+    )
+
+
 def register_effects(
-    registry: EffectRegistry, settings: VoiceSettings | None = None, *, store: FileStore
+    registry: EffectRegistry,
+    settings: VoiceSettings | None = None,
+    *,
+    store: FileStore,
+    provider: VoiceProvider | None = None,
 ) -> None:
-    """Register the voice effects; ``settings`` default to the environment (``CXSTACK_VOICE_*``); recordings
-    are copied into ``store``."""
+    """Register the voice effects; ``settings`` default to the environment (``CXSTACK_VOICE_*``), the
+    provider to the one they configure; recordings are copied into ``store``."""
     settings = settings or VoiceSettings()
-    updater = CallUpdater(settings)
+    provider = provider or provider_from(settings)
+    updater = CallUpdater(settings, provider)
     registry.add(
         UPDATE_EFFECT,
         updater.perform,
@@ -25,7 +41,7 @@ def register_effects(
         on_failed=updater.on_failed,
         description="Changes a live call at its provider (connect to an agent, hold, transfer).",
     )
-    placer = CallPlacer(settings)
+    placer = CallPlacer(provider)
     registry.add(
         PLACE_EFFECT,
         placer.perform,
@@ -33,7 +49,7 @@ def register_effects(
         on_failed=placer.on_failed,
         description="Creates an outgoing call to a customer at the provider.",
     )
-    copier = RecordingCopier(settings, store)
+    copier = RecordingCopier(settings, store, provider)
     registry.add(
         COPY_EFFECT,
         copier.perform,

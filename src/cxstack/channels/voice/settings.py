@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from cxstack.channels.voice.twilio import DEFAULT_API_URL
+from cxstack.channels.twilio.rest import DEFAULT_API_URL
 
 
 class VoiceSettings(BaseSettings):

@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
+from cxstack.channels.providers import FormParams, ProviderAccount
 from cxstack.channels.sms.schemas import InboundSms, StatusReport
-from cxstack.kit.errors import DomainError
-
-#: A form body as posted: (name, value) pairs in order, a name may repeat.
-FormParams = Sequence[tuple[str, str]]
-
-
-class MalformedWebhook(DomainError):
-    """A webhook whose payload lacks a field or carries one that cannot be read (400, naming the field)."""
-
-    status = 400
-    code = "malformed_webhook"
-    title = "Malformed webhook"
-
-
-@dataclass(frozen=True, slots=True)
-class ProviderAccount:
-    account_sid: str
-    auth_token: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,17 @@ from typing import Any
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for, tenant_numbers
-from cxstack.channels.voice import twilio, twiml
-from cxstack.channels.voice.control import join_conference
+from cxstack.channels.providers import ProviderAccount
+from cxstack.channels.voice.calls.control import join_conference
+from cxstack.channels.voice.calls.service import (
+    adopt_call_sid,
+    call_refs,
+    conversation_of,
+    post_call_message,
+    publish_call_event,
+)
 from cxstack.channels.voice.models import VoiceCall
+from cxstack.channels.voice.plugins.base import CallRejected, VoiceProvider
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import (
     AnsweredCall,
@@ -31,13 +39,6 @@ from cxstack.channels.voice.schemas import (
     CallPlaced,
     CallQueued,
     OutboundCallIn,
-)
-from cxstack.channels.voice.service import (
-    adopt_call_sid,
-    call_refs,
-    conversation_of,
-    post_call_message,
-    publish_call_event,
 )
 from cxstack.channels.voice.settings import VoiceSettings
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
@@ -117,7 +118,9 @@ def _from_number(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn) -> st
     return number
 
 
-def place_call(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn, settings: VoiceSettings) -> CallOut:
+def place_call(
+    uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn, settings: VoiceSettings, provider: VoiceProvider
+) -> CallOut:
     """Call a customer back; return the call (``dialing``).
 
     Raises NotFound (an unknown customer or conversation), ValidationFailed naming the field (a customer
@@ -127,7 +130,7 @@ def place_call(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn, setting
     """
     if not settings.public_url:
         raise ValidationFailed(
-            "outgoing calls need the URL at which Twilio reaches cxstack (CXSTACK_VOICE_PUBLIC_URL)",
+            "outgoing calls need the URL at which the provider reaches cxstack (CXSTACK_VOICE_PUBLIC_URL)",
             field="public_url",
         )
     number = _from_number(uow, tenant_id=tenant_id, data=data)
@@ -172,7 +175,7 @@ def place_call(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn, setting
         "call.placed",
         CallPlaced(**call_refs(call), from_number=number, to_number=phone, agent_id=data.agent_id),
     )
-    base = f"{settings.public_url.rstrip('/')}{twiml.HOOKS}"
+    base = f"{settings.public_url.rstrip('/')}{provider.hooks}"
     enqueue_effect(
         uow,
         tenant_id=tenant_id,
@@ -190,24 +193,30 @@ def place_call(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn, setting
 
 
 def answer_outbound(
-    uow: UnitOfWork, *, tenant_id: str, call_id: str, answered: AnsweredCall, settings: VoiceSettings
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    call_id: str,
+    answered: AnsweredCall,
+    settings: VoiceSettings,
+    provider: VoiceProvider,
 ) -> str:
     """The customer answered an outgoing call: connect them with the agent who asked for it (in the call's
     conference, the agent dialed in; ``call.answered``) or queue them for routing (``call.queued``); return
-    the TwiML for their leg. A repeated webhook changes nothing more. Raises NotFound, Conflict."""
+    the instructions for their leg. A repeated webhook changes nothing more. Raises NotFound, Conflict."""
     call = adopt_call_sid(uow, tenant_id=tenant_id, call_id=call_id, call_sid=answered.call_sid)
     agent_id, agent_name = call.callback.get("agent_id"), call.callback.get("agent_name")
     queue = str(call.callback.get("queue") or "support")
-    wait_url = f"{(settings.public_url or '').rstrip('/')}{twiml.HOOKS}/wait"
+    wait_url = f"{(settings.public_url or '').rstrip('/')}{provider.hooks}/wait"
     if call.status != "dialing":
         # A repeated webhook: the customer hears where the call is.
         if call.status in ("in_progress", "held"):
-            return twiml.conference(
+            return provider.conference(
                 name=call.id, public_url=settings.public_url, hold_music_url=settings.hold_music_url
             )
         if call.status == "queued":
-            return twiml.enqueue(queue=call.queue or queue, announcement="Please hold.", wait_url=wait_url)
-        return twiml.goodbye("Goodbye.")
+            return provider.enqueue(queue=call.queue or queue, announcement="Please hold.", wait_url=wait_url)
+        return provider.goodbye("Goodbye.")
     now = uow.clock.now()
     call.account_sid = answered.account_sid
     call.provider_status = "in-progress"
@@ -224,7 +233,7 @@ def answer_outbound(
         publish_call_event(
             uow, call, "call.queued", CallQueued(**call_refs(call), queue=queue, skill=None, ivr=call.ivr)
         )
-        return twiml.enqueue(
+        return provider.enqueue(
             queue=queue, announcement="Thank you. Please hold while we connect you.", wait_url=wait_url
         )
     call.status, call.agent_id, call.agent_name = "in_progress", str(agent_id), str(agent_name)
@@ -260,6 +269,7 @@ def answer_outbound(
         agent_id=call.agent_id,
         agent_phone=str(agent_phone) if agent_phone else None,
         settings=settings,
+        provider=provider,
         customer_leg=False,
     )
     uow.session.flush()
@@ -272,7 +282,7 @@ def answer_outbound(
 def _fail_call(uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
     call = VoiceRepository(uow.session, job.tenant_id).get_call(str(job.payload["call_id"]), for_update=True)
     if call.status != "dialing" or call.call_sid is not None:
-        # Twilio's callbacks show the call exists after all (an answer lost after it was created).
+        # The provider's callbacks show the call exists after all (an answer lost after it was created).
         return
     now = uow.clock.now()
     call.status, call.provider_status, call.ended_at, call.updated_at = "failed", "failed", now, now
@@ -302,7 +312,7 @@ def _fail_call(uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
 class CallPlacer:
     """Performs ``voice.place_call``: creates the outgoing call at the provider and keeps its id."""
 
-    settings: VoiceSettings
+    provider: VoiceProvider
 
     async def perform(self, job: EffectJob, read: Reader) -> dict[str, Any]:
         number = str(job.payload["number"])
@@ -310,23 +320,16 @@ class CallPlacer:
         if route is None or route.tenant_id != job.tenant_id:
             raise EffectFailed(f"the number {number} is no longer registered", code="number_removed")
         try:
-            answer = await twilio.create_call(
-                api_url=self.settings.twilio_api_url,
-                account_sid=route.account_sid,
-                auth_token=route.auth_token,
+            placed = await self.provider.place_call(
+                ProviderAccount(route.account_sid, route.auth_token),
                 to=str(job.payload["to"]),
                 from_=number,
                 url=str(job.payload["url"]),
                 status_callback=str(job.payload["status_callback"]),
-                timeout_s=self.settings.update_timeout_seconds,
             )
-        except twilio.TwilioRejected as error:
+        except CallRejected as error:
             raise EffectFailed(error.message, code=error.code) from None
-        return {
-            "call_sid": str(answer["sid"]),
-            "account_sid": route.account_sid,
-            "status": str(answer.get("status")),
-        }
+        return {"call_sid": placed.call_sid, "account_sid": route.account_sid, "status": placed.status}
 
     def on_done(self, uow: UnitOfWork, job: EffectJob, result: dict[str, Any]) -> None:
         call = adopt_call_sid(

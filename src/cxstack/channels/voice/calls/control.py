@@ -1,7 +1,7 @@
 """What agents do with a call: take it, hold it, take it off hold, transfer it.
 
 The customer and their agent talk in a conference of the call's own (named after the call's id): taking a
-call moves the customer's leg into it (new TwiML through Twilio's call update) and dials the agent in as a
+call moves the customer's leg into it (new instructions for the live call) and dials the agent in as a
 participant; hold and resume hold and unhold the customer's participant (hold music for them, the agent
 stays on the line); a transfer to another agent dials the new agent in and hangs up the previous one's leg;
 a transfer to a queue moves the customer's leg back to the queue (ending the conference).
@@ -30,8 +30,10 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for
-from cxstack.channels.voice import twilio, twiml
+from cxstack.channels.providers import ProviderAccount
+from cxstack.channels.voice.calls.service import ENDED, call_refs, post_call_message, publish_call_event
 from cxstack.channels.voice.models import VoiceCall
+from cxstack.channels.voice.plugins.base import CallRejected, ProviderUnavailable, VoiceProvider
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import (
     AgentIn,
@@ -43,14 +45,13 @@ from cxstack.channels.voice.schemas import (
     CallUpdateFailed,
     TransferIn,
 )
-from cxstack.channels.voice.service import ENDED, call_refs, post_call_message, publish_call_event
 from cxstack.channels.voice.settings import VoiceSettings
 from cxstack.kit.errors import Conflict
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationUpdate
 from cxstack.records.customers import service as customers
 
-#: The effect that gives a live call new TwiML.
+#: The effect that changes a live call at the provider.
 UPDATE_EFFECT = "voice.update_call"
 #: States from which an agent may take a call.
 TAKEABLE = ("ringing", "in_menu", "queued", "voicemail")
@@ -69,9 +70,10 @@ def _hand_over(uow: UnitOfWork, call: VoiceCall, update: dict[str, Any]) -> None
 
 
 def ask_provider(uow: UnitOfWork, call: VoiceCall, *, action: str, op: str, **fields: Any) -> None:
-    """Queue one request about the live call (``op``: ``redirect`` with ``twiml``, ``add_agent`` with
-    ``agent_id`` and ``to``, ``hold`` with ``hold``, ``remove_agent`` with ``agent_id``), made for the
-    agent's ``action``; it is handed to the provider once the requests before it are done."""
+    """Queue one request about the live call (``op``: ``redirect`` with the new instructions in ``twiml``,
+    ``add_agent`` with ``agent_id`` and ``to``, ``hold`` with ``hold``, ``remove_agent`` with
+    ``agent_id``), made for the agent's ``action``; it is handed to the provider once the requests before it
+    are done."""
     call.updates += 1
     update = {"n": call.updates, "action": action, "op": op, **fields}
     if not call.pending_updates:
@@ -87,14 +89,16 @@ def join_conference(
     agent_id: str,
     agent_phone: str | None,
     settings: VoiceSettings,
+    provider: VoiceProvider,
     announcement: str | None = None,
     customer_leg: bool = True,
     **fields: Any,
 ) -> str:
     """Bring the customer and the agent together in the call's conference: the customer's leg is moved
-    there (unless ``customer_leg`` is False: the caller of this answers with the returned TwiML itself)
-    and the agent is dialed in (``fields`` go with both requests). Returns the customer's TwiML."""
-    document = twiml.conference(
+    there (unless ``customer_leg`` is False: the caller of this answers with the returned instructions
+    itself) and the agent is dialed in (``fields`` go with both requests). Returns the customer's
+    instructions."""
+    document = provider.conference(
         name=call.id,
         public_url=settings.public_url,
         hold_music_url=settings.hold_music_url,
@@ -147,7 +151,13 @@ def _assign(uow: UnitOfWork, call: VoiceCall, agent_id: str | None) -> None:
 
 
 def connect_agent(
-    uow: UnitOfWork, *, tenant_id: str, call_id: str, data: AgentIn, settings: VoiceSettings
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    call_id: str,
+    data: AgentIn,
+    settings: VoiceSettings,
+    provider: VoiceProvider,
 ) -> CallOut:
     """An agent takes a waiting call: the call is ``connecting`` to them (the conversation assigned to
     them) and the provider is asked to bring them together; it is answered once the provider confirms
@@ -166,7 +176,14 @@ def connect_agent(
     _assign(uow, call, data.agent_id)
     # The previous state goes with the requests: should the provider refuse, the call goes back to it.
     join_conference(
-        uow, call, action="connect", agent_id=data.agent_id, agent_phone=phone, settings=settings, was=was
+        uow,
+        call,
+        action="connect",
+        agent_id=data.agent_id,
+        agent_phone=phone,
+        settings=settings,
+        provider=provider,
+        was=was,
     )
     uow.session.flush()
     return CallOut.model_validate(call)
@@ -240,7 +257,13 @@ def resume_call(uow: UnitOfWork, *, tenant_id: str, call_id: str, settings: Voic
 
 
 def transfer_call(
-    uow: UnitOfWork, *, tenant_id: str, call_id: str, data: TransferIn, settings: VoiceSettings
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    call_id: str,
+    data: TransferIn,
+    settings: VoiceSettings,
+    provider: VoiceProvider,
 ) -> CallOut:
     """Transfer a call to another agent (connected at once, the conversation assigned to them) or to a
     queue (waiting for an agent again). Publishes ``call.transferred``. Raises NotFound, Conflict."""
@@ -277,6 +300,7 @@ def transfer_call(
                 agent_id=data.agent_id,
                 agent_phone=phone,
                 settings=settings,
+                provider=provider,
                 announcement="Transferring your call.",
             )
         body = f"Call transferred to {data.agent_name}"
@@ -284,8 +308,8 @@ def transfer_call(
         assert data.queue is not None
         call.status, call.queue, call.skill = "queued", data.queue, data.skill
         call.agent_id = call.agent_name = None
-        wait_url = f"{settings.public_url.rstrip('/')}{twiml.HOOKS}/wait" if settings.public_url else None
-        document = twiml.enqueue(
+        wait_url = f"{settings.public_url.rstrip('/')}{provider.hooks}/wait" if settings.public_url else None
+        document = provider.enqueue(
             queue=data.queue, announcement="Transferring your call. Please hold.", wait_url=wait_url
         )
         # Leaving the conference ends it (the customer's leg ends it on exit): the agent is released.
@@ -334,10 +358,11 @@ def upsert_participant(call: VoiceCall, call_sid: str, **fields: Any) -> None:
 
 @dataclass(frozen=True, slots=True)
 class CallUpdater:
-    """Performs ``voice.update_call``: one request about a live call at the provider's REST API (new TwiML
-    for the customer's leg, an agent dialed into the conference or hung up, the customer held or not)."""
+    """Performs ``voice.update_call``: one request about a live call at the provider (new instructions for
+    the customer's leg, an agent dialed into the conference or hung up, the customer held or not)."""
 
     settings: VoiceSettings
+    provider: VoiceProvider
 
     async def perform(self, job: EffectJob, read: Reader) -> dict[str, Any]:
         payload = job.payload
@@ -345,12 +370,7 @@ class CallUpdater:
         route = await read(lambda session: route_for(session, number=number))
         if route is None or route.tenant_id != job.tenant_id:
             raise EffectFailed(f"the number {number} is no longer registered", code="number_removed")
-        common: dict[str, Any] = {
-            "api_url": self.settings.twilio_api_url,
-            "account_sid": route.account_sid,
-            "auth_token": route.auth_token,
-            "timeout_s": self.settings.update_timeout_seconds,
-        }
+        account = ProviderAccount(route.account_sid, route.auth_token)
         op = str(payload.get("op", "redirect"))
         call_id = str(payload["call_id"])
         status, conference_sid, participants = await read(
@@ -361,39 +381,35 @@ class CallUpdater:
             return {"skipped": f"call {call_id} has ended ({status})"}
         try:
             if op == "redirect":
-                answer = await twilio.update_call(
-                    **common, call_sid=str(payload["call_sid"]), twiml=str(payload["twiml"])
+                call_status = await self.provider.redirect_call(
+                    account, call_sid=str(payload["call_sid"]), instructions=str(payload["twiml"])
                 )
-                return {"status": str(answer.get("status", ""))}
+                return {"status": call_status}
             if op == "add_agent":
                 agent_id = str(payload["agent_id"])
-                form = {
-                    "From": number,
-                    "To": str(payload["to"]),
-                    "Label": twiml.agent_label(agent_id),
-                    "StartConferenceOnEnter": "true",
-                    "EndConferenceOnExit": "false",
-                    "Beep": "false",
-                }
-                answer = await twilio.add_participant(**common, conference=str(payload["call_id"]), form=form)
+                leg = await self.provider.bridge_agent(
+                    account,
+                    conference=str(payload["call_id"]),
+                    from_=number,
+                    to=str(payload["to"]),
+                    agent_id=agent_id,
+                )
                 return {
-                    "conference_sid": str(answer.get("conference_sid") or ""),
-                    "participant_call_sid": str(answer.get("call_sid") or ""),
+                    "conference_sid": leg.conference_sid,
+                    "participant_call_sid": leg.call_sid,
                     "agent_id": agent_id,
                 }
             if conference_sid is None:
                 # Retried: the conference's id comes with the agent's joining or its start callback.
-                raise twilio.TwilioUnavailable(f"the conference of call {call_id} has not started yet")
+                raise ProviderUnavailable(f"the conference of call {call_id} has not started yet")
             if op == "hold":
                 hold = bool(payload["hold"])
-                form = {"Hold": "true" if hold else "false"}
-                if hold:
-                    form |= {"HoldUrl": self.settings.hold_music_url, "HoldMethod": "GET"}
-                await twilio.update_participant(
-                    **common,
+                await self.provider.hold_participant(
+                    account,
                     conference_sid=conference_sid,
                     participant=str(payload["call_sid"]),
-                    form=form,
+                    hold=hold,
+                    hold_music_url=self.settings.hold_music_url,
                 )
                 return {"hold": hold}
             if op == "remove_agent":
@@ -403,17 +419,14 @@ class CallUpdater:
                     for p in participants
                     if p.get("agent_id") == agent_id and p.get("role") == "agent" and not p.get("left_at")
                 ]
-                target = legs[-1] if legs else twiml.agent_label(agent_id)
-                try:
-                    await twilio.remove_participant(
-                        **common, conference_sid=conference_sid, participant=target
-                    )
-                except twilio.TwilioRejected as error:
-                    if error.status != 404:  # the agent has hung up already
-                        raise
+                target = legs[-1] if legs else self.provider.agent_label(agent_id)
+                # An agent who has hung up already counts as removed.
+                await self.provider.hang_up_participant(
+                    account, conference_sid=conference_sid, participant=target
+                )
                 return {"removed": target}
             raise EffectFailed(f"unknown call update {op!r}", code="unknown_update")
-        except twilio.TwilioRejected as error:
+        except CallRejected as error:
             raise EffectFailed(error.message, code=error.code) from None
 
     def on_done(self, uow: UnitOfWork, job: EffectJob, result: dict[str, Any]) -> None:
@@ -437,7 +450,7 @@ class CallUpdater:
                 str(result["participant_call_sid"]),
                 role="agent",
                 agent_id=str(result["agent_id"]),
-                label=twiml.agent_label(str(result["agent_id"])),
+                label=self.provider.agent_label(str(result["agent_id"])),
             )
             # The provider dialled the agent into the conference: a call being taken is answered now.
             agent_connected(uow, call, agent_id=str(result["agent_id"]))

@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.voice import twiml
-from cxstack.channels.voice.control import CONNECTING, agent_connected, upsert_participant
+from cxstack.channels.voice.calls.control import CONNECTING, agent_connected, upsert_participant
+from cxstack.channels.voice.calls.service import record_callback
+from cxstack.channels.voice.plugins.base import VoiceProvider
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import ConferenceReport
-from cxstack.channels.voice.service import record_callback
 
 #: States in which the call's customer is in its conference (or on the way there).
 CONFERENCING = (CONNECTING, "in_progress", "held")
@@ -30,7 +30,7 @@ def _receipt(report: ConferenceReport) -> str:
 
 
 def record_conference_event(
-    uow: UnitOfWork, *, tenant_id: str, call_id: str, report: ConferenceReport
+    uow: UnitOfWork, *, tenant_id: str, call_id: str, report: ConferenceReport, provider: VoiceProvider
 ) -> bool:
     """Record a conference callback about the call ``call_id``, once; return whether it changed anything.
     Raises NotFound for a call the tenant does not have."""
@@ -51,7 +51,7 @@ def record_conference_event(
                 participant["left_at"] = now.isoformat()
         call.participants = participants
     elif report.call_sid is not None:
-        customer = report.call_sid == call.call_sid or report.label == twiml.CUSTOMER_LABEL
+        customer = report.call_sid == call.call_sid or report.label == provider.customer_label
         if event == "participant-join":
             if call.conference_sid is None and call.status in CONFERENCING:
                 call.conference_sid = report.conference_sid

@@ -10,12 +10,11 @@ from urllib.parse import parse_qsl
 
 from fastapi import Request
 
-from cxstack.channels.sms.plugins.base import FormParams, MalformedWebhook
-from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
+from cxstack.channels.providers import FormParams, MalformedWebhook
+from cxstack.channels.twilio.signatures import signature_valid
 from cxstack.kit.errors import DomainError, Forbidden
 
 MAX_WEBHOOK_BYTES = 64 * 1024
-_twilio = TwilioSmsProvider()
 
 
 class UnsupportedMediaType(DomainError):
@@ -83,6 +82,6 @@ def signature_problem(request: Request, params: FormParams, *, auth_token: str) 
     if not signature:
         return "missing_signature", "the X-Twilio-Signature header is missing"
     url = signed_url(request)
-    if not _twilio.signature_valid(url=url, params=params, signature=signature, auth_token=auth_token):
+    if not signature_valid(url=url, params=params, signature=signature, auth_token=auth_token):
         return "signature_invalid", f"X-Twilio-Signature does not match the request to {url}"
     return None

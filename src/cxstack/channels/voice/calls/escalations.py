@@ -10,10 +10,10 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.channels.voice.calls.service import SOURCE
 from cxstack.channels.voice.models import VoiceEscalation
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import CallRequested, EscalationIn, EscalationOut
-from cxstack.channels.voice.service import SOURCE
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations

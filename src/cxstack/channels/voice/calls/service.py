@@ -1,6 +1,6 @@
 """Calls as the provider reports them: an incoming call joins its caller's conversation and hears the
-menu, the menu's answer queues it (or takes a voicemail), and status callbacks record its lifecycle
-(recordings and transcripts: ``recordings``).
+menu (what the caller answers: ``ivr.flow``), and status callbacks record its lifecycle (recordings and
+transcripts: ``recordings``).
 
 A call belongs to the customer of the calling phone (E.164 identity; a customer is created the first time)
 and to a conversation: the one the customer asked to continue by phone (an escalation still waiting),
@@ -24,9 +24,9 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.repository import serialise_on
 from cxstack.channels.numbers.schemas import NumberRoute
-from cxstack.channels.voice import twiml
-from cxstack.channels.voice.ivr import choose_option, tenant_ivr
+from cxstack.channels.voice.ivr.menus import tenant_ivr
 from cxstack.channels.voice.models import VoiceCall, VoiceCallbackReceipt
+from cxstack.channels.voice.plugins.base import VoiceProvider
 from cxstack.channels.voice.repository import VoiceRepository, call_by_id, call_by_sid
 from cxstack.channels.voice.schemas import (
     FINAL_STATUSES,
@@ -34,13 +34,9 @@ from cxstack.channels.voice.schemas import (
     CallCompleted,
     CallEvent,
     CallOut,
-    CallQueued,
     CallRinging,
     CallStatusReport,
     IncomingCall,
-    IvrOption,
-    MenuInput,
-    VoicemailStarted,
 )
 from cxstack.governance.audit.service import record_audit
 from cxstack.kit.errors import Conflict, NotFound
@@ -52,18 +48,15 @@ from cxstack.records.customers import service as customers
 from cxstack.records.customers.schemas import CustomerCreate
 
 SOURCE = "cxstack/channels/voice"
-#: Menu prompts a caller hears before an unanswered menu goes to voicemail.
-MAX_MENU_ATTEMPTS = 3
 CONVERSATIONS_SCANNED = 50
-#: States in which the caller is still in the menu.
-IN_MENU = ("ringing", "in_menu")
 ENDED = frozenset(FINAL_STATUSES.values())
 
 
 @dataclass(frozen=True, slots=True)
 class CallAnswer:
     call_id: str
-    twiml: str
+    #: What the provider is to do with the call (in its own language).
+    instructions: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +183,9 @@ def conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> str
     return created.id
 
 
-def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> CallAnswer:
+def receive_call(
+    uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall, provider: VoiceProvider
+) -> CallAnswer:
     """Record an incoming call in its caller's conversation and answer with the tenant's menu.
 
     A ``CallSid`` seen before records nothing more and gets the menu again. Publishes what the records
@@ -202,7 +197,7 @@ def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> 
     serialise_on(uow.session, f"caller:{tenant_id}:{call.from_number}")
     existing = call_by_sid(uow.session, call.call_sid)
     if existing is not None:
-        return CallAnswer(existing.id, twiml.menu(ivr, attempt=max(existing.menu_attempts, 1)))
+        return CallAnswer(existing.id, provider.menu(ivr, attempt=max(existing.menu_attempts, 1)))
     repo = VoiceRepository(uow.session, tenant_id)
     customer_id = _customer_of(uow, tenant_id=tenant_id, phone=call.from_number)
     escalation = repo.waiting_escalation(customer_id)
@@ -251,10 +246,10 @@ def receive_call(uow: UnitOfWork, *, route: NumberRoute, call: IncomingCall) -> 
             escalation_id=row.escalation_id,
         ),
     )
-    return CallAnswer(row.id, twiml.menu(ivr, attempt=1))
+    return CallAnswer(row.id, provider.menu(ivr, attempt=1))
 
 
-# -- the menu --------------------------------------------------------------------------------------
+# -- a known call ---------------------------------------------------------------------------------
 
 
 def known_call(uow: UnitOfWork, *, tenant_id: str, call_sid: str) -> VoiceCall:
@@ -279,81 +274,6 @@ def adopt_call_sid(uow: UnitOfWork, *, tenant_id: str, call_id: str, call_sid: s
             f"call {call_id} is the provider's call {call.call_sid}, not {call_sid}", field="CallSid"
         )
     return call
-
-
-def _queue_call(uow: UnitOfWork, call: VoiceCall, option: IvrOption, given: MenuInput | None) -> str:
-    assert option.queue is not None
-    call.status, call.queue, call.skill = "queued", option.queue, option.skill
-    call.ivr = {
-        "option": option.key,
-        "digits": given.digits if given else None,
-        "speech": given.speech if given else None,
-        "confidence": given.confidence if given else None,
-        "queue": option.queue,
-        "skill": option.skill,
-    }
-    call.updated_at = uow.clock.now()
-    how = f"pressed {given.digits}" if given and given.digits else f'said "{given.speech}"' if given else ""
-    post_call_message(
-        uow,
-        call,
-        body=f"Caller chose {option.key} in the phone menu ({how}); waiting in the {option.queue} queue",
-        client_id=f"call:{call.call_sid}:queued",
-    )
-    publish_call_event(
-        uow,
-        call,
-        "call.queued",
-        CallQueued(**call_refs(call), queue=option.queue, skill=option.skill, ivr=call.ivr),
-    )
-    return twiml.enqueue(
-        queue=option.queue,
-        announcement="Thank you. Please hold while we connect you.",
-        wait_url=f"{twiml.HOOKS}/wait",
-    )
-
-
-def _take_voicemail(uow: UnitOfWork, call: VoiceCall, prompt: str, given: MenuInput | None) -> str:
-    call.status = "voicemail"
-    call.ivr = {
-        "option": "voicemail",
-        "digits": given.digits if given else None,
-        "speech": given.speech if given else None,
-        "confidence": given.confidence if given else None,
-    }
-    call.updated_at = uow.clock.now()
-    publish_call_event(uow, call, "call.voicemail_started", VoicemailStarted(**call_refs(call), ivr=call.ivr))
-    return twiml.voicemail(prompt=prompt)
-
-
-def answer_menu(uow: UnitOfWork, *, tenant_id: str, given: MenuInput, attempt: int) -> str:
-    """Act on the caller's answer to the menu; return the TwiML to answer with.
-
-    A chosen queue option queues the call (``call.queued`` with what the menu collected); a voicemail
-    option records a message (``call.voicemail_started``); no answer or an unknown one repeats the menu, up
-    to ``MAX_MENU_ATTEMPTS`` prompts, then takes a voicemail. A call past the menu (a repeated callback)
-    changes nothing and hears where it is. Raises NotFound for an unknown call.
-    """
-    call = known_call(uow, tenant_id=tenant_id, call_sid=given.call_sid)
-    ivr = tenant_ivr(uow.session, tenant_id=tenant_id)
-    if call.status == "queued" and call.queue:
-        return twiml.enqueue(queue=call.queue, announcement="Please hold.", wait_url=f"{twiml.HOOKS}/wait")
-    if call.status == "voicemail":
-        return twiml.voicemail(prompt=ivr.voicemail_prompt)
-    if call.status not in IN_MENU:
-        return twiml.goodbye("Goodbye.")
-    option = choose_option(ivr, given)
-    if option is not None:
-        if option.action == "voicemail":
-            return _take_voicemail(uow, call, ivr.voicemail_prompt, given)
-        return _queue_call(uow, call, option, given)
-    if max(attempt, call.menu_attempts) >= MAX_MENU_ATTEMPTS:
-        return _take_voicemail(uow, call, ivr.voicemail_prompt, given)
-    call.menu_attempts = max(attempt, call.menu_attempts) + 1
-    call.updated_at = uow.clock.now()
-    heard = given.digits or given.speech
-    apology = "Sorry, that is not one of the options." if heard else "Sorry, I did not catch that."
-    return twiml.menu(ivr, attempt=call.menu_attempts, apology=apology)
 
 
 # -- status callbacks ------------------------------------------------------------------------------

@@ -23,8 +23,17 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_effect
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for
-from cxstack.channels.voice import twilio, twiml
+from cxstack.channels.providers import ProviderAccount
+from cxstack.channels.voice.calls.service import (
+    call_refs,
+    describe_duration,
+    known_call,
+    post_call_message,
+    publish_call_event,
+    record_callback,
+)
 from cxstack.channels.voice.models import VoiceCall, VoiceRecording
+from cxstack.channels.voice.plugins.base import CallRejected, VoiceProvider
 from cxstack.channels.voice.repository import VoiceRepository, call_by_sid
 from cxstack.channels.voice.schemas import (
     RecordingAttached,
@@ -33,14 +42,6 @@ from cxstack.channels.voice.schemas import (
     RecordingStored,
     TranscriptAttached,
     TranscriptionReport,
-)
-from cxstack.channels.voice.service import (
-    call_refs,
-    describe_duration,
-    known_call,
-    post_call_message,
-    publish_call_event,
-    record_callback,
 )
 from cxstack.channels.voice.settings import VoiceSettings
 from cxstack.kit.errors import Conflict, NotFound
@@ -52,7 +53,8 @@ from cxstack.records.files.schemas import FileOut
 
 
 def _media_url(url: str) -> str:
-    """Twilio's recording URL without an extension serves WAV; name the format for players."""
+    """A recording URL without an extension serves WAV (as the provider reports it); name the format for
+    players."""
     return url if url.rsplit("/", 1)[-1].count(".") else f"{url}.wav"
 
 
@@ -179,12 +181,13 @@ def attach_transcript(uow: UnitOfWork, *, tenant_id: str, report: TranscriptionR
     return message_id
 
 
-def after_voicemail(session: Session, *, tenant_id: str, call_sid: str) -> str:
-    """The TwiML after the caller finished a voicemail (the recording itself arrives by its callback)."""
+def after_voicemail(session: Session, *, tenant_id: str, call_sid: str, provider: VoiceProvider) -> str:
+    """The instructions after the caller finished a voicemail (the recording itself arrives by its
+    callback)."""
     call = call_by_sid(session, call_sid)
     if call is None or call.tenant_id != tenant_id:
         raise NotFound(f"no call {call_sid} is known", field="CallSid")
-    return twiml.goodbye("Thank you for your message. Goodbye.")
+    return provider.goodbye("Thank you for your message. Goodbye.")
 
 
 # -- the copy in the file store --------------------------------------------------------------------
@@ -244,40 +247,25 @@ class RecordingCopier:
 
     settings: VoiceSettings
     store: FileStore
+    provider: VoiceProvider
 
     async def perform(self, job: EffectJob, read: Reader) -> dict[str, Any]:
         number = str(job.payload["number"])
         route = await read(lambda session: route_for(session, number=number))
         if route is None or route.tenant_id != job.tenant_id:
             raise EffectFailed(f"the number {number} is no longer registered", code="number_removed")
+        account = ProviderAccount(route.account_sid, route.auth_token)
         recording_sid = str(job.payload["recording_sid"])
-        url = twilio.recording_media_url(
-            api_url=self.settings.twilio_api_url,
-            account_sid=route.account_sid,
-            recording_sid=recording_sid,
-            reported_url=str(job.payload["url"]),
-        )
         try:
-            data = await twilio.download_recording(
-                url=url,
-                account_sid=route.account_sid,
-                auth_token=route.auth_token,
-                timeout_s=self.settings.download_timeout_seconds,
+            data = await self.provider.fetch_recording(
+                account, recording_sid=recording_sid, reported_url=str(job.payload["url"])
             )
-            if not data:
-                raise twilio.TwilioUnavailable(f"Twilio served recording {recording_sid} empty")
             stored = await asyncio.to_thread(self.store.put, data)
             deleted = False
             if self.settings.delete_recordings_after_copy:
-                await twilio.delete_recording(
-                    api_url=self.settings.twilio_api_url,
-                    account_sid=route.account_sid,
-                    auth_token=route.auth_token,
-                    recording_sid=recording_sid,
-                    timeout_s=self.settings.update_timeout_seconds,
-                )
+                await self.provider.delete_recording(account, recording_sid=recording_sid)
                 deleted = True
-        except twilio.TwilioRejected as error:
+        except CallRejected as error:
             raise EffectFailed(error.message, code=error.code) from None
         return {"key": stored.key, "size": stored.size, "deleted": deleted}
 

@@ -1,0 +1,1 @@
+"""Recordings and transcripts of calls: attached to the conversation, copied into the file store."""
