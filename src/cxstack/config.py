@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     #: writes. ``NORMAL`` syncs only at checkpoints: a killed process still loses nothing, but a power loss
     #: can take the last acknowledged commits.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: Embedded driver: how much of the database file SQLite reads through memory-mapped I/O instead of a
+    #: read call per page (reads of a warm page cost about half); 0 turns it off. SQLite caps it at its
+    #: build's limit (2 GiB for most builds); the pages are the operating system's file cache, not memory
+    #: of the process's own.
+    sqlite_mmap_bytes: int = Field(default=2 * 1024**3, ge=0)
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("./var")

@@ -81,6 +81,7 @@ class Runtime:
             clock=clock,
             partitions=settings.partitions,
             sqlite_synchronous=settings.sqlite_synchronous,
+            sqlite_mmap_bytes=settings.sqlite_mmap_bytes,
         )
         effect_kinds = effects if effects is not None else build_effects(settings)
         runtime = cls(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -388,5 +389,32 @@ async def test_sqlite_commits_survive_power_loss_unless_told_otherwise(
     await runtime.db.start()
     try:
         assert await runtime.db.write(synchronous_level) == level
+    finally:
+        await runtime.db.stop()
+
+
+def mmap_size(uow: UnitOfWork) -> int:
+    size = uow.session.connection().exec_driver_sql("PRAGMA mmap_size").scalar()
+    assert isinstance(size, int)
+    return size
+
+
+@pytest.mark.parametrize(("setting", "size"), [(None, 2 * 1024**3), (0, 0), (64 * 1024**2, 64 * 1024**2)])
+async def test_sqlite_reads_through_memory_mapping_unless_told_otherwise(
+    tmp_path: Path, setting: int | None, size: int
+) -> None:
+    """Connections map the database file (``CXSTACK_SQLITE_MMAP_BYTES``), within SQLite's own cap."""
+    overrides = {} if setting is None else {"sqlite_mmap_bytes": setting}
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'cx.db'}", **overrides)
+    runtime = Runtime.build(settings, run_bus=False)
+    await runtime.db.start()
+    try:
+        found = await runtime.db.write(mmap_size)
+        cap = sqlite3.connect(":memory:").execute("PRAGMA compile_options").fetchall()
+        limit = next(
+            (int(option.split("=")[1]) for (option,) in cap if option.startswith("MAX_MMAP_SIZE=")),
+            0x7FFF0000,
+        )
+        assert found == min(size, limit)
     finally:
         await runtime.db.stop()

@@ -126,9 +126,11 @@ class Database:
         clock: Clock | None = None,
         partitions: int = 16,
         sqlite_synchronous: SqliteSynchronous = "FULL",
+        sqlite_mmap_bytes: int = 2 * 1024**3,
     ) -> None:
         self.url = normalise_url(url)
         self.sqlite_synchronous = sqlite_synchronous
+        self.sqlite_mmap_bytes = sqlite_mmap_bytes
         self.catalog = catalog
         self.clock: Clock = clock or SystemClock()
         self.partitions = partitions
@@ -402,6 +404,7 @@ class Database:
                 "busy_timeout=30000",
                 "temp_store=MEMORY",
                 "cache_size=-65536",
+                f"mmap_size={int(self.sqlite_mmap_bytes)}",
                 "foreign_keys=ON",
                 f"journal_size_limit={WAL_SIZE_LIMIT}",
             ):
