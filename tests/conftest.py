@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def pg_database() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-async def _truncate_postgres(url: str) -> None:
+async def empty_postgres(url: str) -> None:
+    """Empty every table of a migrated PostgreSQL database."""
     connection = await asyncpg.connect(url)
     try:
         tables = await connection.fetch(
@@ -85,7 +87,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'cxstack.db'}"
     url: str = request.getfixturevalue("pg_database")
-    asyncio.run(_truncate_postgres(url))
+    asyncio.run(empty_postgres(url))
     return url
 
 
@@ -117,14 +119,15 @@ def effects() -> EffectRegistry | None:
     return None
 
 
-@pytest.fixture
-async def runtime(
+@asynccontextmanager
+async def started_runtime(
     settings: Settings,
-    subscriptions: SubscriptionRegistry | None,
-    clock: Clock | None,
-    effects: EffectRegistry | None,
+    *,
+    subscriptions: SubscriptionRegistry | None = None,
+    clock: Clock | None = None,
+    effects: EffectRegistry | None = None,
 ) -> AsyncIterator[Runtime]:
-    """A started runtime (database migrated, bus running) on the test's driver."""
+    """A started runtime (database migrated, bus running) on the settings' database, stopped on exit."""
     runtime = Runtime.build(settings, subscriptions=subscriptions, clock=clock, effects=effects)
     await runtime.db.start()
     if runtime.db.driver == "sqlite":
@@ -137,6 +140,20 @@ async def runtime(
         yield runtime
     finally:
         await runtime.stop()
+
+
+@pytest.fixture
+async def runtime(
+    settings: Settings,
+    subscriptions: SubscriptionRegistry | None,
+    clock: Clock | None,
+    effects: EffectRegistry | None,
+) -> AsyncIterator[Runtime]:
+    """A started runtime (database migrated, bus running) on the test's driver."""
+    async with started_runtime(
+        settings, subscriptions=subscriptions, clock=clock, effects=effects
+    ) as runtime:
+        yield runtime
 
 
 @dataclass(frozen=True)

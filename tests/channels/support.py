@@ -1,12 +1,17 @@
-"""Helpers shared by the channels' tests: the events in the log, and running handlers and effects."""
+"""Helpers shared by the channels' tests: the events in the log, running handlers and effects, and a
+runtime on a database of its own."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
+from tests.conftest import empty_postgres, started_runtime
+
 from cxstack.backbone.log import read_events
+from cxstack.config import Settings
 from cxstack.runtime import Runtime
 
 
@@ -33,3 +38,18 @@ async def settle(runtime: Runtime, until: Callable[[], bool] | None = None, time
                 await runtime.bus.drain()
                 return
             await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def runtime_on_empty_database(settings: Settings, name: str) -> AsyncIterator[Runtime]:
+    """A started runtime on an empty database of the settings' driver, with files of its own: a new SQLite
+    file called ``name``, or the PostgreSQL test database emptied (so one at a time there)."""
+    data_dir = settings.data_dir / name
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = settings.database_url
+    if settings.is_sqlite:
+        url = f"sqlite:///{data_dir / 'cxstack.db'}"
+    else:
+        await empty_postgres(url)
+    async with started_runtime(settings.model_copy(update={"database_url": url, "data_dir": data_dir})) as rt:
+        yield rt

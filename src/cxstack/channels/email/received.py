@@ -1,6 +1,6 @@
-"""What a customer's inbound email is recorded as, whichever path takes it in (``threads.ingest_email`` one
-at a time, ``intake.ingest_emails`` many at once): its row, the message posted into its conversation, its
-``email.received`` event, and the answer its caller gets."""
+"""What a customer's inbound email is recorded as (``intake.ingest_emails`` takes it in): its row, the
+message posted into its conversation, its files, its ``email.received`` event, and the answer its caller
+gets."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any
 
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.channels.email.models import EmailMessage
 from cxstack.channels.email.parsing import ParsedEmail
 from cxstack.channels.email.schemas import EmailReceived, ReceivedEmail
 from cxstack.channels.email.service import SOURCE
@@ -174,7 +173,7 @@ def email_row(
     cx_message_id: str | None = None,
     customer_id: str | None = None,
 ) -> dict[str, Any]:
-    """Return the ``email_messages`` row of an inbound email (``repo.insert_email(s)`` writes it), its
+    """Return the ``email_messages`` row of an inbound email (``repo.insert_emails`` writes it), its
     attachments the files ``attachment_ids``; ``record_raw_emails`` fills in its ``raw_file_id``."""
     return {
         "id": email_id,
@@ -238,7 +237,7 @@ def publish_received(
 
 
 def received_email(email: dict[str, Any], *, duplicate: bool) -> ReceivedEmail:
-    """Return what became of an email, from its row (``fields_of`` for a stored one)."""
+    """Return what became of an email, from its row (or what ``emails_by_message_ids`` reads of it)."""
     return ReceivedEmail(
         email_id=email["id"],
         inbox_id=email["inbox_id"],
@@ -251,18 +250,3 @@ def received_email(email: dict[str, Any], *, duplicate: bool) -> ReceivedEmail:
         raw_file_id=email.get("raw_file_id"),
         duplicate=duplicate,
     )
-
-
-def fields_of(email: EmailMessage) -> dict[str, Any]:
-    """Return the row fields ``received_email`` reads, of a stored email."""
-    columns = (
-        "id",
-        "inbox_id",
-        "message_id",
-        "kind",
-        "thread_id",
-        "conversation_id",
-        "cx_message_id",
-        "raw_file_id",
-    )
-    return {**{column: getattr(email, column) for column in columns}, "customer_id": email.customer_id}

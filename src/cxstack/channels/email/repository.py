@@ -21,18 +21,21 @@ _REFS = cast(Table, EmailThreadRef.__table__)
 _EMAILS = cast(Table, EmailMessage.__table__)
 _THREADS = cast(Table, EmailThread.__table__)
 _INBOXES = cast(Table, EmailInbox.__table__)
-_EMAIL_ID_BY_MESSAGE_ID = select(_EMAILS.c.id).where(
-    _EMAILS.c.tenant_id == bindparam("tenant_id"), _EMAILS.c.message_id == bindparam("message_id")
-)
 _THREADS_OF_MESSAGE_IDS = select(_REFS.c.message_id, _REFS.c.thread_id).where(
     _REFS.c.tenant_id == bindparam("tenant_id"), _REFS.c.message_id.in_(bindparam("ids", expanding=True))
-)
-_INBOX_EXISTS = select(_INBOXES.c.id).where(
-    _INBOXES.c.tenant_id == bindparam("tenant_id"), _INBOXES.c.id == bindparam("inbox_id")
 )
 _THREAD_VIEW = select(
     _THREADS.c.id, _THREADS.c.conversation_id, _THREADS.c.customer_address, _THREADS.c.joined_into_id
 ).where(_THREADS.c.tenant_id == bindparam("tenant_id"), _THREADS.c.id == bindparam("thread_id"))
+_THREADS_BY_TOKENS = select(
+    _THREADS.c.token,
+    _THREADS.c.id,
+    _THREADS.c.conversation_id,
+    _THREADS.c.customer_address,
+    _THREADS.c.joined_into_id,
+).where(
+    _THREADS.c.tenant_id == bindparam("tenant_id"), _THREADS.c.token.in_(bindparam("tokens", expanding=True))
+)
 _INSERT_REFS = insert(_REFS)
 _INSERT_EMAIL = insert(_EMAILS)
 _INSERT_THREAD = insert(_THREADS)
@@ -121,23 +124,7 @@ class EmailRepository:
         )
         return {inbox_id for (inbox_id,) in found}
 
-    def inbox_exists(self, inbox_id: str) -> bool:
-        found = self.session.connection().execute(
-            _INBOX_EXISTS, {"tenant_id": self.tenant_id, "inbox_id": inbox_id}
-        )
-        return found.first() is not None
-
     # -- emails --
-
-    def has_email(self, message_id: str) -> bool:
-        """Whether an email with this Message-ID was recorded for the tenant (one indexed read)."""
-        found = self.session.connection().execute(
-            _EMAIL_ID_BY_MESSAGE_ID, {"tenant_id": self.tenant_id, "message_id": message_id}
-        )
-        return found.first() is not None
-
-    def insert_email(self, row: Mapping[str, Any]) -> None:
-        self.session.connection().execute(_INSERT_EMAIL, [dict(row)])
 
     def insert_emails(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert email rows (dicts of every column), one statement."""
@@ -154,13 +141,6 @@ class EmailRepository:
             _EMAILS_BY_MESSAGE_IDS, {"tenant_id": self.tenant_id, "ids": list(dict.fromkeys(message_ids))}
         )
         return {row.message_id: dict(row._mapping) for row in rows}
-
-    def email_by_message_id(self, message_id: str) -> EmailMessage | None:
-        return self.session.scalar(
-            select(EmailMessage).where(
-                EmailMessage.tenant_id == self.tenant_id, EmailMessage.message_id == message_id
-            )
-        )
 
     def email_by_id(self, email_id: str) -> EmailMessage | None:
         return self.session.scalar(
@@ -239,6 +219,23 @@ class EmailRepository:
                 views[row.found_id] = (view, row.joined_into_id)
         return refs, views
 
+    def threads_by_tokens(self, tokens: Sequence[str]) -> dict[str, ThreadView]:
+        """Return, for each of ``tokens`` that is a thread's reply token, what the inbound path reads of
+        that thread, following joins (one query, and one read per joined thread)."""
+        if not tokens:
+            return {}
+        rows = self.session.connection().execute(
+            _THREADS_BY_TOKENS, {"tenant_id": self.tenant_id, "tokens": list(dict.fromkeys(tokens))}
+        )
+        return {
+            row.token: (
+                ThreadView(row.id, row.conversation_id, row.customer_address)
+                if row.joined_into_id is None
+                else self.thread_view(row.joined_into_id)
+            )
+            for row in rows
+        }
+
     def insert_threads(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert thread rows (dicts of every column), one statement."""
         if rows:
@@ -253,12 +250,6 @@ class EmailRepository:
             ]
             self.session.connection().execute(_INSERT_REFS, rows)
 
-    def thread_by_token(self, token: str) -> EmailThread | None:
-        found = self.session.scalar(
-            select(EmailThread).where(EmailThread.tenant_id == self.tenant_id, EmailThread.token == token)
-        )
-        return None if found is None else self.thread(found.id)
-
     def thread_of_conversation(self, conversation_id: str) -> EmailThread | None:
         found = self.session.scalar(
             select(EmailThread)
@@ -272,10 +263,6 @@ class EmailRepository:
         )
         return found
 
-    def threads_of_message_ids(self, message_ids: Sequence[str]) -> list[str]:
-        """Return the ids of the threads any of ``message_ids`` belongs to, oldest thread first."""
-        return sorted(set(self.refs_of(message_ids).values()))
-
     def refs_of(self, message_ids: Sequence[str]) -> dict[str, str]:
         """Return the thread id of each of ``message_ids`` that is known."""
         if not message_ids:
@@ -285,12 +272,10 @@ class EmailRepository:
         )
         return {message_id: thread_id for message_id, thread_id in rows}
 
-    def add_refs(
-        self, message_ids: Sequence[str], thread_id: str, *, known: Mapping[str, str] | None = None
-    ) -> None:
-        """Point each of ``message_ids`` not known yet at ``thread_id`` (``known``: the refs already read)."""
+    def add_refs(self, message_ids: Sequence[str], thread_id: str) -> None:
+        """Point each of ``message_ids`` not known yet at ``thread_id``."""
         unique = list(dict.fromkeys(message_ids))
-        present = known if known is not None else self.refs_of(unique)
+        present = self.refs_of(unique)
         rows = [
             {"id": new_id("etr"), "tenant_id": self.tenant_id, "message_id": m, "thread_id": thread_id}
             for m in unique

@@ -18,7 +18,7 @@ from cxstack.channels.numbers import service as numbers
 from cxstack.channels.numbers.schemas import NumberCreate, NumberOut, NumberRoute
 from cxstack.channels.providers import FormParams, MalformedWebhook
 from cxstack.channels.sms import outbound, service
-from cxstack.channels.sms.intake import InboundRequest, receive_one, receive_sms_batch
+from cxstack.channels.sms.intake import InboundRequest, receive_sms_batch
 from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
 from cxstack.channels.sms.schemas import OptOutOut, OutboundOut
 from cxstack.channels.sms.service import SOURCE
@@ -218,7 +218,7 @@ async def twilio_message(request: Request) -> Response:
     except IntegrityError:
         # The same message (or the sender's first message) raced another delivery; once the other one
         # committed, this one finds its work done (or the customer made).
-        await db.write(lambda uow: receive_one(uow, inbound), context=context)
+        await db.write_batched(receive_sms_batch, inbound, context=context)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 

@@ -1,10 +1,12 @@
-"""Inbound SMS in bulk: the webhooks that wait together for the writer are stored in one call.
+"""Inbound SMS: the webhooks that wait together for the writer are stored in one call, and a webhook
+alone is a batch of one, so there is one set of rules.
 
-``receive_sms_batch`` does for many inbound messages what ``service.receive_sms`` does for one, with a few
-statements for all of them: one read of the receipts (a retried ``MessageSid`` is a duplicate), one read
-of the senders' customers, one insert of the customers first seen, one read of their open conversations,
-the messages posted together (``post_messages``) and one insert of the receipts. Opt-out keywords (STOP,
-START, HELP) and the other messages of their senders go through ``receive_sms`` one at a time.
+``receive_sms_batch`` takes in many inbound messages with a few statements for all of them: one read of
+the receipts (a retried ``MessageSid`` is a duplicate), one read of the senders' customers, one insert of
+the customers first seen, one read of their open conversations, the messages posted together
+(``post_messages``) and one insert of the receipts. Opt-out keywords are messages too: a HELP answer is
+posted right after the HELP it answers, and STOP and START change the phone's opt-out state in the order
+they were sent (see ``service``).
 """
 
 from __future__ import annotations
@@ -21,9 +23,12 @@ from cxstack.channels.sms.schemas import InboundSms
 from cxstack.channels.sms.service import (
     InboundOutcome,
     attachments_of,
+    help_answer,
     keyword_of,
-    receive_sms,
+    publish_help_requested,
+    set_opt_out,
 )
+from cxstack.kit.errors import DomainError
 from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationCreate, MessageCreate
@@ -44,65 +49,47 @@ class _Fresh:
     context: Context
     request: InboundRequest
     data: MessageCreate
-
-
-def receive_one(uow: UnitOfWork, request: InboundRequest) -> InboundOutcome:
-    """``receive_sms`` for one request (the batched write's path for a request alone)."""
-    return receive_sms(uow, route=request.route, sms=request.sms)
+    #: (``stop``/``start``/``help``, the word sent) for an opt-out keyword, else None.
+    keyword: tuple[str, str] | None
 
 
 def receive_sms_batch(
     uow: UnitOfWork, requests: Sequence[tuple[Context, InboundRequest]]
 ) -> list[InboundOutcome | BaseException]:
-    """Receive many inbound messages, each as ``receive_sms`` would; return each one's outcome, in order:
-    its InboundOutcome, or the error it failed with (nothing written for it).
+    """Store many inbound messages in their senders' conversations and act on opt-out keywords; return
+    each one's outcome, in order: its InboundOutcome, or the error it failed with (nothing written for it).
 
-    Each message's records carry its caller's context. Raises (nothing written) when a message fails after
-    the batch wrote for it; the database then runs each request alone.
+    A sender is found by phone identity (the customer created the first time) and joins the customer's
+    conversation (``conversations_to_join``), else a new SMS conversation. A message id seen before
+    changes nothing (``duplicate``). Publishes what the records publish (``customer.created``,
+    ``conversation.created``, ``message.received``...) and ``sms.opted_out``, ``sms.opted_in`` or
+    ``sms.help_requested`` for a keyword; a HELP answer is posted as an outbound message, which the SMS
+    handler sends. Each message's records carry its caller's context. Raises (nothing written) when a
+    message fails after the batch wrote for it; the database then runs each request alone.
     """
     outcomes: list[InboundOutcome | BaseException | None] = [None] * len(requests)
-    keyword_senders = {
-        (request.route.tenant_id, request.sms.from_number)
-        for _, request in requests
-        if keyword_of(request.sms) is not None
-    }
     by_tenant: dict[str, list[tuple[int, Context, InboundRequest]]] = {}
-    alone: list[tuple[int, Context, InboundRequest]] = []
     for index, (context, request) in enumerate(requests):
-        if (request.route.tenant_id, request.sms.from_number) in keyword_senders:
-            alone.append((index, context, request))
-        else:
-            by_tenant.setdefault(request.route.tenant_id, []).append((index, context, request))
+        by_tenant.setdefault(request.route.tenant_id, []).append((index, context, request))
     for tenant_id, items in by_tenant.items():
-        _receive_plain(uow, tenant_id, items, outcomes)
-    for index, context, request in alone:
-        outcomes[index] = _receive_alone(uow, context, request)
-    return [outcome for outcome in outcomes if outcome is not None]
+        _receive(uow, tenant_id, items, outcomes)
+    answered = [outcome for outcome in outcomes if outcome is not None]
+    assert len(answered) == len(requests)
+    return answered
 
 
-def _receive_alone(
-    uow: UnitOfWork, context: Context, request: InboundRequest
-) -> InboundOutcome | BaseException:
-    mark = len(uow.events)
-    try:
-        with uow.session.begin_nested():
-            return receive_one(uow.acting_for(context), request)
-    except Exception as error:
-        del uow.events[mark:]
-        return error
-
-
-def _receive_plain(
+def _receive(
     uow: UnitOfWork,
     tenant_id: str,
     items: list[tuple[int, Context, InboundRequest]],
     outcomes: list[InboundOutcome | BaseException | None],
 ) -> None:
-    """Receive messages of one tenant that are not opt-out keywords."""
+    """Receive the messages of one tenant."""
     session = uow.session
     repo = SmsRepository(session, tenant_id)
-    # On PostgreSQL one sender's messages are taken one transaction at a time (see ``receive_sms``); the
-    # locks are taken in one order so that two batches never wait on each other in a circle.
+    # On PostgreSQL one sender's messages are taken one transaction at a time: a retry waits for its first
+    # delivery, and a burst of first messages makes one customer and one conversation. The locks are taken
+    # in one order so that two batches never wait on each other in a circle.
     for phone in sorted({request.sms.from_number for _, _, request in items}):
         serialise_on(session, f"sender:{tenant_id}:{phone}")
     seen = repo.inbound_receipts([request.sms.message_sid for _, _, request in items])
@@ -137,7 +124,7 @@ def _receive_plain(
         except ValueError as error:
             outcomes[index] = error
             continue
-        fresh.append(_Fresh(index, context, request, data))
+        fresh.append(_Fresh(index, context, request, data, keyword_of(request.sms)))
     if fresh:
         _store(uow, tenant_id, repo, fresh, outcomes)
     for index, first in repeats:
@@ -152,6 +139,8 @@ def _store(
     fresh: list[_Fresh],
     outcomes: list[InboundOutcome | BaseException | None],
 ) -> None:
+    """Find or create the senders and their conversations, post the messages (a HELP answer right after
+    its HELP), record the receipts, then act on the keywords in the order they were sent."""
     session = uow.session
     first_context: dict[str, Context] = {}
     for item in fresh:
@@ -174,26 +163,30 @@ def _store(
                 tenant_id=tenant_id,
                 data=ConversationCreate(customer_id=customer_id, channel="sms"),
             ).id
-    posts = [
-        (
-            item.context,
-            conversations.MessagePost(
-                tenant_id, conversation_of[customer_of[item.request.sms.from_number]], item.data
-            ),
-        )
-        for item in fresh
-    ]
-    posted = conversations.post_messages(uow, posts)
+    posts: list[tuple[Context, conversations.MessagePost]] = []
+    for item in fresh:
+        route, sms = item.request.route, item.request.sms
+        conversation_id = conversation_of[customer_of[sms.from_number]]
+        posts.append((item.context, conversations.MessagePost(tenant_id, conversation_id, item.data)))
+        if item.keyword is not None and item.keyword[0] == "help":
+            answer = help_answer(route=route, sms=sms)
+            posts.append((item.context, conversations.MessagePost(tenant_id, conversation_id, answer)))
+    posted = iter(conversations.post_messages(uow, posts))
     receipts: list[dict[str, Any]] = []
     now = uow.clock.now()
-    for item, result in zip(fresh, posted, strict=True):
-        if isinstance(result, BaseException):
-            # The customer or conversation made for it is written already: raising rolls the call back,
-            # and the database runs each request alone (this one then fails with this error, alone).
-            raise result
+    for item in fresh:
+        result = next(posted)
+        answered = next(posted) if item.keyword is not None and item.keyword[0] == "help" else None
+        for outcome in (result, answered):
+            if isinstance(outcome, DomainError):
+                # The customer or conversation made for it is written already: raising rolls the call
+                # back, and the database runs each request alone (this one then fails with this error).
+                raise outcome
+        assert isinstance(result, conversations.PostedMessage)
         sms = item.request.sms
         customer_id = customer_of[sms.from_number]
         conversation_id = conversation_of[customer_id]
+        action = item.keyword[0] if item.keyword is not None else ""
         receipts.append(
             {
                 "id": new_id("sir"),
@@ -203,7 +196,7 @@ def _store(
                 "customer_id": customer_id,
                 "conversation_id": conversation_id,
                 "message_id": result.message.id,
-                "keyword": "",
+                "keyword": action,
                 "received_at": now,
             }
         )
@@ -212,6 +205,31 @@ def _store(
             conversation_id=conversation_id,
             message_id=result.message.id,
             duplicate=False,
-            keyword="",
+            keyword=action,
         )
     repo.add_inbound_receipts(receipts)
+    for item in fresh:
+        if item.keyword is None:
+            continue
+        action, word = item.keyword
+        route, sms = item.request.route, item.request.sms
+        customer_id = customer_of[sms.from_number]
+        acting = uow.acting_for(item.context)
+        if action == "help":
+            publish_help_requested(
+                acting,
+                route=route,
+                sms=sms,
+                customer_id=customer_id,
+                conversation_id=conversation_of[customer_id],
+            )
+        else:
+            set_opt_out(
+                acting,
+                repo,
+                route=route,
+                sms=sms,
+                customer_id=customer_id,
+                opted_out=action == "stop",
+                word=word,
+            )

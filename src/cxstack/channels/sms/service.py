@@ -1,4 +1,5 @@
-"""SMS inbound messages and opt-outs (the numbers they arrive at: ``channels.numbers``).
+"""SMS opt-out keywords and opt-outs (the numbers messages arrive at: ``channels.numbers``; inbound
+messages are stored by ``intake``).
 
 An inbound message finds its sender by phone identity (creating the customer the first time) and joins the
 customer's conversation: the newest one on SMS that is not closed, else the newest not closed on any other
@@ -15,7 +16,6 @@ from urllib.parse import urlsplit
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.numbers.repository import serialise_on
 from cxstack.channels.numbers.schemas import NumberRoute
 from cxstack.channels.sms.models import SmsOptOut
 from cxstack.channels.sms.repository import SmsRepository
@@ -29,10 +29,8 @@ from cxstack.governance.audit.service import record_audit
 from cxstack.kit.errors import NotFound
 from cxstack.kit.ids import new_id
 from cxstack.kit.pagination import Page
-from cxstack.records.conversations import service as conversations
-from cxstack.records.conversations.schemas import Attachment, ConversationCreate, MessageCreate
+from cxstack.records.conversations.schemas import Attachment, MessageCreate
 from cxstack.records.customers import service as customers
-from cxstack.records.customers.schemas import CustomerCreate
 
 SOURCE = "cxstack/channels/sms"
 #: Twilio's standard opt-out keywords, matched against the whole message (case and trailing punctuation
@@ -81,25 +79,6 @@ def keyword_of(sms: InboundSms) -> tuple[str, str] | None:
     return (action, word[:20]) if action is not None else None
 
 
-def _customer_of(uow: UnitOfWork, *, tenant_id: str, phone: str) -> str:
-    try:
-        return customers.lookup_customer(uow.session, tenant_id=tenant_id, kind="phone", value=phone).id
-    except NotFound:
-        return customers.create_customer(uow, tenant_id=tenant_id, data=CustomerCreate(phone=phone)).id
-
-
-def _conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> str:
-    found = conversations.conversations_to_join(
-        uow.session, tenant_id=tenant_id, customer_ids=[customer_id], channel="sms"
-    )
-    if customer_id in found:
-        return found[customer_id]
-    created = conversations.create_conversation(
-        uow, tenant_id=tenant_id, data=ConversationCreate(customer_id=customer_id, channel="sms")
-    )
-    return created.id
-
-
 def attachments_of(sms: InboundSms) -> list[Attachment]:
     """The message's media as conversation attachments (by URL)."""
     found = []
@@ -111,81 +90,7 @@ def attachments_of(sms: InboundSms) -> list[Attachment]:
     return found
 
 
-def receive_sms(uow: UnitOfWork, *, route: NumberRoute, sms: InboundSms) -> InboundOutcome:
-    """Store an inbound message in its sender's conversation and act on an opt-out keyword.
-
-    A message id seen before changes nothing (``duplicate``). Publishes what the records publish
-    (``customer.created``, ``conversation.created``, ``message.received``...) and ``sms.opted_out``,
-    ``sms.opted_in`` or ``sms.help_requested`` for a keyword; a HELP answer is posted as an outbound
-    message, which the SMS handler sends.
-    """
-    tenant_id = route.tenant_id
-    repo = SmsRepository(uow.session, tenant_id)
-    # One sender's messages are taken one at a time: a retry waits for its first delivery, and a burst of
-    # first messages makes one customer and one conversation.
-    serialise_on(uow.session, f"sender:{tenant_id}:{sms.from_number}")
-    seen = repo.inbound_receipt(sms.message_sid)
-    if seen is not None:
-        return InboundOutcome(
-            customer_id=seen.customer_id,
-            conversation_id=seen.conversation_id,
-            message_id=seen.message_id,
-            duplicate=True,
-            keyword=seen.keyword,
-        )
-    customer_id = _customer_of(uow, tenant_id=tenant_id, phone=sms.from_number)
-    conversation_id = _conversation_of(uow, tenant_id=tenant_id, customer_id=customer_id)
-    posted = conversations.post_message(
-        uow,
-        tenant_id=tenant_id,
-        conversation_id=conversation_id,
-        data=MessageCreate(
-            direction="inbound",
-            body=sms.body,
-            channel="sms",
-            attachments=attachments_of(sms),
-            client_id=sms.message_sid,
-        ),
-    )
-    keyword = keyword_of(sms)
-    action = keyword[0] if keyword else ""
-    repo.add_inbound_receipt(
-        {
-            "id": new_id("sir"),
-            "number_id": route.number_id,
-            "message_sid": sms.message_sid,
-            "from_number": sms.from_number,
-            "customer_id": customer_id,
-            "conversation_id": conversation_id,
-            "message_id": posted.message.id,
-            "keyword": action,
-            "received_at": uow.clock.now(),
-        }
-    )
-    if keyword is not None:
-        word = keyword[1]
-        if action == "help":
-            _answer_help(uow, route=route, sms=sms, customer_id=customer_id, conversation_id=conversation_id)
-        else:
-            _set_opt_out(
-                uow,
-                repo,
-                route=route,
-                sms=sms,
-                customer_id=customer_id,
-                opted_out=action == "stop",
-                word=word,
-            )
-    return InboundOutcome(
-        customer_id=customer_id,
-        conversation_id=conversation_id,
-        message_id=posted.message.id,
-        duplicate=False,
-        keyword=action,
-    )
-
-
-def _set_opt_out(
+def set_opt_out(
     uow: UnitOfWork,
     repo: SmsRepository,
     *,
@@ -195,6 +100,8 @@ def _set_opt_out(
     opted_out: bool,
     word: str,
 ) -> None:
+    """Record a STOP (``opted_out``) or START from the message's phone; publishes ``sms.opted_out`` or
+    ``sms.opted_in`` when that changes the phone's state."""
     now = uow.clock.now()
     row = repo.opt_out(sms.from_number)
     was_opted_out = row is not None and row.opted_out
@@ -230,21 +137,21 @@ def _set_opt_out(
     )
 
 
-def _answer_help(
+def help_answer(*, route: NumberRoute, sms: InboundSms) -> MessageCreate:
+    """Return the message that answers a HELP: the number's help text, outbound, from the system."""
+    return MessageCreate(
+        direction="outbound",
+        author_kind="system",
+        body=route.help_text,
+        channel="sms",
+        client_id=f"sms-help-{sms.message_sid}",
+    )
+
+
+def publish_help_requested(
     uow: UnitOfWork, *, route: NumberRoute, sms: InboundSms, customer_id: str, conversation_id: str
 ) -> None:
-    conversations.post_message(
-        uow,
-        tenant_id=route.tenant_id,
-        conversation_id=conversation_id,
-        data=MessageCreate(
-            direction="outbound",
-            author_kind="system",
-            body=route.help_text,
-            channel="sms",
-            client_id=f"sms-help-{sms.message_sid}",
-        ),
-    )
+    """Publish ``sms.help_requested`` for a HELP (its answer, ``help_answer``, is posted with it)."""
     uow.publish(
         "sms.help_requested",
         tenant_id=route.tenant_id,
