@@ -1,5 +1,5 @@
 """Email channel operations: manage the inboxes that receive a tenant's mail, and find the inbox of an
-address. Inbound email is taken in by ``threads`` (one at a time) and ``intake`` (many at once); replies go
+address. Inbound email is taken in by ``intake`` (one email is a batch of one); replies go
 out through ``replies``."""
 
 from __future__ import annotations
