@@ -1,6 +1,7 @@
 """Inbound emails written together (the intake's batched write): each comes out as it would alone, whatever
 else is in its batch: replies beside their parents, the same Message-ID twice, one new sender in two
-threads, a bounce and refused emails in the middle, and their events carry their own caller's context."""
+threads, a bounce and refused emails in the middle, a thread that has no conversation yet, and their events
+carry their own caller's context."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from tests.conftest import TenantKey
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.channels.email.inbound import EmailIntake
 from cxstack.channels.email.intake import InboundEmail, inbound_email, ingest_emails
+from cxstack.channels.email.models import EmailThread
 from cxstack.channels.email.parsing import parse_email
 from cxstack.channels.email.schemas import ReceivedEmail
 from cxstack.kit.errors import DomainError, NotFound, ValidationFailed
+from cxstack.kit.ids import new_id
 from cxstack.runtime import Runtime
 
 pytestmark = pytest.mark.usefixtures("inbox")
@@ -79,7 +82,7 @@ async def test_a_batch_threads_replies_beside_their_parents_and_answers_each_ema
             no_sender,
             compose(sender="Eve <eve@localhost>", message_id="e1@example.com"),
             fixture_bytes("dsn_bounce.eml"),
-            # The same Message-ID again, after a bounce that was taken in by itself.
+            # The same Message-ID again, after a bounce.
             compose(sender=ada, message_id="c1@example.com", subject="Invoice", body="Where is my invoice?"),
             # A reply to the thread Bob started in this batch, from Bob.
             compose(
@@ -160,3 +163,53 @@ async def test_emails_arriving_at_once_through_the_intake_are_each_taken_in_once
     assert sorted(c["message_count"] for c in conversations) == [8] * 5
     assert len((await api.get("/v1/customers")).json()["data"]) == 5
     assert len(await events_of(api, "email.received")) == 40
+
+
+async def test_a_thread_without_a_conversation_is_given_one_by_its_first_customer_email(
+    api: httpx.AsyncClient, intake: EmailIntake, runtime: Runtime, inbox: dict[str, Any], tenant: TenantKey
+) -> None:
+    def add_thread(uow: UnitOfWork) -> None:
+        uow.session.add(
+            EmailThread(
+                id=new_id("eth"),
+                tenant_id=tenant.tenant_id,
+                inbox_id=inbox["id"],
+                conversation_id=None,
+                customer_id=None,
+                customer_address="",
+                token="feedc0de",
+                subject="Earlier",
+                joined_into_id=None,
+                created_at=uow.clock.now(),
+            )
+        )
+
+    await runtime.db.write(add_thread)
+    raws = [
+        compose(sender="Zed <zed@example.com>", message_id="z1@example.com", body="First."),
+        compose(sender="Zed <zed@example.com>", message_id="z2@example.com", body="Second."),
+    ]
+    requests = [
+        (
+            Context(actor="test"),
+            inbound_email(
+                tenant_id=tenant.tenant_id,
+                inbox_id=inbox["id"],
+                token="feedc0de",
+                parsed=parse_email(raw),
+                raw=intake.store.put(raw),
+                attachments=[],
+            ),
+        )
+        for raw in raws
+    ]
+    first, second = await runtime.db.write(lambda uow: ingest_emails(uow, requests))
+    assert isinstance(first, ReceivedEmail) and isinstance(second, ReceivedEmail)
+    assert first.thread_id == second.thread_id and first.conversation_id == second.conversation_id
+    assert first.conversation_id is not None
+    assert [m["body"] for m in await messages_of(api, first.conversation_id)] == ["First.", "Second."]
+    received = await events_of(api, "email.received")
+    assert sorted(e["data"]["new_thread"] for e in received) == [False, True]
+    thread = await runtime.db.read(lambda session: session.get(EmailThread, first.thread_id))
+    assert thread is not None and thread.conversation_id == first.conversation_id
+    assert (thread.customer_id, thread.customer_address) == (first.customer_id, "zed@example.com")
