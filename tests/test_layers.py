@@ -11,9 +11,10 @@ The rules:
 - ``backbone`` imports only ``backbone``, ``kit`` and ``config``.
 - ``governance`` imports only ``backbone`` and ``governance``.
 - A layer (``records``, ``channels``, ``routing``, ``workspace``, ``automation``, ``analytics``,
-  ``retention``, ``interop``) imports ``backbone``, ``governance``, its own package, and of ``records``
-  only the public modules ``cxstack.records.<domain>.service`` and ``.schemas`` (``records`` itself may
-  import anything of ``records``). Its ``api`` modules may also import ``web``.
+  ``retention``, ``interop``) imports ``backbone``, ``governance``, ``config`` (the settings' types, handed
+  to it by the composition roots), its own package, and of ``records`` only the public modules
+  ``cxstack.records.<domain>.service`` and ``.schemas`` (``records`` itself may import anything of
+  ``records``). Its ``api`` modules may also import ``web``.
 - ``web`` imports the layers' ``api`` modules, ``backbone``, ``governance``, ``runtime``, ``config`` and
   ``web``.
 - ``config`` and the ``cxstack`` package itself import nothing of cxstack.
@@ -197,7 +198,7 @@ def rule_broken(importer: str, imported: str) -> str | None:
             return None
         return "web imports only layers' api modules, backbone, governance, runtime and config"
     # source is one of LAYERS
-    if target in {BACKBONE, GOVERNANCE}:
+    if target in {BACKBONE, GOVERNANCE, CONFIG}:
         return None
     if target == WEB:  # an api module, allowed above
         return None
@@ -207,7 +208,7 @@ def rule_broken(importer: str, imported: str) -> str | None:
         return (
             "other layers import only records' public modules (cxstack.records.<domain>.service or .schemas)"
         )
-    return f"{source} imports only backbone, governance, its own package and records' public modules"
+    return f"{source} imports only backbone, governance, config, its own package and records' public modules"
 
 
 def violations(edges: Iterable[ImportEdge]) -> list[Violation]:
@@ -330,6 +331,8 @@ def test_relative_imports_resolve_against_the_importing_package() -> None:
         ("cxstack.channels.sms.service", "cxstack.records.customers.repository", False),
         ("cxstack.channels.sms.service", "cxstack.routing.queues.service", False),
         ("cxstack.channels.sms.service", "cxstack.runtime", False),
+        ("cxstack.channels.sms.service", "cxstack.wiring", False),
+        ("cxstack.channels.sms.handlers", "cxstack.config", True),
         ("cxstack.channels.sms.api", "cxstack.web.responses", True),
         ("cxstack.records.cases.service", "cxstack.records.customers.repository", True),
         ("cxstack.interop.webhooks.service", "cxstack.governance.tenants.service", True),

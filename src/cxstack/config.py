@@ -1,18 +1,102 @@
-"""Process settings, read from the environment (prefix ``CXSTACK_``)."""
+"""Process settings, read from the environment (prefix ``CXSTACK_``) once, by the process's entry point.
+
+The channels' settings are nested: ``settings.sms.public_url`` is ``CXSTACK_SMS_PUBLIC_URL``,
+``settings.voice.twilio_api_url`` is ``CXSTACK_VOICE_TWILIO_API_URL``. Nothing else in cxstack reads the
+environment: the settings are passed to what needs them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CXSTACK_"
+#: Base URL of Twilio's REST API, for SMS and calls alike.
+TWILIO_API_URL = "https://api.twilio.com"
+
+
+class SmsSettings(BaseModel):
+    """The SMS channel (``CXSTACK_SMS_*``): the providers' APIs, and where they reach cxstack back."""
+
+    model_config = ConfigDict(frozen=True)
+
+    twilio_api_url: str = Field(
+        default=TWILIO_API_URL, description="Base URL of Twilio's REST API (a test double in tests)."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The URL at which the provider reaches this cxstack (https://cx.example.com). Set, outbound "
+            "messages ask for delivery status callbacks at <public_url>/hooks/sms/twilio/status."
+        ),
+    )
+    send_timeout_seconds: float = Field(default=10.0, gt=0)
+
+
+class VoiceSettings(BaseModel):
+    """The voice channel (``CXSTACK_VOICE_*``): Twilio's API, where it reaches cxstack back, hold music."""
+
+    model_config = ConfigDict(frozen=True)
+
+    twilio_api_url: str = Field(
+        default=TWILIO_API_URL, description="Base URL of Twilio's REST API (a test double in tests)."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description=(
+            "The URL at which Twilio reaches this cxstack (https://cx.example.com). Set, calls connected to "
+            "an agent are recorded and their recordings attached to the conversation, and conference events "
+            "are reported; outgoing calls need it (Twilio fetches the answered call's TwiML there)."
+        ),
+    )
+    hold_music_url: str = Field(default="http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3")
+    update_timeout_seconds: float = Field(default=10.0, gt=0)
+    download_timeout_seconds: float = Field(default=60.0, gt=0)
+    delete_recordings_after_copy: bool = Field(
+        default=False,
+        description="Delete a recording at Twilio once it is copied into cxstack's file store.",
+    )
+
+
+class InappSettings(BaseModel):
+    """The in-app channel (``CXSTACK_INAPP_*``): where the push providers' APIs are. Each tenant's own push
+    credentials are stored per tenant, not here."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fcm_api_url: str = Field(
+        default="https://fcm.googleapis.com",
+        description="Base URL of FCM's HTTP v1 API (a test double in tests).",
+    )
+    fcm_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token",
+        description="Google's OAuth 2.0 token endpoint: the only token_uri a service account may name.",
+    )
+    apns_url: str = Field(default="https://api.push.apple.com", description="APNs' production endpoint.")
+    apns_sandbox_url: str = Field(
+        default="https://api.sandbox.push.apple.com",
+        description="APNs' development endpoint, for tenants whose apns_sandbox is set.",
+    )
+    apns_ca_file: str | None = Field(
+        default=None,
+        description="A PEM bundle of the certificate authorities APNs connections trust instead of the "
+        "system's (a TLS-inspecting proxy, or a test double).",
+    )
+    push_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 class Settings(BaseSettings):
     """Everything a cxstack process needs to know about where it runs."""
 
-    model_config = SettingsConfigDict(env_prefix="CXSTACK_", extra="ignore")
+    # A nested model's fields are read from ``CXSTACK_<MODEL>_<FIELD>``: the name splits once, after the
+    # model's name, so that field names keep their underscores.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", env_nested_delimiter="_", env_nested_max_split=1
+    )
 
     database_url: str = Field(
         default="sqlite:///./var/cxstack.db",
@@ -78,6 +162,9 @@ class Settings(BaseSettings):
     email_max_attachment_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     #: Email channel: how old an inbound-parse webhook's signed timestamp may be.
     email_webhook_max_age_seconds: int = Field(default=900, gt=0)
+    sms: SmsSettings = Field(default_factory=SmsSettings)
+    voice: VoiceSettings = Field(default_factory=VoiceSettings)
+    inapp: InappSettings = Field(default_factory=InappSettings)
 
     @property
     def is_sqlite(self) -> bool:
@@ -94,3 +181,34 @@ class Settings(BaseSettings):
         if self.run_workers_in_server is not None:
             return self.run_workers_in_server
         return not self.is_scale_out
+
+
+class InvalidSettings(ValueError):
+    """The environment sets a variable to a value its setting refuses; the message names each variable."""
+
+
+def load_settings() -> Settings:
+    """Return the settings the environment gives; raises InvalidSettings naming every variable refused."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = [f"{variable_of(problem['loc'])}: {problem['msg']}" for problem in error.errors()]
+        raise InvalidSettings("invalid settings: " + "; ".join(problems)) from None
+
+
+def variable_of(location: Sequence[int | str]) -> str:
+    """Return the environment variable of a setting by its place in ``Settings`` (``("sms",
+    "public_url")`` is ``CXSTACK_SMS_PUBLIC_URL``); a place inside a value (a key of a dict) counts as the
+    setting's own."""
+    model: type[BaseModel] = Settings
+    names: list[str] = []
+    for part in location:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            break
+        names.append(str(part))
+        annotation = field.annotation
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return (ENV_PREFIX + "_".join(names)).upper()

@@ -1,4 +1,5 @@
-"""A running cxstack: settings, database, catalog, subscriptions and, where this process runs it, the bus.
+"""A running cxstack: settings, database, catalog, subscriptions, the process's services and, where this
+process runs it, the bus.
 
 Which parts run is decided by the settings and the process's role:
 
@@ -28,8 +29,7 @@ from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.worker import Worker
 from cxstack.config import Settings
 from cxstack.kit.clock import Clock, SystemClock
-from cxstack.records.conversations.service import DeliveryChecks
-from cxstack.wiring import build_catalog, build_delivery_checks, build_effects, build_subscriptions
+from cxstack.wiring import Services, build_catalog, build_effects, build_services, build_subscriptions
 
 
 @dataclass
@@ -39,6 +39,10 @@ class Runtime:
     catalog: EventCatalog
     subscriptions: SubscriptionRegistry
     clock: Clock
+    #: What the parts of this process share (the file store, the chat hub, the key checks...).
+    services: Services
+    #: Committed events for whoever watches now (WebSockets); see ``cxstack.backbone.live``.
+    live: LiveFeed
     #: The effect kinds this process performs (calls to the outside world after commit).
     effects: EffectRegistry = field(default_factory=EffectRegistry)
     bus: Bus | None = None
@@ -48,11 +52,6 @@ class Runtime:
     worker: Worker | None = None
     #: Wherever handlers run: claims due effects and performs them.
     effect_runner: EffectRunner | None = None
-    #: Committed events for whoever watches now (WebSockets); see ``cxstack.backbone.live``.
-    live: LiveFeed = field(default_factory=LiveFeed)
-    #: What each channel refuses to deliver, asked when a message to a customer is posted.
-    delivery_checks: DeliveryChecks = field(default_factory=build_delivery_checks)
-    extras: dict[str, object] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -74,7 +73,6 @@ class Runtime:
             raise ValueError(WORKER_NEEDS_SCALE_OUT)
         clock = clock or SystemClock()
         catalog = build_catalog()
-        registry = subscriptions if subscriptions is not None else build_subscriptions(settings)
         db = Database(
             settings.database_url,
             catalog=catalog,
@@ -83,19 +81,28 @@ class Runtime:
             sqlite_synchronous=settings.sqlite_synchronous,
             sqlite_mmap_bytes=settings.sqlite_mmap_bytes,
         )
-        effect_kinds = effects if effects is not None else build_effects(settings)
+        if settings.is_scale_out:
+            live = LiveFeed(nats_url=settings.nats_url, prefix=settings.stream_prefix)
+        else:
+            live = LiveFeed()
+            db.add_event_listener(live.publish)
+        services = build_services(settings, db=db, live=live, clock=clock)
+        registry = (
+            subscriptions
+            if subscriptions is not None
+            else build_subscriptions(settings, files=services.files)
+        )
+        effect_kinds = effects if effects is not None else build_effects(settings, files=services.files)
         runtime = cls(
             settings=settings,
             db=db,
             catalog=catalog,
             subscriptions=registry,
             clock=clock,
+            services=services,
+            live=live,
             effects=effect_kinds,
         )
-        if settings.is_scale_out:
-            runtime.live = LiveFeed(nats_url=settings.nats_url, prefix=settings.stream_prefix)
-        else:
-            db.add_event_listener(runtime.live.publish)
         handlers = run_bus if run_bus is not None else (role == "worker" or settings.server_runs_handlers)
         if settings.is_scale_out:
             if handlers:

@@ -1,13 +1,19 @@
-"""The composition root: the one place that lists every event type and every subscription.
+"""The composition root: the one place that lists every event type, every subscription and effect, and the
+services a process shares.
 
 Each layer declares its event types in its ``schemas.py`` (``EVENT_TYPES``) and its subscriptions in its
-``handlers.py`` (``register``). Nothing is registered by importing a module.
+``handlers.py`` (``register``). Nothing is registered by importing a module, and nothing is made on first
+use: ``build_services`` makes each shared service once, typed, and the runtime holds them.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cxstack.backbone.catalog import EventCatalog
+from cxstack.backbone.database import Database
 from cxstack.backbone.effects import EffectRegistry
+from cxstack.backbone.live import LiveFeed
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.channels.email import handlers as email_handlers
 from cxstack.channels.email import schemas as email_schemas
@@ -15,15 +21,20 @@ from cxstack.channels.email.relay import RelaySettings
 from cxstack.channels.inapp import handlers as inapp_handlers
 from cxstack.channels.inapp import schemas as inapp_schemas
 from cxstack.channels.numbers import schemas as number_schemas
+from cxstack.channels.numbers.routes import RouteCache
 from cxstack.channels.sms import handlers as sms_handlers
 from cxstack.channels.sms import outbound as sms_outbound
 from cxstack.channels.sms import schemas as sms_schemas
 from cxstack.channels.voice import handlers as voice_handlers
 from cxstack.channels.voice import schemas as voice_schemas
+from cxstack.channels.voice.plugins.base import VoiceProvider
 from cxstack.channels.webchat import schemas as webchat_schemas
+from cxstack.channels.webchat.hub import ChatHub
 from cxstack.config import Settings
 from cxstack.governance.tenants import schemas as tenant_schemas
-from cxstack.kit.files import local_file_store
+from cxstack.governance.tenants.key_checks import KeyLookups, KeyUsage
+from cxstack.kit.clock import Clock
+from cxstack.kit.files import FileStore, local_file_store
 from cxstack.records.accounts import schemas as account_schemas
 from cxstack.records.cases import schemas as case_schemas
 from cxstack.records.conversations import schemas as conversation_schemas
@@ -33,6 +44,39 @@ from cxstack.records.merges import schemas as merge_schemas
 from cxstack.records.notes import schemas as note_schemas
 from cxstack.records.tags import schemas as tag_schemas
 from cxstack.records.timeline import handlers as timeline_handlers
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What the parts of one process share, made once when the runtime is built."""
+
+    #: Attachments, recordings and email bodies (under ``CXSTACK_DATA_DIR``).
+    files: FileStore
+    #: Open live-chat sockets of this process, by tenant and conversation.
+    chat_hub: ChatHub
+    #: Numbers' routes as the provider webhooks last read them.
+    number_routes: RouteCache
+    #: The voice provider the voice routes answer and ask (``Settings.voice``).
+    voice_provider: VoiceProvider
+    #: What each channel refuses to deliver, asked when a message to a customer is posted.
+    delivery_checks: DeliveryChecks
+    #: Tenant keys checked against the database, grouped under load.
+    key_lookups: KeyLookups
+    #: Keys' ``last_used_at``, written off the request's path.
+    key_usage: KeyUsage
+
+
+def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: Clock) -> Services:
+    """Return the services of a process on ``db`` whose sockets watch ``live``."""
+    return Services(
+        files=local_file_store(settings.data_dir),
+        chat_hub=ChatHub(db, live),
+        number_routes=RouteCache(),
+        voice_provider=voice_handlers.provider_from(settings.voice),
+        delivery_checks=build_delivery_checks(),
+        key_lookups=KeyLookups(db),
+        key_usage=KeyUsage(db, clock),
+    )
 
 
 def build_catalog() -> EventCatalog:
@@ -57,31 +101,27 @@ def build_catalog() -> EventCatalog:
     )
 
 
-def build_subscriptions(settings: Settings | None = None) -> SubscriptionRegistry:
-    """Return every subscription of cxstack, registered by each layer's ``handlers.register``."""
+def build_subscriptions(settings: Settings, *, files: FileStore) -> SubscriptionRegistry:
+    """Return every subscription of cxstack, registered by each layer's ``handlers.register``, configured
+    by ``settings`` and storing into ``files`` (``Services.files``)."""
     registry = SubscriptionRegistry()
     timeline_handlers.register(registry)
-    sms_handlers.register(registry)
+    sms_handlers.register(registry, settings.sms)
     inapp_handlers.register(registry)
-    email_settings = settings or Settings()
-    email_handlers.register(
-        registry, relay=email_relay(email_settings), store=local_file_store(email_settings.data_dir)
-    )
+    email_handlers.register(registry, relay=email_relay(settings), store=files)
     return registry
 
 
-def build_effects(settings: Settings | None = None) -> EffectRegistry:
+def build_effects(settings: Settings, *, files: FileStore) -> EffectRegistry:
     """Return every effect kind cxstack performs (calls to the outside world after commit), registered by
     each layer's ``handlers.register_effects``, with the in-flight limits ``CXSTACK_EFFECT_CONCURRENCY``
     sets per kind; raises ValueError when that names a kind not registered."""
     registry = EffectRegistry()
-    sms_handlers.register_effects(registry)
-    inapp_handlers.register_effects(registry)
-    voice_handlers.register_effects(registry, store=local_file_store((settings or Settings()).data_dir))
-    email_settings = settings or Settings()
-    email_store = local_file_store(email_settings.data_dir)
-    email_handlers.register_effects(registry, relay=email_relay(email_settings), store=email_store)
-    registry.limit_concurrency(email_settings.effect_concurrency)
+    sms_handlers.register_effects(registry, settings.sms)
+    inapp_handlers.register_effects(registry, settings.inapp)
+    voice_handlers.register_effects(registry, settings.voice, store=files)
+    email_handlers.register_effects(registry, relay=email_relay(settings), store=files)
+    registry.limit_concurrency(settings.effect_concurrency)
     return registry
 
 

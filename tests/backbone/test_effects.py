@@ -37,6 +37,7 @@ from cxstack.backbone.models import EffectRecord
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
+from cxstack.kit.files import local_file_store
 from cxstack.records.customers.schemas import CustomerUpdated
 from cxstack.runtime import Runtime
 from cxstack.wiring import build_effects
@@ -472,7 +473,8 @@ async def test_a_kind_limited_to_two_never_has_more_than_two_in_flight(
 
 
 def test_settings_set_a_kinds_in_flight_limit_and_the_others_keep_the_default(settings: Settings) -> None:
-    effects = build_effects(settings.model_copy(update={"effect_concurrency": {"email.send": 4}}))
+    limited = settings.model_copy(update={"effect_concurrency": {"email.send": 4}})
+    effects = build_effects(limited, files=local_file_store(settings.data_dir))
     limits = {kind.kind: kind.concurrency for kind in effects}
     assert limits["email.send"] == 4
     assert {limit for kind, limit in limits.items() if kind != "email.send"} == {DEFAULT_CONCURRENCY}
@@ -480,7 +482,10 @@ def test_settings_set_a_kinds_in_flight_limit_and_the_others_keep_the_default(se
 
 def test_a_limit_for_an_unknown_kind_or_below_one_is_refused_naming_it(settings: Settings) -> None:
     with pytest.raises(ValueError, match=re.escape("cannot limit effect kind 'emial.send': not registered")):
-        build_effects(settings.model_copy(update={"effect_concurrency": {"emial.send": 4}}))
+        build_effects(
+            settings.model_copy(update={"effect_concurrency": {"emial.send": 4}}),
+            files=local_file_store(settings.data_dir),
+        )
     with pytest.raises(ValidationError, match="effect_concurrency"):
         Settings(effect_concurrency={"email.send": 0})
     effects = EffectRegistry()

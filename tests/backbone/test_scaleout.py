@@ -39,6 +39,7 @@ from cxstack.backbone.worker import Worker
 from cxstack.cli.main import app
 from cxstack.config import Settings
 from cxstack.governance.tenants.service import create_tenant, issue_api_key
+from cxstack.kit.files import local_file_store
 from cxstack.runtime import Runtime
 from cxstack.wiring import build_catalog, build_subscriptions
 
@@ -228,7 +229,9 @@ async def make_api_key(pg_url: str) -> str:
 
 async def timeline_backlog(pg_url: str) -> set[str]:
     """Ids of the events the timeline subscribes to that it has not processed yet."""
-    types = sorted(build_subscriptions().get("records.timeline").types)
+    types = sorted(
+        build_subscriptions(Settings(), files=local_file_store(Path("unused"))).get("records.timeline").types
+    )
     rows = await fetch(
         pg_url,
         "SELECT id FROM events WHERE type = ANY($1::text[]) AND id NOT IN "

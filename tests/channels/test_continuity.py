@@ -33,7 +33,7 @@ from tests.channels.voice.support import (
 )
 from tests.channels.webchat.conftest import LiveServer, serving, visitor
 
-from cxstack.config import Settings
+from cxstack.config import Settings, VoiceSettings
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
@@ -61,10 +61,7 @@ def settings(
     tmp_path: Path,
     relay: RecordingRelay,
     fake_calls: FakeTwilioCalls,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Settings:
-    monkeypatch.setenv("CXSTACK_VOICE_TWILIO_API_URL", fake_calls.url)
-    monkeypatch.setenv("CXSTACK_VOICE_PUBLIC_URL", PUBLIC_URL)
     return Settings(
         database_url=database_url,
         data_dir=tmp_path / "data",
@@ -76,6 +73,7 @@ def settings(
         smtp_relay_port=relay.port,
         smtp_relay_security="none",
         smtp_relay_timeout_seconds=5,
+        voice=VoiceSettings(twilio_api_url=fake_calls.url, public_url=PUBLIC_URL),
     )
 
 

@@ -3,10 +3,10 @@ graph of the SMS and voice channels (as ``tests/test_layers.py`` reads it).
 
 What SMS and voice share with Twilio (``channels/twilio``) and each channel's Twilio plugin may be imported
 by the channel's ``plugins/`` and by where the channel is wired to its provider: its routes (``api``,
-which serve the provider's webhooks under the provider's URL), its ``handlers`` (which build the provider
-its effects use) and its ``settings`` (which configure the provider). The domain code (services, calls,
-menus, recordings) talks to the provider base class only. ``channels/twilio`` itself knows neither
-channel, and ``channels/providers`` knows no vendor.
+which serve the provider's webhooks under the provider's URL) and its ``handlers`` (which build the
+provider its effects use, configured by the channel's settings in ``cxstack.config``). The domain code
+(services, calls, menus, recordings) talks to the provider base class only. ``channels/twilio`` itself
+knows neither channel, and ``channels/providers`` knows no vendor.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.test_layers import SRC, scan
 CHANNELS = ("cxstack.channels.sms", "cxstack.channels.voice")
 SHARED_TWILIO = "cxstack.channels.twilio"
 #: Where a channel is wired to its provider: these may name the vendor.
-WIRING = frozenset({"api", "handlers", "settings"})
+WIRING = frozenset({"api", "handlers"})
 
 
 def _within(module: str, package: str) -> bool:
@@ -80,7 +80,7 @@ def test_only_plugins_and_the_wiring_name_the_vendor() -> None:
         ("cxstack.channels.voice.recordings.service", "cxstack.channels.twilio", False),
         ("cxstack.channels.voice.calls.api", "cxstack.channels.voice.plugins.twilio", False),
         ("cxstack.channels.sms.outbound", "cxstack.channels.sms.plugins.twilio", False),
-        ("cxstack.channels.sms.settings", "cxstack.channels.twilio.rest", True),
+        ("cxstack.channels.sms.intake", "cxstack.channels.twilio.rest", False),
         ("cxstack.channels.sms.service", "cxstack.channels.twilio.forms", False),
         ("cxstack.channels.twilio.webhooks", "cxstack.channels.sms.plugins.twilio", False),
         ("cxstack.channels.twilio.forms", "cxstack.channels.providers", True),

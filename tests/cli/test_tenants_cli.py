@@ -48,7 +48,7 @@ def get(database_url: str, url: str, key: str) -> httpx.Response:
             transport = httpx.ASGITransport(app=server)
             async with httpx.AsyncClient(transport=transport, base_url="http://cxstack.test") as http:
                 answer = await http.get(url, headers={"Authorization": f"Bearer {key}"})
-            await server.state.key_usage.drain()  # as the server does when it stops
+            await runtime.services.key_usage.drain()  # as the server does when it stops
             return answer
         finally:
             await runtime.db.stop()

@@ -119,7 +119,7 @@ async def test_a_keys_last_use_is_recorded_at_most_once_a_minute(
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
 
         async def last_used() -> datetime | None:
-            await app.state.key_usage.drain()
+            await runtime.services.key_usage.drain()
             page = await runtime.db.read(
                 lambda s: list_api_keys(s, tenant_id=tenant.tenant_id, cursor=None, limit=5)
             )

@@ -38,6 +38,7 @@ from cxstack.backbone.envelope import Event
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
+from cxstack.kit.files import local_file_store
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 from cxstack.wiring import build_subscriptions
@@ -429,20 +430,19 @@ def voice_fake_server() -> Iterator[FakeTwilioCallsServer]:
 
 
 @pytest.fixture
-def settings(
-    settings: Settings, voice_fake_server: FakeTwilioCallsServer, monkeypatch: pytest.MonkeyPatch
-) -> Settings:
+def settings(settings: Settings, voice_fake_server: FakeTwilioCallsServer) -> Settings:
     """cxstack's settings with the voice channel fetching recordings from the fake Twilio."""
     global VOICE_FAKE
     VOICE_FAKE = voice_fake_server.state
     VOICE_FAKE.reset()
-    monkeypatch.setenv("CXSTACK_VOICE_TWILIO_API_URL", VOICE_FAKE.url)
-    return settings
+    return settings.model_copy(
+        update={"voice": settings.voice.model_copy(update={"twilio_api_url": VOICE_FAKE.url})}
+    )
 
 
 @pytest.fixture
-def subscriptions() -> SubscriptionRegistry:
-    registry = build_subscriptions()
+def subscriptions(settings: Settings) -> SubscriptionRegistry:
+    registry = build_subscriptions(settings, files=local_file_store(settings.data_dir))
     registry.add("tests.always_fails", always_fails, types=["customer.created"])
     return registry
 

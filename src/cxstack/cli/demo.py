@@ -49,11 +49,11 @@ from cxstack.cli.demo_channels import (
     write_in_app,
 )
 from cxstack.cli.demo_providers import DemoProviders
+from cxstack.cli.settings import load_settings
 from cxstack.config import Settings
 from cxstack.governance.tenants.models import ApiKey
 from cxstack.governance.tenants.service import create_tenant, digest_of, get_tenant_by_slug, issue_api_key
 from cxstack.kit.errors import NotFound
-from cxstack.kit.files import local_file_store
 from cxstack.records.accounts.schemas import AccountCreate
 from cxstack.records.accounts.service import create_account, list_accounts
 from cxstack.records.cases.schemas import CaseCreate, CaseUpdate
@@ -842,7 +842,7 @@ def demo(
     """
     import uvloop
 
-    settings = Settings()
+    settings = load_settings()
     # Lines are never wrapped, so that the commands can be copied as they are.
     console = Console(soft_wrap=True, highlight=False)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -887,7 +887,7 @@ async def run_demo(settings: Settings, *, host: str, port: int, serve: bool, con
             "CXSTACK_RUN_WORKERS_IN_SERVER": "true",
         }
         with _environment(environment):
-            served = Settings()
+            served = load_settings()
             report = await prepare_demo(served)
             _print_guide(report, served, host=host, port=port, console=console)
             if not serve:
@@ -966,7 +966,7 @@ async def serve_demo(settings: Settings, *, host: str, port: int, console: Conso
     try:
         intake = EmailIntake(
             runtime.db,
-            local_file_store(settings.data_dir),
+            runtime.services.files,
             InboundLimits(settings.email_max_message_bytes, settings.email_max_attachment_bytes),
         )
         listener = await _listen_for_email(settings, intake, console)

@@ -24,7 +24,7 @@ from rich.text import Text
 from cxstack.backbone.effects import STATUSES, EffectOut, count_effects, list_effects, retry_effect
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.config import Settings
+from cxstack.cli.settings import load_settings
 from cxstack.kit.errors import DomainError
 from cxstack.runtime import Runtime
 
@@ -35,7 +35,7 @@ effects_app = typer.Typer(
 
 
 async def _with_db(work: Any) -> Any:
-    runtime = Runtime.build(Settings(), subscriptions=SubscriptionRegistry(), run_bus=False)
+    runtime = Runtime.build(load_settings(), subscriptions=SubscriptionRegistry(), run_bus=False)
     await runtime.db.start()
     try:
         return await work(runtime)

@@ -44,10 +44,12 @@ from cxstack.backbone.log import head
 from cxstack.backbone.migrate import current_revision
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context
+from cxstack.cli.settings import load_settings
 from cxstack.config import Settings
 from cxstack.governance.operations.service import retry_dead_letter
 from cxstack.governance.tenants.service import get_tenant_by_slug
 from cxstack.kit.errors import DomainError
+from cxstack.kit.files import local_file_store
 from cxstack.kit.pagination import MAX_PAGE_SIZE
 from cxstack.runtime import Runtime
 from cxstack.wiring import build_subscriptions
@@ -72,11 +74,13 @@ class SchemaMissing(Exception):
     """The database has no cxstack schema yet."""
 
 
-def subscriptions_of(ctx: typer.Context) -> SubscriptionRegistry:
+def subscriptions_of(ctx: typer.Context, settings: Settings) -> SubscriptionRegistry:
     """Return the subscriptions the command works on: the context object's if it is a registry,
-    cxstack's own otherwise."""
+    cxstack's own (configured by ``settings``) otherwise."""
     given = ctx.find_object(SubscriptionRegistry)
-    return given if given is not None else build_subscriptions()
+    if given is not None:
+        return given
+    return build_subscriptions(settings, files=local_file_store(settings.data_dir))
 
 
 def _operator_context() -> Context:
@@ -88,9 +92,9 @@ def _operator_context() -> Context:
 
 
 @asynccontextmanager
-async def _opened(registry: SubscriptionRegistry) -> AsyncIterator[Runtime]:
-    """Yield a started runtime without a bus on the database of the settings; raises SchemaMissing."""
-    runtime = Runtime.build(Settings(), subscriptions=registry, run_bus=False)
+async def _opened(settings: Settings, registry: SubscriptionRegistry) -> AsyncIterator[Runtime]:
+    """Yield a started runtime without a bus on the database of ``settings``; raises SchemaMissing."""
+    runtime = Runtime.build(settings, subscriptions=registry, run_bus=False)
     await runtime.db.start()
     try:
         if await current_revision(runtime.db) is None:
@@ -212,7 +216,8 @@ def tail(
     as_json: bool = typer.Option(False, "--json", help="Print each event as a CloudEvents JSON line."),
 ) -> None:
     """Print the newest events of the log (oldest first), and with --follow every new one."""
-    registry = subscriptions_of(ctx)
+    settings = load_settings()
+    registry = subscriptions_of(ctx, settings)
     console = Console()
     # A tail of one tenant does not repeat its id on every row.
     columns = EventColumns.fitting(console.width, show_tenant=tenant is None)
@@ -228,7 +233,7 @@ def tail(
             printed_header = True
 
     async def work() -> None:
-        async with _opened(registry) as runtime:
+        async with _opened(settings, registry) as runtime:
             db = runtime.db
 
             def past(session: Session) -> tuple[str | None, int, list[Event]]:
@@ -289,10 +294,11 @@ def subscriptions(
     the subscription's types it has not read yet; parked: deliveries waiting for a retry; dead: dead
     letters.
     """
-    registry = subscriptions_of(ctx)
+    settings = load_settings()
+    registry = subscriptions_of(ctx, settings)
 
     async def work() -> list[Any]:
-        async with _opened(registry) as runtime:
+        async with _opened(settings, registry) as runtime:
             partitions = runtime.db.partitions
             return await runtime.db.read(
                 lambda session: subscription_statuses(session, registry=registry, partitions=partitions)
@@ -358,7 +364,8 @@ def replay(
     delivers the log to it again in this process until it has caught up. A server running beside it
     keeps working; the subscription still handles each event once.
     """
-    registry = subscriptions_of(ctx)
+    settings = load_settings()
+    registry = subscriptions_of(ctx, settings)
     chosen = _known_subscription(registry, subscription)
     if not yes:
         typer.confirm(
@@ -368,7 +375,7 @@ def replay(
     console = Console()
 
     async def work() -> tuple[int, int, int]:
-        async with _opened(registry) as runtime:
+        async with _opened(settings, registry) as runtime:
             db = runtime.db
             total = await db.read(lambda session: count_events(session, after=from_seq, types=chosen.types))
             await db.write(
@@ -422,10 +429,11 @@ def dead_letters_list(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object a dead letter."),
 ) -> None:
     """List dead letters: deliveries that failed every attempt, oldest first."""
-    registry = subscriptions_of(ctx)
+    settings = load_settings()
+    registry = subscriptions_of(ctx, settings)
 
     async def work() -> Any:
-        async with _opened(registry) as runtime:
+        async with _opened(settings, registry) as runtime:
             return await runtime.db.read(
                 lambda session: list_dead_letters(
                     session, tenant_id=_tenant_id(session, tenant), subscription=subscription, limit=limit
@@ -468,10 +476,11 @@ def dead_letters_show(
     as_json: bool = typer.Option(False, "--json", help="Print it as one JSON object."),
 ) -> None:
     """Show a dead letter: its event as CloudEvents JSON, its attempts and the traceback of the last."""
-    registry = subscriptions_of(ctx)
+    settings = load_settings()
+    registry = subscriptions_of(ctx, settings)
 
     async def work() -> Any:
-        async with _opened(registry) as runtime:
+        async with _opened(settings, registry) as runtime:
             return await runtime.db.read(
                 lambda session: get_dead_letter(session, tenant_id=None, dead_letter_id=dead_letter_id)
             )
@@ -537,11 +546,12 @@ def dead_letters_retry(
         raise typer.BadParameter("give either a dead letter ID or --all")
     if dead_letter_id is not None and (subscription or tenant):
         raise typer.BadParameter("--subscription and --tenant narrow --all only")
-    registry = subscriptions_of(ctx)
+    settings = load_settings()
+    registry = subscriptions_of(ctx, settings)
     console = Console()
 
     async def work() -> list[RetryOutcome]:
-        async with _opened(registry) as runtime:
+        async with _opened(settings, registry) as runtime:
             db = runtime.db
             if dead_letter_id is not None:
                 ids = [dead_letter_id]

@@ -13,8 +13,8 @@ from cxstack.cli.demo import demo
 from cxstack.cli.effects import effects_app
 from cxstack.cli.email import email_app
 from cxstack.cli.events import events_app
+from cxstack.cli.settings import load_settings
 from cxstack.cli.tenants import keys_app, operator_keys_app, tenants_app
-from cxstack.config import Settings
 from cxstack.runtime import Runtime
 
 app = typer.Typer(
@@ -33,10 +33,6 @@ app.add_typer(operator_keys_app, name="operator-keys")
 app.add_typer(audit_app, name="audit")
 app.command("demo")(demo)
 console = Console()
-
-
-def load_settings() -> Settings:
-    return Settings()
 
 
 @db_app.command("upgrade")

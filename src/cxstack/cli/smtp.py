@@ -10,7 +10,6 @@ from rich.console import Console
 from cxstack.channels.email.inbound import EmailIntake, InboundLimits
 from cxstack.channels.email.smtp import SmtpListener
 from cxstack.config import Settings
-from cxstack.kit.files import local_file_store
 from cxstack.runtime import Runtime
 
 console = Console()
@@ -24,7 +23,7 @@ def run_smtp(settings: Settings, *, host: str, port: int) -> None:
         await runtime.db.start()
         intake = EmailIntake(
             runtime.db,
-            local_file_store(settings.data_dir),
+            runtime.services.files,
             InboundLimits(settings.email_max_message_bytes, settings.email_max_attachment_bytes),
         )
         listener = SmtpListener(intake, host=host, port=port)

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.config import Settings
+from cxstack.cli.settings import load_settings
 from cxstack.governance.tenants import operators, service
 from cxstack.governance.tenants.schemas import SCOPES, ApiKeyOut, IssuedApiKey, OperatorKeyOut, TenantOut
 from cxstack.kit.errors import DomainError
@@ -54,7 +54,7 @@ def cli_context() -> Context:
 
 
 async def _with_db(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    runtime = Runtime.build(Settings(), subscriptions=SubscriptionRegistry(), run_bus=False)
+    runtime = Runtime.build(load_settings(), subscriptions=SubscriptionRegistry(), run_bus=False)
     await runtime.db.start()
     try:
         return await work(runtime)

@@ -19,7 +19,7 @@ import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 
 from cxstack.kit.errors import NotFound
 
@@ -122,11 +122,3 @@ class LocalFileStore:
 def local_file_store(data_dir: Path) -> LocalFileStore:
     """Return the file store of a process whose data directory is ``data_dir`` (``Settings.data_dir``)."""
     return LocalFileStore(Path(data_dir) / "files")
-
-
-def shared_store(extras: dict[str, object], data_dir: Path) -> FileStore:
-    """Return the file store a process keeps in ``extras`` (made on first use under ``data_dir``)."""
-    store = extras.get("file_store")
-    if store is None:
-        store = extras["file_store"] = local_file_store(data_dir)
-    return cast(FileStore, store)

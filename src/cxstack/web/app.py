@@ -29,7 +29,6 @@ from cxstack.records.notes.api import router as notes_router
 from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
 from cxstack.runtime import Runtime
-from cxstack.web.auth import KeyLookups, KeyUsage
 from cxstack.web.correlation import CorrelationMiddleware
 from cxstack.web.docs import install_api_reference
 from cxstack.web.edge import guard_routes
@@ -83,7 +82,7 @@ def create_app(
         try:
             yield
         finally:
-            await key_usage.drain()
+            await runtime.services.key_usage.drain()
             if manage_runtime:
                 await runtime.stop()
 
@@ -95,9 +94,8 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
+    # The one thing the app keeps: routes reach the settings and the process's services through it.
     app.state.runtime = runtime
-    app.state.key_lookups = KeyLookups(runtime)
-    app.state.key_usage = key_usage = KeyUsage(runtime)
     install_problem_handlers(app)
     app.add_middleware(CorrelationMiddleware)
     for router in (*ROUTERS, *extra_routers):

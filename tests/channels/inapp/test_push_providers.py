@@ -27,7 +27,7 @@ from cxstack.backbone.log import read_events
 from cxstack.channels.inapp.plugins.apns import ApnsPushProvider
 from cxstack.channels.inapp.plugins.base import Device, DeviceUnregistered, PushNotification, PushUnavailable
 from cxstack.channels.inapp.plugins.fcm import FcmPushProvider
-from cxstack.config import Settings
+from cxstack.config import InappSettings, Settings
 from cxstack.runtime import Runtime
 
 KEY_ID = "ABC123DEFG"
@@ -88,15 +88,16 @@ def settings(
     fake_google: FakeGoogle,
     fake_apns: FakeApns,
     certificate_authority: tuple[trustme.CA, Path],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> Settings:
     """cxstack's settings, with pushes going to the fake FCM and the fake APNs (trusting its CA)."""
-    monkeypatch.setenv("CXSTACK_INAPP_FCM_API_URL", fake_google.url)
-    monkeypatch.setenv("CXSTACK_INAPP_FCM_TOKEN_URL", fake_google.token_uri)
-    monkeypatch.setenv("CXSTACK_INAPP_APNS_URL", fake_apns.url)
-    monkeypatch.setenv("CXSTACK_INAPP_APNS_SANDBOX_URL", fake_apns.sandbox_url)
-    monkeypatch.setenv("CXSTACK_INAPP_APNS_CA_FILE", str(certificate_authority[1]))
-    return settings
+    inapp = InappSettings(
+        fcm_api_url=fake_google.url,
+        fcm_token_url=fake_google.token_uri,
+        apns_url=fake_apns.url,
+        apns_sandbox_url=fake_apns.sandbox_url,
+        apns_ca_file=str(certificate_authority[1]),
+    )
+    return settings.model_copy(update={"inapp": inapp})
 
 
 @pytest.fixture

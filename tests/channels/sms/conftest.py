@@ -12,7 +12,7 @@ from tests.channels.sms.fake_twilio import FakeTwilio, FakeTwilioServer, new_sid
 from tests.channels.support import events_of as events_of
 from tests.channels.support import settle as settle
 
-from cxstack.config import Settings
+from cxstack.config import Settings, SmsSettings
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f" * 8 + "0123456789abcdef" + "e" * 8
@@ -45,12 +45,16 @@ def fake_twilio(fake_twilio_server: FakeTwilioServer) -> FakeTwilio:
 
 
 @pytest.fixture
-def settings(settings: Settings, fake_twilio: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> Settings:
+def settings(settings: Settings, fake_twilio: FakeTwilio) -> Settings:
     """cxstack's settings, with the SMS channel sending to the fake Twilio and asking for status callbacks
     at the in-process app's URL."""
-    monkeypatch.setenv("CXSTACK_SMS_TWILIO_API_URL", fake_twilio.url)
-    monkeypatch.setenv("CXSTACK_SMS_PUBLIC_URL", BASE_URL)
-    return settings.model_copy(update={"effect_retry_base_seconds": 0.01, "effect_poll_seconds": 0.02})
+    return settings.model_copy(
+        update={
+            "effect_retry_base_seconds": 0.01,
+            "effect_poll_seconds": 0.02,
+            "sms": SmsSettings(twilio_api_url=fake_twilio.url, public_url=BASE_URL),
+        }
+    )
 
 
 async def register_number(

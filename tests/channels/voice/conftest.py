@@ -9,7 +9,7 @@ import pytest
 from tests.channels.voice.fake_twilio_calls import FakeTwilioCalls, FakeTwilioCallsServer
 from tests.channels.voice.support import ACCOUNT_SID, AUTH_TOKEN, NUMBER, PUBLIC_URL, register_number
 
-from cxstack.config import Settings
+from cxstack.config import Settings, VoiceSettings
 
 
 @pytest.fixture(scope="session")
@@ -36,18 +36,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture
-def settings(
-    settings: Settings,
-    fake_calls: FakeTwilioCalls,
-    monkeypatch: pytest.MonkeyPatch,
-    request: pytest.FixtureRequest,
-) -> Settings:
+def settings(settings: Settings, fake_calls: FakeTwilioCalls, request: pytest.FixtureRequest) -> Settings:
     """cxstack's settings with the voice channel calling the fake Twilio."""
-    monkeypatch.setenv("CXSTACK_VOICE_TWILIO_API_URL", fake_calls.url)
-    monkeypatch.setenv("CXSTACK_VOICE_PUBLIC_URL", PUBLIC_URL)
-    if request.node.get_closest_marker("delete_recordings") is not None:
-        monkeypatch.setenv("CXSTACK_VOICE_DELETE_RECORDINGS_AFTER_COPY", "true")
-    return settings.model_copy(update={"effect_retry_base_seconds": 0.01, "effect_poll_seconds": 0.02})
+    voice = VoiceSettings(
+        twilio_api_url=fake_calls.url,
+        public_url=PUBLIC_URL,
+        delete_recordings_after_copy=request.node.get_closest_marker("delete_recordings") is not None,
+    )
+    return settings.model_copy(
+        update={"effect_retry_base_seconds": 0.01, "effect_poll_seconds": 0.02, "voice": voice}
+    )
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from cxstack.channels.email.inbound import Destination, EmailIntake, InboundLimi
 from cxstack.channels.email.schemas import InboxCreate, InboxOut, ReceivedEmail
 from cxstack.governance.audit.service import record_audit
 from cxstack.kit.errors import DomainError, Forbidden
-from cxstack.kit.files import local_file_store
 from cxstack.kit.pagination import PageOut
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
@@ -99,7 +98,7 @@ def intake_of(request: Request) -> EmailIntake:
     settings = runtime.settings
     return EmailIntake(
         runtime.db,
-        local_file_store(settings.data_dir),
+        runtime.services.files,
         InboundLimits(settings.email_max_message_bytes, settings.email_max_attachment_bytes),
     )
 

@@ -23,7 +23,6 @@ from cxstack.channels.inapp.schemas import (
     PushSettingsIn,
     PushSettingsOut,
 )
-from cxstack.channels.inapp.settings import InappSettings
 from cxstack.channels.webchat import attachments
 from cxstack.channels.webchat import service as chat
 from cxstack.channels.webchat.api import chat_hub, file_store, settings_routes, upload_file
@@ -55,7 +54,7 @@ async def put_push_settings(request: Request, who: Who, data: PushSettingsIn) ->
     """Set the tenant's FCM service account and APNs signing key (fields left out keep their value, null
     removes one): replies are then pushed to Android and web devices through FCM, to iOS devices through
     APNs. 422 names the field of a service account or key that does not parse."""
-    token_url = InappSettings().fcm_token_url
+    token_url = runtime_of(request).settings.inapp.fcm_token_url
     return await write(
         request,
         who,
@@ -212,7 +211,7 @@ async def unregister_device(request: Request, token: Annotated[str, Path(max_len
 
 @sockets.websocket("/ws/inapp")
 async def app_socket(websocket: WebSocket) -> None:
-    runtime = runtime_of(websocket)  # type: ignore[arg-type]  # a WebSocket carries the app as a Request does
+    runtime = runtime_of(websocket)
     await VisitorSocket(
         websocket, channel="inapp", db=runtime.db, hub=chat_hub(websocket), store=file_store(websocket)
     ).run()

@@ -13,7 +13,7 @@ from cxstack.channels.inapp.plugins.base import PushProvider
 from cxstack.channels.inapp.plugins.fcm import FcmPushProvider
 from cxstack.channels.inapp.plugins.webhook import WebhookPushProvider
 from cxstack.channels.inapp.service import PUSH_EFFECT, PushSender, queue_pushes
-from cxstack.channels.inapp.settings import InappSettings
+from cxstack.config import InappSettings
 from cxstack.records.conversations.schemas import MessageSent
 
 SUBSCRIPTION = "channels.inapp.push"
@@ -49,14 +49,12 @@ def direct_providers(settings: InappSettings) -> dict[str, PushProvider]:
 
 
 def register_effects(
-    registry: EffectRegistry, provider: PushProvider | None = None, settings: InappSettings | None = None
+    registry: EffectRegistry, settings: InappSettings, provider: PushProvider | None = None
 ) -> None:
     """Register the push effect; ``provider`` defaults to posting to the tenant's push URL, and devices of
-    tenants with FCM or APNs credentials are pushed to through those (endpoints from ``settings``, else
-    the environment)."""
-    sender = PushSender(
-        provider or WebhookPushProvider(), direct=direct_providers(settings or InappSettings())
-    )
+    tenants with FCM or APNs credentials are pushed to through those (endpoints from ``settings``:
+    ``Settings.inapp``)."""
+    sender = PushSender(provider or WebhookPushProvider(), direct=direct_providers(settings))
     registry.add(
         PUSH_EFFECT,
         sender.perform,

@@ -6,7 +6,6 @@ names the tenant, and the provider's signature, keyed with that number's auth to
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -15,6 +14,7 @@ from starlette.responses import Response
 
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.numbers import service as numbers
+from cxstack.channels.numbers.routes import RouteCache
 from cxstack.channels.numbers.schemas import NumberCreate, NumberOut, NumberRoute
 from cxstack.channels.providers import FormParams, MalformedWebhook
 from cxstack.channels.sms import outbound, service
@@ -40,19 +40,19 @@ Who = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
-#: How long a number's route (tenant, auth token) is reused before it is read again; removing or
-#: re-registering a number through this process forgets the routes at once.
-ROUTE_CACHE_SECONDS = 30.0
 _twilio = TwilioSmsProvider()
 
 
 # -- numbers, sends and opt-outs -------------------------------------------------------------------
 
 
+def number_routes(request: Request) -> RouteCache:
+    """Return the process's cache of numbers' routes (forgotten when a number is registered or removed)."""
+    return runtime_of(request).services.number_routes
+
+
 def _forget_routes(request: Request) -> None:
-    routes: dict[str, tuple[NumberRoute, float]] | None = getattr(request.app.state, "sms_routes", None)
-    if routes is not None:
-        routes.clear()
+    number_routes(request).clear()
 
 
 @router.post("/numbers", status_code=201, response_model=NumberOut)
@@ -145,18 +145,14 @@ async def _route(request: Request, params: FormParams, *, field: str) -> NumberR
         next((value for name, value in params if name == f"{field}Country"), None), field=f"{field}Country"
     )
     number = webhook_phone(raw, field=field, country=country)
-    routes: dict[str, tuple[NumberRoute, float]] | None = getattr(request.app.state, "sms_routes", None)
-    if routes is None:
-        routes = request.app.state.sms_routes = {}
+    routes = number_routes(request)
     cached = routes.get(number)
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
+    if cached is not None:
+        return cached
     found = await runtime_of(request).db.read(lambda session: numbers.route_for(session, number=number))
     if found is None:
         raise UnknownNumber(f"no tenant has registered the number {number}", field=field)
-    if len(routes) > 10_000:
-        routes.clear()
-    routes[number] = (found, time.monotonic() + ROUTE_CACHE_SECONDS)
+    routes.put(number, found)
     return found
 
 

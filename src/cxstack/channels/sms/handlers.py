@@ -10,10 +10,12 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.sms.outbound import SEND_EFFECT, SmsSender, send_message
 from cxstack.channels.sms.plugins.base import SmsProvider
 from cxstack.channels.sms.plugins.twilio import TwilioSmsProvider
-from cxstack.channels.sms.settings import SmsSettings
+from cxstack.config import SmsSettings
 from cxstack.records.conversations.schemas import MessageSent, shown_to_customer
 
 SUBSCRIPTION = "channels.sms.outbound"
+#: Where the provider reports delivery statuses, under the public URL (``CXSTACK_SMS_PUBLIC_URL``).
+STATUS_CALLBACK_PATH = "/hooks/sms/twilio/status"
 
 
 def providers_from(settings: SmsSettings) -> dict[str, SmsProvider]:
@@ -43,20 +45,24 @@ class OutboundSender:
         send_message(uow, tenant_id=event.tenant, message=message, status_callback=self.status_callback)
 
 
-def register(registry: SubscriptionRegistry, settings: SmsSettings | None = None) -> None:
-    """Register the SMS subscriptions; ``settings`` default to the environment (``CXSTACK_SMS_*``)."""
-    settings = settings or SmsSettings()
+def status_callback_url(settings: SmsSettings) -> str | None:
+    """Return where outbound messages ask for status callbacks, or None without a public URL."""
+    return settings.public_url.rstrip("/") + STATUS_CALLBACK_PATH if settings.public_url else None
+
+
+def register(registry: SubscriptionRegistry, settings: SmsSettings) -> None:
+    """Register the SMS subscriptions (``settings``: ``Settings.sms``)."""
     registry.add(
         SUBSCRIPTION,
-        OutboundSender(status_callback=settings.status_callback_url),
+        OutboundSender(status_callback=status_callback_url(settings)),
         types=["message.sent"],
         description="Queues outbound messages of SMS conversations for the number's provider.",
     )
 
 
-def register_effects(registry: EffectRegistry, settings: SmsSettings | None = None) -> None:
-    """Register the SMS effects; ``settings`` default to the environment (``CXSTACK_SMS_*``)."""
-    sender = SmsSender(providers_from(settings or SmsSettings()))
+def register_effects(registry: EffectRegistry, settings: SmsSettings) -> None:
+    """Register the SMS effects, with the providers ``settings`` (``Settings.sms``) configure."""
+    sender = SmsSender(providers_from(settings))
     registry.add(
         SEND_EFFECT,
         sender.perform,

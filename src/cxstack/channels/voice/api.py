@@ -27,7 +27,6 @@ from cxstack.channels.providers import FormParams, MalformedWebhook
 from cxstack.channels.twilio.webhooks import SignatureRejected, UnknownNumber
 from cxstack.channels.voice.calls import conferences, context, control, escalations, outbound, service
 from cxstack.channels.voice.calls.service import SOURCE
-from cxstack.channels.voice.handlers import provider_from
 from cxstack.channels.voice.ivr import flow, menus
 from cxstack.channels.voice.plugins.base import VoiceProvider
 from cxstack.channels.voice.plugins.twilio import TwilioVoiceProvider
@@ -45,9 +44,9 @@ from cxstack.channels.voice.schemas import (
     RecordingOut,
     TransferIn,
 )
-from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.config import VoiceSettings
 from cxstack.kit.errors import NotFound
-from cxstack.kit.files import FileStore, shared_store
+from cxstack.kit.files import FileStore
 from cxstack.kit.pagination import PageOut
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
@@ -61,14 +60,11 @@ INSTRUCTIONS = "text/xml"
 
 
 def _settings(request: Request) -> VoiceSettings:
-    found: VoiceSettings | None = getattr(request.app.state, "voice_settings", None)
-    if found is None:
-        found = request.app.state.voice_settings = VoiceSettings()
-    return found
+    return runtime_of(request).settings.voice
 
 
 def _provider(request: Request) -> VoiceProvider:
-    return provider_from(_settings(request))
+    return runtime_of(request).services.voice_provider
 
 
 # -- the menu --------------------------------------------------------------------------------------
@@ -169,8 +165,7 @@ async def get_recording(request: Request, who: Who, recording_id: str) -> Respon
 
 
 def _file_store(request: Request) -> FileStore:
-    runtime = runtime_of(request)
-    return shared_store(runtime.extras, runtime.settings.data_dir)
+    return runtime_of(request).services.files
 
 
 @router.get(

@@ -9,7 +9,7 @@ from cxstack.channels.voice.calls.outbound import PLACE_EFFECT, CallPlacer
 from cxstack.channels.voice.plugins.base import VoiceProvider
 from cxstack.channels.voice.plugins.twilio import TwilioVoiceProvider
 from cxstack.channels.voice.recordings.service import COPY_EFFECT, RecordingCopier
-from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.config import VoiceSettings
 from cxstack.kit.files import FileStore
 
 
@@ -24,14 +24,13 @@ def provider_from(settings: VoiceSettings) -> VoiceProvider:
 
 def register_effects(
     registry: EffectRegistry,
-    settings: VoiceSettings | None = None,
+    settings: VoiceSettings,
     *,
     store: FileStore,
     provider: VoiceProvider | None = None,
 ) -> None:
-    """Register the voice effects; ``settings`` default to the environment (``CXSTACK_VOICE_*``), the
-    provider to the one they configure; recordings are copied into ``store``."""
-    settings = settings or VoiceSettings()
+    """Register the voice effects (``settings``: ``Settings.voice``), with ``provider`` or the one the
+    settings configure; recordings are copied into ``store``."""
     provider = provider or provider_from(settings)
     updater = CallUpdater(settings, provider)
     registry.add(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 from importlib.resources import files
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import orjson
@@ -23,13 +23,13 @@ from starlette.responses import Response
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.webchat import attachments, service
 from cxstack.channels.webchat.agent_socket import AgentSocket
-from cxstack.channels.webchat.hub import ChatHub, hub_of
+from cxstack.channels.webchat.hub import ChatHub
 from cxstack.channels.webchat.protocol import message_json
 from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.channels.webchat.service import LiveChannel, VisitorOut
 from cxstack.channels.webchat.visitor_socket import VisitorSocket, open_visitor
 from cxstack.kit.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
-from cxstack.kit.files import FileStore, shared_store
+from cxstack.kit.files import FileStore
 from cxstack.records.files import service as file_records
 from cxstack.records.files.schemas import FileOut
 from cxstack.web.auth import Caller, caller, runtime_of, tenant_key
@@ -53,18 +53,13 @@ class AttachmentTooLarge(DomainError):
     title = "Attachment too large"
 
 
-def _runtime(connection: HTTPConnection) -> Any:
-    return runtime_of(cast(Request, connection))
-
-
 def chat_hub(connection: HTTPConnection) -> ChatHub:
-    runtime = _runtime(connection)
-    return hub_of(runtime.extras, runtime.db, runtime.live)
+    """Return the process's hub of open chat sockets."""
+    return runtime_of(connection).services.chat_hub
 
 
 def file_store(connection: HTTPConnection) -> FileStore:
-    runtime = _runtime(connection)
-    return shared_store(runtime.extras, runtime.settings.data_dir)
+    return runtime_of(connection).services.files
 
 
 # -- settings --------------------------------------------------------------------------------------
@@ -156,20 +151,20 @@ async def visitor_of(
     if config is None:
         raise Forbidden(f"no {channel} has the key {widget_key!r}", field="widget_key")
 
-    visitor: VisitorOut | None = await _runtime(connection).db.read(
+    visitor: VisitorOut | None = await runtime_of(connection).db.read(
         lambda session: service.find_visitor(
             session, tenant_id=config.tenant_id, visitor_id=visitor_id, channel=channel
         )
     )
     if visitor is None and first_write:
-        free = await _runtime(connection).db.read(
+        free = await runtime_of(connection).db.read(
             lambda session: service.visitor_id_free(
                 session, tenant_id=config.tenant_id, channel=channel, visitor_id=visitor_id
             )
         )
         if free:
             visitor = await open_visitor(
-                _runtime(connection).db, config=config, visitor_id=visitor_id, user_id=None
+                runtime_of(connection).db, config=config, visitor_id=visitor_id, user_id=None
             )
     if visitor is None:
         raise Forbidden("unknown visitor: open the chat first", field="visitor_id")
@@ -224,7 +219,7 @@ async def upload_file(request: Request, store: FileStore, *, visitor: VisitorOut
         source="upload",
         conversation_id=visitor.conversation_id,
     )
-    [file] = await _runtime(request).db.write(
+    [file] = await runtime_of(request).db.write(
         lambda uow: file_records.add_files(uow, tenant_id=visitor.tenant_id, files=[new]),
         context=Context(actor=f"{visitor.channel}_visitor:{visitor.id}", source=service.SOURCE),
     )
@@ -276,14 +271,14 @@ async def visitor_messages(
     conversation_id = visitor.conversation_id
     messages: list[dict[str, Any]] = []
     if conversation_id is not None:
-        found = await _runtime(request).db.read(
+        found = await runtime_of(request).db.read(
             lambda session: service.history(
                 session, tenant_id=visitor.tenant_id, conversation_id=conversation_id, after=after
             )
         )
         config = await chat_hub(request).config(widget_key, "webchat")
         assert config is not None
-        now = _runtime(request).db.clock.now()
+        now = runtime_of(request).db.clock.now()
         base = attachments.public_base(request)
         messages = [
             attachments.with_download_urls(message_json(message), config=config, base=base, now=now)
@@ -320,7 +315,7 @@ async def download(
     """A file of a conversation, through the signed link its message's attachment carries
     (``download_url``); 403 for a link that is incomplete, wrong or expired, 404 for a file the
     conversation does not hold."""
-    runtime = _runtime(request)
+    runtime = runtime_of(request)
     try:
         if not widget_key:
             raise attachments.FileLinkInvalid(
@@ -355,7 +350,7 @@ async def download(
 async def agent_download(request: Request, who: Who, conversation_id: str, key: str) -> Response:
     """A file of the conversation by its id or its SHA-256 (hex); 404 when the conversation (of the
     caller's tenant) holds no such file. ``/v1/files/{id}/content`` serves the same files."""
-    file = await _runtime(request).db.read(
+    file = await runtime_of(request).db.read(
         lambda session: file_records.conversation_file(
             session, tenant_id=who.tenant_id, conversation_id=conversation_id, ref=key
         )
@@ -369,7 +364,7 @@ async def agent_download(request: Request, who: Who, conversation_id: str, key: 
 
 @widget.websocket("/ws/webchat")
 async def visitor_socket(websocket: WebSocket) -> None:
-    runtime = _runtime(websocket)
+    runtime = runtime_of(websocket)
     await VisitorSocket(
         websocket, channel="webchat", db=runtime.db, hub=chat_hub(websocket), store=file_store(websocket)
     ).run()
@@ -393,7 +388,7 @@ def _bearer(connection: HTTPConnection) -> str | None:
 
 @widget.websocket("/ws/agent")
 async def agent_socket(websocket: WebSocket) -> None:
-    runtime = _runtime(websocket)
+    runtime = runtime_of(websocket)
 
     async def check(key: str) -> tuple[str, str]:
         try:
@@ -409,5 +404,5 @@ async def agent_socket(websocket: WebSocket) -> None:
         hub=chat_hub(websocket),
         authenticate=check,
         header_key=_bearer(websocket),
-        checks=runtime.delivery_checks,
+        checks=runtime.services.delivery_checks,
     ).run()

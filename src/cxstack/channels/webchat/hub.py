@@ -67,12 +67,3 @@ class ChatHub(LiveHub):
 
     def forget_configs(self) -> None:
         self._configs.clear()
-
-
-def hub_of(extras: dict[str, object], db: Database, live: LiveFeed) -> ChatHub:
-    """Return the process's hub, kept among the runtime's extras (made on first use)."""
-    hub = extras.get("chat_hub")
-    if not isinstance(hub, ChatHub) or hub.live is not live:
-        hub = ChatHub(db, live)
-        extras["chat_hub"] = hub
-    return hub

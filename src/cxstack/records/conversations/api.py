@@ -136,7 +136,7 @@ async def post_message(request: Request, who: Who, conversation_id: str) -> Resp
     # The busiest route there is: its body is parsed in one pass, and the message written together with
     # those other callers post meanwhile.
     data = await json_body(request, MessageCreate)
-    checks = runtime_of(request).delivery_checks
+    checks = runtime_of(request).services.delivery_checks
     post = service.MessagePost(who.tenant_id, conversation_id, data, checks)
     if "idempotency-key" not in request.headers:
         posted: service.PostedMessage = await runtime_of(request).db.write_batched(

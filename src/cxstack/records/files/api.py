@@ -11,7 +11,6 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
-from cxstack.kit.files import shared_store
 from cxstack.kit.pagination import PageOut
 from cxstack.records.files import service
 from cxstack.records.files.schemas import FileOut
@@ -60,7 +59,7 @@ async def get_file_content(request: Request, who: Who, file_id: str) -> Response
     file = await runtime.db.read(
         lambda session: service.get_file(session, tenant_id=who.tenant_id, file_id=file_id)
     )
-    data = await asyncio.to_thread(shared_store(runtime.extras, runtime.settings.data_dir).get, file.sha256)
+    data = await asyncio.to_thread(runtime.services.files.get, file.sha256)
     return file_response(data, name=file.name, content_type=file.content_type)
 
 

@@ -29,7 +29,7 @@ from cxstack.channels.voice.schemas import (
     RecordingReport,
     TranscriptionReport,
 )
-from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.config import VoiceSettings
 from cxstack.kit.files import local_file_store
 from cxstack.runtime import Runtime
 

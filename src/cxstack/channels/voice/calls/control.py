@@ -45,7 +45,7 @@ from cxstack.channels.voice.schemas import (
     CallUpdateFailed,
     TransferIn,
 )
-from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.config import VoiceSettings
 from cxstack.kit.errors import Conflict
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationUpdate

@@ -40,7 +40,7 @@ from cxstack.channels.voice.schemas import (
     CallQueued,
     OutboundCallIn,
 )
-from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.config import VoiceSettings
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations

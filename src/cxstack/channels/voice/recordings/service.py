@@ -43,7 +43,7 @@ from cxstack.channels.voice.schemas import (
     TranscriptAttached,
     TranscriptionReport,
 )
-from cxstack.channels.voice.settings import VoiceSettings
+from cxstack.config import VoiceSettings
 from cxstack.kit.errors import Conflict, NotFound
 from cxstack.kit.files import FileStore, StoredFile
 from cxstack.kit.ids import new_id
