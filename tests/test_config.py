@@ -9,8 +9,9 @@ import pytest
 from pydantic import BaseModel
 from typer.testing import CliRunner
 
+from cxstack.channels.inapp.plugins import apns, fcm
 from cxstack.cli.main import app
-from cxstack.config import ENV_PREFIX, InvalidSettings, Settings, load_settings, variable_of
+from cxstack.config import ENV_PREFIX, InappSettings, InvalidSettings, Settings, load_settings, variable_of
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -109,3 +110,9 @@ def test_variables_are_named_from_the_settings_place() -> None:
     assert variable_of(("sms", "public_url")) == f"{ENV_PREFIX}SMS_PUBLIC_URL"
     assert variable_of(("effect_concurrency", "email.send")) == "CXSTACK_EFFECT_CONCURRENCY"
     assert variable_of(("smtp_relay_port",)) == "CXSTACK_SMTP_RELAY_PORT"
+
+
+def test_the_in_app_settings_default_to_the_push_providers_own_endpoints() -> None:
+    settings = InappSettings()
+    assert (settings.fcm_api_url, settings.fcm_token_url) == (fcm.DEFAULT_API_URL, fcm.DEFAULT_TOKEN_URL)
+    assert (settings.apns_url, settings.apns_sandbox_url) == (apns.PRODUCTION_URL, apns.SANDBOX_URL)

@@ -1,9 +1,9 @@
 """Who is calling: the tenant behind the API key of a request (and what its scopes let it do), or the
 operator behind an operator key.
 
-Keys are checked against the database on every request, not cached (``cxstack.governance.tenants.
-key_checks``, one of the process's services): a key revoked by any process is refused by every other on its
-next request.
+Keys are checked against the database on every request, not cached, by the process's ``KeyLookups`` and
+their last use recorded by its ``KeyUsage`` (``governance/tenants/key_checks.py``, among the runtime's
+services): a key revoked by any process is refused by every other on its next request.
 """
 
 from __future__ import annotations
