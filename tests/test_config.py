@@ -10,8 +10,18 @@ from pydantic import BaseModel
 from typer.testing import CliRunner
 
 from cxstack.channels.inapp.plugins import apns, fcm
+from cxstack.channels.twilio import rest
 from cxstack.cli.main import app
-from cxstack.config import ENV_PREFIX, InappSettings, InvalidSettings, Settings, load_settings, variable_of
+from cxstack.config import (
+    ENV_PREFIX,
+    InappSettings,
+    InvalidSettings,
+    Settings,
+    SmsSettings,
+    VoiceSettings,
+    load_settings,
+    variable_of,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -112,7 +122,8 @@ def test_variables_are_named_from_the_settings_place() -> None:
     assert variable_of(("smtp_relay_port",)) == "CXSTACK_SMTP_RELAY_PORT"
 
 
-def test_the_in_app_settings_default_to_the_push_providers_own_endpoints() -> None:
+def test_the_channels_settings_default_to_the_providers_own_endpoints() -> None:
+    assert SmsSettings().twilio_api_url == VoiceSettings().twilio_api_url == rest.DEFAULT_API_URL
     settings = InappSettings()
     assert (settings.fcm_api_url, settings.fcm_token_url) == (fcm.DEFAULT_API_URL, fcm.DEFAULT_TOKEN_URL)
     assert (settings.apns_url, settings.apns_sandbox_url) == (apns.PRODUCTION_URL, apns.SANDBOX_URL)
