@@ -1,7 +1,7 @@
 """The composition root: the one place that lists every event type and every subscription.
 
-Each layer declares its event types in its ``schemas.py`` (``EVENT_TYPES``) and its subscriptions in its
-``handlers.py`` (``register``). Nothing is registered by importing a module.
+Each layer declares its events as payload classes in its ``schemas.py`` (listed in ``EVENT_TYPES``) and its
+subscriptions in its ``handlers.py`` (``register``). Nothing is registered by importing a module.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from cxstack.records.timeline import handlers as timeline_handlers
 
 
 def build_catalog() -> EventCatalog:
-    """Return the catalog of every event type cxstack publishes."""
+    """Return the catalog of every event class cxstack publishes."""
     return EventCatalog(
         [
             *tenant_schemas.EVENT_TYPES,
