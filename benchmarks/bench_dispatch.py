@@ -29,7 +29,7 @@ from benchmarks.harness import bench_duration, write_result
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.migrate import upgrade
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.records.customers.schemas import CustomerUpdated
@@ -57,14 +57,14 @@ def _count_from_env(name: str, default: int) -> int:
     return int(raw)
 
 
-def _ignore(uow: UnitOfWork, event: Event) -> None:
+def _ignore(uow: UnitOfWork, data: CustomerUpdated, event: Event) -> None:
     """A handler that does nothing: what is measured is the bus's own work."""
 
 
 def _registry(names: list[str]) -> SubscriptionRegistry:
     registry = SubscriptionRegistry()
     for name in names:
-        registry.add(name, _ignore, types=["customer.updated"])
+        registry.add(name, EventHandlers({CustomerUpdated: _ignore}))
     return registry
 
 
@@ -95,10 +95,7 @@ async def _append(runtime: Runtime, count: int) -> float:
         for n in range(first, last):
             subject = f"cus_{n}"
             uow.publish(
-                "customer.updated",
-                tenant_id=TENANT,
-                subject=subject,
-                data=CustomerUpdated(customer_id=subject, changes={"n": n}),
+                CustomerUpdated(customer_id=subject, changes={"n": n}), tenant_id=TENANT, subject=subject
             )
 
     started = time.perf_counter()
@@ -130,11 +127,11 @@ async def _latency(rate: int, duration_s: int) -> tuple[list[float], float]:
     handler latencies in ms and the publish rate reached."""
     latencies: list[float] = []
 
-    def measure(uow: UnitOfWork, event: Event) -> None:
-        latencies.append((time.perf_counter_ns() - event.data["changes"]["sent_ns"]) / 1e6)
+    def measure(uow: UnitOfWork, data: CustomerUpdated, event: Event) -> None:
+        latencies.append((time.perf_counter_ns() - data.changes["sent_ns"]) / 1e6)
 
     registry = SubscriptionRegistry()
-    registry.add("bench.latency", measure, types=["customer.updated"])
+    registry.add("bench.latency", EventHandlers({CustomerUpdated: measure}))
     with tempfile.TemporaryDirectory(prefix="cxstack-bench-latency-") as directory:
         runtime = await _runtime(Path(directory) / "latency.db", registry)
         bus = _bus(runtime, registry)
@@ -147,10 +144,9 @@ async def _latency(rate: int, duration_s: int) -> tuple[list[float], float]:
             def publish(uow: UnitOfWork, n: int) -> None:
                 subject = f"cus_{n}"
                 uow.publish(
-                    "customer.updated",
+                    CustomerUpdated(customer_id=subject, changes={"sent_ns": time.perf_counter_ns()}),
                     tenant_id=TENANT,
                     subject=subject,
-                    data=CustomerUpdated(customer_id=subject, changes={"sent_ns": time.perf_counter_ns()}),
                 )
 
             tick_s = 0.01

@@ -1,9 +1,10 @@
 """The composition root: the one place that lists every event type, every subscription and effect, and the
 services a process shares.
 
-Each layer declares its event types in its ``schemas.py`` (``EVENT_TYPES``) and its subscriptions in its
-``handlers.py`` (``register``). Nothing is registered by importing a module, and nothing is made on first
-use: ``build_services`` makes each shared service once, typed, and the runtime holds them.
+Each layer declares its events as payload classes in its ``schemas.py`` (listed in ``EVENT_TYPES``) and its
+subscriptions in its ``handlers.py`` (``register``). Nothing is registered by importing a module, and
+nothing is made on first use: ``build_services`` makes each shared service once, typed, and the runtime
+holds them.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: C
 
 
 def build_catalog() -> EventCatalog:
-    """Return the catalog of every event type cxstack publishes."""
+    """Return the catalog of every event class cxstack publishes."""
     return EventCatalog(
         [
             *tenant_schemas.EVENT_TYPES,

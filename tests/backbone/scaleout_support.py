@@ -16,13 +16,13 @@ import asyncpg
 import nats
 import pytest
 from nats.js.errors import NotFoundError
-from pydantic import BaseModel
 
-from cxstack.backbone.catalog import EventCatalog, EventType
+from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.relay import stream_name
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 
 NATS_URL = os.environ.get("CXSTACK_TEST_NATS_URL")
@@ -32,23 +32,22 @@ PARTITIONS = 16
 SUBSCRIPTION = "tests.probe"
 
 
-class ProbeRecorded(BaseModel):
+class ProbeRecorded(EventPayload, type="probe.recorded"):
+    """A test event."""
+
     n: int
 
 
-class ProbeHandled(BaseModel):
+class ProbeHandled(EventPayload, type="probe.handled"):
+    """A test subscription handled a probe."""
+
     of: str
     n: int
     worker: str
 
 
 def probe_catalog() -> EventCatalog:
-    return EventCatalog(
-        [
-            EventType("probe.recorded", ProbeRecorded, description="A test event."),
-            EventType("probe.handled", ProbeHandled, description="A test subscription handled a probe."),
-        ]
-    )
+    return EventCatalog([ProbeRecorded, ProbeHandled])
 
 
 def require_nats() -> str:
@@ -94,7 +93,7 @@ async def record_probes(db: Database, subjects: Sequence[str], *, start: int = 0
 
     def publish(uow: UnitOfWork) -> list[Event]:
         return [
-            uow.publish("probe.recorded", tenant_id=TENANT, subject=subject, data=ProbeRecorded(n=start + i))
+            uow.publish(ProbeRecorded(n=start + i), tenant_id=TENANT, subject=subject)
             for i, subject in enumerate(subjects)
         ]
 
@@ -159,16 +158,13 @@ async def eventually(
 def probe_registry(worker: str) -> SubscriptionRegistry:
     """A subscription that records, in the log and in the handler's own transaction, who handled what."""
 
-    def handle(uow: UnitOfWork, event: Event) -> None:
+    def handle(uow: UnitOfWork, probe: ProbeRecorded, event: Event) -> None:
         uow.publish(
-            "probe.handled",
-            tenant_id=event.tenant,
-            subject=event.subject,
-            data=ProbeHandled(of=event.id, n=event.data["n"], worker=worker),
+            ProbeHandled(of=event.id, n=probe.n, worker=worker), tenant_id=event.tenant, subject=event.subject
         )
 
     registry = SubscriptionRegistry()
-    registry.add(SUBSCRIPTION, handle, types=["probe.recorded"])
+    registry.add(SUBSCRIPTION, EventHandlers({ProbeRecorded: handle}))
     return registry
 
 

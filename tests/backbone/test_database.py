@@ -35,12 +35,7 @@ class Abort(BaseException):
 def touch(uow: UnitOfWork, name: str) -> str:
     """Write an audit row and publish ``customer.updated`` for ``name``."""
     record_audit(uow, tenant_id=TENANT, action="customer.touched", target_type="customer", target_id=name)
-    uow.publish(
-        "customer.updated",
-        tenant_id=TENANT,
-        subject=name,
-        data=CustomerUpdated(customer_id=name, changes={}),
-    )
+    uow.publish(CustomerUpdated(customer_id=name, changes={}), tenant_id=TENANT, subject=name)
     return name
 
 
@@ -92,10 +87,9 @@ async def test_the_wal_starts_again_under_steady_writes_instead_of_growing_with_
     def burst(uow: UnitOfWork, n: int) -> None:
         for i in range(50):
             uow.publish(
-                "customer.updated",
+                CustomerUpdated(customer_id=f"cus_{n}_{i}", changes={"note": note}),
                 tenant_id=TENANT,
                 subject=f"cus_{n}_{i}",
-                data=CustomerUpdated(customer_id=f"cus_{n}_{i}", changes={"note": note}),
             )
 
     async def writer(first: int) -> None:
@@ -320,11 +314,7 @@ def touch_many(group_sizes: list[int], fail: set[str] | None = None, refuse_grou
                 uow, tenant_id=TENANT, action="customer.touched", target_type="customer", target_id=name
             )
             uow.publish(
-                "customer.updated",
-                tenant_id=TENANT,
-                subject=name,
-                data=CustomerUpdated(customer_id=name, changes={}),
-                context=context,
+                CustomerUpdated(customer_id=name, changes={}), tenant_id=TENANT, subject=name, context=context
             )
             outcomes.append(name)
         return outcomes

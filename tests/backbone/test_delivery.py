@@ -17,15 +17,16 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.delivery import reset_subscription, retry_dead_letter
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.log import read_events
 from cxstack.backbone.models import ParkedDelivery, ProcessedEvent, SubscriptionPosition
-from cxstack.backbone.subscriptions import Handler, SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, PayloadHandler, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.audit.models import AuditEntry
 from cxstack.governance.audit.service import record_audit
 from cxstack.kit.clock import FrozenClock
-from cxstack.records.customers.schemas import CustomerCreated, CustomerUpdated
+from cxstack.records.customers.schemas import CustomerCreated, CustomerUpdated, IdentityLinked
 from cxstack.runtime import Runtime
 
 TENANT = "ten_delivery"
@@ -81,7 +82,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def subscriptions(recorder: Recorder) -> SubscriptionRegistry:
-    def record(uow: UnitOfWork, event: Event) -> None:
+    def record(uow: UnitOfWork, _data: EventPayload, event: Event) -> None:
         recorder.calls.append(event)
         record_audit(
             uow,
@@ -103,19 +104,18 @@ def subscriptions(recorder: Recorder) -> SubscriptionRegistry:
         recorder.resets += 1
         uow.session.execute(delete(AuditEntry).where(AuditEntry.action == HANDLED))
 
-    def follow_up(uow: UnitOfWork, event: Event) -> None:
+    def follow_up(uow: UnitOfWork, _data: EventPayload, event: Event) -> None:
         uow.publish(
-            "customer.updated",
+            CustomerUpdated(customer_id=event.subject, changes={"followed": event.id}),
             tenant_id=event.tenant,
             subject=event.subject,
-            data=CustomerUpdated(customer_id=event.subject, changes={"followed": event.id}),
         )
         if event.subject in recorder.publish_then_fail:
             raise HandlerFailed("fails after publishing")
 
     registry = SubscriptionRegistry()
-    registry.add("test.recorder", record, types=["customer.updated"], reset=drop_projection)
-    registry.add("test.follow_up", follow_up, types=["customer.created"])
+    registry.add("test.recorder", EventHandlers({CustomerUpdated: record}), reset=drop_projection)
+    registry.add("test.follow_up", EventHandlers({CustomerCreated: follow_up}))
     return registry
 
 
@@ -126,20 +126,22 @@ def bus(runtime: Runtime, subscriptions: SubscriptionRegistry) -> Bus:
     return Bus(runtime.db, subscriptions, policy=runtime.retry_policy, batch_size=50)
 
 
-async def publish(runtime: Runtime, *subjects: str, event_type: str = "customer.updated") -> list[str]:
-    """Publish one event per subject, in one unit of work; return their ids."""
+async def publish(
+    runtime: Runtime, *subjects: str, event: type[CustomerUpdated | CustomerCreated] = CustomerUpdated
+) -> list[str]:
+    """Publish one event of class ``event`` per subject, in one unit of work; return their ids."""
 
     def write(uow: UnitOfWork) -> list[str]:
         ids = []
         for n, subject in enumerate(subjects):
             data: CustomerUpdated | CustomerCreated
-            if event_type == "customer.updated":
+            if event is CustomerUpdated:
                 data = CustomerUpdated(customer_id=subject, changes={"n": n})
             else:
                 data = CustomerCreated(
                     customer_id=subject, name=None, email=None, phone=None, account_id=None
                 )
-            ids.append(uow.publish(event_type, tenant_id=TENANT, subject=subject, data=data).id)
+            ids.append(uow.publish(data, tenant_id=TENANT, subject=subject).id)
         return ids
 
     return await runtime.db.write(write)
@@ -336,7 +338,7 @@ async def test_replay_drops_the_projection_and_delivers_every_event_again(
 async def test_events_a_handler_publishes_are_delivered_and_name_their_cause(
     runtime: Runtime, bus: Bus, recorder: Recorder
 ) -> None:
-    [created] = await publish(runtime, "cus_1", event_type="customer.created")
+    [created] = await publish(runtime, "cus_1", event=CustomerCreated)
     await bus.drain()
 
     [follow_up] = recorder.calls
@@ -350,7 +352,7 @@ async def test_events_a_handler_publishes_are_delivered_and_name_their_cause(
 async def test_events_published_by_a_handler_that_then_fails_are_neither_written_nor_announced(
     runtime: Runtime, bus: Bus, recorder: Recorder
 ) -> None:
-    await publish(runtime, "cus_1", event_type="customer.created")
+    await publish(runtime, "cus_1", event=CustomerCreated)
     await asyncio.sleep(0.1)  # the announcement of that commit
     announced: list[int] = []
     runtime.db.add_commit_listener(lambda: announced.append(1))
@@ -368,7 +370,7 @@ async def test_events_published_by_a_handler_that_then_fails_are_neither_written
 async def test_a_failing_handler_takes_its_events_with_it_and_its_batch_mates_publish_theirs_once(
     runtime: Runtime, bus: Bus, recorder: Recorder
 ) -> None:
-    await publish(runtime, "cus_1", "cus_2", "cus_3", event_type="customer.created")
+    await publish(runtime, "cus_1", "cus_2", "cus_3", event=CustomerCreated)
     recorder.publish_then_fail.add("cus_2")
 
     await rounds(bus, 1)
@@ -430,9 +432,8 @@ async def test_a_running_bus_reads_the_commits_of_its_round_gap_together(runtime
     registry = SubscriptionRegistry()
     registry.add(
         "test.batched",
-        lambda uow, event: seen([event.id]),  # a round of one event
-        types=["customer.updated"],
-        batch_handler=lambda units: seen([event.id for _, event in units]),
+        EventHandlers({CustomerUpdated: lambda uow, data, event: seen([event.id])}),  # a round of one event
+        batch_handler=lambda units: seen([event.id for _, _, event in units]),
     )
     bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50, round_gap_s=0.5)
 
@@ -476,19 +477,21 @@ async def test_a_batch_handler_takes_a_round_at_once_and_a_failure_in_it_falls_b
     batches: list[list[str]] = []
     causes: list[tuple[str | None, str]] = []
 
-    def one(uow: UnitOfWork, event: Event) -> None:
+    def one(uow: UnitOfWork, data: CustomerUpdated, event: Event) -> None:
+        assert data.customer_id == event.subject
         record_audit(uow, tenant_id=event.tenant, action=HANDLED, target_type="event", target_id=event.id)
         if event.subject == "cus_bad":
             raise HandlerFailed(f"always fails on {event.id}")
 
-    def many(units: Sequence[tuple[UnitOfWork, Event]]) -> None:
-        batches.append([event.id for _, event in units])
-        for uow, event in units:
+    def many(units: Sequence[tuple[UnitOfWork, EventPayload, Event]]) -> None:
+        batches.append([event.id for _, _, event in units])
+        for uow, data, event in units:
             causes.append((uow.context.causation_id, event.id))
-            one(uow, event)
+            assert isinstance(data, CustomerUpdated)
+            one(uow, data, event)
 
     registry = SubscriptionRegistry()
-    registry.add("test.batched", one, types=["customer.updated"], batch_handler=many)
+    registry.add("test.batched", EventHandlers({CustomerUpdated: one}), batch_handler=many)
     bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
 
     good = await publish(runtime, "cus_a", "cus_b", "cus_c")
@@ -545,8 +548,10 @@ async def test_handled_ids_are_pruned_once_every_partition_has_read_past_them(
     assert await effects(runtime) == Counter({event_id: 1 for event_id in [*first, flaky, steady]})
 
 
-def _recording(calls: dict[str, list[str]], name: str, *, fails: bool = False) -> Handler:
-    def handle(uow: UnitOfWork, event: Event) -> None:
+def _recording(
+    calls: dict[str, list[str]], name: str, *, fails: bool = False
+) -> PayloadHandler[CustomerUpdated]:
+    def handle(uow: UnitOfWork, _data: CustomerUpdated, event: Event) -> None:
         calls.setdefault(name, []).append(event.id)
         record_audit(
             uow, tenant_id=event.tenant, action=f"{HANDLED}.{name}", target_type="event", target_id=event.id
@@ -573,9 +578,9 @@ async def test_a_failing_subscription_neither_holds_back_nor_redelivers_to_the_o
 ) -> None:
     calls: dict[str, list[str]] = {}
     registry = SubscriptionRegistry()
-    registry.add("test.first", _recording(calls, "first"), types=["customer.updated"])
-    registry.add("test.broken", _recording(calls, "broken", fails=True), types=["customer.updated"])
-    registry.add("test.last", _recording(calls, "last"), types=["customer.updated"])
+    registry.add("test.first", EventHandlers({CustomerUpdated: _recording(calls, "first")}))
+    registry.add("test.broken", EventHandlers({CustomerUpdated: _recording(calls, "broken", fails=True)}))
+    registry.add("test.last", EventHandlers({CustomerUpdated: _recording(calls, "last")}))
     bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
     published = await publish(runtime, *(f"cus_{n}" for n in range(5)))
 
@@ -624,8 +629,8 @@ async def test_positions_stay_per_subscription_so_a_replay_of_one_leaves_the_oth
 ) -> None:
     calls: dict[str, list[str]] = {}
     registry = SubscriptionRegistry()
-    registry.add("test.kept", _recording(calls, "kept"), types=["customer.updated"])
-    replayed = registry.add("test.replayed", _recording(calls, "replayed"), types=["customer.updated"])
+    registry.add("test.kept", EventHandlers({CustomerUpdated: _recording(calls, "kept")}))
+    replayed = registry.add("test.replayed", EventHandlers({CustomerUpdated: _recording(calls, "replayed")}))
     bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
     published = await publish(runtime, *(f"cus_{n}" for n in range(120)))
     await bus.drain()
@@ -644,15 +649,15 @@ async def test_a_subscription_added_later_catches_up_from_its_own_position_witho
 ) -> None:
     calls: dict[str, list[str]] = {}
     old = SubscriptionRegistry()
-    old.add("test.old", _recording(calls, "old"), types=["customer.updated"])
+    old.add("test.old", EventHandlers({CustomerUpdated: _recording(calls, "old")}))
     backlog = await publish(runtime, *(f"cus_{n}" for n in range(120)))
     await Bus(runtime.db, old, policy=runtime.retry_policy, batch_size=50).drain()
     assert calls["old"] == backlog
 
     # A deployment adds a subscription: it starts from the beginning of the log, on its own positions.
     both = SubscriptionRegistry()
-    both.add("test.old", _recording(calls, "old"), types=["customer.updated"])
-    both.add("test.new", _recording(calls, "new"), types=["customer.updated"])
+    both.add("test.old", EventHandlers({CustomerUpdated: _recording(calls, "old")}))
+    both.add("test.new", EventHandlers({CustomerUpdated: _recording(calls, "new")}))
     bus = Bus(runtime.db, both, policy=runtime.retry_policy, batch_size=50)
     [fresh] = await publish(runtime, "cus_fresh")
 
@@ -671,7 +676,7 @@ async def test_a_round_reads_the_log_once_for_every_subscription_it_delivers(run
     calls: dict[str, list[str]] = {}
     registry = SubscriptionRegistry()
     for n in range(5):
-        registry.add(f"test.sub{n}", _recording(calls, f"sub{n}"), types=["customer.updated"])
+        registry.add(f"test.sub{n}", EventHandlers({CustomerUpdated: _recording(calls, f"sub{n}")}))
     bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
     first = await publish(runtime, "cus_first")
     await bus.drain()
@@ -701,13 +706,13 @@ async def test_a_subscription_whose_failure_cannot_even_be_parked_does_not_stop_
         pytest.skip("PostgreSQL refuses a NUL character in text: the failure cannot be recorded there")
     calls: dict[str, list[str]] = {}
 
-    def unrecordable(uow: UnitOfWork, event: Event) -> None:
+    def unrecordable(uow: UnitOfWork, _data: CustomerUpdated, event: Event) -> None:
         calls.setdefault("unrecordable", []).append(event.id)
         raise HandlerFailed("binary\x00payload")
 
     registry = SubscriptionRegistry()
-    registry.add("test.unrecordable", unrecordable, types=["customer.updated"])
-    registry.add("test.fine", _recording(calls, "fine"), types=["customer.updated"])
+    registry.add("test.unrecordable", EventHandlers({CustomerUpdated: unrecordable}))
+    registry.add("test.fine", EventHandlers({CustomerUpdated: _recording(calls, "fine")}))
     bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
     published = await publish(runtime, *(f"cus_{n}" for n in range(5)))
 
@@ -719,3 +724,37 @@ async def test_a_subscription_whose_failure_cannot_even_be_parked_does_not_stop_
     # Its part of each round was undone: it stays where it was, and tries again every round.
     assert await positions_of(runtime, "test.unrecordable") == {0}
     assert len(calls["unrecordable"]) >= 3
+
+
+async def test_a_subscription_receives_only_the_classes_it_registered_each_at_its_handler(
+    runtime: Runtime,
+) -> None:
+    seen: list[tuple[str, EventPayload, str]] = []
+    handlers = EventHandlers()
+
+    @handlers.on(CustomerCreated)
+    def _created(uow: UnitOfWork, data: CustomerCreated, event: Event) -> None:
+        seen.append(("created", data, event.id))
+
+    @handlers.on(IdentityLinked)
+    def _linked(uow: UnitOfWork, data: IdentityLinked, event: Event) -> None:
+        seen.append(("linked", data, event.id))
+
+    registry = SubscriptionRegistry()
+    subscription = registry.add("test.typed", handlers)
+    assert subscription.types == {"customer.created", "identity.linked"}
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    created = CustomerCreated(customer_id="cus_1", name="Ada", email=None, phone=None, account_id=None)
+    linked = IdentityLinked(identity_id="idn_1", customer_id="cus_1", kind="email", system="", value="a@x.io")
+
+    def write(uow: UnitOfWork) -> list[str]:
+        return [
+            uow.publish(payload, tenant_id=TENANT, subject="cus_1").id
+            for payload in (created, CustomerUpdated(customer_id="cus_1", changes={"n": 1}), linked)
+        ]
+
+    created_id, _, linked_id = await runtime.db.write(write)
+    await rounds(bus, 2)
+
+    assert seen == [("created", created, created_id), ("linked", linked, linked_id)]
+    assert [type(data) for _, data, _ in seen] == [CustomerCreated, IdentityLinked]

@@ -70,21 +70,19 @@ class Outside:
 
     def on_done(self, uow: UnitOfWork, job: EffectJob, result: dict[str, Any]) -> None:
         uow.publish(
-            "customer.updated",
+            CustomerUpdated(customer_id=f"cus_{job.key}", changes={"done": result}),
             tenant_id=job.tenant_id,
             subject=f"cus_{job.key}",
-            data=CustomerUpdated(customer_id=f"cus_{job.key}", changes={"done": result}),
         )
 
     def on_failed(self, uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
         uow.publish(
-            "customer.updated",
-            tenant_id=job.tenant_id,
-            subject=f"cus_{job.key}",
-            data=CustomerUpdated(
+            CustomerUpdated(
                 customer_id=f"cus_{job.key}",
                 changes={"failed": failure.message, "code": failure.code, "gave_up": failure.gave_up},
             ),
+            tenant_id=job.tenant_id,
+            subject=f"cus_{job.key}",
         )
 
 

@@ -30,7 +30,7 @@ from cxstack.backbone.database import Database
 from cxstack.backbone.delivery import RetryPolicy
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.leases import LeaseManager, fair_share
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.timers import schedule_timer
 from cxstack.backbone.unit_of_work import UnitOfWork, partition_of
 from cxstack.backbone.worker import Worker
@@ -183,15 +183,14 @@ def three_subscriptions(worker: str) -> SubscriptionRegistry:
     registry = SubscriptionRegistry()
     for name in SUBSCRIPTIONS:
 
-        def handle(uow: UnitOfWork, event: Event, name: str = name) -> None:
+        def handle(uow: UnitOfWork, probe: ProbeRecorded, event: Event, name: str = name) -> None:
             uow.publish(
-                "probe.handled",
+                ProbeHandled(of=event.id, n=probe.n, worker=f"{worker}|{name}"),
                 tenant_id=event.tenant,
                 subject=event.subject,
-                data=ProbeHandled(of=event.id, n=event.data["n"], worker=f"{worker}|{name}"),
             )
 
-        registry.add(name, handle, types=["probe.recorded"])
+        registry.add(name, EventHandlers({ProbeRecorded: handle}))
     return registry
 
 
@@ -321,9 +320,8 @@ async def test_every_worker_fires_due_timers_and_each_timer_fires_once(pool: Poo
                 tenant_id=TENANT,
                 key=f"probe-{n}",
                 fire_at=uow.clock.now(),
-                event_type="probe.recorded",
                 subject=f"cus_{n % 20}",
-                data=ProbeRecorded(n=n),
+                event=ProbeRecorded(n=n),
             )
 
     await a.db.write(schedule)

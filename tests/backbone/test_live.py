@@ -28,12 +28,7 @@ def publisher(*published: tuple[str, str], fail: bool = False) -> Callable[[Unit
 
     def write(uow: UnitOfWork) -> None:
         for tenant, subject in published:
-            uow.publish(
-                "customer.updated",
-                tenant_id=tenant,
-                subject=subject,
-                data=CustomerUpdated(customer_id=subject, changes={}),
-            )
+            uow.publish(CustomerUpdated(customer_id=subject, changes={}), tenant_id=tenant, subject=subject)
         if fail:
             raise RuntimeError("rolled back")
 

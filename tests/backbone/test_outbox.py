@@ -9,15 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.log import read_events
 from cxstack.backbone.models import EventRecord
 from cxstack.backbone.unit_of_work import Context, UnitOfWork, partition_of
 from cxstack.governance.audit.models import AuditEntry
 from cxstack.governance.audit.service import record_audit
 from cxstack.kit.errors import InvalidEventPayload, UnknownEventType
+from cxstack.records.conversations.schemas import MessageReceived
 from cxstack.records.customers.schemas import CustomerCreated, CustomerUpdated
 from cxstack.runtime import Runtime
 
@@ -35,10 +38,9 @@ def change(uow: UnitOfWork, customer_id: str, *, fail: bool = False) -> str:
         uow, tenant_id=TENANT, action="customer.touched", target_type="customer", target_id=customer_id
     )
     event = uow.publish(
-        "customer.updated",
+        CustomerUpdated(customer_id=customer_id, changes={"n": customer_id}),
         tenant_id=TENANT,
         subject=customer_id,
-        data=CustomerUpdated(customer_id=customer_id, changes={"n": customer_id}),
     )
     if fail:
         raise Boom(customer_id)
@@ -82,17 +84,15 @@ async def test_committed_unit_of_work_has_its_events_in_the_log_as_cloudevents(r
     def create(uow: UnitOfWork) -> list[str]:
         record_audit(uow, tenant_id=TENANT, action="customer.created", target_type="customer", target_id="c1")
         first = uow.publish(
-            "customer.created",
+            CustomerCreated(customer_id="cus_1", name="Ada", email=None, phone=None, account_id=None),
             tenant_id=TENANT,
             subject="cus_1",
-            data=CustomerCreated(customer_id="cus_1", name="Ada", email=None, phone=None, account_id=None),
         )
         second = uow.publish(
-            "customer.updated",
+            CustomerUpdated(customer_id="cus_1", changes={"name": "Ada L."}),
             tenant_id=TENANT,
             subject="cus_1",
             source="cxstack/records",
-            data={"customer_id": "cus_1", "changes": {"name": "Ada L."}},
         )
         return [first.id, second.id]
 
@@ -129,26 +129,39 @@ async def test_committed_unit_of_work_has_its_events_in_the_log_as_cloudevents(r
     assert await audited_targets(runtime) == {"c1"}
 
 
+class CustomerExploded(EventPayload, type="customer.exploded"):
+    """An event no catalog has."""
+
+    customer_id: str
+
+
+class CustomerUpdatedElsewhere(EventPayload, type="customer.updated"):
+    """Another class that names the type of ``CustomerUpdated``."""
+
+    customer_id: str
+
+
+class CustomerUpdatedWithSecret(CustomerUpdated):
+    """A subclass of an event class: it names no type, so it is not the catalog's class of any."""
+
+    password: str
+
+
 @pytest.mark.parametrize(
-    ("event_type", "data", "error"),
+    ("payload", "error"),
     [
-        ("customer.exploded", {"customer_id": "cus_1"}, UnknownEventType),
-        ("customer.updated", {"customer_id": "cus_1"}, InvalidEventPayload),
-        ("customer.updated", {"customer_id": 42, "changes": {}}, InvalidEventPayload),
-        (
-            "customer.updated",
-            CustomerCreated(customer_id="cus_1", name=None, email=None, phone=None, account_id=None),
-            InvalidEventPayload,
-        ),
+        (CustomerExploded(customer_id="cus_1"), UnknownEventType),
+        (CustomerUpdatedElsewhere(customer_id="cus_1"), InvalidEventPayload),
+        (CustomerUpdatedWithSecret(customer_id="cus_1", changes={}, password="hunter2"), InvalidEventPayload),
     ],
-    ids=["unknown-type", "missing-field", "wrong-type", "other-model"],
+    ids=["type-not-in-catalog", "other-class-of-a-type", "subclass"],
 )
-async def test_publishing_an_unknown_type_or_invalid_payload_raises_and_writes_nothing(
-    runtime: Runtime, event_type: str, data: Any, error: type[Exception]
+async def test_publishing_a_payload_whose_class_is_not_in_the_catalog_raises_and_writes_nothing(
+    runtime: Runtime, payload: EventPayload, error: type[Exception]
 ) -> None:
     def publish(uow: UnitOfWork) -> None:
         record_audit(uow, tenant_id=TENANT, action="customer.touched", target_type="customer", target_id="c1")
-        uow.publish(event_type, tenant_id=TENANT, subject="cus_1", data=data)
+        uow.publish(payload, tenant_id=TENANT, subject="cus_1")
 
     with pytest.raises(error):
         await runtime.db.write(publish)
@@ -157,15 +170,50 @@ async def test_publishing_an_unknown_type_or_invalid_payload_raises_and_writes_n
     assert await count_events(runtime) == 0
 
 
-async def test_a_payload_model_changed_after_it_was_built_is_validated_again(runtime: Runtime) -> None:
-    payload = CustomerUpdated(customer_id="cus_1", changes={})
-    payload.customer_id = 42  # type: ignore[assignment]  # models do not validate assignment
+@pytest.mark.parametrize(
+    "data",
+    [{"customer_id": "cus_1"}, {"customer_id": 42, "changes": {}}],
+    ids=["missing-field", "wrong-type"],
+)
+def test_a_payload_that_does_not_validate_cannot_be_built(data: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        CustomerUpdated.model_validate(data)
 
+
+def test_payload_instances_are_immutable() -> None:
+    payload = CustomerUpdated(customer_id="cus_1", changes={})
+
+    with pytest.raises(ValidationError, match="frozen"):
+        payload.customer_id = "cus_2"  # type: ignore[misc]
+    assert payload.customer_id == "cus_1"
+
+
+async def test_an_event_read_back_from_the_log_decodes_to_its_class(runtime: Runtime) -> None:
+    published = MessageReceived(
+        message_id="msg_1",
+        conversation_id="cnv_1",
+        customer_id="cus_1",
+        channel="webchat",
+        direction="inbound",
+        author_kind="customer",
+        author_id=None,
+        body="Hello",
+        content_type="text/plain",
+        attachments_count=0,
+        client_id=None,
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+    )
+    await runtime.db.write(lambda uow: uow.publish(published, tenant_id=TENANT, subject="cnv_1"))
+
+    [event] = await runtime.db.read(lambda session: read_events(session, after=0, limit=10))
+    assert (event.type, event.dataschema) == ("message.received", "urn:cxstack:event:message.received:v1")
+    decoded = runtime.catalog.decode(event.type, event.data)
+    assert type(decoded) is MessageReceived
+    assert decoded == published
+    with pytest.raises(UnknownEventType):
+        runtime.catalog.decode("customer.exploded", {"customer_id": "cus_1"})
     with pytest.raises(InvalidEventPayload):
-        await runtime.db.write(
-            lambda uow: uow.publish("customer.updated", tenant_id=TENANT, subject="cus_1", data=payload)
-        )
-    assert await count_events(runtime) == 0
+        runtime.catalog.decode("customer.updated", {"customer_id": 42})
 
 
 async def test_one_failing_write_among_many_concurrent_ones_does_not_fail_the_others(
@@ -191,16 +239,3 @@ async def test_one_failing_write_among_many_concurrent_ones_does_not_fail_the_ot
     assert await audited_targets(runtime) == committed
     subjects = await event_subjects(runtime)
     assert sorted(subjects) == sorted(committed)
-
-
-async def test_a_payload_subclass_publishes_only_the_fields_of_the_event_schema(runtime: Runtime) -> None:
-    class WithSecret(CustomerUpdated):
-        password: str
-
-    payload = WithSecret(customer_id="cus_1", changes={}, password="hunter2")
-    await runtime.db.write(
-        lambda uow: uow.publish("customer.updated", tenant_id=TENANT, subject="cus_1", data=payload)
-    )
-
-    events = await runtime.db.read(lambda session: read_events(session, after=0, limit=10))
-    assert [event.data for event in events] == [{"customer_id": "cus_1", "changes": {}}]

@@ -76,7 +76,7 @@ async def test_relay_publishes_each_committed_event_once_in_log_order(
     await record_probes(db, ["cus_a", "cus_b", "cus_c"])
 
     def fails(uow: UnitOfWork) -> None:
-        uow.publish("probe.recorded", tenant_id=TENANT, subject="cus_rolled_back", data=ProbeRecorded(n=99))
+        uow.publish(ProbeRecorded(n=99), tenant_id=TENANT, subject="cus_rolled_back")
         raise Boom
 
     with pytest.raises(Boom):

@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.log import read_events
 from cxstack.backbone.models import Timer
 from cxstack.backbone.subscriptions import SubscriptionRegistry
@@ -18,7 +19,7 @@ from cxstack.backbone.timers import cancel_timer, fire_due_timers, schedule_time
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.kit.clock import FrozenClock
-from cxstack.kit.errors import InvalidEventPayload
+from cxstack.kit.errors import UnknownEventType
 from cxstack.records.customers.schemas import CustomerUpdated
 from cxstack.runtime import Runtime
 
@@ -49,9 +50,8 @@ def schedule(key: str, fire_at: datetime, note: str = "") -> Callable[[UnitOfWor
             tenant_id=TENANT,
             key=key,
             fire_at=fire_at,
-            event_type="customer.updated",
             subject=f"cus_{key}",
-            data=CustomerUpdated(customer_id=f"cus_{key}", changes={"note": note}),
+            event=CustomerUpdated(customer_id=f"cus_{key}", changes={"note": note}),
         )
 
     return write
@@ -178,19 +178,24 @@ async def test_a_timer_whose_event_no_longer_validates_does_not_hold_up_the_othe
     assert {e.subject for e in await fired_events(runtime)} == {"cus_fine", "cus_stale"}
 
 
-async def test_scheduling_a_timer_with_an_invalid_payload_raises(runtime: Runtime) -> None:
+class CustomerExploded(EventPayload, type="customer.exploded"):
+    """An event no catalog has."""
+
+    customer_id: str
+
+
+async def test_scheduling_a_timer_with_an_event_not_in_the_catalog_raises(runtime: Runtime) -> None:
     def write(uow: UnitOfWork) -> None:
         schedule_timer(
             uow,
             tenant_id=TENANT,
             key="bad",
             fire_at=START,
-            event_type="customer.updated",
             subject="cus_bad",
-            data={"customer_id": "cus_bad"},
+            event=CustomerExploded(customer_id="cus_bad"),
         )
 
-    with pytest.raises(InvalidEventPayload):
+    with pytest.raises(UnknownEventType):
         await runtime.db.write(write)
     assert await timer_row(runtime, "bad") is None
 

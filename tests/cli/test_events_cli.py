@@ -26,13 +26,13 @@ from typer.testing import CliRunner
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.inspection import subscription_statuses
 from cxstack.backbone.migrate import upgrade
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.cli.main import app
 from cxstack.config import Settings
 from cxstack.governance.audit.service import list_audit
 from cxstack.governance.tenants.service import create_tenant
-from cxstack.records.customers.schemas import CustomerCreate
+from cxstack.records.customers.schemas import CustomerCreate, CustomerCreated
 from cxstack.records.customers.service import create_customer
 from cxstack.runtime import Runtime
 
@@ -55,20 +55,20 @@ def crm() -> Crm:
 
 @pytest.fixture
 def registry(crm: Crm) -> SubscriptionRegistry:
-    def sync_customer(_uow: UnitOfWork, event: Event) -> None:
+    def sync_customer(_uow: UnitOfWork, _data: CustomerCreated, event: Event) -> None:
         if crm.down:
             raise RuntimeError("crm is down")
         crm.synced.append(event.id)
 
-    def project(_uow: UnitOfWork, event: Event) -> None:
+    def project(_uow: UnitOfWork, _data: CustomerCreated, event: Event) -> None:
         crm.projection.append(event.seq)
 
     def drop_projection(_uow: UnitOfWork) -> None:
         crm.projection.clear()
 
     registry = SubscriptionRegistry()
-    registry.add("interop.crm_sync", sync_customer, types=["customer.created"])
-    registry.add("analytics.counts", project, types=["customer.created"], reset=drop_projection)
+    registry.add("interop.crm_sync", EventHandlers({CustomerCreated: sync_customer}))
+    registry.add("analytics.counts", EventHandlers({CustomerCreated: project}), reset=drop_projection)
     return registry
 
 

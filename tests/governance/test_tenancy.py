@@ -35,10 +35,11 @@ from tests.channels.voice.fake_twilio_calls import FakeTwilioCalls, FakeTwilioCa
 from tests.conftest import TenantKey
 
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.kit.files import local_file_store
+from cxstack.records.customers.schemas import CustomerCreated
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 from cxstack.wiring import build_subscriptions
@@ -413,7 +414,7 @@ EXTRA_SEEDS: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
 SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [seed_sms, seed_voice, seed_chat]
 
 
-def always_fails(uow: UnitOfWork, event: Event) -> None:
+def always_fails(uow: UnitOfWork, data: CustomerCreated, event: Event) -> None:
     raise RuntimeError("a handler that always fails, so that each tenant has a dead letter")
 
 
@@ -443,7 +444,7 @@ def settings(settings: Settings, voice_fake_server: FakeTwilioCallsServer) -> Se
 @pytest.fixture
 def subscriptions(settings: Settings) -> SubscriptionRegistry:
     registry = build_subscriptions(settings, files=local_file_store(settings.data_dir))
-    registry.add("tests.always_fails", always_fails, types=["customer.created"])
+    registry.add("tests.always_fails", EventHandlers({CustomerCreated: always_fails}))
     return registry
 
 

@@ -18,7 +18,7 @@ from cxstack.backbone.log import read_events
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.records.cases.service import move_customer as move_case_customer
 from cxstack.records.conversations.service import move_customer
-from cxstack.records.timeline.handlers import SUBSCRIPTION, project_event
+from cxstack.records.timeline.handlers import HANDLERS, SUBSCRIPTION
 from cxstack.records.timeline.models import TimelineEntry
 from cxstack.records.timeline.service import clear_timeline
 from cxstack.runtime import Runtime
@@ -151,7 +151,7 @@ async def test_handling_an_event_twice_records_it_once(api: httpx.AsyncClient, r
 
     def redeliver(uow: UnitOfWork) -> None:
         for event in events:
-            project_event(uow, event)
+            HANDLERS(uow, event)
 
     await runtime.db.write(redeliver)
     entries = await _timeline(api, customer["id"])
@@ -249,7 +249,7 @@ async def _two_customers(api: httpx.AsyncClient) -> tuple[str, str, str, str]:
 
 def _handle(uow: UnitOfWork, events: list[Event]) -> None:
     for event in events:
-        project_event(uow, event)
+        HANDLERS(uow, event)
 
 
 def _rebuild(uow: UnitOfWork, events: list[Event]) -> None:

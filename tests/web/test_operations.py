@@ -11,9 +11,10 @@ import pytest
 from tests.conftest import TenantKey
 
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
+from cxstack.records.customers.schemas import CustomerCreated
 
 
 @dataclass
@@ -35,13 +36,13 @@ def crm() -> Crm:
 
 @pytest.fixture
 def subscriptions(crm: Crm) -> SubscriptionRegistry:
-    def sync_customer(_uow: UnitOfWork, event: Event) -> None:
+    def sync_customer(_uow: UnitOfWork, _data: CustomerCreated, event: Event) -> None:
         if crm.down:
             raise RuntimeError("crm is down")
         crm.synced.append(event.id)
 
     registry = SubscriptionRegistry()
-    registry.add("interop.crm_sync", sync_customer, types=["customer.created"])
+    registry.add("interop.crm_sync", EventHandlers({CustomerCreated: sync_customer}))
     return registry
 
 

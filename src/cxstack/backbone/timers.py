@@ -8,12 +8,11 @@ them.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import structlog
-from pydantic import BaseModel
 from sqlalchemy import delete, select
 
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.models import Timer
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.kit.clock import utc
@@ -28,16 +27,16 @@ def schedule_timer(
     tenant_id: str,
     key: str,
     fire_at: datetime,
-    event_type: str,
     subject: str,
-    data: BaseModel | dict[str, Any],
+    event: EventPayload,
 ) -> Timer:
-    """Schedule (or move) the timer ``key`` of a tenant to publish ``event_type`` at ``fire_at``.
+    """Schedule (or move) the timer ``key`` of a tenant to publish ``event`` at ``fire_at``.
 
-    The payload is validated now, so a timer can never fire an invalid event; raises UnknownEventType or
-    InvalidEventPayload.
+    The payload's class is checked against the catalog now, so a timer never holds an event it could not
+    publish; raises UnknownEventType or InvalidEventPayload.
     """
-    payload = uow.catalog.encode(event_type, data)
+    payload = uow.catalog.encode(event)
+    event_type = event.event_type
     existing = uow.session.scalar(select(Timer).where(Timer.tenant_id == tenant_id, Timer.key == key))
     now = uow.clock.now()
     if existing is not None:
@@ -103,7 +102,9 @@ def fire_due_timers(uow: UnitOfWork, *, limit: int = 200) -> int:
         try:
             with uow.session.begin_nested():
                 event = child.publish(
-                    timer.event_type, tenant_id=timer.tenant_id, subject=timer.subject, data=timer.payload
+                    uow.catalog.decode(timer.event_type, timer.payload),
+                    tenant_id=timer.tenant_id,
+                    subject=timer.subject,
                 )
                 child.flush_events()
                 timer.fired_at = uow.clock.now()

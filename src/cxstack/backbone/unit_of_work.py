@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import cast
 
-from pydantic import BaseModel
 from sqlalchemy import Connection, Table, insert, text
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.models import EventRecord
 from cxstack.kit.clock import Clock
 from cxstack.kit.ids import new_ulid
@@ -82,31 +82,31 @@ class UnitOfWork:
 
     def publish(
         self,
-        event_type: str,
+        payload: EventPayload,
         *,
         tenant_id: str,
         subject: str,
-        data: BaseModel | dict[str, Any],
         source: str | None = None,
         context: Context | None = None,
     ) -> Event:
-        """Validate ``data`` against the catalog and queue the event for this transaction.
+        """Queue the event ``payload`` for this transaction; its type and schema version are its class's.
 
         ``context``: the cause of this event when it is not the unit of work's own (a batched write does the
-        work of many callers in one unit of work). Raises UnknownEventType or InvalidEventPayload; nothing
-        is written for an invalid event.
+        work of many callers in one unit of work). Raises UnknownEventType or InvalidEventPayload when the
+        payload's class is not the catalog's for its type; nothing is written for such an event.
         """
         context = context or self.context
-        payload = self.catalog.encode(event_type, data)
+        data = self.catalog.encode(payload)
+        event_class = type(payload)
         event = Event(
             id=new_ulid(),
-            type=event_type,
+            type=event_class.event_type,
             source=source or context.source,
             subject=subject,
             time=self.clock.now(),
             tenant=tenant_id,
-            data=payload,
-            dataschema=self.catalog.get(event_type).dataschema,
+            data=data,
+            dataschema=event_class.event_dataschema,
             correlationid=context.correlation_id,
             causationid=context.causation_id,
             partition=partition_of(subject, self.partitions),

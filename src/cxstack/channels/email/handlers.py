@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.relay import RelaySettings
 from cxstack.channels.email.replies import SEND_EFFECT, ReplySender, send_reply
@@ -19,15 +19,15 @@ SUBSCRIPTION = "channels.email.replies"
 def register(registry: SubscriptionRegistry, *, relay: RelaySettings | None, store: FileStore) -> None:
     """Register the reply queuer; with ``relay`` None, replies are recorded as not sent."""
 
-    def handle(uow: UnitOfWork, event: Event) -> None:
-        send_reply(
-            uow, tenant_id=event.tenant, data=MessageSent.model_validate(event.data), relay=relay, store=store
-        )
+    handlers = EventHandlers()
+
+    @handlers.on(MessageSent)
+    def _sent(uow: UnitOfWork, message: MessageSent, event: Event) -> None:
+        send_reply(uow, tenant_id=event.tenant, data=message, relay=relay, store=store)
 
     registry.add(
         SUBSCRIPTION,
-        handle,
-        types=["message.sent"],
+        handlers,
         description="Queues agents' replies in email conversations to be sent to the customer over SMTP.",
     )
 

@@ -214,12 +214,7 @@ def publish_received(
     """Publish ``email.received`` for a customer's email posted into its conversation (``email`` is its
     row, thread and conversation message filled in)."""
     uow.publish(
-        "email.received",
-        tenant_id=email["tenant_id"],
-        subject=email["conversation_id"],
-        source=SOURCE,
-        context=context,
-        data=EmailReceived(
+        EmailReceived(
             email_id=email["id"],
             inbox_id=email["inbox_id"],
             message_id=email["message_id"],
@@ -233,6 +228,10 @@ def publish_received(
             new_thread=new_thread,
             raw_file_id=email.get("raw_file_id"),
         ),
+        tenant_id=email["tenant_id"],
+        subject=email["conversation_id"],
+        source=SOURCE,
+        context=context,
     )
 
 

@@ -82,16 +82,15 @@ def _fail(
 ) -> None:
     log.warning("email reply for message %s not sent: %s", data.message_id, reason)
     uow.publish(
-        "email.send_failed",
-        tenant_id=tenant_id,
-        subject=data.conversation_id,
-        source=SOURCE,
-        data=EmailSendFailed(
+        EmailSendFailed(
             conversation_id=data.conversation_id,
             conversation_message_id=data.message_id,
             reason=reason,
             email_id=email_id,
         ),
+        tenant_id=tenant_id,
+        subject=data.conversation_id,
+        source=SOURCE,
     )
 
 
@@ -309,11 +308,7 @@ class ReplySender:
         assert email.thread_id is not None and email.conversation_id is not None
         assert email.cx_message_id is not None
         uow.publish(
-            "email.sent",
-            tenant_id=email.tenant_id,
-            subject=email.conversation_id,
-            source=SOURCE,
-            data=EmailSent(
+            EmailSent(
                 email_id=email.id,
                 inbox_id=email.inbox_id,
                 message_id=email.message_id,
@@ -323,6 +318,9 @@ class ReplySender:
                 to=list(email.to_addresses),
                 in_reply_to=email.in_reply_to,
             ),
+            tenant_id=email.tenant_id,
+            subject=email.conversation_id,
+            source=SOURCE,
         )
 
     def on_failed(self, uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
@@ -337,14 +335,13 @@ class ReplySender:
         assert email.conversation_id is not None and email.cx_message_id is not None
         log.warning("email reply for message %s not sent: %s", email.cx_message_id, failure.message)
         uow.publish(
-            "email.send_failed",
-            tenant_id=email.tenant_id,
-            subject=email.conversation_id,
-            source=SOURCE,
-            data=EmailSendFailed(
+            EmailSendFailed(
                 conversation_id=email.conversation_id,
                 conversation_message_id=email.cx_message_id,
                 reason=failure.message,
                 email_id=email.id,
             ),
+            tenant_id=email.tenant_id,
+            subject=email.conversation_id,
+            source=SOURCE,
         )

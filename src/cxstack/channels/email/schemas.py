@@ -7,7 +7,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 
 
@@ -58,17 +58,21 @@ class ReceivedEmail(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class InboxCreated(BaseModel):
+class InboxCreated(EventPayload, type="email_inbox.created"):
+    """A tenant now receives mail at an address."""
+
     inbox_id: str
     address: str
 
 
-class InboxDeleted(BaseModel):
+class InboxDeleted(EventPayload, type="email_inbox.deleted"):
+    """An inbox address was removed."""
+
     inbox_id: str
     address: str
 
 
-class EmailReceived(BaseModel):
+class EmailReceived(EventPayload, type="email.received"):
     """A customer's email was threaded and posted into a conversation."""
 
     email_id: str
@@ -95,8 +99,9 @@ class BouncedRecipient(BaseModel):
     permanent: bool
 
 
-class EmailBounced(BaseModel):
-    """A delivery status notification: mail cxstack sent (or someone sent) did not reach a recipient."""
+class EmailBounced(EventPayload, type="email.bounced"):
+    """A bounce (delivery status notification) arrived: mail cxstack sent (or someone sent) did not reach
+    a recipient."""
 
     email_id: str
     inbox_id: str
@@ -108,7 +113,7 @@ class EmailBounced(BaseModel):
     conversation_id: str | None
 
 
-class EmailAutoReplied(BaseModel):
+class EmailAutoReplied(EventPayload, type="email.auto_replied"):
     """An automatic reply (out of office, autoresponder) arrived; it is not posted as a customer message."""
 
     email_id: str
@@ -120,7 +125,9 @@ class EmailAutoReplied(BaseModel):
     conversation_id: str | None
 
 
-class EmailSent(BaseModel):
+class EmailSent(EventPayload, type="email.sent"):
+    """A reply was handed to the SMTP relay."""
+
     email_id: str
     inbox_id: str
     message_id: str
@@ -131,7 +138,7 @@ class EmailSent(BaseModel):
     in_reply_to: str | None
 
 
-class EmailSendFailed(BaseModel):
+class EmailSendFailed(EventPayload, type="email.send_failed"):
     """A reply could not be sent and will not be retried (refused by the relay, nowhere to send it)."""
 
     conversation_id: str
@@ -140,24 +147,13 @@ class EmailSendFailed(BaseModel):
     email_id: str | None = None
 
 
-EVENT_TYPES = (
-    EventType("email_inbox.created", InboxCreated, description="A tenant now receives mail at an address."),
-    EventType("email_inbox.deleted", InboxDeleted, description="An inbox address was removed."),
-    EventType(
-        "email.received",
-        EmailReceived,
-        description="A customer's email was threaded and posted into a conversation.",
-    ),
-    EventType("email.bounced", EmailBounced, description="A bounce (delivery status notification) arrived."),
-    EventType(
-        "email.auto_replied",
-        EmailAutoReplied,
-        description="An automatic reply (out of office, autoresponder) arrived; not a customer message.",
-    ),
-    EventType("email.sent", EmailSent, description="A reply was handed to the SMTP relay."),
-    EventType(
-        "email.send_failed",
-        EmailSendFailed,
-        description="A reply could not be sent and will not be retried.",
-    ),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    InboxCreated,
+    InboxDeleted,
+    EmailReceived,
+    EmailBounced,
+    EmailAutoReplied,
+    EmailSent,
+    EmailSendFailed,
 )

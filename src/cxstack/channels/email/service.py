@@ -76,11 +76,7 @@ def create_inbox(uow: UnitOfWork, *, tenant_id: str, data: InboxCreate) -> Inbox
     uow.session.add(inbox)
     uow.session.flush()
     uow.publish(
-        "email_inbox.created",
-        tenant_id=tenant_id,
-        subject=inbox.id,
-        source=SOURCE,
-        data=InboxCreated(inbox_id=inbox.id, address=address),
+        InboxCreated(inbox_id=inbox.id, address=address), tenant_id=tenant_id, subject=inbox.id, source=SOURCE
     )
     return _inbox_out(inbox)
 
@@ -101,11 +97,10 @@ def delete_inbox(uow: UnitOfWork, *, tenant_id: str, inbox_id: str) -> None:
     inbox = EmailRepository(uow.session, tenant_id).get_inbox(inbox_id)
     uow.session.delete(inbox)
     uow.publish(
-        "email_inbox.deleted",
+        InboxDeleted(inbox_id=inbox.id, address=inbox.address),
         tenant_id=tenant_id,
         subject=inbox.id,
         source=SOURCE,
-        data=InboxDeleted(inbox_id=inbox.id, address=inbox.address),
     )
 
 

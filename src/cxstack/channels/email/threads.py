@@ -110,11 +110,7 @@ def record_bounce(uow: UnitOfWork, repo: EmailRepository, email: dict[str, Any],
         "original_message_id": original_id,
     }
     uow.publish(
-        "email.bounced",
-        tenant_id=repo.tenant_id,
-        subject=email["conversation_id"] or email["id"],
-        source=SOURCE,
-        data=EmailBounced(
+        EmailBounced(
             email_id=email["id"],
             inbox_id=email["inbox_id"],
             message_id=email["message_id"],
@@ -123,6 +119,9 @@ def record_bounce(uow: UnitOfWork, repo: EmailRepository, email: dict[str, Any],
             original_message_id=original_id,
             conversation_id=email["conversation_id"],
         ),
+        tenant_id=repo.tenant_id,
+        subject=email["conversation_id"] or email["id"],
+        source=SOURCE,
     )
 
 
@@ -134,11 +133,7 @@ def record_auto_reply(
     reason = parsed.auto_reply_reason or "automatic reply"
     email["details"] = {"reason": reason}
     uow.publish(
-        "email.auto_replied",
-        tenant_id=repo.tenant_id,
-        subject=email["conversation_id"] or email["id"],
-        source=SOURCE,
-        data=EmailAutoReplied(
+        EmailAutoReplied(
             email_id=email["id"],
             inbox_id=email["inbox_id"],
             message_id=email["message_id"],
@@ -147,4 +142,7 @@ def record_auto_reply(
             reason=reason,
             conversation_id=email["conversation_id"],
         ),
+        tenant_id=repo.tenant_id,
+        subject=email["conversation_id"] or email["id"],
+        source=SOURCE,
     )

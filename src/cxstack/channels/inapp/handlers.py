@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.inapp.plugins.apns import ApnsPushProvider
 from cxstack.channels.inapp.plugins.base import PushProvider
@@ -20,13 +20,15 @@ SUBSCRIPTION = "channels.inapp.push"
 
 
 def register(registry: SubscriptionRegistry) -> None:
-    def handle(uow: UnitOfWork, event: Event) -> None:
-        queue_pushes(uow, tenant_id=event.tenant, message=MessageSent.model_validate(event.data))
+    handlers = EventHandlers()
+
+    @handlers.on(MessageSent)
+    def _sent(uow: UnitOfWork, message: MessageSent, event: Event) -> None:
+        queue_pushes(uow, tenant_id=event.tenant, message=message)
 
     registry.add(
         SUBSCRIPTION,
-        handle,
-        types=["message.sent"],
+        handlers,
         description="Queues push notifications of in-app replies for users with no open socket.",
     )
 

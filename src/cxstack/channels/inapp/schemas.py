@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 from cxstack.records.conversations.schemas import MAX_ATTACHMENTS, Attachment, MessageOut
 
@@ -110,7 +110,9 @@ class PushSettingsOut(BaseModel):
     updated_at: datetime | None
 
 
-class PushSent(BaseModel):
+class PushSent(EventPayload, type="inapp.push_sent"):
+    """A reply was pushed to an app user's devices."""
+
     conversation_id: str
     message_id: str
     user_id: str
@@ -118,14 +120,18 @@ class PushSent(BaseModel):
     provider: str
 
 
-class PushFailed(BaseModel):
+class PushFailed(EventPayload, type="inapp.push_failed"):
+    """A reply's push notification could not be sent."""
+
     conversation_id: str
     message_id: str
     user_id: str
     reason: str
 
 
-class DeviceRemoved(BaseModel):
+class DeviceRemoved(EventPayload, type="inapp.device_removed"):
+    """A push provider said an app user's device token is no longer valid; it was forgotten."""
+
     user_id: str
     platform: str
     #: The token's last characters, enough to tell it from the user's others.
@@ -134,12 +140,9 @@ class DeviceRemoved(BaseModel):
     reason: str
 
 
-EVENT_TYPES = (
-    EventType("inapp.push_sent", PushSent, description="A reply was pushed to an app user's devices."),
-    EventType("inapp.push_failed", PushFailed, description="A reply's push notification could not be sent."),
-    EventType(
-        "inapp.device_removed",
-        DeviceRemoved,
-        description="A push provider said an app user's device token is no longer valid; it was forgotten.",
-    ),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    PushSent,
+    PushFailed,
+    DeviceRemoved,
 )

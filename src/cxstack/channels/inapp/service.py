@@ -381,33 +381,31 @@ class PushSender:
 
     def on_done(self, uow: UnitOfWork, job: EffectJob, result: dict[str, Any]) -> None:
         uow.publish(
-            "inapp.push_sent",
-            tenant_id=job.tenant_id,
-            subject=job.payload["conversation_id"],
-            source=SOURCE,
-            data=PushSent(
+            PushSent(
                 conversation_id=job.payload["conversation_id"],
                 message_id=job.payload["message_id"],
                 user_id=job.payload["user_id"],
                 devices=int(result.get("devices", 0)),
                 provider=str(result.get("provider", self.provider.name)),
             ),
+            tenant_id=job.tenant_id,
+            subject=job.payload["conversation_id"],
+            source=SOURCE,
         )
 
     def on_failed(self, uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
         if failure.code == DEVICE_UNREGISTERED:
             _forget_device(uow, job, failure.details)
         uow.publish(
-            "inapp.push_failed",
-            tenant_id=job.tenant_id,
-            subject=job.payload["conversation_id"],
-            source=SOURCE,
-            data=PushFailed(
+            PushFailed(
                 conversation_id=job.payload["conversation_id"],
                 message_id=job.payload["message_id"],
                 user_id=job.payload["user_id"],
                 reason=str(failure),
             ),
+            tenant_id=job.tenant_id,
+            subject=job.payload["conversation_id"],
+            source=SOURCE,
         )
 
 
@@ -440,14 +438,13 @@ def _forget_device(uow: UnitOfWork, job: EffectJob, details: dict[str, Any]) -> 
         reason=details.get("reason"),
     )
     uow.publish(
-        "inapp.device_removed",
-        tenant_id=job.tenant_id,
-        subject=job.payload["conversation_id"],
-        source=SOURCE,
-        data=DeviceRemoved(
+        DeviceRemoved(
             user_id=job.payload["user_id"],
             platform=device.platform,
             token_suffix=device.token[-6:],
             reason=str(details.get("reason", "")),
         ),
+        tenant_id=job.tenant_id,
+        subject=job.payload["conversation_id"],
+        source=SOURCE,
     )

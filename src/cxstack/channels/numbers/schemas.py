@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 
 Provider = Literal["twilio"]
 PROVIDERS: tuple[str, ...] = ("twilio",)
@@ -67,23 +67,24 @@ class NumberRoute:
 # -- event payloads --------------------------------------------------------------------------------
 
 
-class NumberRegistered(BaseModel):
+class NumberRegistered(EventPayload, type="sms.number_registered"):
+    """A tenant registered a number (for messages and calls)."""
+
     number_id: str
     number: str
     provider: str
     account_sid: str
 
 
-class NumberRemoved(BaseModel):
+class NumberRemoved(EventPayload, type="sms.number_removed"):
+    """A tenant removed a number."""
+
     number_id: str
     number: str
 
 
-EVENT_TYPES = (
-    EventType(
-        "sms.number_registered",
-        NumberRegistered,
-        description="A tenant registered a number (for messages and calls).",
-    ),
-    EventType("sms.number_removed", NumberRemoved, description="A tenant removed a number."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    NumberRegistered,
+    NumberRemoved,
 )

@@ -71,13 +71,12 @@ def register_number(uow: UnitOfWork, *, tenant_id: str, data: NumberCreate) -> N
     )
     uow.session.add(row)
     uow.publish(
-        "sms.number_registered",
+        NumberRegistered(
+            number_id=row.id, number=number, provider=data.provider, account_sid=data.account_sid
+        ),
         tenant_id=tenant_id,
         subject=row.id,
         source=SOURCE,
-        data=NumberRegistered(
-            number_id=row.id, number=number, provider=data.provider, account_sid=data.account_sid
-        ),
     )
     return NumberOut.model_validate(row)
 
@@ -101,9 +100,5 @@ def remove_number(uow: UnitOfWork, *, tenant_id: str, number_id: str) -> None:
     row = NumberRepository(uow.session, tenant_id).get_number(number_id)
     uow.session.delete(row)
     uow.publish(
-        "sms.number_removed",
-        tenant_id=tenant_id,
-        subject=row.id,
-        source=SOURCE,
-        data=NumberRemoved(number_id=row.id, number=row.number),
+        NumberRemoved(number_id=row.id, number=row.number), tenant_id=tenant_id, subject=row.id, source=SOURCE
     )

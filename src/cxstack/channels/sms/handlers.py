@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.sms.outbound import SEND_EFFECT, SmsSender, send_message
 from cxstack.channels.sms.plugins.base import SmsProvider
@@ -38,8 +38,7 @@ class OutboundSender:
     def __init__(self, *, status_callback: str | None) -> None:
         self.status_callback = status_callback
 
-    def __call__(self, uow: UnitOfWork, event: Event) -> None:
-        message = MessageSent.model_validate(event.data)
+    def __call__(self, uow: UnitOfWork, message: MessageSent, event: Event) -> None:
         if message.channel != "sms" or not shown_to_customer(message.visibility):
             return
         send_message(uow, tenant_id=event.tenant, message=message, status_callback=self.status_callback)
@@ -52,10 +51,11 @@ def status_callback_url(settings: SmsSettings) -> str | None:
 
 def register(registry: SubscriptionRegistry, settings: SmsSettings) -> None:
     """Register the SMS subscriptions (``settings``: ``Settings.sms``)."""
+    handlers = EventHandlers()
+    handlers.add(MessageSent, handler=OutboundSender(status_callback=status_callback_url(settings)))
     registry.add(
         SUBSCRIPTION,
-        OutboundSender(status_callback=status_callback_url(settings)),
-        types=["message.sent"],
+        handlers,
         description="Queues outbound messages of SMS conversations for the number's provider.",
     )
 

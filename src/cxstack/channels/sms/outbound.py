@@ -117,11 +117,7 @@ def _publish_failed(uow: UnitOfWork, row: SmsOutbound, *, reason: str, error_cod
         ),
     )
     uow.publish(
-        "sms.send_failed",
-        tenant_id=row.tenant_id,
-        subject=row.conversation_id,
-        source=SOURCE,
-        data=SmsSendFailed(
+        SmsSendFailed(
             message_id=row.message_id,
             conversation_id=row.conversation_id,
             customer_id=row.customer_id,
@@ -131,6 +127,9 @@ def _publish_failed(uow: UnitOfWork, row: SmsOutbound, *, reason: str, error_cod
             error_code=error_code or reason,
             error_message=row.error_message or "",
         ),
+        tenant_id=row.tenant_id,
+        subject=row.conversation_id,
+        source=SOURCE,
     )
 
 
@@ -338,11 +337,7 @@ class SmsSender:
         row.status = status if status in STATUS_RANK and status != "refused" else "queued"
         row.updated_at = uow.clock.now()
         uow.publish(
-            "sms.submitted",
-            tenant_id=row.tenant_id,
-            subject=row.conversation_id,
-            source=SOURCE,
-            data=SmsSubmitted(
+            SmsSubmitted(
                 message_id=row.message_id,
                 conversation_id=row.conversation_id,
                 customer_id=row.customer_id,
@@ -352,6 +347,9 @@ class SmsSender:
                 to_number=row.to_number or "",
                 status=row.status,
             ),
+            tenant_id=row.tenant_id,
+            subject=row.conversation_id,
+            source=SOURCE,
         )
         _lock_provider_sid(uow, provider_sid)
         uow.session.flush()
@@ -383,11 +381,7 @@ def _advance(uow: UnitOfWork, row: SmsOutbound, *, status: str, error_code: str 
     if error_code is not None:
         row.error_code = error_code
     uow.publish(
-        "sms.delivery_updated",
-        tenant_id=row.tenant_id,
-        subject=row.conversation_id,
-        source=SOURCE,
-        data=DeliveryUpdated(
+        DeliveryUpdated(
             message_id=row.message_id,
             conversation_id=row.conversation_id,
             customer_id=row.customer_id,
@@ -396,6 +390,9 @@ def _advance(uow: UnitOfWork, row: SmsOutbound, *, status: str, error_code: str 
             previous_status=previous,
             error_code=error_code,
         ),
+        tenant_id=row.tenant_id,
+        subject=row.conversation_id,
+        source=SOURCE,
     )
     return True
 

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 
 #: Message statuses in the order a send moves through them; a status is never replaced by an earlier one.
 #: Statuses of equal rank (the final ones) do not replace each other either: the first one wins.
@@ -94,7 +94,9 @@ class StatusReport:
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class OptOutChanged(BaseModel):
+class OptOutChanged(EventPayload):
+    """A phone number's SMS opt-out changed, by the keyword it texted."""
+
     phone: str
     customer_id: str
     number: str
@@ -102,7 +104,17 @@ class OptOutChanged(BaseModel):
     message_sid: str
 
 
-class HelpRequested(BaseModel):
+class SmsOptedOut(OptOutChanged, type="sms.opted_out"):
+    """A phone number opted out of SMS (STOP)."""
+
+
+class SmsOptedIn(OptOutChanged, type="sms.opted_in"):
+    """A phone number opted back in to SMS (START)."""
+
+
+class HelpRequested(EventPayload, type="sms.help_requested"):
+    """A customer texted HELP; the help text went out."""
+
     phone: str
     customer_id: str
     conversation_id: str
@@ -110,7 +122,9 @@ class HelpRequested(BaseModel):
     message_sid: str
 
 
-class SmsSubmitted(BaseModel):
+class SmsSubmitted(EventPayload, type="sms.submitted"):
+    """The provider accepted an outbound message."""
+
     message_id: str
     conversation_id: str
     customer_id: str
@@ -121,7 +135,9 @@ class SmsSubmitted(BaseModel):
     status: str
 
 
-class SmsSendFailed(BaseModel):
+class SmsSendFailed(EventPayload, type="sms.send_failed"):
+    """An outbound message was refused (opted out, no number) or rejected by the provider."""
+
     message_id: str
     conversation_id: str
     customer_id: str
@@ -134,7 +150,9 @@ class SmsSendFailed(BaseModel):
     error_message: str
 
 
-class DeliveryUpdated(BaseModel):
+class DeliveryUpdated(EventPayload, type="sms.delivery_updated"):
+    """The provider reported a new delivery status."""
+
     message_id: str
     conversation_id: str
     customer_id: str
@@ -144,19 +162,12 @@ class DeliveryUpdated(BaseModel):
     error_code: str | None
 
 
-EVENT_TYPES = (
-    EventType("sms.opted_out", OptOutChanged, description="A phone number opted out of SMS (STOP)."),
-    EventType("sms.opted_in", OptOutChanged, description="A phone number opted back in to SMS (START)."),
-    EventType(
-        "sms.help_requested", HelpRequested, description="A customer texted HELP; the help text went out."
-    ),
-    EventType("sms.submitted", SmsSubmitted, description="The provider accepted an outbound message."),
-    EventType(
-        "sms.send_failed",
-        SmsSendFailed,
-        description="An outbound message was refused (opted out, no number) or rejected by the provider.",
-    ),
-    EventType(
-        "sms.delivery_updated", DeliveryUpdated, description="The provider reported a new delivery status."
-    ),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    SmsOptedOut,
+    SmsOptedIn,
+    HelpRequested,
+    SmsSubmitted,
+    SmsSendFailed,
+    DeliveryUpdated,
 )

@@ -22,8 +22,9 @@ from cxstack.channels.sms.repository import SmsRepository
 from cxstack.channels.sms.schemas import (
     HelpRequested,
     InboundSms,
-    OptOutChanged,
     OptOutOut,
+    SmsOptedIn,
+    SmsOptedOut,
 )
 from cxstack.governance.audit.service import record_audit
 from cxstack.kit.errors import NotFound
@@ -123,17 +124,16 @@ def set_opt_out(
     if opted_out == was_opted_out:
         return
     uow.publish(
-        "sms.opted_out" if opted_out else "sms.opted_in",
-        tenant_id=route.tenant_id,
-        subject=customer_id,
-        source=SOURCE,
-        data=OptOutChanged(
+        (SmsOptedOut if opted_out else SmsOptedIn)(
             phone=sms.from_number,
             customer_id=customer_id,
             number=route.number,
             keyword=word,
             message_sid=sms.message_sid,
         ),
+        tenant_id=route.tenant_id,
+        subject=customer_id,
+        source=SOURCE,
     )
 
 
@@ -153,17 +153,16 @@ def publish_help_requested(
 ) -> None:
     """Publish ``sms.help_requested`` for a HELP (its answer, ``help_answer``, is posted with it)."""
     uow.publish(
-        "sms.help_requested",
-        tenant_id=route.tenant_id,
-        subject=customer_id,
-        source=SOURCE,
-        data=HelpRequested(
+        HelpRequested(
             phone=sms.from_number,
             customer_id=customer_id,
             conversation_id=conversation_id,
             number=route.number,
             message_sid=sms.message_sid,
         ),
+        tenant_id=route.tenant_id,
+        subject=customer_id,
+        source=SOURCE,
     )
 
 

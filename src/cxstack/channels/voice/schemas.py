@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 from cxstack.records.conversations.schemas import ConversationOut, MessageOut
 from cxstack.records.customers.schemas import CustomerOut
@@ -355,7 +355,9 @@ class TranscriptionReport:
 # -- event payloads --------------------------------------------------------------------------------
 
 
-class CallEvent(BaseModel):
+class CallEvent(EventPayload):
+    """The call an event of a call is about (a base: it names no event type)."""
+
     call_id: str
     #: None while an outgoing call is not yet created at the provider.
     call_sid: str | None
@@ -363,43 +365,57 @@ class CallEvent(BaseModel):
     conversation_id: str
 
 
-class CallRinging(CallEvent):
+class CallRinging(CallEvent, type="call.ringing"):
+    """A call arrived and joined a conversation."""
+
     from_number: str
     to_number: str
     direction: str
     escalation_id: str | None
 
 
-class CallQueued(CallEvent):
+class CallQueued(CallEvent, type="call.queued"):
+    """The menu chose a queue; the call waits for an agent."""
+
     queue: str
     skill: str | None
     #: What the menu collected: ``option``, ``digits``, ``speech``, ``confidence``.
     ivr: dict[str, Any]
 
 
-class CallAnswered(CallEvent):
+class CallAnswered(CallEvent, type="call.answered"):
+    """An agent took the call."""
+
     agent_id: str
     agent_name: str
     #: Seconds from the call's arrival to the agent taking it.
     waited_s: int
 
 
-class CallHeld(CallEvent):
+class CallHeld(CallEvent, type="call.held"):
+    """The agent put the caller on hold."""
+
     agent_id: str | None
 
 
-class CallResumed(CallEvent):
+class CallResumed(CallEvent, type="call.resumed"):
+    """The caller was taken off hold."""
+
     agent_id: str | None
 
 
-class CallTransferred(CallEvent):
+class CallTransferred(CallEvent, type="call.transferred"):
+    """The call went to another agent or queue."""
+
     from_agent_id: str | None
     to_agent_id: str | None
     to_agent_name: str | None
     to_queue: str | None
 
 
-class CallCompleted(CallEvent):
+class CallCompleted(CallEvent, type="call.completed"):
+    """The call ended (however it ended)."""
+
     #: completed, busy, no_answer, failed or canceled.
     status: str
     duration_s: int | None
@@ -409,14 +425,18 @@ class CallCompleted(CallEvent):
     error_message: str | None = None
 
 
-class CallPlaced(CallEvent):
+class CallPlaced(CallEvent, type="call.placed"):
+    """An outgoing call to a customer was asked of the provider."""
+
     from_number: str
     to_number: str
     #: The agent who asked for the call (connected when the customer answers), if any.
     agent_id: str | None
 
 
-class RecordingStored(CallEvent):
+class RecordingStored(CallEvent, type="call.recording_stored"):
+    """A call's recording was copied into cxstack's file store and is served by cxstack."""
+
     recording_id: str
     recording_sid: str
     #: cxstack's route serving the recording.
@@ -427,11 +447,15 @@ class RecordingStored(CallEvent):
     file_id: str | None = None
 
 
-class VoicemailStarted(CallEvent):
+class VoicemailStarted(CallEvent, type="call.voicemail_started"):
+    """The caller is leaving a voicemail."""
+
     ivr: dict[str, Any]
 
 
 class RecordingAttached(CallEvent):
+    """A call's recording was attached to its conversation as a message."""
+
     recording_sid: str
     url: str
     duration_s: int | None
@@ -439,20 +463,34 @@ class RecordingAttached(CallEvent):
     voicemail: bool
 
 
-class TranscriptAttached(CallEvent):
+class VoicemailLeft(RecordingAttached, type="call.voicemail_left"):
+    """A caller's voicemail was attached to the conversation."""
+
+
+class CallRecordingAttached(RecordingAttached, type="call.recording_attached"):
+    """A recording of a call with an agent was attached to the conversation."""
+
+
+class TranscriptAttached(CallEvent, type="call.transcript_attached"):
+    """A recording's transcript was attached to the conversation."""
+
     transcription_sid: str
     recording_sid: str | None
     message_id: str
     voicemail: bool
 
 
-class CallUpdateFailed(CallEvent):
+class CallUpdateFailed(CallEvent, type="call.update_failed"):
+    """The provider refused to change a call (connect, hold, transfer)."""
+
     action: str
     reason: str
     error_code: str | None
 
 
-class CallRequested(BaseModel):
+class CallRequested(EventPayload, type="call.requested"):
+    """A customer asked to continue by phone."""
+
     escalation_id: str
     conversation_id: str
     customer_id: str
@@ -460,42 +498,21 @@ class CallRequested(BaseModel):
     reason: str
 
 
-EVENT_TYPES = (
-    EventType("call.requested", CallRequested, description="A customer asked to continue by phone."),
-    EventType(
-        "call.placed", CallPlaced, description="An outgoing call to a customer was asked of the provider."
-    ),
-    EventType("call.ringing", CallRinging, description="A call arrived and joined a conversation."),
-    EventType("call.queued", CallQueued, description="The menu chose a queue; the call waits for an agent."),
-    EventType("call.answered", CallAnswered, description="An agent took the call."),
-    EventType("call.held", CallHeld, description="The agent put the caller on hold."),
-    EventType("call.resumed", CallResumed, description="The caller was taken off hold."),
-    EventType("call.transferred", CallTransferred, description="The call went to another agent or queue."),
-    EventType("call.completed", CallCompleted, description="The call ended (however it ended)."),
-    EventType("call.voicemail_started", VoicemailStarted, description="The caller is leaving a voicemail."),
-    EventType(
-        "call.voicemail_left",
-        RecordingAttached,
-        description="A caller's voicemail was attached to the conversation.",
-    ),
-    EventType(
-        "call.recording_attached",
-        RecordingAttached,
-        description="A recording of a call with an agent was attached to the conversation.",
-    ),
-    EventType(
-        "call.recording_stored",
-        RecordingStored,
-        description="A call's recording was copied into cxstack's file store and is served by cxstack.",
-    ),
-    EventType(
-        "call.transcript_attached",
-        TranscriptAttached,
-        description="A recording's transcript was attached to the conversation.",
-    ),
-    EventType(
-        "call.update_failed",
-        CallUpdateFailed,
-        description="The provider refused to change a call (connect, hold, transfer).",
-    ),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    CallRequested,
+    CallPlaced,
+    CallRinging,
+    CallQueued,
+    CallAnswered,
+    CallHeld,
+    CallResumed,
+    CallTransferred,
+    CallCompleted,
+    VoicemailStarted,
+    VoicemailLeft,
+    CallRecordingAttached,
+    RecordingStored,
+    TranscriptAttached,
+    CallUpdateFailed,
 )

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 
 PrechatField = Literal["required", "optional", "off"]
@@ -81,7 +81,7 @@ class UploadOut(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class ChatReceipt(BaseModel):
+class ChatReceipt(EventPayload):
     """A message reached the other side's screen (``chat.delivered``) or was read there (``chat.read``);
     ``by`` is who received it: ``visitor`` or ``agent``."""
 
@@ -92,7 +92,16 @@ class ChatReceipt(BaseModel):
     actor: str
 
 
-EVENT_TYPES = (
-    EventType("chat.delivered", ChatReceipt, description="A live-chat message reached the other side."),
-    EventType("chat.read", ChatReceipt, description="A live-chat message was read by the other side."),
+class ChatDelivered(ChatReceipt, type="chat.delivered"):
+    """A live-chat message reached the other side."""
+
+
+class ChatRead(ChatReceipt, type="chat.read"):
+    """A live-chat message was read by the other side."""
+
+
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    ChatDelivered,
+    ChatRead,
 )

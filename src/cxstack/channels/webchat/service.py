@@ -30,7 +30,7 @@ from cxstack.channels.webchat import repository
 from cxstack.channels.webchat.hours import check_business_hours, is_open
 from cxstack.channels.webchat.models import WebchatSettings, WebchatVisitor
 from cxstack.channels.webchat.repository import WebchatRepository
-from cxstack.channels.webchat.schemas import ChatReceipt, WebchatSettingsIn, WebchatSettingsOut
+from cxstack.channels.webchat.schemas import ChatDelivered, ChatRead, WebchatSettingsIn, WebchatSettingsOut
 from cxstack.governance.audit.service import record_audit
 from cxstack.kit.errors import Conflict, DomainError, Forbidden, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
@@ -510,18 +510,17 @@ def record_receipts(
             outcomes.append(ValidationFailed(f"{receipt.kind!r} is not delivered or read", field="type"))
             continue
         uow.publish(
-            f"chat.{receipt.kind}",
-            tenant_id=receipt.tenant_id,
-            subject=receipt.conversation_id,
-            source=SOURCE,
-            context=context,
-            data=ChatReceipt(
+            (ChatDelivered if receipt.kind == "delivered" else ChatRead)(
                 conversation_id=receipt.conversation_id,
                 message_id=receipt.message_id,
                 channel=receipt.channel,
                 by=receipt.by,
                 actor=receipt.actor,
             ),
+            tenant_id=receipt.tenant_id,
+            subject=receipt.conversation_id,
+            source=SOURCE,
+            context=context,
         )
         outcomes.append(None)
     return outcomes

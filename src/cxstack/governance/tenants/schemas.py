@@ -7,7 +7,7 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 
 #: What a tenant key may do: ``read`` (GET on ``/v1``), ``write`` (every other method on ``/v1``),
 #: ``admin`` (the tenant's audit log and key list). A key holds any of them; new keys hold all by default.
@@ -15,13 +15,17 @@ Scope = Literal["read", "write", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
 
 
-class TenantCreated(BaseModel):
+class TenantCreated(EventPayload, type="tenant.created"):
+    """A tenant was created."""
+
     tenant_id: str
     name: str
     slug: str
 
 
-class ApiKeyIssued(BaseModel):
+class ApiKeyIssued(EventPayload, type="api_key.issued"):
+    """An API key was issued to a tenant."""
+
     api_key_id: str
     tenant_id: str
     name: str
@@ -29,15 +33,18 @@ class ApiKeyIssued(BaseModel):
     scopes: list[str] = Field(default_factory=lambda: [str(scope) for scope in SCOPES])
 
 
-class ApiKeyRevoked(BaseModel):
+class ApiKeyRevoked(EventPayload, type="api_key.revoked"):
+    """An API key was revoked."""
+
     api_key_id: str
     tenant_id: str
 
 
-EVENT_TYPES = (
-    EventType("tenant.created", TenantCreated, description="A tenant was created."),
-    EventType("api_key.issued", ApiKeyIssued, description="An API key was issued to a tenant."),
-    EventType("api_key.revoked", ApiKeyRevoked, description="An API key was revoked."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    TenantCreated,
+    ApiKeyIssued,
+    ApiKeyRevoked,
 )
 
 

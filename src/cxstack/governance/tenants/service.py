@@ -86,10 +86,9 @@ def create_tenant(uow: UnitOfWork, *, name: str, slug: str) -> Tenant:
     tenant = Tenant(id=new_id("ten"), name=name.strip(), slug=slug, created_at=uow.clock.now())
     uow.session.add(tenant)
     uow.publish(
-        "tenant.created",
+        TenantCreated(tenant_id=tenant.id, name=tenant.name, slug=slug),
         tenant_id=tenant.id,
         subject=tenant.id,
-        data=TenantCreated(tenant_id=tenant.id, name=tenant.name, slug=slug),
     )
     record_audit(
         uow,
@@ -164,16 +163,15 @@ def issue_api_key(
     )
     uow.session.add(api_key)
     uow.publish(
-        "api_key.issued",
-        tenant_id=tenant_id,
-        subject=tenant_id,
-        data=ApiKeyIssued(
+        ApiKeyIssued(
             api_key_id=api_key.id,
             tenant_id=tenant_id,
             name=api_key.name,
             prefix=api_key.prefix,
             scopes=granted,
         ),
+        tenant_id=tenant_id,
+        subject=tenant_id,
     )
     record_audit(
         uow,
@@ -204,10 +202,7 @@ def revoke_api_key(uow: UnitOfWork, *, tenant_id: str, api_key_id: str) -> ApiKe
     if api_key.revoked_at is None:
         api_key.revoked_at = uow.clock.now()
         uow.publish(
-            "api_key.revoked",
-            tenant_id=tenant_id,
-            subject=tenant_id,
-            data=ApiKeyRevoked(api_key_id=api_key_id, tenant_id=tenant_id),
+            ApiKeyRevoked(api_key_id=api_key_id, tenant_id=tenant_id), tenant_id=tenant_id, subject=tenant_id
         )
         record_audit(
             uow,

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 
 MAX_REVENUE_CENTS = 2**63 - 1
@@ -57,7 +57,9 @@ class AccountOut(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class AccountCreated(BaseModel):
+class AccountCreated(EventPayload, type="account.created"):
+    """An account (company) was created."""
+
     account_id: str
     name: str
     domain: str | None
@@ -66,12 +68,15 @@ class AccountCreated(BaseModel):
     currency: str
 
 
-class AccountUpdated(BaseModel):
+class AccountUpdated(EventPayload, type="account.updated"):
+    """Fields of an account changed."""
+
     account_id: str
     changes: dict[str, Any]
 
 
-EVENT_TYPES = (
-    EventType("account.created", AccountCreated, description="An account (company) was created."),
-    EventType("account.updated", AccountUpdated, description="Fields of an account changed."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    AccountCreated,
+    AccountUpdated,
 )

@@ -81,11 +81,7 @@ def create_account(uow: UnitOfWork, *, tenant_id: str, data: AccountCreate) -> A
     )
     uow.session.add(account)
     uow.publish(
-        "account.created",
-        tenant_id=tenant_id,
-        subject=account.id,
-        source=SOURCE,
-        data=AccountCreated(
+        AccountCreated(
             account_id=account.id,
             name=account.name,
             domain=domain,
@@ -93,6 +89,9 @@ def create_account(uow: UnitOfWork, *, tenant_id: str, data: AccountCreate) -> A
             annual_revenue_cents=account.annual_revenue_cents,
             currency=account.currency,
         ),
+        tenant_id=tenant_id,
+        subject=account.id,
+        source=SOURCE,
     )
     return AccountOut.model_validate(account)
 
@@ -126,11 +125,10 @@ def update_account(uow: UnitOfWork, *, tenant_id: str, account_id: str, data: Ac
     if changes:
         account.updated_at = uow.clock.now()
         uow.publish(
-            "account.updated",
+            AccountUpdated(account_id=account.id, changes=changes),
             tenant_id=tenant_id,
             subject=account.id,
             source=SOURCE,
-            data=AccountUpdated(account_id=account.id, changes=changes),
         )
     return AccountOut.model_validate(account)
 

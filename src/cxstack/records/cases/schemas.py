@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 
 CaseStatus = Literal["new", "open", "pending", "on_hold", "solved", "closed"]
@@ -64,7 +64,9 @@ class CaseOut(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class CaseCreated(BaseModel):
+class CaseCreated(EventPayload, type="case.created"):
+    """A case (ticket) was opened for a customer."""
+
     case_id: str
     customer_id: str
     conversation_id: str | None
@@ -75,7 +77,9 @@ class CaseCreated(BaseModel):
     due_at: datetime | None
 
 
-class CaseUpdated(BaseModel):
+class CaseUpdated(EventPayload, type="case.updated"):
+    """Fields of a case other than its status and assignee changed (also: moved customer)."""
+
     case_id: str
     customer_id: str
     changes: dict[str, Any]
@@ -83,14 +87,18 @@ class CaseUpdated(BaseModel):
     previous_customer_id: str | None = None
 
 
-class CaseStatusChanged(BaseModel):
+class CaseStatusChanged(EventPayload, type="case.status_changed"):
+    """A case moved to another status."""
+
     case_id: str
     customer_id: str
     from_status: str
     to_status: str
 
 
-class CaseAssigned(BaseModel):
+class CaseAssigned(EventPayload, type="case.assigned"):
+    """A case was assigned, reassigned or unassigned."""
+
     case_id: str
     customer_id: str
     #: The new assignee; none when the case was unassigned.
@@ -98,13 +106,10 @@ class CaseAssigned(BaseModel):
     previous_assignee: str | None
 
 
-EVENT_TYPES = (
-    EventType("case.created", CaseCreated, description="A case (ticket) was opened for a customer."),
-    EventType(
-        "case.updated",
-        CaseUpdated,
-        description="Fields of a case other than its status and assignee changed (also: moved customer).",
-    ),
-    EventType("case.status_changed", CaseStatusChanged, description="A case moved to another status."),
-    EventType("case.assigned", CaseAssigned, description="A case was assigned, reassigned or unassigned."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    CaseCreated,
+    CaseUpdated,
+    CaseStatusChanged,
+    CaseAssigned,
 )

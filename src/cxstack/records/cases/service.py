@@ -90,26 +90,24 @@ def _move_status(uow: UnitOfWork, case: Case, to_status: str) -> None:
     elif from_status in REOPENABLE:
         case.solved_at = case.closed_at = None
     uow.publish(
-        "case.status_changed",
+        CaseStatusChanged(
+            case_id=case.id, customer_id=case.customer_id, from_status=from_status, to_status=to_status
+        ),
         tenant_id=case.tenant_id,
         subject=case.id,
         source=SOURCE,
-        data=CaseStatusChanged(
-            case_id=case.id, customer_id=case.customer_id, from_status=from_status, to_status=to_status
-        ),
     )
 
 
 def _assign(uow: UnitOfWork, case: Case, assignee: str | None) -> None:
     previous, case.assignee = case.assignee, assignee
     uow.publish(
-        "case.assigned",
+        CaseAssigned(
+            case_id=case.id, customer_id=case.customer_id, assignee=assignee, previous_assignee=previous
+        ),
         tenant_id=case.tenant_id,
         subject=case.id,
         source=SOURCE,
-        data=CaseAssigned(
-            case_id=case.id, customer_id=case.customer_id, assignee=assignee, previous_assignee=previous
-        ),
     )
 
 
@@ -179,11 +177,7 @@ def create_case(uow: UnitOfWork, *, tenant_id: str, data: CaseCreate) -> CaseOut
     )
     uow.session.add(case)
     uow.publish(
-        "case.created",
-        tenant_id=tenant_id,
-        subject=case.id,
-        source=SOURCE,
-        data=CaseCreated(
+        CaseCreated(
             case_id=case.id,
             customer_id=case.customer_id,
             conversation_id=case.conversation_id,
@@ -193,6 +187,9 @@ def create_case(uow: UnitOfWork, *, tenant_id: str, data: CaseCreate) -> CaseOut
             assignee=data.assignee,
             due_at=case.due_at,
         ),
+        tenant_id=tenant_id,
+        subject=case.id,
+        source=SOURCE,
     )
     if data.assignee is not None:
         _assign(uow, case, data.assignee)
@@ -233,11 +230,10 @@ def update_case(uow: UnitOfWork, *, tenant_id: str, case_id: str, data: CaseUpda
         setattr(case, field, value)
     if changes:
         uow.publish(
-            "case.updated",
+            CaseUpdated(case_id=case.id, customer_id=case.customer_id, changes=changes),
             tenant_id=tenant_id,
             subject=case.id,
             source=SOURCE,
-            data=CaseUpdated(case_id=case.id, customer_id=case.customer_id, changes=changes),
         )
     moved = new_status != case.status
     if moved:
@@ -334,15 +330,14 @@ def move_customer(
         case.customer_id = to_customer_id
         case.updated_at = now
         uow.publish(
-            "case.updated",
-            tenant_id=tenant_id,
-            subject=case.id,
-            source=SOURCE,
-            data=CaseUpdated(
+            CaseUpdated(
                 case_id=case.id,
                 customer_id=to_customer_id,
                 changes={"customer_id": to_customer_id},
                 previous_customer_id=from_customer_id,
             ),
+            tenant_id=tenant_id,
+            subject=case.id,
+            source=SOURCE,
         )
     return [case.id for case in moving]

@@ -47,11 +47,7 @@ def record_delivery_failure(
     message = ConversationRepository(uow.session, tenant_id).get_message(message_id)
     message.delivery = delivery.model_dump()
     uow.publish(
-        "message.delivery_failed",
-        tenant_id=tenant_id,
-        subject=message.conversation_id,
-        source=transitions.SOURCE,
-        data=MessageDeliveryFailed(
+        MessageDeliveryFailed(
             message_id=message.id,
             conversation_id=message.conversation_id,
             customer_id=message.customer_id,
@@ -60,4 +56,7 @@ def record_delivery_failure(
             error_code=delivery.error_code,
             detail=delivery.detail,
         ),
+        tenant_id=tenant_id,
+        subject=message.conversation_id,
+        source=transitions.SOURCE,
     )

@@ -364,12 +364,7 @@ def _new_message(
         )
     inbound = data.direction == "inbound"
     uow.publish(
-        "message.received" if inbound else "message.sent",
-        tenant_id=posting.post.tenant_id,
-        subject=conversation_id,
-        source=transitions.SOURCE,
-        context=posting.context,
-        data=(MessageReceived if inbound else MessageSent)(
+        (MessageReceived if inbound else MessageSent)(
             message_id=message_id,
             conversation_id=conversation_id,
             customer_id=customer_id,
@@ -385,6 +380,10 @@ def _new_message(
             attachments=tuple(posting.attachments),
             visibility=data.visibility,
         ),
+        tenant_id=posting.post.tenant_id,
+        subject=conversation_id,
+        source=transitions.SOURCE,
+        context=posting.context,
     )
     return PostedMessage(
         message=MessageOut(

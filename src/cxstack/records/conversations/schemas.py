@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.inputs import Attributes
 from cxstack.kit.models import StrictModel
 
@@ -163,7 +163,9 @@ class MessageOut(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class ConversationCreated(BaseModel):
+class ConversationCreated(EventPayload, type="conversation.created"):
+    """A conversation was started."""
+
     conversation_id: str
     customer_id: str
     channel: str
@@ -173,8 +175,10 @@ class ConversationCreated(BaseModel):
     priority: str
 
 
-class ConversationUpdated(BaseModel):
-    """Fields that changed: ``changes`` holds the new values, ``previous`` the old ones.
+class ConversationUpdated(EventPayload, type="conversation.updated"):
+    """Fields of a conversation changed (including the customer it belongs to).
+
+    ``changes`` holds the new values, ``previous`` the old ones.
 
     A ``customer_id`` among the changes means the conversation (and its messages) moved to another customer.
     """
@@ -185,21 +189,27 @@ class ConversationUpdated(BaseModel):
     previous: dict[str, Any]
 
 
-class ConversationChannelChanged(BaseModel):
+class ConversationChannelChanged(EventPayload, type="conversation.channel_changed"):
+    """A conversation moved to another channel."""
+
     conversation_id: str
     customer_id: str
     from_channel: str
     to_channel: str
 
 
-class ConversationClosed(BaseModel):
+class ConversationClosed(EventPayload, type="conversation.closed"):
+    """A conversation was closed."""
+
     conversation_id: str
     customer_id: str
     channel: str
     message_count: int
 
 
-class ConversationReopened(BaseModel):
+class ConversationReopened(EventPayload, type="conversation.reopened"):
+    """A closed conversation reopened."""
+
     conversation_id: str
     customer_id: str
     channel: str
@@ -208,11 +218,8 @@ class ConversationReopened(BaseModel):
     reason: str
 
 
-class MessagePublished(BaseModel):
+class MessagePublished(EventPayload):
     """Everything a reader of a message event needs, so that no handler has to read the message back."""
-
-    # Frozen: valid once built, so publishing it need not validate it again (the busiest event there is).
-    model_config = ConfigDict(frozen=True)
 
     message_id: str
     conversation_id: str
@@ -232,16 +239,19 @@ class MessagePublished(BaseModel):
     visibility: str = "public"
 
 
-class MessageReceived(MessagePublished):
-    """An inbound message: the customer wrote."""
+class MessageReceived(MessagePublished, type="message.received"):
+    """A customer's message arrived (an inbound message: the customer wrote)."""
 
 
-class MessageSent(MessagePublished):
-    """An outbound message: an agent, a bot or the system wrote to the customer."""
+class MessageSent(MessagePublished, type="message.sent"):
+    """A message was sent to a customer (an outbound message: an agent, a bot or the system wrote)."""
 
 
-class MessageDeliveryFailed(BaseModel):
-    """A message to the customer did not reach them (see ``MessageDelivery``)."""
+class MessageDeliveryFailed(EventPayload, type="message.delivery_failed"):
+    """A message to a customer was not delivered: refused (the phone opted out...) or failed.
+
+    See ``MessageDelivery``.
+    """
 
     message_id: str
     conversation_id: str
@@ -252,25 +262,14 @@ class MessageDeliveryFailed(BaseModel):
     detail: str
 
 
-EVENT_TYPES = (
-    EventType("conversation.created", ConversationCreated, description="A conversation was started."),
-    EventType(
-        "conversation.updated",
-        ConversationUpdated,
-        description="Fields of a conversation changed (including the customer it belongs to).",
-    ),
-    EventType(
-        "conversation.channel_changed",
-        ConversationChannelChanged,
-        description="A conversation moved to another channel.",
-    ),
-    EventType("conversation.closed", ConversationClosed, description="A conversation was closed."),
-    EventType("conversation.reopened", ConversationReopened, description="A closed conversation reopened."),
-    EventType("message.received", MessageReceived, description="A customer's message arrived."),
-    EventType("message.sent", MessageSent, description="A message was sent to a customer."),
-    EventType(
-        "message.delivery_failed",
-        MessageDeliveryFailed,
-        description="A message to a customer was not delivered: refused (the phone opted out...) or failed.",
-    ),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    ConversationCreated,
+    ConversationUpdated,
+    ConversationChannelChanged,
+    ConversationClosed,
+    ConversationReopened,
+    MessageReceived,
+    MessageSent,
+    MessageDeliveryFailed,
 )

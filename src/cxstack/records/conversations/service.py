@@ -115,12 +115,7 @@ def create_conversations(
         }
         rows[request.tenant_id].append(row)
         uow.publish(
-            "conversation.created",
-            tenant_id=request.tenant_id,
-            subject=row["id"],
-            source=transitions.SOURCE,
-            context=context,
-            data=ConversationCreated(
+            ConversationCreated(
                 conversation_id=row["id"],
                 customer_id=data.customer_id,
                 channel=data.channel,
@@ -129,6 +124,10 @@ def create_conversations(
                 assignee=data.assignee,
                 priority=data.priority,
             ),
+            tenant_id=request.tenant_id,
+            subject=row["id"],
+            source=transitions.SOURCE,
+            context=context,
         )
         outcomes.append(ConversationOut(**row))
     for tenant_id, tenant_rows in rows.items():
@@ -293,15 +292,14 @@ def move_customer(
     repo.reassign_customer(moving, customer_id=to_customer_id, at=now)
     for conversation_id in moving:
         uow.publish(
-            "conversation.updated",
-            tenant_id=tenant_id,
-            subject=conversation_id,
-            source=transitions.SOURCE,
-            data=ConversationUpdated(
+            ConversationUpdated(
                 conversation_id=conversation_id,
                 customer_id=to_customer_id,
                 changes={"customer_id": to_customer_id},
                 previous={"customer_id": from_customer_id},
             ),
+            tenant_id=tenant_id,
+            subject=conversation_id,
+            source=transitions.SOURCE,
         )
     return moving

@@ -6,8 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
-
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.conversations.models import Conversation
 from cxstack.records.conversations.schemas import (
@@ -20,10 +19,8 @@ from cxstack.records.conversations.schemas import (
 SOURCE = "cxstack/records"
 
 
-def _publish(uow: UnitOfWork, conversation: Conversation, event_type: str, data: BaseModel) -> None:
-    uow.publish(
-        event_type, tenant_id=conversation.tenant_id, subject=conversation.id, source=SOURCE, data=data
-    )
+def _publish(uow: UnitOfWork, conversation: Conversation, event: EventPayload) -> None:
+    uow.publish(event, tenant_id=conversation.tenant_id, subject=conversation.id, source=SOURCE)
 
 
 def publish_updated(
@@ -33,7 +30,6 @@ def publish_updated(
     _publish(
         uow,
         conversation,
-        "conversation.updated",
         ConversationUpdated(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
@@ -51,7 +47,6 @@ def change_channel(uow: UnitOfWork, conversation: Conversation, channel: str, *,
     _publish(
         uow,
         conversation,
-        "conversation.channel_changed",
         ConversationChannelChanged(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
@@ -69,7 +64,6 @@ def close(uow: UnitOfWork, conversation: Conversation, *, at: datetime) -> None:
     _publish(
         uow,
         conversation,
-        "conversation.closed",
         ConversationClosed(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,
@@ -87,7 +81,6 @@ def reopen(uow: UnitOfWork, conversation: Conversation, *, status: str, reason: 
     _publish(
         uow,
         conversation,
-        "conversation.reopened",
         ConversationReopened(
             conversation_id=conversation.id,
             customer_id=conversation.customer_id,

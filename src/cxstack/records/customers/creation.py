@@ -125,18 +125,17 @@ def insert_new_customers(uow: UnitOfWork, customers: Sequence[NewCustomer]) -> l
         }
         customer_rows.append(customer)
         uow.publish(
-            "customer.created",
-            tenant_id=new.tenant_id,
-            subject=new.id,
-            source=SOURCE,
-            context=new.context,
-            data=CustomerCreated(
+            CustomerCreated(
                 customer_id=new.id,
                 name=new.name,
                 email=new.email,
                 phone=new.phone,
                 account_id=new.account_id,
             ),
+            tenant_id=new.tenant_id,
+            subject=new.id,
+            source=SOURCE,
+            context=new.context,
         )
         identities: list[IdentityOut] = []
         for wanted in new.identities:
@@ -152,18 +151,17 @@ def insert_new_customers(uow: UnitOfWork, customers: Sequence[NewCustomer]) -> l
             identity_rows.append(identity)
             identities.append(IdentityOut(**identity))
             uow.publish(
-                "identity.linked",
-                tenant_id=new.tenant_id,
-                subject=new.id,
-                source=SOURCE,
-                context=new.context,
-                data=IdentityLinked(
+                IdentityLinked(
                     identity_id=identity["id"],
                     customer_id=new.id,
                     kind=wanted.kind,
                     system=wanted.system,
                     value=wanted.value,
                 ),
+                tenant_id=new.tenant_id,
+                subject=new.id,
+                source=SOURCE,
+                context=new.context,
             )
         outs.append(CustomerOut(**customer, identities=identities))
     for tenant_id, (customer_rows, identity_rows) in rows.items():

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.inputs import Attributes
 from cxstack.kit.models import StrictModel
 from cxstack.records.customers.identities import IdentityKind
@@ -69,7 +69,9 @@ class CustomerOut(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class CustomerCreated(BaseModel):
+class CustomerCreated(EventPayload, type="customer.created"):
+    """A customer record was created."""
+
     customer_id: str
     name: str | None
     email: str | None
@@ -77,12 +79,16 @@ class CustomerCreated(BaseModel):
     account_id: str | None
 
 
-class CustomerUpdated(BaseModel):
+class CustomerUpdated(EventPayload, type="customer.updated"):
+    """Fields of a customer changed."""
+
     customer_id: str
     changes: dict[str, Any]
 
 
-class IdentityLinked(BaseModel):
+class IdentityLinked(EventPayload, type="identity.linked"):
+    """An identity now resolves to a customer."""
+
     identity_id: str
     customer_id: str
     kind: str
@@ -90,16 +96,19 @@ class IdentityLinked(BaseModel):
     value: str
 
 
-class IdentityUnlinked(BaseModel):
+class IdentityUnlinked(EventPayload, type="identity.unlinked"):
+    """An identity was removed from a customer."""
+
     identity_id: str
     customer_id: str
     kind: str
     value: str
 
 
-EVENT_TYPES = (
-    EventType("customer.created", CustomerCreated, description="A customer record was created."),
-    EventType("customer.updated", CustomerUpdated, description="Fields of a customer changed."),
-    EventType("identity.linked", IdentityLinked, description="An identity now resolves to a customer."),
-    EventType("identity.unlinked", IdentityUnlinked, description="An identity was removed from a customer."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    CustomerCreated,
+    CustomerUpdated,
+    IdentityLinked,
+    IdentityUnlinked,
 )

@@ -75,13 +75,12 @@ def _link(
     )
     uow.session.add(identity)
     uow.publish(
-        "identity.linked",
+        IdentityLinked(
+            identity_id=identity.id, customer_id=customer.id, kind=kind, system=system, value=value
+        ),
         tenant_id=repo.tenant_id,
         subject=customer.id,
         source=SOURCE,
-        data=IdentityLinked(
-            identity_id=identity.id, customer_id=customer.id, kind=kind, system=system, value=value
-        ),
     )
     return identity
 
@@ -140,11 +139,10 @@ def update_customer(
     if changes:
         customer.updated_at = uow.clock.now()
         uow.publish(
-            "customer.updated",
+            CustomerUpdated(customer_id=customer.id, changes=changes),
             tenant_id=tenant_id,
             subject=customer.id,
             source=SOURCE,
-            data=CustomerUpdated(customer_id=customer.id, changes=changes),
         )
     uow.session.flush()
     return to_out(customer, repo.identities_of([customer.id])[customer.id])
@@ -174,13 +172,12 @@ def unlink_identity(uow: UnitOfWork, *, tenant_id: str, customer_id: str, identi
         raise NotFound(f"identity {identity_id} does not belong to customer {customer_id}")
     uow.session.delete(identity)
     uow.publish(
-        "identity.unlinked",
+        IdentityUnlinked(
+            identity_id=identity.id, customer_id=customer_id, kind=identity.kind, value=identity.value
+        ),
         tenant_id=tenant_id,
         subject=customer_id,
         source=SOURCE,
-        data=IdentityUnlinked(
-            identity_id=identity.id, customer_id=customer_id, kind=identity.kind, value=identity.value
-        ),
     )
 
 

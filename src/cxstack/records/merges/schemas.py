@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 
 
 class MergeRequest(BaseModel):
@@ -29,25 +29,26 @@ class MergeOut(BaseModel):
     undone_at: datetime | None
 
 
-class CustomerMerged(BaseModel):
+class CustomerMerged(EventPayload, type="customer.merged"):
+    """A customer was merged into another; its identities and history moved."""
+
     merge_id: str
     source_customer_id: str
     target_customer_id: str
     moved: dict[str, list[str]]
 
 
-class CustomerUnmerged(BaseModel):
+class CustomerUnmerged(EventPayload, type="customer.unmerged"):
+    """A merge was undone; what moved went back."""
+
     merge_id: str
     source_customer_id: str
     target_customer_id: str
     moved_back: dict[str, list[str]]
 
 
-EVENT_TYPES = (
-    EventType(
-        "customer.merged",
-        CustomerMerged,
-        description="A customer was merged into another; its identities and history moved.",
-    ),
-    EventType("customer.unmerged", CustomerUnmerged, description="A merge was undone; what moved went back."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    CustomerMerged,
+    CustomerUnmerged,
 )

@@ -118,13 +118,12 @@ def merge_customers(
         detail={"merge_id": merge.id, "source_customer_id": source.id, "moved": moved, "filled": filled},
     )
     uow.publish(
-        "customer.merged",
+        CustomerMerged(
+            merge_id=merge.id, source_customer_id=source.id, target_customer_id=target.id, moved=moved
+        ),
         tenant_id=tenant_id,
         subject=target.id,
         source=SOURCE,
-        data=CustomerMerged(
-            merge_id=merge.id, source_customer_id=source.id, target_customer_id=target.id, moved=moved
-        ),
     )
     uow.session.flush()
     return MergeOut.model_validate(merge)
@@ -180,16 +179,15 @@ def undo_merge(uow: UnitOfWork, *, tenant_id: str, merge_id: str) -> MergeOut:
         detail={"merge_id": merge.id, "source_customer_id": source.id, "moved_back": moved_back},
     )
     uow.publish(
-        "customer.unmerged",
-        tenant_id=tenant_id,
-        subject=target.id,
-        source=SOURCE,
-        data=CustomerUnmerged(
+        CustomerUnmerged(
             merge_id=merge.id,
             source_customer_id=source.id,
             target_customer_id=target.id,
             moved_back=moved_back,
         ),
+        tenant_id=tenant_id,
+        subject=target.id,
+        source=SOURCE,
     )
     uow.session.flush()
     return MergeOut.model_validate(merge)

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 from cxstack.records.tags.schemas import TargetType
 
@@ -37,7 +37,9 @@ class NoteOut(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class NoteAdded(BaseModel):
+class NoteAdded(EventPayload, type="note.added"):
+    """An internal note was added to a record."""
+
     note_id: str
     target_type: str
     target_id: str
@@ -45,13 +47,15 @@ class NoteAdded(BaseModel):
     body: str
 
 
-class NoteDeleted(BaseModel):
+class NoteDeleted(EventPayload, type="note.deleted"):
+    """An internal note was deleted."""
+
     note_id: str
     target_type: str
     target_id: str
 
 
-class NoteMoved(BaseModel):
+class NoteMoved(EventPayload, type="note.moved"):
     """A customer's note now belongs to another customer (a merge, or its undo)."""
 
     note_id: str
@@ -59,8 +63,9 @@ class NoteMoved(BaseModel):
     to_customer_id: str
 
 
-EVENT_TYPES = (
-    EventType("note.added", NoteAdded, description="An internal note was added to a record."),
-    EventType("note.deleted", NoteDeleted, description="An internal note was deleted."),
-    EventType("note.moved", NoteMoved, description="A customer's note moved to another customer."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    NoteAdded,
+    NoteDeleted,
+    NoteMoved,
 )

@@ -59,17 +59,16 @@ def add_note(uow: UnitOfWork, *, tenant_id: str, data: NoteCreate) -> NoteOut:
     )
     uow.session.add(note)
     uow.publish(
-        "note.added",
-        tenant_id=tenant_id,
-        subject=note.target_id,
-        source=SOURCE,
-        data=NoteAdded(
+        NoteAdded(
             note_id=note.id,
             target_type=note.target_type,
             target_id=note.target_id,
             author=note.author,
             body=note.body,
         ),
+        tenant_id=tenant_id,
+        subject=note.target_id,
+        source=SOURCE,
     )
     return NoteOut.model_validate(note)
 
@@ -79,11 +78,10 @@ def delete_note(uow: UnitOfWork, *, tenant_id: str, note_id: str) -> None:
     note = NoteRepository(uow.session, tenant_id).get(note_id)
     uow.session.delete(note)
     uow.publish(
-        "note.deleted",
+        NoteDeleted(note_id=note.id, target_type=note.target_type, target_id=note.target_id),
         tenant_id=tenant_id,
         subject=note.target_id,
         source=SOURCE,
-        data=NoteDeleted(note_id=note.id, target_type=note.target_type, target_id=note.target_id),
     )
 
 
@@ -125,10 +123,9 @@ def move_customer(
     for note in moving:
         note.target_id = to_customer_id
         uow.publish(
-            "note.moved",
+            NoteMoved(note_id=note.id, from_customer_id=from_customer_id, to_customer_id=to_customer_id),
             tenant_id=tenant_id,
             subject=to_customer_id,
             source=SOURCE,
-            data=NoteMoved(note_id=note.id, from_customer_id=from_customer_id, to_customer_id=to_customer_id),
         )
     return [note.id for note in moving]

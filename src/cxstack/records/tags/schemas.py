@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
 
 TargetType = Literal["customer", "conversation", "case"]
@@ -38,21 +38,26 @@ class TargetTagsOut(BaseModel):
 # -- event payloads ------------------------------------------------------------------------------
 
 
-class TagAdded(BaseModel):
+class TagAdded(EventPayload, type="tag.added"):
+    """A tag was put on a customer, conversation or case."""
+
     tag_id: str
     tag: str
     target_type: str
     target_id: str
 
 
-class TagRemoved(BaseModel):
+class TagRemoved(EventPayload, type="tag.removed"):
+    """A tag was taken off a customer, conversation or case."""
+
     tag_id: str
     tag: str
     target_type: str
     target_id: str
 
 
-EVENT_TYPES = (
-    EventType("tag.added", TagAdded, description="A tag was put on a customer, conversation or case."),
-    EventType("tag.removed", TagRemoved, description="A tag was taken off a customer, conversation or case."),
+#: The events this domain publishes.
+EVENT_TYPES: tuple[type[EventPayload], ...] = (
+    TagAdded,
+    TagRemoved,
 )

@@ -100,11 +100,10 @@ def add_tag(uow: UnitOfWork, *, tenant_id: str, target_type: str, target_id: str
             )
         )
         uow.publish(
-            "tag.added",
+            TagAdded(tag_id=found.id, tag=name, target_type=target_type, target_id=target_id),
             tenant_id=tenant_id,
             subject=target_id,
             source=SOURCE,
-            data=TagAdded(tag_id=found.id, tag=name, target_type=target_type, target_id=target_id),
         )
     uow.session.flush()
     return _tags_out(uow.session, tenant_id=tenant_id, target_type=target_type, target_id=target_id)
@@ -126,11 +125,10 @@ def remove_tag(uow: UnitOfWork, *, tenant_id: str, target_type: str, target_id: 
         return
     uow.session.delete(tagging)
     uow.publish(
-        "tag.removed",
+        TagRemoved(tag_id=found.id, tag=name, target_type=target_type, target_id=target_id),
         tenant_id=tenant_id,
         subject=target_id,
         source=SOURCE,
-        data=TagRemoved(tag_id=found.id, tag=name, target_type=target_type, target_id=target_id),
     )
 
 

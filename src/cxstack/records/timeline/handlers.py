@@ -35,9 +35,11 @@ its ``note.added``; were the delete handled first, the note's entry would come b
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from cxstack.backbone.envelope import Event
-from cxstack.backbone.subscriptions import SubscriptionRegistry
+from cxstack.backbone.events import EventPayload
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.records.cases.schemas import CaseCreated, CaseStatusChanged, CaseUpdated
 from cxstack.records.conversations.schemas import (
@@ -48,6 +50,8 @@ from cxstack.records.conversations.schemas import (
     ConversationUpdated,
     MessageDeliveryFailed,
     MessagePublished,
+    MessageReceived,
+    MessageSent,
 )
 from cxstack.records.customers.schemas import CustomerCreated, IdentityLinked
 from cxstack.records.merges.schemas import CustomerMerged, CustomerUnmerged
@@ -64,16 +68,14 @@ def _snippet(text: str) -> str:
     return flat if len(flat) <= SNIPPET_LENGTH else flat[: SNIPPET_LENGTH - 1] + "…"
 
 
-def _customer_created(event: Event) -> EntryFacts:
-    data = CustomerCreated.model_validate(event.data)
+def _customer_created(data: CustomerCreated, event: Event) -> EntryFacts:
     summary = f"Customer record created: {data.name}" if data.name else "Customer record created"
     return EntryFacts(
         customer_id=data.customer_id, occurred_at=event.time, summary=summary, ref_id=data.customer_id
     )
 
 
-def _identity_linked(event: Event) -> EntryFacts:
-    data = IdentityLinked.model_validate(event.data)
+def _identity_linked(data: IdentityLinked, event: Event) -> EntryFacts:
     what = f"{data.system} id" if data.kind == "external" else data.kind.replace("_", " ")
     return EntryFacts(
         customer_id=data.customer_id,
@@ -83,8 +85,7 @@ def _identity_linked(event: Event) -> EntryFacts:
     )
 
 
-def _conversation_created(event: Event) -> EntryFacts:
-    data = ConversationCreated.model_validate(event.data)
+def _conversation_created(data: ConversationCreated, event: Event) -> EntryFacts:
     summary = f"Conversation started on {data.channel}"
     return EntryFacts(
         customer_id=data.customer_id,
@@ -96,8 +97,7 @@ def _conversation_created(event: Event) -> EntryFacts:
     )
 
 
-def _channel_changed(event: Event) -> EntryFacts:
-    data = ConversationChannelChanged.model_validate(event.data)
+def _channel_changed(data: ConversationChannelChanged, event: Event) -> EntryFacts:
     return EntryFacts(
         customer_id=data.customer_id,
         occurred_at=event.time,
@@ -108,8 +108,7 @@ def _channel_changed(event: Event) -> EntryFacts:
     )
 
 
-def _closed(event: Event) -> EntryFacts:
-    data = ConversationClosed.model_validate(event.data)
+def _closed(data: ConversationClosed, event: Event) -> EntryFacts:
     plural = "" if data.message_count == 1 else "s"
     return EntryFacts(
         customer_id=data.customer_id,
@@ -121,8 +120,7 @@ def _closed(event: Event) -> EntryFacts:
     )
 
 
-def _reopened(event: Event) -> EntryFacts:
-    data = ConversationReopened.model_validate(event.data)
+def _reopened(data: ConversationReopened, event: Event) -> EntryFacts:
     why = "the customer wrote again" if data.reason == "inbound_message" else "reopened on request"
     return EntryFacts(
         customer_id=data.customer_id,
@@ -134,8 +132,7 @@ def _reopened(event: Event) -> EntryFacts:
     )
 
 
-def _message(event: Event) -> EntryFacts:
-    data = MessagePublished.model_validate(event.data)
+def _message(data: MessagePublished, event: Event) -> EntryFacts:
     summary = _snippet(data.body)
     if not summary:
         plural = "" if data.attachments_count == 1 else "s"
@@ -150,8 +147,7 @@ def _message(event: Event) -> EntryFacts:
     )
 
 
-def _delivery_failed(event: Event) -> EntryFacts:
-    data = MessageDeliveryFailed.model_validate(event.data)
+def _delivery_failed(data: MessageDeliveryFailed, event: Event) -> EntryFacts:
     how = "refused" if data.status == "refused" else "failed"
     return EntryFacts(
         customer_id=data.customer_id,
@@ -165,8 +161,7 @@ def _delivery_failed(event: Event) -> EntryFacts:
     )
 
 
-def _case_created(event: Event) -> EntryFacts:
-    data = CaseCreated.model_validate(event.data)
+def _case_created(data: CaseCreated, event: Event) -> EntryFacts:
     priority = "" if data.priority == "normal" else f" ({data.priority} priority)"
     return EntryFacts(
         customer_id=data.customer_id,
@@ -176,8 +171,7 @@ def _case_created(event: Event) -> EntryFacts:
     )
 
 
-def _case_status_changed(event: Event) -> EntryFacts:
-    data = CaseStatusChanged.model_validate(event.data)
+def _case_status_changed(data: CaseStatusChanged, event: Event) -> EntryFacts:
     if data.to_status == "open" and data.from_status in ("solved", "closed"):
         summary = "Case reopened"
     elif data.to_status in ("solved", "closed"):
@@ -192,8 +186,7 @@ def _case_status_changed(event: Event) -> EntryFacts:
     )
 
 
-def _note_added(event: Event) -> EntryFacts | None:
-    data = NoteAdded.model_validate(event.data)
+def _note_added(data: NoteAdded, event: Event) -> EntryFacts | None:
     if data.target_type != "customer":
         return None
     return EntryFacts(
@@ -204,101 +197,104 @@ def _note_added(event: Event) -> EntryFacts | None:
     )
 
 
-ENTRIES: dict[str, Callable[[Event], EntryFacts | None]] = {
-    "customer.created": _customer_created,
-    "identity.linked": _identity_linked,
-    "conversation.created": _conversation_created,
-    "conversation.channel_changed": _channel_changed,
-    "conversation.closed": _closed,
-    "conversation.reopened": _reopened,
-    "message.received": _message,
-    "message.sent": _message,
-    "message.delivery_failed": _delivery_failed,
-    "case.created": _case_created,
-    "case.status_changed": _case_status_changed,
-    "note.added": _note_added,
+#: The entry an event of each class makes (None: that event makes none).
+ENTRIES: dict[type[EventPayload], Callable[[Any, Event], EntryFacts | None]] = {
+    CustomerCreated: _customer_created,
+    IdentityLinked: _identity_linked,
+    ConversationCreated: _conversation_created,
+    ConversationChannelChanged: _channel_changed,
+    ConversationClosed: _closed,
+    ConversationReopened: _reopened,
+    MessageReceived: _message,
+    MessageSent: _message,
+    MessageDeliveryFailed: _delivery_failed,
+    CaseCreated: _case_created,
+    CaseStatusChanged: _case_status_changed,
+    NoteAdded: _note_added,
 }
 
-
-def _follow(uow: UnitOfWork, event: Event) -> None:
-    """Apply an event that moves entries (see the module docstring for why the order does not matter)."""
-    if event.type == "conversation.updated":
-        moved_conversation = ConversationUpdated.model_validate(event.data)
-        if "customer_id" in moved_conversation.changes:
-            service.move_conversation_entries(
-                uow,
-                tenant_id=event.tenant,
-                conversation_id=moved_conversation.conversation_id,
-                customer_id=moved_conversation.changes["customer_id"],
-                seq=event.seq,
-            )
-    elif event.type == "case.updated":
-        moved_case = CaseUpdated.model_validate(event.data)
-        if "customer_id" in moved_case.changes:
-            service.move_case_entries(
-                uow,
-                tenant_id=event.tenant,
-                case_id=moved_case.case_id,
-                customer_id=moved_case.changes["customer_id"],
-                seq=event.seq,
-            )
-    elif event.type == "customer.merged":
-        merged = CustomerMerged.model_validate(event.data)
-        service.merge_customer_entries(
-            uow,
-            tenant_id=event.tenant,
-            merge_id=merged.merge_id,
-            source_customer_id=merged.source_customer_id,
-            target_customer_id=merged.target_customer_id,
-            moved=merged.moved,
-            seq=event.seq,
-        )
-    elif event.type == "customer.unmerged":
-        unmerged = CustomerUnmerged.model_validate(event.data)
-        service.unmerge_customer_entries(
-            uow,
-            tenant_id=event.tenant,
-            merge_id=unmerged.merge_id,
-            source_customer_id=unmerged.source_customer_id,
-            target_customer_id=unmerged.target_customer_id,
-            moved_back=unmerged.moved_back,
-            seq=event.seq,
-        )
-    elif event.type == "note.deleted":
-        deleted = NoteDeleted.model_validate(event.data)
-        service.delete_note_entries(uow, tenant_id=event.tenant, note_id=deleted.note_id)
+#: The subscription's handlers: one adding the entry of each class in ``ENTRIES``, and those of the events
+#: that add no entry but move (or remove) entries (see the module docstring for why the order in which
+#: they are handled does not matter).
+HANDLERS = EventHandlers()
 
 
-#: Events that add no entry but move (or remove) entries.
-FOLLOWED = ("conversation.updated", "case.updated", "customer.merged", "customer.unmerged", "note.deleted")
-
-
-def project_event(uow: UnitOfWork, event: Event) -> None:
-    """Add the entry an event makes, or move entries after a conversation, case or customer that moved
-    or merged (a deleted note's entry is removed)."""
-    describe = ENTRIES.get(event.type)
-    if describe is None:
-        _follow(uow, event)
-        return
-    facts = describe(event)
+@HANDLERS.on(*ENTRIES)
+def _add_entry(uow: UnitOfWork, data: EventPayload, event: Event) -> None:
+    facts = ENTRIES[type(data)](data, event)
     if facts is not None:
         service.record_entry(uow, event=event, facts=facts)
 
 
-def project_events(units: Sequence[tuple[UnitOfWork, Event]]) -> None:
-    """``project_event`` on each event in turn, but the entries of conversations and cases (nearly every
+@HANDLERS.on(ConversationUpdated)
+def _conversation_updated(uow: UnitOfWork, moved: ConversationUpdated, event: Event) -> None:
+    if "customer_id" in moved.changes:
+        service.move_conversation_entries(
+            uow,
+            tenant_id=event.tenant,
+            conversation_id=moved.conversation_id,
+            customer_id=moved.changes["customer_id"],
+            seq=event.seq,
+        )
+
+
+@HANDLERS.on(CaseUpdated)
+def _case_updated(uow: UnitOfWork, moved: CaseUpdated, event: Event) -> None:
+    if "customer_id" in moved.changes:
+        service.move_case_entries(
+            uow,
+            tenant_id=event.tenant,
+            case_id=moved.case_id,
+            customer_id=moved.changes["customer_id"],
+            seq=event.seq,
+        )
+
+
+@HANDLERS.on(CustomerMerged)
+def _customer_merged(uow: UnitOfWork, merged: CustomerMerged, event: Event) -> None:
+    service.merge_customer_entries(
+        uow,
+        tenant_id=event.tenant,
+        merge_id=merged.merge_id,
+        source_customer_id=merged.source_customer_id,
+        target_customer_id=merged.target_customer_id,
+        moved=merged.moved,
+        seq=event.seq,
+    )
+
+
+@HANDLERS.on(CustomerUnmerged)
+def _customer_unmerged(uow: UnitOfWork, unmerged: CustomerUnmerged, event: Event) -> None:
+    service.unmerge_customer_entries(
+        uow,
+        tenant_id=event.tenant,
+        merge_id=unmerged.merge_id,
+        source_customer_id=unmerged.source_customer_id,
+        target_customer_id=unmerged.target_customer_id,
+        moved_back=unmerged.moved_back,
+        seq=event.seq,
+    )
+
+
+@HANDLERS.on(NoteDeleted)
+def _note_deleted(uow: UnitOfWork, deleted: NoteDeleted, event: Event) -> None:
+    service.delete_note_entries(uow, tenant_id=event.tenant, note_id=deleted.note_id)
+
+
+def project_events(units: Sequence[tuple[UnitOfWork, EventPayload, Event]]) -> None:
+    """The handlers on each event in turn, but the entries of conversations and cases (nearly every
     event: messages) written in one statement per run of them."""
     run: list[tuple[Event, EntryFacts]] = []
-    for uow, event in units:
-        describe = ENTRIES.get(event.type)
-        facts = describe(event) if describe is not None else None
+    for uow, data, event in units:
+        describe = ENTRIES.get(type(data))
+        facts = describe(data, event) if describe is not None else None
         if facts is not None and service.follows_a_record(event.type, facts.conversation_id):
             run.append((event, facts))
             continue
         # Anything else may read or move entries: those of the run go in first.
         service.record_entries_of_records(uow, run)
         run = []
-        project_event(uow, event)
+        HANDLERS.dispatch(uow, data, event)
     if run:
         service.record_entries_of_records(units[-1][0], run)
 
@@ -306,9 +302,8 @@ def project_events(units: Sequence[tuple[UnitOfWork, Event]]) -> None:
 def register(registry: SubscriptionRegistry) -> None:
     registry.add(
         SUBSCRIPTION,
-        project_event,
+        HANDLERS,
         batch_handler=project_events,
-        types=[*ENTRIES, *FOLLOWED],
         reset=service.clear_timeline,
         description="Every interaction of a customer, on every channel, in order (a projection).",
     )

@@ -7,10 +7,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cxstack.backbone.catalog import EventType
+from cxstack.backbone.events import EventPayload
 
 #: The timeline publishes no events of its own; it is a projection of others'.
-EVENT_TYPES: tuple[EventType, ...] = ()
+#: The events this domain publishes: none (it is a projection of others' events).
+EVENT_TYPES: tuple[type[EventPayload], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,7 +204,6 @@ def agent_connected(uow: UnitOfWork, call: VoiceCall, *, agent_id: str) -> None:
     publish_call_event(
         uow,
         call,
-        "call.answered",
         CallAnswered(
             **call_refs(call),
             agent_id=agent_id,
@@ -237,7 +236,7 @@ def hold_call(uow: UnitOfWork, *, tenant_id: str, call_id: str, settings: VoiceS
     if call.status != "in_progress":
         raise Conflict(f"only a call with an agent can be held; call {call_id} is {call.status}")
     call.status, call.updated_at = "held", uow.clock.now()
-    publish_call_event(uow, call, "call.held", CallHeld(**call_refs(call), agent_id=call.agent_id))
+    publish_call_event(uow, call, CallHeld(**call_refs(call), agent_id=call.agent_id))
     ask_provider(uow, call, action="hold", op="hold", hold=True)
     uow.session.flush()
     return CallOut.model_validate(call)
@@ -250,7 +249,7 @@ def resume_call(uow: UnitOfWork, *, tenant_id: str, call_id: str, settings: Voic
     if call.status != "held" or call.agent_id is None:
         raise Conflict(f"call {call_id} is not on hold")
     call.status, call.updated_at = "in_progress", uow.clock.now()
-    publish_call_event(uow, call, "call.resumed", CallResumed(**call_refs(call), agent_id=call.agent_id))
+    publish_call_event(uow, call, CallResumed(**call_refs(call), agent_id=call.agent_id))
     ask_provider(uow, call, action="resume", op="hold", hold=False)
     uow.session.flush()
     return CallOut.model_validate(call)
@@ -321,7 +320,6 @@ def transfer_call(
     publish_call_event(
         uow,
         call,
-        "call.transferred",
         CallTransferred(
             **call_refs(call),
             from_agent_id=from_agent,
@@ -460,11 +458,7 @@ class CallUpdater:
         _advance(uow, job, refused=True)
         payload = job.payload
         uow.publish(
-            "call.update_failed",
-            tenant_id=job.tenant_id,
-            subject=str(payload["conversation_id"]),
-            source="cxstack/channels/voice",
-            data=CallUpdateFailed(
+            CallUpdateFailed(
                 call_id=str(payload["call_id"]),
                 call_sid=str(payload["call_sid"]) if payload.get("call_sid") else None,
                 customer_id=str(payload["customer_id"]),
@@ -473,4 +467,7 @@ class CallUpdater:
                 reason=failure.message,
                 error_code=failure.code,
             ),
+            tenant_id=job.tenant_id,
+            subject=str(payload["conversation_id"]),
+            source="cxstack/channels/voice",
         )

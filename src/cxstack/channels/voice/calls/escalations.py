@@ -69,17 +69,16 @@ def request_call(uow: UnitOfWork, *, tenant_id: str, data: EscalationIn) -> Esca
     )
     uow.session.add(row)
     uow.publish(
-        "call.requested",
-        tenant_id=tenant_id,
-        subject=conversation.id,
-        source=SOURCE,
-        data=CallRequested(
+        CallRequested(
             escalation_id=row.id,
             conversation_id=conversation.id,
             customer_id=customer.id,
             phone=phone,
             reason=data.reason,
         ),
+        tenant_id=tenant_id,
+        subject=conversation.id,
+        source=SOURCE,
     )
     uow.session.flush()
     return EscalationOut.model_validate(row)

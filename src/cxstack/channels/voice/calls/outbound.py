@@ -172,7 +172,6 @@ def place_call(
     publish_call_event(
         uow,
         call,
-        "call.placed",
         CallPlaced(**call_refs(call), from_number=number, to_number=phone, agent_id=data.agent_id),
     )
     base = f"{settings.public_url.rstrip('/')}{provider.hooks}"
@@ -230,9 +229,7 @@ def answer_outbound(
             body=f"{call.to_number} answered; waiting in the {queue} queue",
             client_id=f"call:{call.id}:queued",
         )
-        publish_call_event(
-            uow, call, "call.queued", CallQueued(**call_refs(call), queue=queue, skill=None, ivr=call.ivr)
-        )
+        publish_call_event(uow, call, CallQueued(**call_refs(call), queue=queue, skill=None, ivr=call.ivr))
         return provider.enqueue(
             queue=queue, announcement="Thank you. Please hold while we connect you.", wait_url=wait_url
         )
@@ -253,7 +250,6 @@ def answer_outbound(
     publish_call_event(
         uow,
         call,
-        "call.answered",
         CallAnswered(
             **call_refs(call),
             agent_id=call.agent_id,
@@ -296,7 +292,6 @@ def _fail_call(uow: UnitOfWork, job: EffectJob, failure: EffectFailed) -> None:
     publish_call_event(
         uow,
         call,
-        "call.completed",
         CallCompleted(
             **call_refs(call),
             status="failed",

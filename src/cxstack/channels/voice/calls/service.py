@@ -111,8 +111,8 @@ def call_refs(call: VoiceCall) -> dict[str, str | None]:
     }
 
 
-def publish_call_event(uow: UnitOfWork, call: VoiceCall, event_type: str, data: CallEvent) -> None:
-    uow.publish(event_type, tenant_id=call.tenant_id, subject=call.conversation_id, source=SOURCE, data=data)
+def publish_call_event(uow: UnitOfWork, call: VoiceCall, event: CallEvent) -> None:
+    uow.publish(event, tenant_id=call.tenant_id, subject=call.conversation_id, source=SOURCE)
 
 
 def post_call_message(
@@ -237,7 +237,6 @@ def receive_call(
     publish_call_event(
         uow,
         row,
-        "call.ringing",
         CallRinging(
             **call_refs(row),
             from_number=call.from_number,
@@ -326,7 +325,6 @@ def record_status(uow: UnitOfWork, *, tenant_id: str, report: CallStatusReport) 
     publish_call_event(
         uow,
         call,
-        "call.completed",
         CallCompleted(**call_refs(call), status=final, duration_s=report.duration_s, agent_id=call.agent_id),
     )
     return CallAnswer(call.id, "")

@@ -40,7 +40,6 @@ def _queue_call(
     publish_call_event(
         uow,
         call,
-        "call.queued",
         CallQueued(**call_refs(call), queue=option.queue, skill=option.skill, ivr=call.ivr),
     )
     return provider.enqueue(
@@ -61,7 +60,7 @@ def _take_voicemail(
         "confidence": given.confidence if given else None,
     }
     call.updated_at = uow.clock.now()
-    publish_call_event(uow, call, "call.voicemail_started", VoicemailStarted(**call_refs(call), ivr=call.ivr))
+    publish_call_event(uow, call, VoicemailStarted(**call_refs(call), ivr=call.ivr))
     return provider.voicemail(prompt=prompt)
 
 

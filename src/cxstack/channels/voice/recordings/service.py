@@ -36,12 +36,13 @@ from cxstack.channels.voice.models import VoiceCall, VoiceRecording
 from cxstack.channels.voice.plugins.base import CallRejected, VoiceProvider
 from cxstack.channels.voice.repository import VoiceRepository, call_by_sid
 from cxstack.channels.voice.schemas import (
-    RecordingAttached,
+    CallRecordingAttached,
     RecordingOut,
     RecordingReport,
     RecordingStored,
     TranscriptAttached,
     TranscriptionReport,
+    VoicemailLeft,
 )
 from cxstack.config import VoiceSettings
 from cxstack.kit.errors import Conflict, NotFound
@@ -136,8 +137,7 @@ def attach_recording(
     publish_call_event(
         uow,
         call,
-        "call.voicemail_left" if voicemail else "call.recording_attached",
-        RecordingAttached(
+        (VoicemailLeft if voicemail else CallRecordingAttached)(
             **call_refs(call),
             recording_sid=report.recording_sid,
             url=url,
@@ -169,7 +169,6 @@ def attach_transcript(uow: UnitOfWork, *, tenant_id: str, report: TranscriptionR
     publish_call_event(
         uow,
         call,
-        "call.transcript_attached",
         TranscriptAttached(
             **call_refs(call),
             transcription_sid=report.transcription_sid,
@@ -306,7 +305,6 @@ class RecordingCopier:
         publish_call_event(
             uow,
             call,
-            "call.recording_stored",
             RecordingStored(
                 **call_refs(call),
                 recording_id=row.id,
