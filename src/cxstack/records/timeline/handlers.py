@@ -282,21 +282,22 @@ def _note_deleted(uow: UnitOfWork, deleted: NoteDeleted, event: Event) -> None:
 
 
 def project_events(units: Sequence[tuple[UnitOfWork, EventPayload, Event]]) -> None:
-    """The handlers on each event in turn, but the entries of conversations and cases (nearly every
-    event: messages) written in one statement per run of them."""
+    """The handlers on each event in turn, but the entries of a run of events that only add entries
+    (nearly every event: messages, new customers and conversations) written in one statement."""
     run: list[tuple[Event, EntryFacts]] = []
     for uow, data, event in units:
         describe = ENTRIES.get(type(data))
-        facts = describe(data, event) if describe is not None else None
-        if facts is not None and service.follows_a_record(event.type, facts.conversation_id):
-            run.append((event, facts))
+        if describe is not None:
+            facts = describe(data, event)
+            if facts is not None:
+                run.append((event, facts))
             continue
-        # Anything else may read or move entries: those of the run go in first.
-        service.record_entries_of_records(uow, run)
+        # Anything else may read, move or place entries (a merge): those of the run go in first.
+        service.record_entries(uow, run)
         run = []
         HANDLERS.dispatch(uow, data, event)
     if run:
-        service.record_entries_of_records(units[-1][0], run)
+        service.record_entries(units[-1][0], run)
 
 
 def register(registry: SubscriptionRegistry) -> None:

@@ -50,34 +50,38 @@ def record_entry(uow: UnitOfWork, *, event: Event, facts: EntryFacts) -> None:
     An entry outside conversations and cases goes to the customer that the merges seen so far put it
     with: one handled after the merge of its customer lands on the merge's target.
     """
-    customer_id, owner_seq = facts.customer_id, event.seq
-    if not follows_a_record(event.type, facts.conversation_id):
-        _hold_merges(uow, tenant_id=event.tenant, exclusive=False)
-        merges = _merges_from(uow.session, tenant_id=event.tenant, customer_ids={facts.customer_id})
-        if merges:
-            customer_id, owner_seq = _owner(
-                _by_source(merges),
-                origin_customer_id=facts.customer_id,
-                seq=event.seq,
-                kind=event.type,
-                ref_id=facts.ref_id,
-            )
-    _insert_entries(uow, [_entry_row(event, facts, customer_id=customer_id, owner_seq=owner_seq)])
+    record_entries(uow, [(event, facts)])
 
 
-def record_entries_of_records(uow: UnitOfWork, entries: Sequence[tuple[Event, EntryFacts]]) -> None:
-    """Add the entries of events about conversations and cases (``follows_a_record``) in one statement,
-    as ``record_entry`` would one by one."""
+def record_entries(uow: UnitOfWork, entries: Sequence[tuple[Event, EntryFacts]]) -> None:
+    """Add the entries of ``entries`` in one statement, each placed as ``record_entry`` places it: the
+    merges that may carry those outside conversations and cases are read once per tenant for all of
+    them. Nothing between them may change the merges (the caller ends a run at a merge's event)."""
+    placed: list[dict[str, object]] = []
+    through_merges: dict[str, list[tuple[Event, EntryFacts]]] = {}
     for event, facts in entries:
-        if not follows_a_record(event.type, facts.conversation_id):
-            raise ValueError(f"the entry of {event.type} {event.id} is placed through merges")
-    _insert_entries(
-        uow,
-        [
-            _entry_row(event, facts, customer_id=facts.customer_id, owner_seq=event.seq)
-            for event, facts in entries
-        ],
-    )
+        if follows_a_record(event.type, facts.conversation_id):
+            placed.append(_entry_row(event, facts, customer_id=facts.customer_id, owner_seq=event.seq))
+        else:
+            through_merges.setdefault(event.tenant, []).append((event, facts))
+    for tenant_id, theirs in through_merges.items():
+        _hold_merges(uow, tenant_id=tenant_id, exclusive=False)
+        merges = _merges_from(
+            uow.session, tenant_id=tenant_id, customer_ids={facts.customer_id for _, facts in theirs}
+        )
+        by_source = _by_source(merges)
+        for event, facts in theirs:
+            customer_id, owner_seq = facts.customer_id, event.seq
+            if by_source:
+                customer_id, owner_seq = _owner(
+                    by_source,
+                    origin_customer_id=facts.customer_id,
+                    seq=event.seq,
+                    kind=event.type,
+                    ref_id=facts.ref_id,
+                )
+            placed.append(_entry_row(event, facts, customer_id=customer_id, owner_seq=owner_seq))
+    _insert_entries(uow, placed)
 
 
 def _entry_row(event: Event, facts: EntryFacts, *, customer_id: str, owner_seq: int) -> dict[str, object]:
