@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
-from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
-from cxstack.cli.tenants import JsonOption, TenantOption, print_json, read_all, run_db, when
+from cxstack.cli.tenants import JsonOption, TenantOption, print_listing, read_all, run_db, when
 from cxstack.governance.audit.schemas import AuditEntryOut
 from cxstack.governance.audit.service import list_audit_page
 from cxstack.governance.tenants.service import find_tenant
@@ -65,24 +63,16 @@ def audit_list(
             limit,
         )
 
-    found = run_db(work)
-    if as_json:
-        print_json(list(found))
-        return
-    console = Console()
-    if not found:
-        console.print("[dim]no audit entries[/dim]")
-        return
-    table = Table(header_style="bold")
-    for column in ("at", "actor", "action", "subject", "detail"):
-        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
-    for entry in found:
-        detail = ", ".join(f"{k}={v}" for k, v in entry.detail.items())
-        table.add_row(
+    print_listing(
+        run_db(work),
+        as_json=as_json,
+        columns=("at", "actor", "action", "subject", "detail"),
+        row=lambda entry: (
             when(entry.at),
             escape(entry.actor),
             entry.action,
             f"{entry.target_type} {entry.target_id}",
-            escape(detail[:80]),
-        )
-    console.print(table)
+            escape(", ".join(f"{k}={v}" for k, v in entry.detail.items())[:80]),
+        ),
+        nothing="no audit entries",
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from cxstack.kit.pagination import MAX_PAGE_SIZE, Page
 from cxstack.runtime import Runtime
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 tenants_app = typer.Typer(help="Tenants: create and list them.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -102,6 +103,35 @@ def print_json(items: list[BaseModel]) -> None:
         typer.echo(orjson.dumps(item.model_dump(mode="json")).decode())
 
 
+#: Columns a listing never wraps (ids and short codes read whole or not at all).
+NO_WRAP = frozenset({"id", "prefix", "slug", "at", "action"})
+
+
+def print_listing(
+    items: Sequence[M],
+    *,
+    as_json: bool,
+    columns: Sequence[str],
+    row: Callable[[M], Sequence[str]],
+    nothing: str,
+) -> None:
+    """Print ``items`` one JSON object a line (``--json``), or as a table of ``columns`` with a ``row`` per
+    item, or ``nothing`` (dimmed) when there are none."""
+    if as_json:
+        print_json(list(items))
+        return
+    console = Console()
+    if not items:
+        console.print(f"[dim]{nothing}[/dim]")
+        return
+    table = Table(header_style="bold")
+    for column in columns:
+        table.add_column(column, no_wrap=column in NO_WRAP)
+    for item in items:
+        table.add_row(*row(item))
+    console.print(table)
+
+
 def when(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "-"
 
@@ -148,20 +178,13 @@ def tenants_list(
             limit,
         )
 
-    found = run_db(work)
-    if as_json:
-        print_json(list(found))
-        return
-    console = Console()
-    if not found:
-        console.print("[dim]no tenants[/dim]")
-        return
-    table = Table(header_style="bold")
-    for column in ("id", "slug", "name", "created"):
-        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
-    for tenant in found:
-        table.add_row(tenant.id, tenant.slug, escape(tenant.name), when(tenant.created_at))
-    console.print(table)
+    print_listing(
+        run_db(work),
+        as_json=as_json,
+        columns=("id", "slug", "name", "created"),
+        row=lambda tenant: (tenant.id, tenant.slug, escape(tenant.name), when(tenant.created_at)),
+        nothing="no tenants",
+    )
 
 
 # -- tenants' keys ------------------------------------------------------------------------------------
@@ -218,19 +241,11 @@ def keys_list(
             limit,
         )
 
-    found = run_db(work)
-    if as_json:
-        print_json(list(found))
-        return
-    console = Console()
-    if not found:
-        console.print("[dim]no keys[/dim]")
-        return
-    table = Table(header_style="bold")
-    for column in ("id", "prefix", "name", "scopes", "created", "last used", "revoked"):
-        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
-    for key in found:
-        table.add_row(
+    print_listing(
+        run_db(work),
+        as_json=as_json,
+        columns=("id", "prefix", "name", "scopes", "created", "last used", "revoked"),
+        row=lambda key: (
             key.id,
             key.prefix + "…",
             escape(key.name),
@@ -238,8 +253,9 @@ def keys_list(
             when(key.created_at),
             when(key.last_used_at),
             when(key.revoked_at),
-        )
-    console.print(table)
+        ),
+        nothing="no keys",
+    )
 
 
 @keys_app.command("revoke")
@@ -287,27 +303,20 @@ def operator_keys_list(as_json: bool = JsonOption) -> None:
     async def work(runtime: Runtime) -> list[OperatorKeyOut]:
         return await runtime.db.read(operators.list_operator_keys)
 
-    found = run_db(work)
-    if as_json:
-        print_json(list(found))
-        return
-    console = Console()
-    if not found:
-        console.print("[dim]no operator keys[/dim]")
-        return
-    table = Table(header_style="bold")
-    for column in ("id", "prefix", "name", "created", "last used", "revoked"):
-        table.add_column(column, no_wrap=column in ("id", "prefix", "slug", "at", "action"))
-    for key in found:
-        table.add_row(
+    print_listing(
+        run_db(work),
+        as_json=as_json,
+        columns=("id", "prefix", "name", "created", "last used", "revoked"),
+        row=lambda key: (
             key.id,
             key.prefix + "…",
             escape(key.name),
             when(key.created_at),
             when(key.last_used_at),
             when(key.revoked_at),
-        )
-    console.print(table)
+        ),
+        nothing="no operator keys",
+    )
 
 
 @operator_keys_app.command("revoke")
