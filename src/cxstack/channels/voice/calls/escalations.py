@@ -10,15 +10,15 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.channels.voice.calls.phones import claim_phone, phones_of
 from cxstack.channels.voice.calls.service import SOURCE
 from cxstack.channels.voice.models import VoiceEscalation
 from cxstack.channels.voice.repository import VoiceRepository
 from cxstack.channels.voice.schemas import CallRequested, EscalationIn, EscalationOut
-from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.errors import ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.customers import service as customers
-from cxstack.records.customers.schemas import IdentityIn
 
 
 def request_call(uow: UnitOfWork, *, tenant_id: str, data: EscalationIn) -> EscalationOut:
@@ -37,23 +37,14 @@ def request_call(uow: UnitOfWork, *, tenant_id: str, data: EscalationIn) -> Esca
             field="conversation_id",
         )
     customer = customers.get_customer(uow.session, tenant_id=tenant_id, customer_id=conversation.customer_id)
-    phones = [identity.value for identity in customer.identities if identity.kind == "phone"]
+    phones = phones_of(customer)
     if data.phone:
         phone = customers.normalise_phone(data.phone, region=data.region, field="phone")
     elif phones:
         phone = phones[0]
     else:
         raise ValidationFailed("the customer has no phone: give the one they will call from", field="phone")
-    if phone not in phones:
-        try:
-            owner = customers.lookup_customer(uow.session, tenant_id=tenant_id, kind="phone", value=phone)
-        except NotFound:
-            owner = None
-        if owner is not None and owner.id != customer.id:
-            raise Conflict(f"the phone {phone} belongs to customer {owner.id}", field="phone")
-        customers.link_identity(
-            uow, tenant_id=tenant_id, customer_id=customer.id, data=IdentityIn(kind="phone", value=phone)
-        )
+    claim_phone(uow, tenant_id=tenant_id, customer=customer, phone=phone)
     now = uow.clock.now()
     row = VoiceEscalation(
         id=new_id("esc"),

@@ -21,6 +21,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.numbers.service import route_for, tenant_numbers
 from cxstack.channels.providers import ProviderAccount
 from cxstack.channels.voice.calls.control import join_conference
+from cxstack.channels.voice.calls.phones import claim_phone, phones_of
 from cxstack.channels.voice.calls.service import (
     adopt_call_sid,
     call_refs,
@@ -41,12 +42,12 @@ from cxstack.channels.voice.schemas import (
     OutboundCallIn,
 )
 from cxstack.config import VoiceSettings
-from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
+from cxstack.kit.errors import NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import ConversationUpdate
 from cxstack.records.customers import service as customers
-from cxstack.records.customers.schemas import CustomerCreate, IdentityIn
+from cxstack.records.customers.schemas import CustomerCreate
 
 #: The effect that creates an outgoing call at the provider.
 PLACE_EFFECT = "voice.place_call"
@@ -65,23 +66,14 @@ def _customer_and_phone(uow: UnitOfWork, *, tenant_id: str, data: OutboundCallIn
             created = customers.create_customer(uow, tenant_id=tenant_id, data=CustomerCreate(phone=phone))
             return created.id, phone
     customer = customers.get_customer(uow.session, tenant_id=tenant_id, customer_id=data.customer_id)
-    phones = [identity.value for identity in customer.identities if identity.kind == "phone"]
+    phones = phones_of(customer)
     if phone is None:
         if not phones:
             raise ValidationFailed(
                 f"customer {customer.id} has no phone number: give the number to call (phone)", field="phone"
             )
         return customer.id, phones[0]
-    if phone not in phones:
-        try:
-            owner = customers.lookup_customer(uow.session, tenant_id=tenant_id, kind="phone", value=phone)
-        except NotFound:
-            owner = None
-        if owner is not None and owner.id != customer.id:
-            raise Conflict(f"the phone {phone} belongs to customer {owner.id}", field="phone")
-        customers.link_identity(
-            uow, tenant_id=tenant_id, customer_id=customer.id, data=IdentityIn(kind="phone", value=phone)
-        )
+    claim_phone(uow, tenant_id=tenant_id, customer=customer, phone=phone)
     return customer.id, phone
 
 
