@@ -14,6 +14,7 @@ from sqlalchemy import event as sql_event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from cxstack.backbone import delivery
 from cxstack.backbone.consumer import Bus
 from cxstack.backbone.delivery import reset_subscription, retry_dead_letter
 from cxstack.backbone.envelope import Event
@@ -699,16 +700,35 @@ async def test_a_round_reads_the_log_once_for_every_subscription_it_delivers(run
     assert len(log_reads) == (2 if runtime.db.driver == "postgresql" else 1)
 
 
+async def test_a_failure_whose_message_holds_nul_is_parked_with_it_escaped(runtime: Runtime) -> None:
+    def binary(uow: UnitOfWork, _data: CustomerUpdated, event: Event) -> None:
+        raise HandlerFailed("binary\x00payload")
+
+    registry = SubscriptionRegistry()
+    registry.add("test.binary", EventHandlers({CustomerUpdated: binary}))
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    await publish(runtime, "cus_1")
+
+    await bus.deliver_round(list(registry))
+
+    (found,) = await parked(runtime)
+    assert "HandlerFailed: binary\\x00payload" in found.last_error
+    assert "\x00" not in found.last_error
+
+
 async def test_a_subscription_whose_failure_cannot_even_be_parked_does_not_stop_the_others(
-    runtime: Runtime,
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if runtime.db.driver != "postgresql":
-        pytest.skip("PostgreSQL refuses a NUL character in text: the failure cannot be recorded there")
     calls: dict[str, list[str]] = {}
+
+    def undescribable(error: BaseException) -> str:
+        raise RuntimeError("the failure cannot be written down")
+
+    monkeypatch.setattr(delivery, "_error_text", undescribable)
 
     def unrecordable(uow: UnitOfWork, _data: CustomerUpdated, event: Event) -> None:
         calls.setdefault("unrecordable", []).append(event.id)
-        raise HandlerFailed("binary\x00payload")
+        raise HandlerFailed("failed")
 
     registry = SubscriptionRegistry()
     registry.add("test.unrecordable", EventHandlers({CustomerUpdated: unrecordable}))

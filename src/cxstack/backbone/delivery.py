@@ -218,7 +218,9 @@ def prune_processed(uow: UnitOfWork, *, subscription: Subscription, processed_be
 
 
 def _error_text(error: BaseException) -> str:
-    return "".join(traceback.format_exception(error))[-4000:]
+    """The failure as it is kept with a parked delivery: its traceback's end, with U+0000 (which
+    PostgreSQL cannot store in text) written as ``\\x00``."""
+    return "".join(traceback.format_exception(error))[-4000:].replace("\x00", "\\x00")
 
 
 def _park(
