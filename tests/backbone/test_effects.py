@@ -222,6 +222,17 @@ async def test_a_duplicate_key_is_enqueued_once(runtime: Runtime, outside: Outsi
     assert row.payload == {"n": 1}
 
 
+async def test_a_failure_whose_message_holds_nul_is_kept_with_it_escaped(
+    runtime: Runtime, outside: Outside
+) -> None:
+    outside.script = [EffectFailed("provider said \x00binary\x00", code="x")]
+    await runtime.db.write(enqueue("binary"))
+    await runner_of(runtime).drain()
+    await asyncio.sleep(0.1)
+    row = await effect(runtime, "binary")
+    assert (row.status, row.last_error) == ("failed", "provider said \\x00binary\\x00 (code x)")
+
+
 async def test_a_permanent_failure_is_not_retried(runtime: Runtime, outside: Outside) -> None:
     outside.script = [EffectFailed("number blocked", code="21610")]
     await runtime.db.write(enqueue("refused"))

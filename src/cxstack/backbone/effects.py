@@ -77,7 +77,9 @@ class EffectFailed(Exception):
     """Raised by a performer when the outside world refused for good (a 4xx answer): not retried.
 
     ``code`` is the provider's error code, if any; ``details`` is kept for the kind's ``on_failed``.
-    ``gave_up`` is set on the failure given to ``on_failed`` when the attempts ran out instead.
+    ``gave_up`` is set on the failure given to ``on_failed`` when the attempts ran out instead. What the
+    provider said is stored and published, so U+0000 in it (which PostgreSQL stores in no text) is written
+    as ``\\x00``.
     """
 
     def __init__(
@@ -88,9 +90,10 @@ class EffectFailed(Exception):
         details: dict[str, Any] | None = None,
         gave_up: bool = False,
     ) -> None:
+        message = message.replace("\x00", "\\x00")
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = code if code is None else code.replace("\x00", "\\x00")
         self.details = details or {}
         self.gave_up = gave_up
 
@@ -441,7 +444,7 @@ def _describe(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     if isinstance(error, EffectFailed) and error.code:
         text = f"{text} (code {error.code})"
-    return text[:2000]
+    return text[:2000].replace("\x00", "\\x00")  # PostgreSQL stores no U+0000 in text
 
 
 # -- inspecting and retrying -----------------------------------------------------------------------
