@@ -3,14 +3,18 @@ handed back to be collected at a quiet moment (see ``cxstack.web.server``)."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import threading
 import time
 import weakref
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import uvicorn
 
+from cxstack.config import Settings
 from cxstack.web import server
 from cxstack.web.server import ThawSchedule
 
@@ -71,3 +75,28 @@ def test_a_busy_process_keeps_its_frozen_garbage_until_the_latest_time(keeper: t
     collected_after = time.monotonic() - started
     assert gone() is None
     assert collected_after > 1.4, f"collected after {collected_after:.2f} s while busy"
+
+
+@pytest.mark.parametrize(("choice", "loop_module"), [("asyncio", "asyncio"), ("uvloop", "uvloop")])
+def test_serve_runs_on_the_event_loop_the_settings_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, choice: str, loop_module: str
+) -> None:
+    """``CXSTACK_EVENT_LOOP``: the standard loop answers requests in the order they came (the default);
+    uvloop is the opt-in."""
+    ran_on: list[type[asyncio.AbstractEventLoop]] = []
+
+    async def serve(self: uvicorn.Server, sockets: object = None) -> None:
+        ran_on.append(type(asyncio.get_running_loop()))
+
+    monkeypatch.setattr(uvicorn.Server, "serve", serve)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'cx.db'}", event_loop=choice)
+    try:
+        server.run_server(settings, host="127.0.0.1", port=0)
+    finally:
+        gc.unfreeze()  # run_server froze this process's objects
+    (loop_type,) = ran_on
+    assert loop_type.__module__.split(".")[0] == loop_module
+
+
+def test_the_standard_event_loop_is_the_default() -> None:
+    assert Settings().event_loop == "asyncio"

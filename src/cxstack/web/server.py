@@ -17,7 +17,8 @@ from cxstack.web.app import create_app
 
 
 def run_server(settings: Settings, *, host: str, port: int, migrate: bool = True) -> None:
-    """Serve until interrupted: uvloop and httptools, no access log, GC frozen after start-up."""
+    """Serve until interrupted: the settings' event loop and httptools, no access log, GC frozen after
+    start-up."""
     if migrate:
 
         async def migrate_schema() -> None:
@@ -35,7 +36,7 @@ def run_server(settings: Settings, *, host: str, port: int, migrate: bool = True
         app,
         host=host,
         port=port,
-        loop="uvloop",
+        loop=settings.event_loop,
         http="httptools",
         access_log=False,
         # Chat frames are small: compressing each costs more CPU than the bytes it saves.
