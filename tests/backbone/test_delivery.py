@@ -778,3 +778,28 @@ async def test_a_subscription_receives_only_the_classes_it_registered_each_at_it
 
     assert seen == [("created", created, created_id), ("linked", linked, linked_id)]
     assert [type(data) for _, data, _ in seen] == [CustomerCreated, IdentityLinked]
+
+
+async def test_the_subscriptions_of_one_round_share_each_event_s_payload(runtime: Runtime) -> None:
+    """A round reads the log once for every subscription, and decodes each event once for them all; the
+    next round decodes afresh."""
+    seen: dict[str, list[EventPayload]] = {"a": [], "b": []}
+
+    def keep(name: str) -> PayloadHandler[CustomerUpdated]:
+        def handler(uow: UnitOfWork, data: CustomerUpdated, event: Event) -> None:
+            seen[name].append(data)
+
+        return handler
+
+    registry = SubscriptionRegistry()
+    registry.add("test.a", EventHandlers({CustomerUpdated: keep("a")}))
+    registry.add("test.b", EventHandlers({CustomerUpdated: keep("b")}))
+    bus = Bus(runtime.db, registry, policy=runtime.retry_policy, batch_size=50)
+    await publish(runtime, "cus_1")
+    await bus.deliver_round(list(registry))
+    await publish(runtime, "cus_2")
+    await bus.deliver_round(list(registry))
+
+    assert len(seen["a"]) == len(seen["b"]) == 2
+    assert seen["a"][0] is seen["b"][0] and seen["a"][1] is seen["b"][1]
+    assert seen["a"][0] is not seen["a"][1]

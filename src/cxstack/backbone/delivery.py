@@ -23,7 +23,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.log import get_event, read_events
 from cxstack.backbone.models import EventRecord, ParkedDelivery, ProcessedEvent, SubscriptionPosition
-from cxstack.backbone.subscriptions import Subscription
+from cxstack.backbone.subscriptions import Subscription, sharing_payloads
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.kit.errors import NotFound
 
@@ -488,7 +488,22 @@ def deliver_round(
     statement, and the positions advance in one, in the transaction of the handlers' effects.
 
     With ``owner`` (a worker holding partition leases), only the partitions it still owns are delivered.
+    An event's payload is decoded once for all the subscriptions that handle it (``sharing_payloads``).
     """
+    with sharing_payloads():
+        return _deliver_round(
+            uow, subscriptions=subscriptions, batch_size=batch_size, policy=policy, owner=owner
+        )
+
+
+def _deliver_round(
+    uow: UnitOfWork,
+    *,
+    subscriptions: Sequence[tuple[Subscription, Collection[int]]],
+    batch_size: int,
+    policy: RetryPolicy,
+    owner: str | None,
+) -> int:
     wanted = [(subscription, partitions) for subscription, partitions in subscriptions if partitions]
     if not wanted:
         return 0

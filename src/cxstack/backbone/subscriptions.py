@@ -16,6 +16,8 @@ class's function with the unit of work, the typed payload and the envelope (tena
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -90,7 +92,14 @@ class EventHandlers:
             payload, _ = self._by_type[event.type]
         except KeyError:
             raise InvalidEventPayload(f"no handler of event type {event.type!r}") from None
-        return payload.model_validate(event.data)
+        shared = _shared_payloads.get()
+        if shared is None:
+            return payload.model_validate(event.data)
+        key = (event.id, payload)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = payload.model_validate(event.data)
+        return found
 
     def dispatch(self, uow: UnitOfWork, payload: EventPayload, event: Event) -> None:
         """Run the handler of ``payload``'s class on it (decoded already from ``event``)."""
@@ -154,6 +163,24 @@ class SubscriptionRegistry:
 
     def __len__(self) -> int:
         return len(self._subscriptions)
+
+
+#: Within ``sharing_payloads``: the payloads decoded so far, by event id and class.
+_shared_payloads: ContextVar[dict[tuple[str, type[EventPayload]], EventPayload] | None] = ContextVar(
+    "cxstack_shared_payloads", default=None
+)
+
+
+@contextmanager
+def sharing_payloads() -> Iterator[None]:
+    """Decode each event once for every subscription that handles it meanwhile (a delivery round reads
+    the log once for all of them): they are given the same payload object. Payloads are frozen; a handler
+    must not change what they hold either (a ``changes`` dict, say)."""
+    token = _shared_payloads.set({})
+    try:
+        yield
+    finally:
+        _shared_payloads.reset(token)
 
 
 def _batch_of(handlers: EventHandlers, batch_handler: PayloadBatchHandler) -> BatchHandler:
