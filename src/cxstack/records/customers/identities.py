@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from cxstack.kit.errors import ValidationFailed
 
@@ -14,8 +15,39 @@ IDENTITY_KINDS: tuple[str, ...] = ("email", "phone", "external", "webchat_visito
 DEFAULT_REGION = "US"
 
 
+#: An address of the plainest form: an ASCII dot-atom local part of at most 64 characters and a domain of
+#: letters, digits and single hyphens under an alphabetic top-level domain, 254 characters in all. Every
+#: such address that is not under a special-use name (``.test``, ``.local``...) is one ``email_validator``
+#: accepts and normalises to itself, so it is taken as it is, lowercased, without the validator's
+#: parsing (about 50 µs an address); anything else goes through the validator. A property test holds the
+#: two to the same answers.
+_PLAIN_EMAIL = re.compile(
+    r"(?=.{6,254}\Z)(?=[^@]{1,64}@)"
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\Z"
+)
+_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_email(value: str) -> str | None:
+    """The normalised form of ``value`` when it is a plain address (``_PLAIN_EMAIL``), else None."""
+    match = _PLAIN_EMAIL.match(value)
+    if match is None:
+        return None
+    domain = match.group(1).lower()
+    if "--" in domain:  # IDNA labels (xn--) are decoded by the validator
+        return None
+    if any(domain == name or domain.endswith("." + name) for name in _SPECIAL_USE):
+        return None
+    return value.lower()
+
+
 def normalise_email(value: str, *, field: str = "email") -> str:
-    """Return the normalised address (domain lowercased, local part kept); raises ValidationFailed."""
+    """Return the normalised address (lowercased, the domain in its Unicode form); raises
+    ValidationFailed."""
+    plain = _plain_email(value.strip())
+    if plain is not None:
+        return plain
     try:
         result = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as error:
