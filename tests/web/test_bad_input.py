@@ -375,3 +375,46 @@ async def test_the_message_route_parsing_its_own_body_answers_bad_input_as_every
     assert body["required"] is True and schema["required"] == ["direction"]
     assert schema["properties"]["attachments"]["items"]["$ref"] == "#/components/schemas/Attachment"
     assert "Attachment" in spec["components"]["schemas"]
+
+
+# -- query strings parsed in one pass (lookup, timeline) --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field"),
+    [
+        ("/v1/customers/lookup", {"kind": "email"}, "value"),
+        ("/v1/customers/lookup", {"kind": "fax", "value": "1"}, "kind"),
+        ("/v1/customers/lookup", {"value": "ada@example.com"}, "kind"),
+        ("/v1/customers/{id}/timeline", {"limit": "0"}, "limit"),
+        ("/v1/customers/{id}/timeline", {"limit": "lots"}, "limit"),
+        ("/v1/customers/{id}/timeline", {"order": "sideways"}, "order"),
+        ("/v1/customers/{id}/timeline", {"channel": "fax"}, "channel"),
+    ],
+)
+async def test_a_bad_lookup_or_timeline_parameter_is_a_422_naming_it(
+    api: httpx.AsyncClient, path: str, params: dict[str, str], field: str
+) -> None:
+    created = await api.post("/v1/customers", json={"name": "Ada"})
+    assert created.status_code == 201, created.text
+    response = await api.get(path.replace("{id}", created.json()["id"]), params=params)
+    body = assert_problem(response, 422, code="validation_failed")
+    assert body["field"] == field
+
+
+async def test_query_parameters_parsed_in_one_pass_still_answer(api: httpx.AsyncClient) -> None:
+    created = await api.post("/v1/customers", json={"name": "Ada", "email": "ada@example.com"})
+    customer_id = created.json()["id"]
+    found = await api.get(
+        "/v1/customers/lookup", params={"kind": "email", "value": "ADA@example.com", "unknown": "x"}
+    )
+    assert found.status_code == 200, found.text
+    assert found.json()["id"] == customer_id
+    for _ in range(100):  # the timeline is a projection: its entries come moments after the change
+        page = await api.get(f"/v1/customers/{customer_id}/timeline", params={"limit": "1", "order": "desc"})
+        assert page.status_code == 200, page.text
+        if page.json()["data"]:
+            break
+        await asyncio.sleep(0.05)
+    (entry,) = page.json()["data"]
+    assert entry["customer_id"] == customer_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from cxstack.kit.pagination import PageOut
@@ -18,7 +19,7 @@ from cxstack.records.customers.schemas import (
     IdentityOut,
 )
 from cxstack.web.auth import Caller, caller
-from cxstack.web.responses import read, read_prepared, write, write_together
+from cxstack.web.responses import query_params, query_schema, read, read_prepared, write, write_together
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 Who = Annotated[Caller, Depends(caller)]
@@ -70,20 +71,30 @@ async def list_customers(
     )
 
 
-@router.get("/customers/lookup", response_model=CustomerOut)
-async def lookup_customer(
-    request: Request,
-    who: Who,
-    kind: IdentityKind,
-    value: str,
-    system: str = "",
-    region: str = "US",
-) -> Response:
+class LookupQuery(BaseModel):
+    """The query of a lookup: an identity of some kind."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: IdentityKind = Field(description="What kind of identity ``value`` is.")
+    value: str = Field(description="The identity as written anywhere: a phone in any format, say.")
+    system: str = Field(default="", description="The external system, for ``external`` identities.")
+    region: str = Field(default="US", description="Where a phone without a country code is read.")
+
+
+@router.get("/customers/lookup", response_model=CustomerOut, openapi_extra=query_schema(LookupQuery))
+async def lookup_customer(request: Request, who: Who) -> Response:
     """Find the customer an identity (email, phone in any format, external id...) resolves to."""
+    query = query_params(request, LookupQuery)
     return await read_prepared(
         request,
         lambda rows: service.read_customer_by_identity(
-            rows, tenant_id=who.tenant_id, kind=kind, value=value, system=system, region=region
+            rows,
+            tenant_id=who.tenant_id,
+            kind=query.kind,
+            value=query.value,
+            system=query.system,
+            region=query.region,
         ),
         one_statement=True,  # the customer with its identities; a merge's survivor, if any, is read after
     )

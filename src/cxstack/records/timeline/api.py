@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from cxstack.kit.pagination import PageOut
@@ -12,33 +13,41 @@ from cxstack.records.conversations.schemas import Channel
 from cxstack.records.timeline import service
 from cxstack.records.timeline.schemas import TimelineEntryOut
 from cxstack.web.auth import Caller, caller
-from cxstack.web.responses import read_prepared
+from cxstack.web.responses import query_params, query_schema, read_prepared
 
 router = APIRouter(prefix="/v1", tags=["timeline"])
 Who = Annotated[Caller, Depends(caller)]
 
 
-@router.get("/customers/{customer_id}/timeline", response_model=PageOut[TimelineEntryOut])
-async def customer_timeline(
-    request: Request,
-    who: Who,
-    customer_id: str,
-    cursor: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    channel: Channel | None = None,
-    order: Literal["asc", "desc"] = "asc",
-) -> Response:
+class TimelineQuery(BaseModel):
+    """The query of a timeline page."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    cursor: str | None = Field(default=None, description="Where the page starts: a page's next_cursor.")
+    limit: int = Field(default=50, ge=1, le=200, description="Entries on the page.")
+    channel: Channel | None = Field(default=None, description="Only the entries of this channel.")
+    order: Literal["asc", "desc"] = Field(default="asc", description="asc: oldest first; desc: newest first.")
+
+
+@router.get(
+    "/customers/{customer_id}/timeline",
+    response_model=PageOut[TimelineEntryOut],
+    openapi_extra=query_schema(TimelineQuery),
+)
+async def customer_timeline(request: Request, who: Who, customer_id: str) -> Response:
     """A customer's interactions on every channel, oldest first (``order=desc``: newest first)."""
+    query = query_params(request, TimelineQuery)
     return await read_prepared(
         request,
         lambda rows: service.read_customer_timeline(
             rows,
             tenant_id=who.tenant_id,
             customer_id=customer_id,
-            cursor=cursor,
-            limit=limit,
-            channel=channel,
-            newest_first=order == "desc",
+            cursor=query.cursor,
+            limit=query.limit,
+            channel=query.channel,
+            newest_first=query.order == "desc",
         ),
         one_statement=True,  # the page; whether the customer exists is asked only when it is empty
     )
