@@ -111,7 +111,9 @@ async def test_the_wal_starts_again_under_steady_writes_instead_of_growing_with_
     written_mb = 180 * 50 * 4096 / 2**20
     wal_mb = wal.stat().st_size / 2**20
     try:
-        assert wal_mb < written_mb / 4, f"the WAL file is {wal_mb:.1f} MB after {written_mb:.0f} MB written"
+        # Without restarts the WAL holds all of it (35 MB); with them it stays near a transaction's worth,
+        # but on a machine busy with other work the checkpointer can miss a few passes (10 MB seen).
+        assert wal_mb < written_mb / 2, f"the WAL file is {wal_mb:.1f} MB after {written_mb:.0f} MB written"
         assert len(await runtime.db.read(lambda session: read_events(session, after=0, limit=10_000))) == 9000
     finally:
         await runtime.db.stop()
