@@ -72,6 +72,10 @@ def test_tenants_and_keys_are_created_listed_and_revoked_from_the_command_line(
     assert key["last_used_at"] is None and key["revoked_at"] is None
     table = invoke(cli, "keys", "list", "--tenant", "acme")
     assert secret[:10] in table and secret not in table
+    # Readable at 80 columns, the id whole on its line (it is what `keys revoke` takes).
+    assert all(len(line) <= 80 for line in table.splitlines()), table
+    assert any(line.startswith(key["id"]) and "crm sync" in line for line in table.splitlines()), table
+    assert "scopes read" in table and "never used" in table
 
     assert get(database_url, "/v1/customers", secret).status_code == 200
     assert get(database_url, "/v1/audit", secret).status_code == 403  # read only
@@ -119,3 +123,23 @@ def test_bad_input_on_the_command_line_names_the_problem_and_writes_nothing(cli:
     assert lines(invoke(cli, "keys", "list", "-t", "acme", "--json")) == []
     bad_time = invoke(cli, "audit", "list", "-t", "acme", "--since", "yesterday", code=2)
     assert "--since" in bad_time and "ISO 8601" in bad_time
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("tenants", "create", "Acme Corp", "--slug", "acme"),
+        ("keys", "list", "--tenant", "acme"),
+        ("operator-keys", "list"),
+        ("audit", "list", "--tenant", "acme"),
+        ("effects", "list"),
+    ],
+)
+def test_commands_on_a_database_without_schema_say_to_upgrade(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("CXSTACK_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = CliRunner().invoke(app, list(command))
+    assert result.exit_code == 1, result.output
+    assert "no cxstack schema" in result.output and "cxstack db upgrade" in result.output
+    assert "Traceback" not in result.output

@@ -211,6 +211,10 @@ async def test_timeline_of_an_unknown_or_another_tenants_customer_is_not_found(
     assert response.json()["field"] == "customer_id"
     bad = await api.get(f"/v1/customers/{customer['id']}/timeline", params={"cursor": "nonsense"})
     assert bad.status_code == 422 and bad.json()["field"] == "cursor"
+    # An empty page is asked whether its customer exists: one who does gets the empty page.
+    empty = await api.get(f"/v1/customers/{customer['id']}/timeline", params={"channel": "voice"})
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == {"data": [], "next_cursor": None}
 
 
 async def _drain(runtime: Runtime) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 import typer
-from rich.markup import escape
 
-from cxstack.cli.tenants import JsonOption, TenantOption, print_listing, read_all, run_db, when
+from cxstack.cli.database import run_db
+from cxstack.cli.tenants import JsonOption, TenantOption, print_listing, read_all, when
 from cxstack.governance.audit.schemas import AuditEntryOut
 from cxstack.governance.audit.service import list_audit_page
 from cxstack.governance.tenants.service import find_tenant
@@ -66,13 +66,8 @@ def audit_list(
     print_listing(
         run_db(work),
         as_json=as_json,
-        columns=("at", "actor", "action", "subject", "detail"),
-        row=lambda entry: (
-            when(entry.at),
-            escape(entry.actor),
-            entry.action,
-            f"{entry.target_type} {entry.target_id}",
-            escape(", ".join(f"{k}={v}" for k, v in entry.detail.items())[:80]),
-        ),
+        columns=("at", "actor", "action", "subject"),
+        row=lambda entry: (when(entry.at), entry.actor, entry.action, entry.target_id),
+        detail=lambda entry: ", ".join(f"{k}={v}" for k, v in entry.detail.items()),
         nothing="no audit entries",
     )

@@ -6,7 +6,6 @@ effect is performed by whichever process runs handlers.
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import textwrap
 from datetime import UTC, datetime
@@ -22,33 +21,14 @@ from rich.table import Table
 from rich.text import Text
 
 from cxstack.backbone.effects import STATUSES, EffectOut, count_effects, list_effects, retry_effect
-from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.cli.settings import load_settings
-from cxstack.kit.errors import DomainError
+from cxstack.cli.database import run_db
 from cxstack.runtime import Runtime
 
 effects_app = typer.Typer(
     help="Effects: calls to the outside world after commit. List them, retry dead ones.",
     no_args_is_help=True,
 )
-
-
-async def _with_db(work: Any) -> Any:
-    runtime = Runtime.build(load_settings(), subscriptions=SubscriptionRegistry(), run_bus=False)
-    await runtime.db.start()
-    try:
-        return await work(runtime)
-    finally:
-        await runtime.db.stop()
-
-
-def _run(work: Any) -> Any:
-    try:
-        return asyncio.run(_with_db(work))
-    except DomainError as error:
-        Console(stderr=True).print(f"[red]{escape(error.detail)}[/red]")
-        raise typer.Exit(1) from None
 
 
 def _json(effect: EffectOut) -> dict[str, Any]:
@@ -160,7 +140,7 @@ def effects_list(
         )
         return found, await runtime.db.read(count_effects)
 
-    found, counts = _run(work)
+    found, counts = run_db(work)
     if as_json:
         for effect in found:
             typer.echo(orjson.dumps(_json(effect)).decode())
@@ -196,5 +176,5 @@ def effects_retry(effect_ids: list[str] = typer.Argument(..., help="Ids of dead 
             for effect_id in effect_ids
         ]
 
-    for effect in _run(work):
+    for effect in run_db(work):
         typer.echo(f"{effect.id} ({effect.kind} {effect.key}) is due again")

@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import getpass
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar, TypeVar
@@ -41,17 +40,15 @@ from cxstack.backbone.inspection import (
     subscription_statuses,
 )
 from cxstack.backbone.log import head
-from cxstack.backbone.migrate import current_revision
 from cxstack.backbone.subscriptions import Subscription, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context
+from cxstack.cli.database import opened, run_command
 from cxstack.cli.settings import load_settings
 from cxstack.config import Settings
 from cxstack.governance.operations.service import retry_dead_letter
 from cxstack.governance.tenants.service import get_tenant_by_slug
-from cxstack.kit.errors import DomainError
 from cxstack.kit.files import local_file_store
 from cxstack.kit.pagination import MAX_PAGE_SIZE
-from cxstack.runtime import Runtime
 from cxstack.wiring import build_subscriptions
 
 T = TypeVar("T")
@@ -70,10 +67,6 @@ dead_letters_app = typer.Typer(
 events_app.add_typer(dead_letters_app, name="dead-letters")
 
 
-class SchemaMissing(Exception):
-    """The database has no cxstack schema yet."""
-
-
 def subscriptions_of(ctx: typer.Context, settings: Settings) -> SubscriptionRegistry:
     """Return the subscriptions the command works on: the context object's if it is a registry,
     cxstack's own (configured by ``settings``) otherwise."""
@@ -89,32 +82,6 @@ def _operator_context() -> Context:
     except (KeyError, OSError):
         user = "unknown"
     return Context(actor=f"cli:{user}"[:120], source="cxstack/cli")
-
-
-@asynccontextmanager
-async def _opened(settings: Settings, registry: SubscriptionRegistry) -> AsyncIterator[Runtime]:
-    """Yield a started runtime without a bus on the database of ``settings``; raises SchemaMissing."""
-    runtime = Runtime.build(settings, subscriptions=registry, run_bus=False)
-    await runtime.db.start()
-    try:
-        if await current_revision(runtime.db) is None:
-            raise SchemaMissing()
-        yield runtime
-    finally:
-        await runtime.db.stop()
-
-
-def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run ``work`` to completion; domain errors and a missing schema end the command with exit code 1."""
-    errors = Console(stderr=True)
-    try:
-        return asyncio.run(work())
-    except SchemaMissing:
-        errors.print("[red]The database has no cxstack schema.[/red] Run `cxstack db upgrade` first.")
-        raise typer.Exit(1) from None
-    except DomainError as error:
-        errors.print(f"[red]{escape(error.detail)}[/red]")
-        raise typer.Exit(1) from None
 
 
 def _tenant_id(session: Session, tenant: str | None) -> str | None:
@@ -233,7 +200,7 @@ def tail(
             printed_header = True
 
     async def work() -> None:
-        async with _opened(settings, registry) as runtime:
+        async with opened(settings, registry) as runtime:
             db = runtime.db
 
             def past(session: Session) -> tuple[str | None, int, list[Event]]:
@@ -275,7 +242,7 @@ def tail(
                         await asyncio.wait_for(stopping.wait(), POLL_INTERVAL_S)
 
     try:
-        _run(work)
+        run_command(work)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
 
@@ -298,13 +265,13 @@ def subscriptions(
     registry = subscriptions_of(ctx, settings)
 
     async def work() -> list[Any]:
-        async with _opened(settings, registry) as runtime:
+        async with opened(settings, registry) as runtime:
             partitions = runtime.db.partitions
             return await runtime.db.read(
                 lambda session: subscription_statuses(session, registry=registry, partitions=partitions)
             )
 
-    statuses = _run(work)
+    statuses = run_command(work)
     if as_json:
         for status in statuses:
             _json_line(
@@ -375,7 +342,7 @@ def replay(
     console = Console()
 
     async def work() -> tuple[int, int, int]:
-        async with _opened(settings, registry) as runtime:
+        async with opened(settings, registry) as runtime:
             db = runtime.db
             total = await db.read(lambda session: count_events(session, after=from_seq, types=chosen.types))
             await db.write(
@@ -408,7 +375,7 @@ def replay(
             status = next(s for s in statuses if s.name == chosen.name)
             return delivered, status.parked, status.dead
 
-    delivered, parked, dead = _run(work)
+    delivered, parked, dead = run_command(work)
     console.print(f"replayed [bold]{delivered}[/bold] events to {chosen.name}")
     if parked or dead:
         console.print(
@@ -433,14 +400,14 @@ def dead_letters_list(
     registry = subscriptions_of(ctx, settings)
 
     async def work() -> Any:
-        async with _opened(settings, registry) as runtime:
+        async with opened(settings, registry) as runtime:
             return await runtime.db.read(
                 lambda session: list_dead_letters(
                     session, tenant_id=_tenant_id(session, tenant), subscription=subscription, limit=limit
                 )
             )
 
-    page = _run(work)
+    page = run_command(work)
     if as_json:
         for item in page.items:
             _json_line(item.model_dump(mode="json"))
@@ -480,12 +447,12 @@ def dead_letters_show(
     registry = subscriptions_of(ctx, settings)
 
     async def work() -> Any:
-        async with _opened(settings, registry) as runtime:
+        async with opened(settings, registry) as runtime:
             return await runtime.db.read(
                 lambda session: get_dead_letter(session, tenant_id=None, dead_letter_id=dead_letter_id)
             )
 
-    detail = _run(work)
+    detail = run_command(work)
     if as_json:
         _json_line(detail.model_dump(mode="json"))
         return
@@ -551,7 +518,7 @@ def dead_letters_retry(
     console = Console()
 
     async def work() -> list[RetryOutcome]:
-        async with _opened(settings, registry) as runtime:
+        async with opened(settings, registry) as runtime:
             db = runtime.db
             if dead_letter_id is not None:
                 ids = [dead_letter_id]
@@ -577,7 +544,7 @@ def dead_letters_retry(
                 outcomes.append(outcome)
             return outcomes
 
-    outcomes = _run(work)
+    outcomes = run_command(work)
     failed = sum(1 for outcome in outcomes if not outcome.succeeded)
     if retry_all:
         console.print(f"retried {len(outcomes)}: {len(outcomes) - failed} delivered, {failed} failed again")

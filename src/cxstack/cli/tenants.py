@@ -7,8 +7,8 @@ here is refused by every server from its next request. Changes are audited as ``
 
 from __future__ import annotations
 
-import asyncio
 import getpass
+import textwrap
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -17,16 +17,13 @@ import orjson
 import typer
 from pydantic import BaseModel
 from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from rich.text import Text
 from sqlalchemy.orm import Session
 
-from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
-from cxstack.cli.settings import load_settings
+from cxstack.cli.database import run_db
 from cxstack.governance.tenants import operators, service
 from cxstack.governance.tenants.schemas import SCOPES, ApiKeyOut, IssuedApiKey, OperatorKeyOut, TenantOut
-from cxstack.kit.errors import DomainError
 from cxstack.kit.pagination import MAX_PAGE_SIZE, Page
 from cxstack.runtime import Runtime
 
@@ -52,25 +49,6 @@ def cli_context() -> Context:
     except (KeyError, OSError):
         user = "unknown"
     return Context(actor=f"cli:{user}"[:120], source="cxstack/cli")
-
-
-async def _with_db(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    runtime = Runtime.build(load_settings(), subscriptions=SubscriptionRegistry(), run_bus=False)
-    await runtime.db.start()
-    try:
-        return await work(runtime)
-    finally:
-        await runtime.db.stop()
-
-
-def run_db(work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Run ``work`` against the configured database; a domain error is printed and exits with status 1."""
-    try:
-        return asyncio.run(_with_db(work))
-    except DomainError as error:
-        where = f" ({error.field})" if error.field else ""
-        Console(stderr=True).print(f"[red]{escape(error.detail)}{escape(where)}[/red]")
-        raise typer.Exit(1) from None
 
 
 def _page_after(
@@ -103,10 +81,6 @@ def print_json(items: list[BaseModel]) -> None:
         typer.echo(orjson.dumps(item.model_dump(mode="json")).decode())
 
 
-#: Columns a listing never wraps (ids and short codes read whole or not at all).
-NO_WRAP = frozenset({"id", "prefix", "slug", "at", "action"})
-
-
 def print_listing(
     items: Sequence[M],
     *,
@@ -114,22 +88,41 @@ def print_listing(
     columns: Sequence[str],
     row: Callable[[M], Sequence[str]],
     nothing: str,
+    detail: Callable[[M], str] | None = None,
 ) -> None:
-    """Print ``items`` one JSON object a line (``--json``), or as a table of ``columns`` with a ``row`` per
-    item, or ``nothing`` (dimmed) when there are none."""
+    """Print ``items`` one JSON object a line (``--json``), or a line per item under a header, the
+    ``columns`` aligned and never cut (ids are copied from here), each item's ``detail`` (if any) dimmed
+    on the lines below it, wrapped to the terminal; or ``nothing`` (dimmed) when there are none."""
     if as_json:
         print_json(list(items))
         return
-    console = Console()
+    console = Console(highlight=False)
     if not items:
-        console.print(f"[dim]{nothing}[/dim]")
+        console.print(Text(nothing, style="dim"))
         return
-    table = Table(header_style="bold")
-    for column in columns:
-        table.add_column(column, no_wrap=column in NO_WRAP)
-    for item in items:
-        table.add_row(*row(item))
-    console.print(table)
+    rows = [tuple(row(item)) for item in items]
+    widths = [max(len(column), *(len(cells[i]) for cells in rows)) for i, column in enumerate(columns)]
+
+    def line(cells: Sequence[str], style: str = "") -> Text:
+        return Text(
+            "  ".join(cell.ljust(width) for cell, width in zip(cells, widths, strict=True)).rstrip(), style
+        )
+
+    console.print(line(columns, "bold"), no_wrap=True, crop=False)
+    for item, cells in zip(items, rows, strict=True):
+        console.print(line(cells), no_wrap=True, crop=False)
+        if detail is not None:
+            indent = "    "
+            for part in textwrap.wrap(
+                detail(item), max(console.width, 24), initial_indent=indent, subsequent_indent=indent
+            ):
+                console.print(Text(part, style="dim"), no_wrap=True, crop=False)
+
+
+def _key_history(key: ApiKeyOut | OperatorKeyOut) -> str:
+    used = f"last used {when(key.last_used_at)}" if key.last_used_at else "never used"
+    revoked = f" · revoked {when(key.revoked_at)}" if key.revoked_at else ""
+    return f"created {when(key.created_at)} · {used}{revoked}"
 
 
 def when(value: datetime | None) -> str:
@@ -182,7 +175,7 @@ def tenants_list(
         run_db(work),
         as_json=as_json,
         columns=("id", "slug", "name", "created"),
-        row=lambda tenant: (tenant.id, tenant.slug, escape(tenant.name), when(tenant.created_at)),
+        row=lambda tenant: (tenant.id, tenant.slug, tenant.name, when(tenant.created_at)),
         nothing="no tenants",
     )
 
@@ -244,16 +237,9 @@ def keys_list(
     print_listing(
         run_db(work),
         as_json=as_json,
-        columns=("id", "prefix", "name", "scopes", "created", "last used", "revoked"),
-        row=lambda key: (
-            key.id,
-            key.prefix + "…",
-            escape(key.name),
-            " ".join(key.scopes),
-            when(key.created_at),
-            when(key.last_used_at),
-            when(key.revoked_at),
-        ),
+        columns=("id", "prefix", "name"),
+        row=lambda key: (key.id, key.prefix + "…", key.name),
+        detail=lambda key: f"scopes {' '.join(key.scopes)} · {_key_history(key)}",
         nothing="no keys",
     )
 
@@ -306,15 +292,9 @@ def operator_keys_list(as_json: bool = JsonOption) -> None:
     print_listing(
         run_db(work),
         as_json=as_json,
-        columns=("id", "prefix", "name", "created", "last used", "revoked"),
-        row=lambda key: (
-            key.id,
-            key.prefix + "…",
-            escape(key.name),
-            when(key.created_at),
-            when(key.last_used_at),
-            when(key.revoked_at),
-        ),
+        columns=("id", "prefix", "name"),
+        row=lambda key: (key.id, key.prefix + "…", key.name),
+        detail=_key_history,
         nothing="no operator keys",
     )
 
