@@ -135,14 +135,28 @@ async def test_on_the_scale_out_driver_signals_reach_every_serve_process_and_are
         here = runtime.live.subscribe(tenant_id="ten_a", types=["chat.typing"])
         there = other.subscribe(tenant_id="ten_a", types=["chat.typing"], subjects=["cnv_1"])
         elsewhere = other.subscribe(tenant_id="ten_b")
-        sent = await runtime.live.signal(
-            tenant_id="ten_a", subject="cnv_1", type="chat.typing", data={"state": True}
-        )
-        for watch in (here, there):
-            event = await watch.next(10)
-            assert event is not None and event.id == sent.id and event.data == {"state": True}
+        # A signal is best effort (plain NATS, at most once): one lost to a broker reconnect on a
+        # loaded machine is sent again, as a typing indicator would be.
+        sent: list[str] = []
+        for _ in range(3):
+            signal = await runtime.live.signal(
+                tenant_id="ten_a", subject="cnv_1", type="chat.typing", data={"state": True}
+            )
+            sent.append(signal.id)
+            first = await here.next(5)
+            if first is not None:
+                break
+        assert first is not None and first.id in sent and first.data == {"state": True}
+        seen = await there.next(10)
+        while seen is not None and seen.id != first.id:
+            assert seen.id in sent
+            seen = await there.next(10)
+        assert seen is not None and seen.data == {"state": True}
         assert await elsewhere.next(0.2) is None
-        assert await here.next(0.1) is None  # delivered once, through the broker
+        later = []  # delivered once, through the broker
+        while (event := await here.next(0.2)) is not None:
+            later.append(event.id)
+        assert first.id not in later and set(later) <= set(sent)
     finally:
         await other.stop()
     # Plain NATS, not the stream: nothing of the signal is kept.
