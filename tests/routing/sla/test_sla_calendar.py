@@ -99,6 +99,17 @@ def test_a_thirty_day_target_is_computed_in_few_steps() -> None:
     assert spent < 0.5
 
 
+def test_a_target_the_calendar_cannot_fit_in_ten_years_is_refused_quickly() -> None:
+    sparse = Calendar.parse(timezone="UTC", hours={"mon": [{"start": "09:00", "end": "09:01"}]})
+    start = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)
+    began = wall_time.perf_counter()
+    with pytest.raises(ValidationFailed) as refused:
+        sparse.add_business_seconds(start, 366 * 86_400)
+    assert wall_time.perf_counter() - began < 1
+    assert refused.value.field == "seconds"
+    assert sparse.add_business_seconds(start, 120) == datetime(2026, 3, 9, 9, 1, tzinfo=UTC)
+
+
 def test_always_open_counts_every_second() -> None:
     start = datetime(2026, 3, 7, 3, 0, tzinfo=UTC)
     assert AlwaysOpen().add_business_seconds(start, 90) == start + timedelta(seconds=90)
@@ -157,12 +168,13 @@ ZONES = ["UTC", "America/New_York", "Europe/Berlin", "Australia/Sydney", "Americ
 
 @st.composite
 def calendars(draw: st.DrawFn) -> Calendar:
-    """Random valid calendars: per weekday up to two intervals on a 15-minute grid, some overnight."""
+    """Random valid calendars: intervals of two hours or more on a 15-minute grid, some overnight (so that
+    ten years hold more than the 40 days of business time the properties add)."""
     hours: dict[str, list[dict[str, Any]]] = {}
     for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun"):
         if draw(st.booleans()):
-            start = draw(st.integers(0, 80)) * 15
-            end = draw(st.integers(start // 15 + 1, 96)) * 15
+            start = draw(st.integers(0, 88)) * 15
+            end = draw(st.integers(start // 15 + 8, 96)) * 15
             hours[day] = [
                 {"start": f"{start // 60:02d}:{start % 60:02d}", "end": f"{end // 60:02d}:{end % 60:02d}"}
             ]

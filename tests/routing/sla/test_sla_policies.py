@@ -167,6 +167,16 @@ async def test_a_bad_policy_is_refused_with_a_problem_naming_the_field_and_nothi
     assert await count(api, "policies") == 0
 
 
+async def test_a_target_longer_than_the_calendar_has_hours_for_is_refused(api: httpx.AsyncClient) -> None:
+    sparse = await new_calendar(api, hours={"mon": [{"start": "09:00", "end": "09:01"}]})
+    response = await api.post(
+        "/v1/sla/policies",
+        json={"name": "Slow", "calendar_id": sparse["id"], "resolution_seconds": 366 * 86_400},
+    )
+    problem(response, 422, "resolution_seconds")
+    assert await count(api, "policies") == 0
+
+
 async def test_two_policies_with_the_same_conditions_conflict(api: httpx.AsyncClient) -> None:
     await new_policy(api, channel="sms")
     response = await api.post(

@@ -30,6 +30,8 @@ DAY = 86_400
 WEEK = 7 * DAY
 #: The most holidays one calendar keeps.
 MAX_HOLIDAYS = 2_000
+#: How far ahead ``add_business_seconds`` looks for working time (a target needing more is refused).
+HORIZON = timedelta(days=10 * 366)
 #: The most intervals one weekday has.
 MAX_INTERVALS_PER_DAY = 24
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
@@ -172,7 +174,7 @@ class Calendar:
         if seconds < 0:
             raise ValidationFailed("business seconds to add cannot be negative", field="seconds")
         remaining = float(seconds)
-        for item in self._chunks(start):
+        for item in self._chunks(start, until=start + HORIZON):
             if isinstance(item, _Week):
                 if remaining > item.seconds:
                     remaining -= item.seconds
@@ -188,7 +190,11 @@ class Calendar:
                 if remaining <= available:
                     return begin + timedelta(seconds=remaining)
                 remaining -= available
-        raise ValidationFailed("the due time lies beyond the calendar's range", field="seconds")
+        raise ValidationFailed(
+            f"the calendar has fewer than {seconds:g} business seconds in the {HORIZON.days} days from "
+            f"{start.isoformat()}",
+            field="seconds",
+        )
 
     def business_seconds_between(self, a: datetime, b: datetime) -> float:
         """Return the business seconds from ``a`` to ``b`` (negative when ``b`` is before ``a``)."""
@@ -196,7 +202,7 @@ class Calendar:
         if b < a:
             return -self.business_seconds_between(b, a)
         total = 0.0
-        for item in self._chunks(a):
+        for item in self._chunks(a, until=b):
             if isinstance(item, _Week):
                 if item.end <= b:
                     total += item.seconds
@@ -279,13 +285,13 @@ class Calendar:
         }
         return len(offsets) == 1
 
-    def _chunks(self, start: datetime) -> Iterator[_Week | tuple[datetime, datetime]]:
-        """Working time from ``start`` on: single spans, or whole plain weeks where they lie after it."""
+    def _chunks(self, start: datetime, *, until: datetime) -> Iterator[_Week | tuple[datetime, datetime]]:
+        """Working time from ``start`` to ``until`` (and perhaps a little after): single spans, or whole
+        plain weeks where they lie after ``start``."""
         day = start.astimezone(self._zone).date() - timedelta(days=1)
+        last = until.astimezone(self._zone).date() + timedelta(days=1)
         week_seconds = self._week_seconds
-        while True:
-            if day.year >= 9990:
-                return
+        while day <= last:
             if self._instant(day, 0) >= start and self._plain_week(day):
                 yield _Week(
                     first_day=day, end=self._instant(day + timedelta(days=8), 0), seconds=week_seconds

@@ -18,9 +18,10 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.timers import cancel_timer, schedule_timer
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.kit.errors import ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.records.conversations.service import get_conversation
-from cxstack.routing.sla.calendar import AlwaysOpen, BusinessTime, Calendar
+from cxstack.routing.sla.calendar import HORIZON, AlwaysOpen, BusinessTime, Calendar
 from cxstack.routing.sla.models import SlaClock, SlaPolicy
 from cxstack.routing.sla.repository import SlaRepository
 from cxstack.routing.sla.schemas import (
@@ -101,12 +102,21 @@ def start_clock(
     return clock
 
 
+def _after(business: BusinessTime, at: datetime, seconds: float) -> datetime:
+    """``seconds`` of business time after ``at``; a calendar changed to have too few hours for the target
+    in the years ahead makes it due at the end of that horizon rather than fail the handler forever."""
+    try:
+        return business.add_business_seconds(at, seconds)
+    except ValidationFailed:
+        return at + HORIZON
+
+
 def _run(uow: UnitOfWork, clock: SlaClock, at: datetime) -> None:
     business = business_time(clock)
     left = max(clock.target_seconds - clock.elapsed_seconds, 0.0)
     clock.state = RUNNING
     clock.resumed_at = at
-    clock.due_at = business.add_business_seconds(at, left)
+    clock.due_at = _after(business, at, left)
     schedule_timer(
         uow,
         tenant_id=clock.tenant_id,
@@ -121,7 +131,7 @@ def _run(uow: UnitOfWork, clock: SlaClock, at: datetime) -> None:
             uow,
             tenant_id=clock.tenant_id,
             key=_timer_key(clock, "warning"),
-            fire_at=business.add_business_seconds(at, warn_in),
+            fire_at=_after(business, at, warn_in),
             subject=clock.conversation_id,
             event=_payload(SlaWarning, clock, clock.due_at),
         )
@@ -162,8 +172,8 @@ def meet_clock(uow: UnitOfWork, clock: SlaClock, *, at: datetime) -> None:
     """Mark a live clock met at ``at`` and publish ``sla.met`` (one due by then is left to its breach)."""
     if clock.state not in LIVE:
         return
-    due_at = clock.due_at or business_time(clock).add_business_seconds(
-        at, max(clock.target_seconds - clock.elapsed_seconds, 0.0)
+    due_at = clock.due_at or _after(
+        business_time(clock), at, max(clock.target_seconds - clock.elapsed_seconds, 0.0)
     )
     if not _halt(uow, clock, at):
         return

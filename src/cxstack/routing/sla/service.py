@@ -179,8 +179,9 @@ def _policy_out(row: SlaPolicy) -> PolicyOut:
 def _check_policy(repo: SlaRepository, row: SlaPolicy) -> None:
     """Refuse a policy whose calendar is unknown, with no target, a warning not below its targets, or the
     conditions of another policy."""
+    calendar = None
     if row.calendar_id is not None:
-        _require_calendar(repo, row.calendar_id, field="calendar_id")
+        calendar = calendar_of(_require_calendar(repo, row.calendar_id, field="calendar_id"))
     targets = {name: getattr(row, name) for name in TARGETS if getattr(row, name) is not None}
     if not targets:
         raise ValidationFailed(
@@ -193,6 +194,12 @@ def _check_policy(repo: SlaRepository, row: SlaPolicy) -> None:
                     f"warn_before_seconds ({row.warn_before_seconds}) must be below {name} ({seconds})",
                     field="warn_before_seconds",
                 )
+    if calendar is not None:
+        for name, seconds in targets.items():
+            try:
+                calendar.add_business_seconds(row.updated_at, seconds)
+            except ValidationFailed as error:
+                raise ValidationFailed(error.detail, field=name) from None
     conditions = _conditions(row)
     for other in repo.policies():
         if other.id != row.id and _conditions(other) == conditions:
