@@ -341,3 +341,27 @@ async def test_a_breach_due_while_no_process_runs_is_published_once_after_the_re
         assert at(events[0][2]["due_at"]) == START + timedelta(hours=1)
     finally:
         await restarted.stop()
+
+
+async def test_raising_the_priority_puts_the_live_clocks_under_the_stricter_policy(
+    api: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    await policy(api, first_response_seconds=3600, resolution_seconds=86_400)
+    urgent = await policy(api, name="Urgent", priority="urgent", first_response_seconds=900)
+    conversation_id = await conversation(api, runtime)
+    await message(api, runtime, conversation_id, "inbound")
+
+    await advance(runtime, clock, minutes=5)
+    response = await api.patch(f"/v1/conversations/{conversation_id}", json={"priority": "urgent"})
+    assert response.status_code == 200, response.text
+    await settle(runtime)
+
+    found = await clocks(api, conversation_id)
+    # The five minutes counted stay; the urgent target applies from now. It has no resolution target.
+    assert (found["first_response"]["policy_id"], at(found["first_response"]["due_at"])) == (
+        urgent["id"],
+        START + timedelta(minutes=15),
+    )
+    assert found["resolution"]["state"] == "cancelled"
+    await advance(runtime, clock, minutes=10)
+    assert [(e[0], e[2]["policy_id"]) for e in await sla_events(runtime)] == [("sla.breached", urgent["id"])]

@@ -75,10 +75,6 @@ def start_clock(
     target: int | None = getattr(policy, f"{metric}_seconds")
     if target is None:
         return None
-    calendar = None
-    if policy.calendar_id is not None:
-        row = SlaRepository(uow.session, policy.tenant_id).calendar(policy.calendar_id)
-        calendar = calendar_snapshot(row) if row is not None else None
     clock = SlaClock(
         id=new_id("slc"),
         tenant_id=policy.tenant_id,
@@ -88,7 +84,7 @@ def start_clock(
         state=PAUSED,
         target_seconds=target,
         warn_before_seconds=policy.warn_before_seconds,
-        calendar=calendar,
+        calendar=_calendar_of(uow, policy),
         started_at=at,
         elapsed_seconds=0.0,
         resumed_at=None,
@@ -109,6 +105,13 @@ def _after(business: BusinessTime, at: datetime, seconds: float) -> datetime:
         return business.add_business_seconds(at, seconds)
     except ValidationFailed:
         return at + HORIZON
+
+
+def _calendar_of(uow: UnitOfWork, policy: SlaPolicy) -> dict[str, Any] | None:
+    if policy.calendar_id is None:
+        return None
+    row = SlaRepository(uow.session, policy.tenant_id).calendar(policy.calendar_id)
+    return calendar_snapshot(row) if row is not None else None
 
 
 def _run(uow: UnitOfWork, clock: SlaClock, at: datetime) -> None:
@@ -190,6 +193,27 @@ def cancel_clock(uow: UnitOfWork, clock: SlaClock, *, at: datetime) -> None:
     """Stop a live clock that no longer applies (its conversation closed unanswered); publishes nothing."""
     if clock.state in LIVE and _halt(uow, clock, at):
         clock.state, clock.stopped_at, clock.due_at = CANCELLED, at, None
+
+
+def switch_policy(uow: UnitOfWork, clock: SlaClock, policy: SlaPolicy | None, *, at: datetime) -> None:
+    """Put a live clock under another policy at ``at``: the business seconds counted so far stay, the new
+    target, warning and calendar apply from now on (a running clock's due time and timers move). A policy
+    without a target for the clock's metric (or none) cancels it; a clock due by ``at`` stays breached."""
+    if clock.state not in LIVE:
+        return
+    target: int | None = getattr(policy, f"{clock.metric}_seconds") if policy is not None else None
+    if policy is None or target is None:
+        cancel_clock(uow, clock, at=at)
+        return
+    running = clock.state == RUNNING
+    if not _halt(uow, clock, at):
+        return
+    clock.policy_id = policy.id
+    clock.target_seconds = target
+    clock.warn_before_seconds = policy.warn_before_seconds
+    clock.calendar = _calendar_of(uow, policy)
+    if running:
+        _run(uow, clock, at)
 
 
 def record_breach(uow: UnitOfWork, *, tenant_id: str, clock_id: str, at: datetime) -> None:

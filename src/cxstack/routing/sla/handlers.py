@@ -1,9 +1,11 @@
 """The ``routing.sla`` subscription: starts, pauses, resumes and stops each conversation's SLA clocks as
 its conversation and messages change, and records what the clocks' timers fire.
 
-- ``conversation.created``: the conversation's policy is matched (once, on the conversation's priority and
+- ``conversation.created``: the conversation's policy is matched (on the conversation's priority and
   channel, its ``attributes.queue_id`` and its customer's ``attributes.tier``) and its resolution clock
-  starts.
+  starts. A change of any of those (``conversation.updated``, ``conversation.channel_changed``) matches
+  it again; under another policy, the live clocks keep the business time counted and take the new
+  targets (no target for a metric: its clock is cancelled).
 - ``message.received`` from the customer: the first starts the first-response clock; one after an agent's
   answer starts a next-response clock.
 - ``message.sent`` by an agent (public): the running response clock is met.
@@ -20,8 +22,10 @@ from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.kit.errors import NotFound
 from cxstack.records.conversations.schemas import (
+    ConversationChannelChanged,
     ConversationClosed,
     ConversationCreated,
+    ConversationOut,
     ConversationReopened,
     ConversationUpdated,
     MessageReceived,
@@ -37,12 +41,33 @@ from cxstack.routing.sla.service import match_policy
 
 SUBSCRIPTION = "routing.sla"
 WAITING_STATUS = "pending"
+#: Changes of a conversation that may put it under another policy.
+REMATCHED_BY = frozenset({"priority", "attributes", "customer_id"})
 
 HANDLERS = EventHandlers()
 
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _matching_policy(uow: UnitOfWork, tenant_id: str, conversation: ConversationOut) -> SlaPolicy | None:
+    """The policy a conversation falls under now (its priority, channel, queue and customer's tier)."""
+    try:
+        customer = get_customer(uow.session, tenant_id=tenant_id, customer_id=conversation.customer_id)
+        tier = _text(customer.attributes.get("tier"))
+    except NotFound:
+        tier = None
+    return match_policy(
+        uow.session,
+        tenant_id=tenant_id,
+        facts={
+            "priority": conversation.priority,
+            "channel": conversation.channel,
+            "queue_id": _text(conversation.attributes.get("queue_id")),
+            "customer_tier": tier,
+        },
+    )
 
 
 @HANDLERS.on(ConversationCreated)
@@ -56,24 +81,7 @@ def _created(uow: UnitOfWork, created: ConversationCreated, event: Event) -> Non
         )
     except NotFound:
         return
-    try:
-        tier = _text(
-            get_customer(uow.session, tenant_id=event.tenant, customer_id=created.customer_id).attributes.get(
-                "tier"
-            )
-        )
-    except NotFound:
-        tier = None
-    policy = match_policy(
-        uow.session,
-        tenant_id=event.tenant,
-        facts={
-            "priority": created.priority,
-            "channel": created.channel,
-            "queue_id": _text(conversation.attributes.get("queue_id")),
-            "customer_tier": tier,
-        },
-    )
+    policy = _matching_policy(uow, event.tenant, conversation)
     waiting = created.status == WAITING_STATUS
     uow.session.add(
         SlaConversation(
@@ -147,8 +155,34 @@ def _sent(uow: UnitOfWork, message: MessageSent, event: Event) -> None:
             clocks.meet_clock(uow, clock, at=event.time)
 
 
+def _rematch(uow: UnitOfWork, event: Event, conversation_id: str) -> None:
+    """Match the conversation's policy again; on a change, move its live clocks to the new one."""
+    repo = SlaRepository(uow.session, event.tenant)
+    watched = repo.conversation(conversation_id)
+    if watched is None or watched.closed:
+        return
+    try:
+        conversation = get_conversation(uow.session, tenant_id=event.tenant, conversation_id=conversation_id)
+    except NotFound:
+        return
+    policy = _matching_policy(uow, event.tenant, conversation)
+    policy_id = policy.id if policy is not None else None
+    if policy_id == watched.policy_id:
+        return
+    watched.policy_id = policy_id
+    for clock in repo.clocks_of(conversation_id, states=clocks.LIVE):
+        clocks.switch_policy(uow, clock, policy, at=event.time)
+
+
+@HANDLERS.on(ConversationChannelChanged)
+def _channel_changed(uow: UnitOfWork, moved: ConversationChannelChanged, event: Event) -> None:
+    _rematch(uow, event, moved.conversation_id)
+
+
 @HANDLERS.on(ConversationUpdated)
 def _updated(uow: UnitOfWork, updated: ConversationUpdated, event: Event) -> None:
+    if REMATCHED_BY & updated.changes.keys():
+        _rematch(uow, event, updated.conversation_id)
     status = updated.changes.get("status")
     if status is None:
         return
