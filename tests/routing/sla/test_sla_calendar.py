@@ -69,6 +69,15 @@ def test_an_overnight_shift_across_the_spring_dst_change_is_an_hour_shorter() ->
     assert night.add_business_seconds(start, 7 * 3600 + 60) == ny(2026, 3, 14, 22, 1)
 
 
+def test_working_hours_starting_at_a_midnight_that_dst_skips_start_at_the_jump() -> None:
+    # Santiago moves its clocks from 00:00 to 01:00 on Sunday 2026-09-06: 00:00-02:00 is one real hour.
+    santiago = ZoneInfo("America/Santiago")
+    early = Calendar.parse(timezone="America/Santiago", hours={"sun": [{"start": "00:00", "end": "02:00"}]})
+    saturday = datetime(2026, 9, 5, 12, 0, tzinfo=santiago)
+    assert early.add_business_seconds(saturday, 0) == datetime(2026, 9, 6, 1, 0, tzinfo=santiago)
+    assert early.business_seconds_between(saturday, saturday + timedelta(days=1)) == 3600
+
+
 def test_an_overnight_shift_from_sunday_into_monday_counts_in_the_next_week() -> None:
     night = Calendar.parse(
         timezone="UTC", hours={"sun": [{"start": "20:00", "end": "04:00", "overnight": True}]}
