@@ -106,30 +106,22 @@ def _created(uow: UnitOfWork, created: ConversationCreated, event: Event) -> Non
         )
 
 
-def _watched(uow: UnitOfWork, event: Event, conversation_id: str) -> tuple[SlaConversation, SlaPolicy] | None:
-    repo = SlaRepository(uow.session, event.tenant)
-    watched = repo.conversation(conversation_id)
-    if watched is None or watched.policy_id is None:
-        return None
-    policy = repo.policy(watched.policy_id)
-    return (watched, policy) if policy is not None else None
-
-
 @HANDLERS.on(MessageReceived)
 def _received(uow: UnitOfWork, message: MessageReceived, event: Event) -> None:
     if message.author_kind != "customer":
         return
-    found = _watched(uow, event, message.conversation_id)
-    if found is None:
+    repo = SlaRepository(uow.session, event.tenant)
+    watched = repo.conversation(message.conversation_id)
+    if watched is None:
         return
-    watched, policy = found
     metric = None
     if not watched.customer_wrote:
         metric = "first_response"
     elif watched.answered:
         metric = "next_response"
     watched.customer_wrote, watched.answered = True, False
-    if metric is not None:
+    policy = repo.policy(watched.policy_id) if watched.policy_id is not None else None
+    if metric is not None and policy is not None:
         clocks.start_clock(
             uow,
             policy=policy,
