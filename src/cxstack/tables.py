@@ -24,6 +24,7 @@ from cxstack.records.merges import models as merge_models
 from cxstack.records.notes import models as note_models
 from cxstack.records.tags import models as tag_models
 from cxstack.records.timeline import models as timeline_models
+from cxstack.routing.sla import models as sla_models
 
 MODEL_MODULES = (
     backbone_models,
@@ -45,6 +46,7 @@ MODEL_MODULES = (
     webchat_models,
     inapp_models,
     voice_models,
+    sla_models,
 )
 
 

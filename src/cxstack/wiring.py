@@ -45,6 +45,8 @@ from cxstack.records.merges import schemas as merge_schemas
 from cxstack.records.notes import schemas as note_schemas
 from cxstack.records.tags import schemas as tag_schemas
 from cxstack.records.timeline import handlers as timeline_handlers
+from cxstack.routing.sla import handlers as sla_handlers
+from cxstack.routing.sla import schemas as sla_schemas
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ def build_catalog() -> EventCatalog:
             *voice_schemas.EVENT_TYPES,
             *webchat_schemas.EVENT_TYPES,
             *inapp_schemas.EVENT_TYPES,
+            *sla_schemas.EVENT_TYPES,
         ]
     )
 
@@ -110,6 +113,7 @@ def build_subscriptions(settings: Settings, *, files: FileStore) -> Subscription
     sms_handlers.register(registry, settings.sms)
     inapp_handlers.register(registry)
     email_handlers.register(registry, relay=email_relay(settings), store=files)
+    sla_handlers.register(registry)
     return registry
 
 

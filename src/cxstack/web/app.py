@@ -28,6 +28,7 @@ from cxstack.records.merges.api import router as merges_router
 from cxstack.records.notes.api import router as notes_router
 from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
+from cxstack.routing.sla.api import router as sla_router
 from cxstack.runtime import Runtime
 from cxstack.web.correlation import CorrelationMiddleware
 from cxstack.web.docs import install_api_reference
@@ -63,6 +64,7 @@ ROUTERS = (
     inapp_sockets_router,
     governance_router,
     operator_router,
+    sla_router,
 )
 
 

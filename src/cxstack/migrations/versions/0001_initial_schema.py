@@ -442,6 +442,73 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_relay_positions")),
     )
     op.create_table(
+        "sla_calendars",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column(
+            "hours",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "holidays",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_calendars")),
+    )
+    with op.batch_alter_table("sla_calendars", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sla_calendars_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "sla_clocks",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("policy_id", sa.String(length=32), nullable=False),
+        sa.Column("metric", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("target_seconds", sa.Integer(), nullable=False),
+        sa.Column("warn_before_seconds", sa.Integer(), nullable=True),
+        sa.Column(
+            "calendar",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column("started_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("elapsed_seconds", sa.Float(), nullable=False),
+        sa.Column("resumed_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("due_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("warned_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("stopped_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_clocks")),
+    )
+    with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_sla_clocks_conversation", ["tenant_id", "conversation_id", "started_at"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_sla_clocks_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "sla_conversations",
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("policy_id", sa.String(length=32), nullable=True),
+        sa.Column("waiting", sa.Boolean(), nullable=False),
+        sa.Column("customer_wrote", sa.Boolean(), nullable=False),
+        sa.Column("answered", sa.Boolean(), nullable=False),
+        sa.Column("closed", sa.Boolean(), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("conversation_id", name=op.f("pk_sla_conversations")),
+    )
+    with op.batch_alter_table("sla_conversations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sla_conversations_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "sms_inbound_receipts",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("number_id", sa.String(length=32), nullable=False),
@@ -944,6 +1011,30 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "sla_policies",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("priority", sa.String(length=16), nullable=True),
+        sa.Column("channel", sa.String(length=16), nullable=True),
+        sa.Column("queue_id", sa.String(length=64), nullable=True),
+        sa.Column("customer_tier", sa.String(length=64), nullable=True),
+        sa.Column("calendar_id", sa.String(length=32), nullable=True),
+        sa.Column("first_response_seconds", sa.Integer(), nullable=True),
+        sa.Column("next_response_seconds", sa.Integer(), nullable=True),
+        sa.Column("resolution_seconds", sa.Integer(), nullable=True),
+        sa.Column("warn_before_seconds", sa.Integer(), nullable=True),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["calendar_id"], ["sla_calendars.id"], name=op.f("fk_sla_policies_calendar_id_sla_calendars")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sla_policies")),
+    )
+    with op.batch_alter_table("sla_policies", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_sla_policies_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "taggings",
         sa.Column("tag_id", sa.String(length=32), nullable=False),
         sa.Column("target_type", sa.String(length=16), nullable=False),
@@ -1006,6 +1097,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_taggings_target")
 
     op.drop_table("taggings")
+    with op.batch_alter_table("sla_policies", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sla_policies_tenant_id"))
+
+    op.drop_table("sla_policies")
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.drop_index("ix_identities_tenant_id_customer_id")
         batch_op.drop_index(batch_op.f("ix_identities_tenant_id"))
@@ -1115,6 +1210,19 @@ def downgrade() -> None:
         batch_op.drop_index("ix_sms_inbound_receipts_sender")
 
     op.drop_table("sms_inbound_receipts")
+    with op.batch_alter_table("sla_conversations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sla_conversations_tenant_id"))
+
+    op.drop_table("sla_conversations")
+    with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sla_clocks_tenant_id"))
+        batch_op.drop_index("ix_sla_clocks_conversation")
+
+    op.drop_table("sla_clocks")
+    with op.batch_alter_table("sla_calendars", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_sla_calendars_tenant_id"))
+
+    op.drop_table("sla_calendars")
     op.drop_table("relay_positions")
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.drop_index("ix_processed_events_subscription_seq")

@@ -1,0 +1,1 @@
+"""Platform: routing, queues, presence, offers, SLA and escalation."""

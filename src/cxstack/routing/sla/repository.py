@@ -1,0 +1,72 @@
+"""SLA queries, each scoped to one tenant by construction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cxstack.kit.pagination import Page, paginate
+from cxstack.routing.sla.models import SlaCalendar, SlaClock, SlaConversation, SlaPolicy
+
+
+class SlaRepository:
+    def __init__(self, session: Session, tenant_id: str) -> None:
+        self.session = session
+        self.tenant_id = tenant_id
+
+    # -- calendars and policies ----------------------------------------------------------------------
+
+    def calendar(self, calendar_id: str) -> SlaCalendar | None:
+        return self.session.scalar(
+            select(SlaCalendar).where(SlaCalendar.tenant_id == self.tenant_id, SlaCalendar.id == calendar_id)
+        )
+
+    def calendars_page(self, *, cursor: str | None, limit: int) -> Page[SlaCalendar]:
+        query = select(SlaCalendar).where(SlaCalendar.tenant_id == self.tenant_id)
+        return paginate(self.session, query, id_column=SlaCalendar.id, cursor=cursor, limit=limit)
+
+    def policy(self, policy_id: str) -> SlaPolicy | None:
+        return self.session.scalar(
+            select(SlaPolicy).where(SlaPolicy.tenant_id == self.tenant_id, SlaPolicy.id == policy_id)
+        )
+
+    def policies_page(self, *, cursor: str | None, limit: int) -> Page[SlaPolicy]:
+        query = select(SlaPolicy).where(SlaPolicy.tenant_id == self.tenant_id)
+        return paginate(self.session, query, id_column=SlaPolicy.id, cursor=cursor, limit=limit)
+
+    def policies(self) -> Sequence[SlaPolicy]:
+        return self.session.scalars(
+            select(SlaPolicy).where(SlaPolicy.tenant_id == self.tenant_id).order_by(SlaPolicy.id)
+        ).all()
+
+    def policies_using(self, calendar_id: str) -> Sequence[str]:
+        return self.session.scalars(
+            select(SlaPolicy.id).where(
+                SlaPolicy.tenant_id == self.tenant_id, SlaPolicy.calendar_id == calendar_id
+            )
+        ).all()
+
+    # -- conversations and clocks --------------------------------------------------------------------
+
+    def conversation(self, conversation_id: str) -> SlaConversation | None:
+        return self.session.scalar(
+            select(SlaConversation).where(
+                SlaConversation.tenant_id == self.tenant_id,
+                SlaConversation.conversation_id == conversation_id,
+            )
+        )
+
+    def clock(self, clock_id: str) -> SlaClock | None:
+        return self.session.scalar(
+            select(SlaClock).where(SlaClock.tenant_id == self.tenant_id, SlaClock.id == clock_id)
+        )
+
+    def clocks_of(self, conversation_id: str, *, states: Sequence[str] | None = None) -> Sequence[SlaClock]:
+        query = select(SlaClock).where(
+            SlaClock.tenant_id == self.tenant_id, SlaClock.conversation_id == conversation_id
+        )
+        if states is not None:
+            query = query.where(SlaClock.state.in_(states))
+        return self.session.scalars(query.order_by(SlaClock.started_at, SlaClock.id)).all()
