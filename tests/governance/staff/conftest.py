@@ -9,11 +9,11 @@ from pathlib import Path
 import httpx
 import pytest
 from aiosmtpd.controller import Controller
+from benchmarks.harness import free_port
 from tests.channels.email.support import RecordingRelay
 from tests.conftest import TenantKey
 from tests.governance.staff.people import ADMIN_PASSWORD, Person, make_person
 
-from benchmarks.harness import free_port
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
