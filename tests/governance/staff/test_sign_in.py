@@ -184,3 +184,29 @@ async def test_sign_in_input_is_checked(browser: httpx.AsyncClient) -> None:
     answer = await browser.post("/v1/auth/sign-in", json={"tenant": "acme", "email": "a@acme.example"})
     assert answer.status_code == 422 and problem_of(answer)["field"] == "password"
     assert (await browser.get("/v1/auth/me")).status_code == 401
+
+
+async def test_a_session_reads_its_own_tenants_records_only(
+    browser: httpx.AsyncClient, runtime: Runtime, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    # The same email in another tenant is another person.
+    theirs = await make_person(
+        runtime, other_tenant.tenant_id, "sup@acme.example", "admin", "their password 123"
+    )
+    supervisor = await make_person(
+        runtime, tenant.tenant_id, "sup@acme.example", "supervisor", AGENT_PASSWORD
+    )
+    await sign_in(browser, supervisor)
+    assert (await browser.get("/v1/auth/me")).json()["user"]["id"] == supervisor.user_id
+    listed = (await browser.get("/v1/users")).json()["data"]
+    assert [user["id"] for user in listed] == [supervisor.user_id]
+    assert (await browser.get(f"/v1/users/{theirs.user_id}")).status_code == 404
+    wrong = await browser.post(
+        "/v1/auth/sign-in", json={"tenant": "acme", "email": theirs.email, "password": theirs.password}
+    )
+    assert wrong.status_code == 401
+    assert (
+        await browser.post(
+            "/v1/auth/sign-in", json={"tenant": "globex", "email": theirs.email, "password": theirs.password}
+        )
+    ).status_code == 200
