@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, select
+from sqlalchemy import Select, delete, or_, select
 from sqlalchemy.orm import Session
 
 from cxstack.governance.staff.models import PasswordReset, Team, TeamMember, User, UserSession
@@ -113,6 +113,18 @@ class StaffRepository:
             statement = statement.where(UserSession.id != keep)
         result = self.session.execute(statement.execution_options(synchronize_session=False))
         return int(getattr(result, "rowcount", 0) or 0)
+
+    def end_ended_sessions(self, user_id: str, *, now: datetime, idle: timedelta) -> None:
+        """Delete the user's sessions that have ended (past their end, or idle too long)."""
+        self.session.execute(
+            delete(UserSession)
+            .where(
+                UserSession.tenant_id == self.tenant_id,
+                UserSession.user_id == user_id,
+                or_(UserSession.expires_at <= now, UserSession.last_seen_at <= now - idle),
+            )
+            .execution_options(synchronize_session=False)
+        )
 
     def sessions_of(self, user_id: str) -> Sequence[UserSession]:
         return self.session.scalars(

@@ -159,6 +159,7 @@ def record_sign_in(
         return SignInOutcome("failed")
     user.failed_sign_ins = 0
     user.locked_until = None
+    repo.end_ended_sessions(user.id, now=now, idle=policy.idle)
     token = new_token()
     started = UserSession(
         id=new_id("ses"),
