@@ -267,19 +267,21 @@ def record_session_use(uow: UnitOfWork, *, session_id: str) -> bool:
 
 def request_password_reset(uow: UnitOfWork, *, tenant: str, email: str) -> bool:
     """Queue the mail of a one-time reset link to the user the tenant slug and email name, if there is one
-    who may sign in; return whether one was queued (the API answers the same either way)."""
+    who may sign in and none was queued for them this minute; return whether one was queued (the API
+    answers the same either way)."""
     candidate = find_sign_in(uow.session, tenant=tenant, email=email)
     if candidate.tenant_id is None or candidate.user_id is None:
         return False
     user = StaffRepository(uow.session, candidate.tenant_id).user(candidate.user_id)
     if user is None or user.disabled_at is not None:
         return False
-    request_id = new_id("prq")
+    # One mail a minute per user at most: asking again within the minute sends nothing more.
+    minute = int(uow.clock.now().timestamp()) // 60
     return enqueue_effect(
         uow,
         tenant_id=user.tenant_id,
         kind=RESET_MAIL_EFFECT,
-        key=request_id,
+        key=f"{user.id}:{minute}",
         payload={"user_id": user.id},
     )
 
