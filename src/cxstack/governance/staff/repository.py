@@ -126,11 +126,6 @@ class StaffRepository:
             .execution_options(synchronize_session=False)
         )
 
-    def sessions_of(self, user_id: str) -> Sequence[UserSession]:
-        return self.session.scalars(
-            select(UserSession).where(UserSession.tenant_id == self.tenant_id, UserSession.user_id == user_id)
-        ).all()
-
     def unused_resets(self, user_id: str, *, now: datetime) -> Sequence[PasswordReset]:
         return self.session.scalars(
             select(PasswordReset).where(
