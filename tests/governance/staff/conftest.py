@@ -3,13 +3,11 @@ client on HTTPS (the session cookie is Secure), and people of the ``acme`` tenan
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from benchmarks.harness import free_port
 from tests.channels.email.support import RecordingRelay
 from tests.conftest import TenantKey
 from tests.governance.staff.people import ADMIN_PASSWORD, Person, make_person
@@ -19,18 +17,6 @@ from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
 BASE_URL = "https://cxstack.test"
-
-
-@pytest.fixture
-def relay() -> Iterator[RecordingRelay]:
-    """A real SMTP server in a thread, standing in for the relay reset links go out through."""
-    recording = RecordingRelay(port=free_port())
-    controller = Controller(recording, hostname="127.0.0.1", port=recording.port)
-    controller.start()
-    try:
-        yield recording
-    finally:
-        controller.stop()
 
 
 @pytest.fixture
