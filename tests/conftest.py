@@ -13,6 +13,9 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from benchmarks.harness import free_port
+from tests.channels.email.support import RecordingRelay
 
 from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.migrate import upgrade
@@ -199,6 +202,19 @@ async def api(client: httpx.AsyncClient, tenant: TenantKey) -> httpx.AsyncClient
     """The in-process client authenticated as the ``acme`` tenant."""
     client.headers.update(tenant.headers)
     return client
+
+
+@pytest.fixture
+def relay() -> Iterator[RecordingRelay]:
+    """A real SMTP server in a thread, standing in for the relay outbound mail goes through (a tenant's
+    email replies, password reset links)."""
+    recording = RecordingRelay(port=free_port())
+    controller = Controller(recording, hostname="127.0.0.1", port=recording.port)
+    controller.start()
+    try:
+        yield recording
+    finally:
+        controller.stop()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -89,6 +89,35 @@ class InappSettings(BaseModel):
     push_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+class AuthSettings(BaseModel):
+    """Staff sign-in (``CXSTACK_AUTH_*``): sessions, their cookie, lock-out and password reset links."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_idle_minutes: int = Field(
+        default=120, gt=0, description="A session not used for this long ends (the user signs in again)."
+    )
+    session_absolute_hours: int = Field(
+        default=12, gt=0, description="A session ends this long after sign-in, however much it is used."
+    )
+    cookie_secure: bool = Field(
+        default=True,
+        description="Mark the session cookie Secure (sent over HTTPS only); false for plain-HTTP trials.",
+    )
+    lockout_attempts: int = Field(
+        default=5, ge=1, description="Failed sign-ins in a row after which the account is locked."
+    )
+    lockout_minutes: int = Field(default=15, gt=0, description="How long a locked account stays locked.")
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The URL people reach cxstack at; password reset links point there.",
+    )
+    mail_from: str = Field(
+        default="cxstack <no-reply@localhost>",
+        description="The sender of password reset mail (sent through CXSTACK_SMTP_RELAY_HOST).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything a cxstack process needs to know about where it runs."""
 
@@ -170,6 +199,7 @@ class Settings(BaseSettings):
     sms: SmsSettings = Field(default_factory=SmsSettings)
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     inapp: InappSettings = Field(default_factory=InappSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @property
     def is_sqlite(self) -> bool:

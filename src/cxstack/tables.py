@@ -13,6 +13,7 @@ from cxstack.channels.voice import models as voice_models
 from cxstack.channels.webchat import models as webchat_models
 from cxstack.governance.audit import models as audit_models
 from cxstack.governance.idempotency import models as idempotency_models
+from cxstack.governance.staff import models as staff_models
 from cxstack.governance.tenants import models as tenant_models
 from cxstack.kit.orm import Base
 from cxstack.records.accounts import models as account_models
@@ -31,6 +32,7 @@ MODEL_MODULES = (
     tenant_models,
     audit_models,
     idempotency_models,
+    staff_models,
     customer_models,
     merge_models,
     account_models,

@@ -10,6 +10,7 @@ holds them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from cxstack.backbone.catalog import EventCatalog
 from cxstack.backbone.database import Database
@@ -18,7 +19,6 @@ from cxstack.backbone.live import LiveFeed
 from cxstack.backbone.subscriptions import SubscriptionRegistry
 from cxstack.channels.email import handlers as email_handlers
 from cxstack.channels.email import schemas as email_schemas
-from cxstack.channels.email.relay import RelaySettings
 from cxstack.channels.inapp import handlers as inapp_handlers
 from cxstack.channels.inapp import schemas as inapp_schemas
 from cxstack.channels.numbers import schemas as number_schemas
@@ -32,10 +32,14 @@ from cxstack.channels.voice.plugins.base import VoiceProvider
 from cxstack.channels.webchat import schemas as webchat_schemas
 from cxstack.channels.webchat.hub import ChatHub
 from cxstack.config import Settings
+from cxstack.governance.staff import handlers as staff_handlers
+from cxstack.governance.staff import schemas as staff_schemas
+from cxstack.governance.staff.sessions import SessionPolicy
 from cxstack.governance.tenants import schemas as tenant_schemas
 from cxstack.governance.tenants.key_checks import KeyLookups, KeyUsage
 from cxstack.kit.clock import Clock
 from cxstack.kit.files import FileStore, local_file_store
+from cxstack.kit.smtp_relay import RelaySettings
 from cxstack.records.accounts import schemas as account_schemas
 from cxstack.records.cases import schemas as case_schemas
 from cxstack.records.conversations import schemas as conversation_schemas
@@ -65,8 +69,10 @@ class Services:
     delivery_checks: DeliveryChecks
     #: Tenant keys checked against the database, grouped under load.
     key_lookups: KeyLookups
-    #: Keys' ``last_used_at``, written off the request's path.
+    #: Keys' ``last_used_at`` and sessions' ``last_seen_at``, written off the request's path.
     key_usage: KeyUsage
+    #: How long staff sessions last and when accounts lock (``Settings.auth``).
+    session_policy: SessionPolicy
 
 
 def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: Clock) -> Services:
@@ -79,6 +85,7 @@ def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: C
         delivery_checks=build_delivery_checks(),
         key_lookups=KeyLookups(db),
         key_usage=KeyUsage(db, clock),
+        session_policy=session_policy(settings),
     )
 
 
@@ -87,6 +94,7 @@ def build_catalog() -> EventCatalog:
     return EventCatalog(
         [
             *tenant_schemas.EVENT_TYPES,
+            *staff_schemas.EVENT_TYPES,
             *customer_schemas.EVENT_TYPES,
             *merge_schemas.EVENT_TYPES,
             *account_schemas.EVENT_TYPES,
@@ -126,6 +134,13 @@ def build_effects(settings: Settings, *, files: FileStore) -> EffectRegistry:
     inapp_handlers.register_effects(registry, settings.inapp)
     voice_handlers.register_effects(registry, settings.voice, store=files)
     email_handlers.register_effects(registry, relay=email_relay(settings), store=files)
+    staff_handlers.register_effects(
+        registry,
+        relay=email_relay(settings),
+        mail=staff_handlers.ResetMailSettings(
+            public_url=settings.auth.public_url, mail_from=settings.auth.mail_from
+        ),
+    )
     registry.limit_concurrency(settings.effect_concurrency)
     return registry
 
@@ -149,4 +164,15 @@ def email_relay(settings: Settings) -> RelaySettings | None:
         password=settings.smtp_relay_password,
         security=settings.smtp_relay_security,
         timeout_s=settings.smtp_relay_timeout_seconds,
+    )
+
+
+def session_policy(settings: Settings) -> SessionPolicy:
+    """Return the lifetimes of staff sessions and the lock-out rule the settings give."""
+    auth = settings.auth
+    return SessionPolicy(
+        idle=timedelta(minutes=auth.session_idle_minutes),
+        absolute=timedelta(hours=auth.session_absolute_hours),
+        lockout_attempts=auth.lockout_attempts,
+        lockout=timedelta(minutes=auth.lockout_minutes),
     )

@@ -113,6 +113,8 @@ async def test_committed_unit_of_work_has_its_events_in_the_log_as_cloudevents(r
     assert first["tenant"] == TENANT
     assert first["correlationid"] == second["correlationid"] == context.correlation_id
     assert first["causationid"] == context.causation_id
+    # Who made the change, as the audit log names them.
+    assert first["actor"] == second["actor"] == context.actor
     assert first["dataschema"] == "urn:cxstack:event:customer.created:v1"
     assert first["data"] == {
         "customer_id": "cus_1",

@@ -93,6 +93,8 @@ def test_demo_seeds_once_and_its_printed_key_reads_the_seeded_record(
     assert key == DEMO_API_KEY and len(key) >= 24
     assert "/docs" in first and f"Bearer {key}" in first
     assert "6 customers" in first
+    assert "2 teams, 4 people" in first and "demo-password-not-secret" in first
+    assert "morgan@demo.example" in first and "supervisor" in first
     preview_url = re.search(r"http://\S+/widget/v1/preview/(\S+)", first)
     assert preview_url is not None, first
 
@@ -256,6 +258,9 @@ def test_demo_serves_every_channel_and_its_printed_commands_work_as_printed(
         assert json.loads(answers["reply by SMS"])["channel"] == "sms"
         assert json.loads(answers["in-app"])["direction"] == "inbound"
         assert "dead: 0" in answers["effects"]
+        # The printed supervisor signs in with the printed password, and the cookie signs them in.
+        assert json.loads(answers["sign in"])["user"]["role"] == "supervisor"
+        assert json.loads(answers["signed in"])["user"]["email"] == "morgan@demo.example"
 
         # Following the events shows the log's newest events, and the new ones as they come, until Ctrl-C.
         followed = _follow(guide["follow events"], until="message.received")

@@ -52,6 +52,9 @@ EXEMPT: dict[str, str] = {
     # (tests/channels/inapp shows one tenant's app users cannot read another's).
     "/v1/inapp/messages": "the in-app API authenticates an app user (app key and user hash), not a tenant",
     "/v1/inapp/devices": "the in-app API authenticates an app user (app key and user hash), not a tenant",
+    # Not reached with a tenant API key at all: the session cookie names the user, and so the tenant
+    # (tests/governance/staff/test_sign_in.py shows a session reads its own tenant's records only).
+    "/v1/auth/me": "shows the signed-in user of a session cookie, not a tenant key's records",
     # Not reached with a tenant API key at all: an operator key sees every tenant by design
     # (tests/governance/test_operator_api.py shows tenant keys are refused there).
     **{

@@ -94,7 +94,21 @@ def test_security_schemes_say_which_credentials_each_route_takes(spec: dict[str,
         "X-User-Hash",
     }
     paths = spec["paths"]
-    assert paths["/v1/customers"]["get"]["security"] == [{"ApiKey": []}, {"ApiKeyHeader": []}]
+    assert paths["/v1/customers"]["get"]["security"] == [
+        {"ApiKey": []},
+        {"ApiKeyHeader": []},
+        {"SessionCookie": []},
+    ]
+    # A person's cookie needs the session's CSRF token on writes.
+    assert paths["/v1/customers"]["post"]["security"][-1] == {"SessionCookie": [], "CsrfToken": []}
+    assert schemes["SessionCookie"] == {**schemes["SessionCookie"], "in": "cookie", "name": "cxstack_session"}
+    assert paths["/v1/auth/me"]["get"]["security"] == [{"SessionCookie": []}]
+    assert paths["/v1/auth/sign-out"]["post"]["security"] == [{"SessionCookie": [], "CsrfToken": []}]
+    # Signing in and resetting a password take no credentials, and say so.
+    public = ("/v1/auth/sign-in", "/v1/auth/password-reset", "/v1/auth/password-reset/confirm")
+    for path in public:
+        assert paths[path]["post"]["security"] == [], path
+    assert "423" in paths["/v1/auth/sign-in"]["post"]["responses"]
     assert paths["/v1/inapp/messages"]["post"]["security"] == [
         {"AppKey": [], "AppUserId": [], "AppUserHash": []}
     ]
@@ -102,7 +116,7 @@ def test_security_schemes_say_which_credentials_each_route_takes(spec: dict[str,
     assert paths["/hooks/voice/twilio/incoming"]["post"]["security"] == [{"TwilioSignature": []}]
     # Every route of the API says which credentials it takes.
     for path, _method, operation in operations(spec):
-        if path.startswith(("/v1/", "/hooks/sms/", "/hooks/voice/")):
+        if path.startswith(("/v1/", "/hooks/sms/", "/hooks/voice/")) and path not in public:
             assert operation.get("security"), path
             for requirement in operation["security"]:
                 assert set(requirement) <= set(schemes), path

@@ -29,6 +29,8 @@ class Event:
     dataschema: str
     correlationid: str
     causationid: str | None = None
+    #: Who made the change (``user:<id>``, ``api_key:<id>``, ``cli:<name>``, ``subscription:<name>``...).
+    actor: str | None = None
     seq: int = 0
     partition: int = 0
     extensions: dict[str, str] = field(default_factory=dict)
@@ -51,6 +53,8 @@ class Event:
         }
         if self.causationid is not None:
             body["causationid"] = self.causationid
+        if self.actor is not None:
+            body["actor"] = self.actor
         return body
 
     def to_json(self) -> bytes:

@@ -44,6 +44,10 @@ class CloudEventOut(BaseModel):
     tenant: str
     correlationid: str
     causationid: str | None = None
+    actor: str | None = Field(
+        default=None,
+        description="Who made the change: user:<id>, api_key:<id>, cli:<name>, subscription:<name>...",
+    )
     sequence: str = Field(description="The event's position in the log (its seq), as a string.")
     data: dict[str, Any]
 

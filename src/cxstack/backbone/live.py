@@ -288,6 +288,7 @@ def event_from_broker(subject: str, body: bytes) -> Event:
         dataschema=cloud["dataschema"],
         correlationid=cloud["correlationid"],
         causationid=cloud.get("causationid"),
+        actor=cloud.get("actor"),
         seq=int(cloud.get("sequence", 0)),
         partition=int(parts[2]) if len(parts) > 3 and parts[2].isdigit() else 0,
     )

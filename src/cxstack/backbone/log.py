@@ -24,6 +24,7 @@ def to_event(record: EventRecord) -> Event:
         dataschema=record.dataschema,
         correlationid=record.correlation_id,
         causationid=record.causation_id,
+        actor=record.actor,
         seq=record.seq,
         partition=record.partition,
     )
@@ -43,6 +44,7 @@ _COLUMNS = (
     EventRecord.dataschema,
     EventRecord.correlation_id,
     EventRecord.causation_id,
+    EventRecord.actor,
     EventRecord.partition,
 )
 
@@ -64,6 +66,7 @@ def _events_of(rows: Iterable[Any]) -> list[Event]:
             dataschema=dataschema,
             correlationid=correlationid,
             causationid=causationid,
+            actor=actor,
             seq=seq,
             partition=partition,
         )
@@ -79,6 +82,7 @@ def _events_of(rows: Iterable[Any]) -> list[Event]:
             dataschema,
             correlationid,
             causationid,
+            actor,
             partition,
         ) in rows
     ]

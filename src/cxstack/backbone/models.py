@@ -30,6 +30,8 @@ class EventRecord(Base):
     dataschema: Mapped[str] = mapped_column(String(160))
     correlation_id: Mapped[str] = mapped_column(String(32))
     causation_id: Mapped[str | None] = mapped_column(String(32))
+    #: Who made the change (the unit of work's actor).
+    actor: Mapped[str | None] = mapped_column(String(120))
     data: Mapped[dict[str, Any]]
 
 

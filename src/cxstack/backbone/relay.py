@@ -51,7 +51,7 @@ _PREFIX = re.compile(r"[A-Za-z0-9_-]+")
 _RELAY_LOCK_NAMESPACE = 0x63787372  # "cxsr"
 _READ_LOG = (
     "SELECT seq, id, tenant_id, type, source, subject, partition, time, dataschema, correlation_id, "
-    "causation_id, data::text AS data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
+    "causation_id, actor, data::text AS data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2"
 )
 
 
@@ -272,6 +272,7 @@ class Relay:
                 dataschema=row["dataschema"],
                 correlationid=row["correlation_id"],
                 causationid=row["causation_id"],
+                actor=row["actor"],
                 seq=row["seq"],
                 partition=row["partition"],
             )

@@ -109,6 +109,7 @@ class UnitOfWork:
             dataschema=event_class.event_dataschema,
             correlationid=context.correlation_id,
             causationid=context.causation_id,
+            actor=context.actor,
             partition=partition_of(subject, self.partitions),
         )
         self.events.append(event)
@@ -138,6 +139,7 @@ class UnitOfWork:
                     "dataschema": event.dataschema,
                     "correlation_id": event.correlationid,
                     "causation_id": event.causationid,
+                    "actor": event.actor,
                     "data": event.data,
                 }
                 for event in pending

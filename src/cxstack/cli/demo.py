@@ -49,8 +49,10 @@ from cxstack.cli.demo_channels import (
     write_in_app,
 )
 from cxstack.cli.demo_providers import DemoProviders
+from cxstack.cli.demo_staff import DEMO_STAFF, DEMO_STAFF_PASSWORD, demo_password_hashes, ensure_staff
 from cxstack.cli.settings import load_settings
 from cxstack.config import Settings
+from cxstack.governance.staff.passwords import PasswordHash
 from cxstack.governance.tenants.models import ApiKey
 from cxstack.governance.tenants.service import create_tenant, digest_of, get_tenant_by_slug, issue_api_key
 from cxstack.kit.errors import NotFound
@@ -639,10 +641,13 @@ def _open_sms_conversation(uow: UnitOfWork, *, tenant_id: str) -> str | None:
     return page.items[0].id if page.items else None
 
 
-def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedReport:
+def seed_demo(
+    uow: UnitOfWork, clock: ScriptedClock, *, now: datetime, passwords: dict[str, PasswordHash]
+) -> SeedReport:
     """Create the demo tenant, its key and every demo record that is missing; return what was done.
 
-    ``clock`` must be the unit of work's clock: seeding moves it through the demo's history.
+    ``clock`` must be the unit of work's clock: seeding moves it through the demo's history; ``passwords``
+    are the demo people's password hashes (``demo_password_hashes``).
     """
     created: Counter[str] = Counter()
     try:
@@ -654,6 +659,7 @@ def seed_demo(uow: UnitOfWork, clock: ScriptedClock, *, now: datetime) -> SeedRe
         key = uow.session.scalar(select(ApiKey).where(ApiKey.digest == digest_of(DEMO_API_KEY)))
         if key is None:
             issue_api_key(uow, tenant_id=tenant.id, name="demo", key=DEMO_API_KEY)
+        ensure_staff(uow, tenant_id=tenant.id, passwords=passwords, created=created)
         # The channels first: the history's replies on SMS and email are sent through them.
         channels = ensure_channels(uow, tenant_id=tenant.id, created=created)
         account_ids = _ensure_accounts(uow, tenant_id=tenant.id, created=created)
@@ -701,8 +707,10 @@ async def prepare_demo(settings: Settings) -> SeedReport:
     try:
         await upgrade(runtime.db)
         now = datetime.now(UTC)
+        passwords = await asyncio.to_thread(demo_password_hashes)
         report = await runtime.db.write(
-            lambda uow: seed_demo(uow, clock, now=now), context=Context(actor="demo", source="cxstack/demo")
+            lambda uow: seed_demo(uow, clock, now=now, passwords=passwords),
+            context=Context(actor="demo", source="cxstack/demo"),
         )
         if runtime.bus is not None:
             await runtime.bus.drain(timeout_s=120)
@@ -727,6 +735,8 @@ _SUMMARY_ORDER = (
     "phone menu",
     "webchat settings",
     "inapp settings",
+    "teams",
+    "people",
 )
 
 
@@ -764,6 +774,7 @@ def examples(
     base = f"http://{_reachable(host)}:{port}"
     auth = shlex.quote(f"Authorization: Bearer {DEMO_API_KEY}")
     cli = cli_command(settings)
+    cookies = shlex.quote(str(settings.data_dir / "demo-cookies.txt"))
     api = [
         Example("API docs", f"{base}/docs"),
         Example("customers", f"curl -s -H {auth} {base}/v1/customers"),
@@ -776,6 +787,15 @@ def examples(
         Example("events", f"curl -s -H {auth} '{base}/v1/events?limit=5'"),
         Example("follow events", f"{cli} events tail --tenant {DEMO_TENANT_SLUG} --follow"),
         Example("effects", f"{cli} effects list"),
+        Example(
+            "sign in",
+            f"curl -s -c {cookies} -H 'Content-Type: application/json' {base}/v1/auth/sign-in -d "
+            + shlex.quote(
+                f'{{"tenant": "{DEMO_TENANT_SLUG}", "email": "{DEMO_STAFF[0].email}", '
+                f'"password": "{DEMO_STAFF_PASSWORD}"}}'
+            ),
+        ),
+        Example("signed in", f"curl -s -b {cookies} {base}/v1/auth/me"),
     ]
     channels = report.channels
     grace, ada = _demo_customer("0035e00000GrcHpr"), _demo_customer("0035e00000AdaLvL")
@@ -885,6 +905,9 @@ async def run_demo(settings: Settings, *, host: str, port: int, serve: bool, con
         environment = {
             **providers.environment(public_url=public_url),
             "CXSTACK_RUN_WORKERS_IN_SERVER": "true",
+            # Served over plain HTTP on this machine: the session cookie cannot be HTTPS-only.
+            "CXSTACK_AUTH_COOKIE_SECURE": "false",
+            "CXSTACK_AUTH_PUBLIC_URL": public_url,
         }
         with _environment(environment):
             served = load_settings()
@@ -910,6 +933,11 @@ def _print_guide(report: SeedReport, settings: Settings, *, host: str, port: int
     console.print(f"  tenant    {DEMO_TENANT_SLUG} ({report.tenant_id}){created}")
     console.print(f"  API key   [bold]{DEMO_API_KEY}[/bold]  (fixed and public: for this demo only)")
     console.print(f"  [dim]your own keys: cxstack keys create --tenant {DEMO_TENANT_SLUG} --name NAME[/dim]")
+    console.print(
+        f"  sign in   tenant {DEMO_TENANT_SLUG}, password [bold]{DEMO_STAFF_PASSWORD}[/bold] for each of"
+    )
+    for person in DEMO_STAFF:
+        console.print(f"            {person.email:<22}{person.role:<11}{', '.join(person.teams)}")
     if report.key_revoked:
         console.print("  [red]the demo key was revoked in this database; start over with a new one[/red]")
     if report.created:

@@ -15,6 +15,7 @@ from cxstack.cli.email import email_app
 from cxstack.cli.events import events_app
 from cxstack.cli.settings import load_settings
 from cxstack.cli.tenants import keys_app, operator_keys_app, tenants_app
+from cxstack.cli.users import teams_app, users_app
 from cxstack.runtime import Runtime
 
 app = typer.Typer(
@@ -30,6 +31,8 @@ app.add_typer(email_app, name="email")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(operator_keys_app, name="operator-keys")
+app.add_typer(users_app, name="users")
+app.add_typer(teams_app, name="teams")
 app.add_typer(audit_app, name="audit")
 app.command("demo")(demo)
 console = Console()

@@ -38,6 +38,8 @@ from cxstack.web.openapi import install_openapi
 from cxstack.web.operations import router as operations_router
 from cxstack.web.operator import router as operator_router
 from cxstack.web.problems import install_problem_handlers
+from cxstack.web.sign_in import router as sign_in_router
+from cxstack.web.staff import router as staff_router
 
 #: In the order requests are matched against them: the busiest first.
 ROUTERS = (
@@ -63,6 +65,8 @@ ROUTERS = (
     inapp_app_router,
     inapp_sockets_router,
     governance_router,
+    sign_in_router,
+    staff_router,
     operator_router,
     sla_router,
 )

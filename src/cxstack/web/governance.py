@@ -26,7 +26,9 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 
 class AuditFilters(BaseModel):
     actor: str | None = Field(
-        default=None, max_length=120, description="Only entries by this actor (api_key:<id>, cli:<user>…)."
+        default=None,
+        max_length=120,
+        description="Only entries by this actor (api_key:<id>, user:<id>, cli:<user>…).",
     )
     action: str | None = Field(default=None, max_length=80, description="Only entries of this action.")
     subject: str | None = Field(

@@ -4,12 +4,14 @@ Built from the routes once, then completed for every operation alike, so a route
 described without asking:
 
 - Security: routes that depend on ``caller`` take the tenant's API key (``Authorization: Bearer`` or
-  ``X-API-Key``); ``/v1/inapp/...`` takes the app's key and the signed-in user (``X-App-Key``,
-  ``X-User-Id``, ``X-User-Hash``); the SMS and voice webhooks are signed in ``X-Twilio-Signature``; the
+  ``X-API-Key``) or a person's session cookie (``cxstack_session``, with ``X-CSRF-Token`` on writes);
+  ``/v1/auth/me`` and sign-out take the cookie alone; sign-in and password reset take nothing;
+  ``/v1/inapp/...`` takes the app's key and the signed-in user (``X-App-Key``, ``X-User-Id``,
+  ``X-User-Hash``); the SMS and voice webhooks are signed in ``X-Twilio-Signature``; the
   email webhook signs its form (``timestamp``, ``token``, ``signature``).
 - Errors: the ``Problem`` schema (RFC 9457, ``application/problem+json``) under each status the route may
-  answer with: 400, 404, 422 and 500 always; 401 and 403 where credentials are checked; 409 for writes;
-  413 and 415 where a body is taken.
+  answer with: 400, 404, 422 and 500 always; 401 and 403 where credentials are checked and on
+  ``/v1/auth/...`` (423 on sign-in); 409 for writes; 413 and 415 where a body is taken.
 - Bodies a route reads itself (webhook forms, uploads) as ``BODY_RULES`` in ``cxstack.web.edge`` declare.
 - Formats: ``cursor``, ``phone``, ``email``, ``tag`` on the parameters of those names.
 """
@@ -25,7 +27,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from cxstack.web.auth import admin_caller, caller, operator
+from cxstack.web.auth import admin_caller, caller, operator, signed_in
 from cxstack.web.edge import rule_of
 from cxstack.web.problems import PROBLEM_MEDIA_TYPE
 
@@ -68,6 +70,18 @@ SECURITY_SCHEMES: dict[str, Any] = {
         "description": "The tenant's API key: Authorization: Bearer cxk_...",
     },
     "ApiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key."},
+    "SessionCookie": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "cxstack_session",
+        "description": "A signed-in person's session (POST /v1/auth/sign-in sets it).",
+    },
+    "CsrfToken": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-CSRF-Token",
+        "description": "The session's CSRF token (from sign-in): required with the cookie on writes.",
+    },
     "OperatorKey": {
         "type": "http",
         "scheme": "bearer",
@@ -98,6 +112,7 @@ _TITLES = {
     409: "The change conflicts with the record (an identity of another customer, a concurrent write).",
     413: "The body is over the route's limit.",
     415: "The body is not of a media type the route takes.",
+    423: "The account is locked after too many failed sign-ins (the problem says until when).",
     422: "A field, parameter or header is not valid (the problem names it).",
     500: "The server failed; the problem carries the correlation id the log has.",
 }
@@ -113,13 +128,19 @@ def _depends_on(dependant: Dependant, calls: tuple[object, ...]) -> bool:
     return any(dep.call in calls or _depends_on(dep, calls) for dep in dependant.dependencies)
 
 
-def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
+def _session(method: str) -> dict[str, list[str]]:
+    return {"SessionCookie": []} if method == "get" else {"SessionCookie": [], "CsrfToken": []}
+
+
+def _security(route: APIRoute, method: str) -> list[dict[str, list[str]]] | None:
     if route.path_format.startswith("/v1/inapp/"):
         return [{"AppKey": [], "AppUserId": [], "AppUserHash": []}]
     if route.path_format.startswith(("/hooks/sms/", "/hooks/voice/")):
         return [{"TwilioSignature": []}]
     if _depends_on(route.dependant, _TENANT_CALLERS):
-        return [{"ApiKey": []}, {"ApiKeyHeader": []}]
+        return [{"ApiKey": []}, {"ApiKeyHeader": []}, _session(method)]
+    if _depends_on(route.dependant, (signed_in,)):
+        return [_session(method)]
     if _depends_on(route.dependant, (operator,)):
         return [{"OperatorKey": []}, {"ApiKeyHeader": []}]
     return None
@@ -128,8 +149,12 @@ def _security(route: APIRoute) -> list[dict[str, list[str]]] | None:
 def _statuses(route: APIRoute, method: str) -> list[int]:
     statuses = [400, 404, 422, 500]
     # Webhooks check their signatures, the widget its key: they refuse as credentials do.
-    if _security(route) is not None or route.path_format.startswith(("/hooks/", "/widget/")):
+    if _security(route, method) is not None or route.path_format.startswith(
+        ("/hooks/", "/widget/", "/v1/auth/")
+    ):
         statuses += [401, 403]
+    if route.path_format == "/v1/auth/sign-in":
+        statuses.append(423)
     if method != "get":
         statuses.append(409)
     if method in ("post", "put", "patch"):
@@ -156,7 +181,7 @@ def _complete_operation(route: APIRoute, method: str, operation: dict[str, Any])
             "description": "The request's correlation id (the caller's X-Correlation-Id or X-Request-Id).",
             "schema": {"type": "string"},
         }
-    security = _security(route)
+    security = _security(route, method)
     # A route that declares its own (a fastapi.security dependency) keeps it.
     if security is not None and "security" not in operation:
         operation["security"] = security

@@ -8,9 +8,9 @@ from cxstack.backbone.effects import EffectRegistry
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.channels.email.relay import RelaySettings
 from cxstack.channels.email.replies import SEND_EFFECT, ReplySender, send_reply
 from cxstack.kit.files import FileStore
+from cxstack.kit.smtp_relay import RelaySettings
 from cxstack.records.conversations.schemas import MessageSent
 
 SUBSCRIPTION = "channels.email.replies"

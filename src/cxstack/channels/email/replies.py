@@ -31,7 +31,6 @@ from cxstack.backbone.effects import EffectFailed, EffectJob, Reader, enqueue_ef
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.channels.email.models import EmailInbox, EmailMessage, EmailThread
 from cxstack.channels.email.received import RAW_CONTENT_TYPE
-from cxstack.channels.email.relay import RelayRefused, RelaySettings, send_via_relay
 from cxstack.channels.email.repository import EmailRepository
 from cxstack.channels.email.schemas import EmailSendFailed, EmailSent
 from cxstack.channels.email.service import SOURCE
@@ -39,6 +38,7 @@ from cxstack.channels.email.threads import start_thread
 from cxstack.kit.errors import NotFound
 from cxstack.kit.files import FileStore
 from cxstack.kit.ids import new_id
+from cxstack.kit.smtp_relay import RelayRefused, RelaySettings, send_via_relay
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageSent, shown_to_customer
 from cxstack.records.customers import service as customers

@@ -271,6 +271,7 @@ def upgrade() -> None:
         sa.Column("dataschema", sa.String(length=160), nullable=False),
         sa.Column("correlation_id", sa.String(length=32), nullable=False),
         sa.Column("causation_id", sa.String(length=32), nullable=True),
+        sa.Column("actor", sa.String(length=120), nullable=True),
         sa.Column(
             "data",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
@@ -609,6 +610,18 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_tags_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "teams",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_teams")),
+        sa.UniqueConstraint("tenant_id", "name", name="uq_teams_tenant_name"),
+    )
+    with op.batch_alter_table("teams", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_teams_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "tenants",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -710,6 +723,25 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.create_index("ix_timers_due", ["fired_at", "fire_at"], unique=False)
+
+    op.create_table(
+        "users",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("email", sa.String(length=254), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("password_hash", sa.String(length=200), nullable=True),
+        sa.Column("disabled_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("failed_sign_ins", sa.Integer(), nullable=False),
+        sa.Column("locked_until", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
+        sa.UniqueConstraint("tenant_id", "email", name="uq_users_tenant_email"),
+    )
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_users_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
         "voice_callback_receipts",
@@ -1011,6 +1043,23 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "password_resets",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("token_digest", sa.String(length=64), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("used_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_password_resets_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_password_resets")),
+        sa.UniqueConstraint("token_digest", name=op.f("uq_password_resets_token_digest")),
+    )
+    with op.batch_alter_table("password_resets", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_password_resets_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_password_resets_user_id"), ["user_id"], unique=False)
+
+    op.create_table(
         "sla_policies",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -1047,6 +1096,38 @@ def upgrade() -> None:
     with op.batch_alter_table("taggings", schema=None) as batch_op:
         batch_op.create_index("ix_taggings_target", ["tenant_id", "target_type", "target_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_taggings_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "team_members",
+        sa.Column("team_id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("added_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["team_id"], ["teams.id"], name=op.f("fk_team_members_team_id_teams")),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_team_members_user_id_users")),
+        sa.PrimaryKeyConstraint("team_id", "user_id", name=op.f("pk_team_members")),
+    )
+    with op.batch_alter_table("team_members", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_team_members_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_team_members_user", ["user_id"], unique=False)
+
+    op.create_table(
+        "user_sessions",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("token_digest", sa.String(length=64), nullable=False),
+        sa.Column("csrf_token", sa.String(length=64), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_user_sessions_user_id_users")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_sessions")),
+        sa.UniqueConstraint("token_digest", name=op.f("uq_user_sessions_token_digest")),
+    )
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_user_sessions_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_user_sessions_user_id"), ["user_id"], unique=False)
 
     op.create_table(
         "messages",
@@ -1092,6 +1173,16 @@ def downgrade() -> None:
         batch_op.drop_index("ix_messages_conversation_id_id")
 
     op.drop_table("messages")
+    with op.batch_alter_table("user_sessions", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_user_sessions_user_id"))
+        batch_op.drop_index(batch_op.f("ix_user_sessions_tenant_id"))
+
+    op.drop_table("user_sessions")
+    with op.batch_alter_table("team_members", schema=None) as batch_op:
+        batch_op.drop_index("ix_team_members_user")
+        batch_op.drop_index(batch_op.f("ix_team_members_tenant_id"))
+
+    op.drop_table("team_members")
     with op.batch_alter_table("taggings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_taggings_tenant_id"))
         batch_op.drop_index("ix_taggings_target")
@@ -1101,6 +1192,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sla_policies_tenant_id"))
 
     op.drop_table("sla_policies")
+    with op.batch_alter_table("password_resets", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_password_resets_user_id"))
+        batch_op.drop_index(batch_op.f("ix_password_resets_tenant_id"))
+
+    op.drop_table("password_resets")
     with op.batch_alter_table("identities", schema=None) as batch_op:
         batch_op.drop_index("ix_identities_tenant_id_customer_id")
         batch_op.drop_index(batch_op.f("ix_identities_tenant_id"))
@@ -1160,6 +1256,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_voice_callback_receipts_tenant_id"))
 
     op.drop_table("voice_callback_receipts")
+    with op.batch_alter_table("users", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_users_tenant_id"))
+
+    op.drop_table("users")
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.drop_index("ix_timers_due")
 
@@ -1187,6 +1287,10 @@ def downgrade() -> None:
 
     op.drop_table("timeline_entries")
     op.drop_table("tenants")
+    with op.batch_alter_table("teams", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_teams_tenant_id"))
+
+    op.drop_table("teams")
     with op.batch_alter_table("tags", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_tags_tenant_id"))
 

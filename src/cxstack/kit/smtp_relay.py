@@ -1,5 +1,6 @@
-"""The SMTP relay replies are sent through (the tenant's provider, or a local MTA), spoken to with an
-asyncio client so that a slow relay costs no thread and a send given up on is abandoned at once."""
+"""An SMTP relay (the tenant's provider, or a local MTA) that outgoing mail (email replies, password
+reset links) goes through, spoken to with an asyncio client so that a slow relay costs no thread and a send
+given up on is abandoned at once."""
 
 from __future__ import annotations
 
