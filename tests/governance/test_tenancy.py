@@ -402,6 +402,16 @@ BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
     ("post", "/v1/customers/{customer_id}/identities"): identity_body,
     ("post", "/v1/channels/sms/numbers"): sms_number_body,
     ("post", "/v1/channels/email/inboxes"): lambda s: {"address": f"support@{s.slug}.example"},
+    ("post", "/v1/sla/calendars"): lambda s: {
+        "name": f"Office hours {s.slug}",
+        "timezone": "Europe/Berlin",
+        "hours": {"mon": [{"start": "09:00", "end": "17:00"}]},
+    },
+    ("post", "/v1/sla/policies"): lambda s: {
+        "name": f"Standard {s.slug}",
+        "channel": "email",
+        "first_response_seconds": 3600,
+    },
 }
 #: Required query parameters the schema alone cannot fill, from a tenant's records.
 QUERY_RECIPES: dict[str, Callable[[Seeded], dict[str, str]]] = {
