@@ -41,9 +41,13 @@ from cxstack.routing.model import (
     Strategy,
 )
 
-#: Items of one bucket tried in priority order before the bucket counts as blocked for this round
-#: (items behind the head differ only by declines or a narrower fallback step; the oldest is always tried).
+#: Items of one bucket tried in priority order while the ones before were passed by the candidates
+#: (declined or expired); then the oldest, whose fallback step is the widest, is tried.
 SCAN_LIMIT: Final = 16
+#: Joins to the free sets remembered before they are forgotten (and every blocked bucket looked at again).
+MAX_JOINS: Final = 100_000
+#: Free agents on a channel up to which candidates are checked one by one rather than through the index.
+SMALL_POOL: Final = 16
 _EMPTY: Final[frozenset[str]] = frozenset()
 
 
@@ -88,6 +92,9 @@ class _Bucket:
     by_priority: list[_Entry] = field(default_factory=list)
     by_age: list[_Entry] = field(default_factory=list)
     waiting: int = 0
+    #: (joins epoch, fallback step, oldest item, joins seen) when no free agent could take the oldest item:
+    #: until the step or the oldest changes, only agents who joined the channel's free set since can.
+    blocked: tuple[int, int, int, int] | None = None
 
     @staticmethod
     def _clean(heap: list[_Entry]) -> _Item | None:
@@ -115,6 +122,8 @@ class RoutingEngine:
         self._items: dict[str, _Item] = {}
         self._buckets: dict[tuple[str, str, str | None], _Bucket] = {}
         self._free: dict[str, set[str]] = {}  # channel -> agents who may be offered an item on it now
+        self._joins: dict[str, list[str]] = {}  # channel -> agents in the order they joined its free set
+        self._joins_epoch = 0
         self._by_skill: dict[str, set[str]] = {}
         self._wrap_ups: list[tuple[float, int, str]] = []
         self._last_agent_of: dict[str, tuple[str, float]] = {}  # customer -> (agent, when)
@@ -158,6 +167,9 @@ class RoutingEngine:
             for skill in agent.config.skills:
                 self._by_skill[skill].discard(config.id)
             agent.config = config
+            for channel, free in self._free.items():
+                if config.id in free:
+                    self._joined(channel, config.id)  # new skills: as good as a new agent
         for skill in config.skills:
             self._by_skill.setdefault(skill, set()).add(config.id)
         if presence is not None:
@@ -246,33 +258,36 @@ class RoutingEngine:
         self._end_wrap_ups(now)
         offers: list[Offer] = []
         free = self._free
-        blocked: set[tuple[str, str, str | None]] = set()
-        while True:
-            best: _Bucket | None = None
-            best_key: tuple[float, float, int] | None = None
-            for key, bucket in self._buckets.items():
-                if key in blocked or not bucket.waiting:
-                    continue
-                if not free.get(bucket.channel):
-                    blocked.add(key)
-                    continue
-                head = bucket.head()
-                if head is None:
-                    continue
-                queue = self._queues[bucket.queue_id]
-                effective = (
-                    queue.priority + head.priority + queue.aging_per_minute * (now - head.enqueued_at) / 60.0
-                )
-                rank = (-effective, head.enqueued_at, head.seq)
-                if best_key is None or rank < best_key:
-                    best, best_key = bucket, rank
-            if best is None:
-                return offers
-            offer = self._match(best, now)
+        # Ranks change only for the bucket an offer is taken from, and a bucket with no candidate now
+        # gets none later in the same round (offers only take agents away), so one heap per round does.
+        ranked: list[tuple[tuple[float, float, int], _Bucket]] = []
+        for bucket in self._buckets.values():
+            if bucket.waiting and free.get(bucket.channel):
+                rank = self._rank(bucket, now)
+                if rank is not None:
+                    ranked.append((rank, bucket))
+        heapq.heapify(ranked)
+        while ranked:
+            _, bucket = heapq.heappop(ranked)
+            if not free.get(bucket.channel):
+                continue
+            offer = self._match(bucket, now)
             if offer is None:
-                blocked.add((best.queue_id, best.channel, best.language))
-            else:
-                offers.append(offer)
+                continue
+            offers.append(offer)
+            if bucket.waiting:
+                rank = self._rank(bucket, now)
+                if rank is not None:
+                    heapq.heappush(ranked, (rank, bucket))
+        return offers
+
+    def _rank(self, bucket: _Bucket, now: float) -> tuple[float, float, int] | None:
+        head = bucket.head()
+        if head is None:
+            return None
+        queue = self._queues[bucket.queue_id]
+        effective = queue.priority + head.priority + queue.aging_per_minute * (now - head.enqueued_at) / 60.0
+        return (-effective, head.enqueued_at, head.seq)
 
     def accept(self, item_id: str, *, agent_id: str, now: float) -> Assigned:
         """The agent takes the offered item; raises Conflict if it is not offered to them."""
@@ -407,10 +422,24 @@ class RoutingEngine:
         if oldest is None:
             return None
         widest = queue.requirements[queue.step_at(now - oldest.enqueued_at)]
-        candidates = self._candidates(
-            widest, bucket.channel, None if widest.any_language else bucket.language
-        )
+        channel = bucket.channel
+        joins = self._joins.get(channel, [])
+        blocked = bucket.blocked
+        among: Iterable[str] | None = None
+        if (
+            blocked is not None
+            and blocked[0] == self._joins_epoch
+            and blocked[1] == widest.step
+            and blocked[2] == oldest.seq
+        ):
+            if blocked[3] == len(joins):
+                return None
+            free = self._free[channel]
+            among = {agent_id for agent_id in joins[blocked[3] :] if agent_id in free}
+        language = None if widest.any_language else bucket.language
+        candidates = self._candidates(widest, channel, language, among)
         if not candidates:
+            bucket.blocked = (self._joins_epoch, widest.step, oldest.seq, len(joins))
             return None
         tried: list[_Item] = []
         offer: Offer | None = None
@@ -425,6 +454,8 @@ class RoutingEngine:
             if offer is not None:
                 tried.pop()
                 break
+            if not item.passed_by:
+                break  # the items behind need as much or were passed by no one: only the oldest is left
         for item in tried:
             self._push_priority(item, queue)
         if offer is None and oldest.state is ItemState.WAITING and oldest not in tried:
@@ -490,22 +521,38 @@ class RoutingEngine:
             return min(candidates, key=lambda a: (a.seq - last - 1) % span)
         return min(candidates, key=lambda a: (a.load_total > 0, a.idle_since, a.seq))
 
-    def _candidates(self, requirement: Requirement, channel: str, language: str | None) -> list[_Agent]:
+    def _candidates(
+        self, requirement: Requirement, channel: str, language: str | None, among: Iterable[str] | None = None
+    ) -> list[_Agent]:
         free = self._free.get(channel)
         if not free:
             return []
-        pool: set[str] = free
-        for skill, _ in requirement.skills:
-            pool = pool & self._by_skill.get(skill, _EMPTY)
-            if not pool:
-                return []
+        pool: Iterable[str] = free
+        if among is not None:
+            pool = among
+        elif len(free) > SMALL_POOL:  # narrow by the skill index before looking at agents one by one
+            narrowed: set[str] = free
+            for skill, _ in requirement.skills:
+                narrowed = narrowed & self._by_skill.get(skill, _EMPTY)
+                if not narrowed:
+                    return []
+            pool = narrowed
         agents = self._agents
         found = []
+        teams = requirement.teams
+        skills = requirement.skills
         for agent_id in pool:
             agent = agents[agent_id]
-            if language is not None and language not in agent.config.languages:
+            config = agent.config
+            if language is not None and language not in config.languages:
                 continue
-            if self._meets(agent, requirement):
+            if teams and config.teams.isdisjoint(teams):
+                continue
+            has = config.skills
+            for skill, level in skills:
+                if has.get(skill, 0) < level:
+                    break
+            else:
                 found.append(agent)
         return found
 
@@ -616,9 +663,18 @@ class RoutingEngine:
             if free is None:
                 free = self._free[channel] = set()
             if self._can_take(agent, channel):
-                free.add(agent_id)
+                if agent_id not in free:
+                    free.add(agent_id)
+                    self._joined(channel, agent_id)
             else:
                 free.discard(agent_id)
+
+    def _joined(self, channel: str, agent_id: str) -> None:
+        joins = self._joins.setdefault(channel, [])
+        joins.append(agent_id)
+        if len(joins) > MAX_JOINS:  # start afresh: every bucket is looked at in full once more
+            self._joins.clear()
+            self._joins_epoch += 1
 
     def _widens_at(self, item: _Item, queue: QueueConfig, now: float | None = None) -> tuple[float, ...]:
         times = (item.enqueued_at + step.after_seconds for step in queue.fallback)
