@@ -302,6 +302,8 @@ def test_expired_offer_goes_to_the_next_agent() -> None:
     requeued = engine.expire("chat", now=30.0)
     assert (requeued.reason, requeued.declines) == ("expired", 1)
     assert offered(engine, 30.0) == [("chat", "b")]
+    presence = {a.agent_id: a.presence for a in engine.snapshot(30.0).agents}
+    assert presence == {"a": Presence.AWAY, "b": AVAILABLE}  # a did not answer: no more offers to a
 
 
 def test_offered_item_is_reserved_for_its_agent() -> None:

@@ -44,6 +44,8 @@ from cxstack.routing.model import (
 #: Items of one bucket tried in priority order while the ones before were passed by the candidates
 #: (declined or expired); then the oldest, whose fallback step is the widest, is tried.
 SCAN_LIMIT: Final = 16
+#: Customers remembered for sticky routing before those outside every queue's window are forgotten.
+STICKY_MEMORY: Final = 50_000
 #: Joins to the free sets remembered before they are forgotten (and every blocked bucket looked at again).
 MAX_JOINS: Final = 100_000
 #: Free agents on a channel up to which candidates are checked one by one rather than through the index.
@@ -126,7 +128,8 @@ class RoutingEngine:
         self._joins_epoch = 0
         self._by_skill: dict[str, set[str]] = {}
         self._wrap_ups: list[tuple[float, int, str]] = []
-        self._last_agent_of: dict[str, tuple[str, float]] = {}  # customer -> (agent, when)
+        self._last_agent_of: dict[str, tuple[str, float]] = {}  # customer -> (agent, when), oldest first
+        self._remember_limit = STICKY_MEMORY
         self._round_robin: dict[str, int] = {}  # queue -> seq of the agent picked last
         self._seq = 0
 
@@ -294,7 +297,7 @@ class RoutingEngine:
         item = self._offered(item_id, agent_id)
         item.state = ItemState.ASSIGNED
         if item.customer_id is not None:
-            self._last_agent_of[item.customer_id] = (agent_id, now)
+            self._remember(item.customer_id, agent_id, now)
         return Assigned(item_id, agent_id, now - item.enqueued_at)
 
     def decline(self, item_id: str, *, agent_id: str, now: float) -> Requeued:
@@ -304,12 +307,17 @@ class RoutingEngine:
         return self._requeue(item, now=now, reason="declined", pass_agent=True)
 
     def expire(self, item_id: str, *, now: float) -> Requeued:
-        """The offer ran out unanswered: as a decline by the agent it was offered to."""
+        """The offer ran out unanswered: as a decline, and the agent, who did not answer, is set away."""
         item = self._item(item_id)
-        if item.state is not ItemState.OFFERED:
+        if item.state is not ItemState.OFFERED or item.agent_id is None:
             raise Conflict(f"item {item_id} is not offered", field="item_id")
         item.declines += 1
-        return self._requeue(item, now=now, reason="expired", pass_agent=True)
+        agent = self._agents.get(item.agent_id)
+        requeued = self._requeue(item, now=now, reason="expired", pass_agent=True)
+        if agent is not None and agent.presence is Presence.AVAILABLE:
+            self._set_presence(agent, Presence.AWAY, now=now, until=None)
+            self._reindex(agent)
+        return requeued
 
     def complete(self, item_id: str, *, now: float) -> Completed:
         """The item is done: its capacity is freed, and its agent wraps up if the queue says so."""
@@ -321,7 +329,7 @@ class RoutingEngine:
         del self._items[item_id]
         self._unload(agent, item.channel, now=now)
         if item.customer_id is not None:
-            self._last_agent_of[item.customer_id] = (agent.config.id, now)
+            self._remember(item.customer_id, agent.config.id, now)
         wrap_until: float | None = None
         if (
             queue is not None
@@ -668,6 +676,18 @@ class RoutingEngine:
                     self._joined(channel, agent_id)
             else:
                 free.discard(agent_id)
+
+    def _remember(self, customer_id: str, agent_id: str, now: float) -> None:
+        remembered = self._last_agent_of
+        remembered.pop(customer_id, None)  # keep the dict in the order of the last contact
+        remembered[customer_id] = (agent_id, now)
+        if len(remembered) > self._remember_limit:
+            window = max((q.sticky_seconds for q in self._queues.values()), default=0.0)
+            for customer, (_, at) in list(remembered.items()):
+                if now - at <= window:
+                    break
+                del remembered[customer]
+            self._remember_limit = max(STICKY_MEMORY, 2 * len(remembered))
 
     def _joined(self, channel: str, agent_id: str) -> None:
         joins = self._joins.setdefault(channel, [])
