@@ -442,3 +442,19 @@ def test_bad_operations_are_refused() -> None:
         engine.complete("1", now=1.0)
     with pytest.raises(Conflict):
         engine.remove_queue("q")
+
+
+def test_changed_configuration_takes_effect_at_once() -> None:
+    engine = engine_with(QueueConfig("q", skills={"billing": 4}), AgentConfig("a", skills={"billing": 3}))
+    enqueue(engine, "1", 0.0)
+    assert offered(engine, 0.0) == []
+    engine.upsert_agent(AgentConfig("a", skills={"billing": 4}), now=1.0)
+    assert offered(engine, 1.0) == [("1", "a")]
+    engine.decline("1", agent_id="a", now=2.0)
+    engine.upsert_agent(AgentConfig("a", skills={"billing": 4}, capacity={"email": 2}), now=2.0)
+    assert offered(engine, 2.0) == []  # no webchat any more
+    engine.upsert_queue(QueueConfig("q", skills={"billing": 4}))
+    engine.upsert_agent(AgentConfig("b", skills={"billing": 2}), now=3.0, presence=AVAILABLE)
+    assert offered(engine, 3.0) == []
+    engine.upsert_queue(QueueConfig("q", skills={"billing": 2}))
+    assert offered(engine, 4.0) == [("1", "b")]

@@ -139,6 +139,9 @@ class RoutingEngine:
         """Add a queue or replace its configuration (waiting items keep their place)."""
         old = self._queues.get(config.id)
         self._queues[config.id] = config
+        for bucket in self._buckets.values():
+            if bucket.queue_id == config.id:
+                bucket.blocked = None  # its requirements may have changed
         if old is not None and old.aging_per_minute != config.aging_per_minute:
             for bucket in self._buckets.values():
                 if bucket.queue_id == config.id:
@@ -170,9 +173,8 @@ class RoutingEngine:
             for skill in agent.config.skills:
                 self._by_skill[skill].discard(config.id)
             agent.config = config
-            for channel, free in self._free.items():
-                if config.id in free:
-                    self._joined(channel, config.id)  # new skills: as good as a new agent
+            for free in self._free.values():  # looked at afresh below: new skills, as good as a new agent
+                free.discard(config.id)
         for skill in config.skills:
             self._by_skill.setdefault(skill, set()).add(config.id)
         if presence is not None:
