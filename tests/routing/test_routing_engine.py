@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
@@ -458,3 +460,77 @@ def test_changed_configuration_takes_effect_at_once() -> None:
     assert offered(engine, 3.0) == []
     engine.upsert_queue(QueueConfig("q", skills={"billing": 2}))
     assert offered(engine, 4.0) == [("1", "b")]
+
+
+def test_after_routing_no_waiting_item_fits_a_free_agent() -> None:
+    """Random work against the engine; after every decision, nothing left waiting could go to a free agent."""
+    rng = random.Random(5)
+    skills = ["billing", "tech", "sales"]
+    queues = [
+        QueueConfig(
+            f"q{n}",
+            skills={rng.choice(skills): rng.randint(1, 5)},
+            language=rng.choice([None, "de"]),
+            fallback=(FallbackStep(after_seconds=20, min_proficiency=1, any_language=True),) if n % 2 else (),
+        )
+        for n in range(4)
+    ]
+    engine = RoutingEngine()
+    for queue in queues:
+        engine.upsert_queue(queue)
+    configs: dict[str, AgentConfig] = {}
+    now = 0.0
+    items: dict[str, tuple[QueueConfig, str, str | None, float]] = {}
+    assigned: list[str] = []
+    for step in range(3000):
+        now += rng.random() * 3
+        action = rng.random()
+        if action < 0.08 or not configs:
+            agent_id = f"a{rng.randrange(12)}"
+            configs[agent_id] = AgentConfig(
+                agent_id,
+                skills={skill: rng.randint(1, 5) for skill in rng.sample(skills, rng.randint(1, 3))},
+                languages=frozenset(rng.sample(["en", "de"], rng.randint(1, 2))),
+                capacity={"webchat": rng.randint(0, 2), "voice": 1},
+            )
+            engine.upsert_agent(configs[agent_id], now=now, presence=AVAILABLE)
+        elif action < 0.15:
+            engine.set_presence(
+                rng.choice(sorted(configs)), rng.choice(list(Presence)), now=now, until=now + 5
+            )
+        elif action < 0.55:
+            queue = rng.choice(queues)
+            item_id = f"i{step}"
+            channel = rng.choice(["webchat", "webchat", "voice"])
+            language = rng.choice([None, "en", "de"])
+            engine.enqueue(item_id=item_id, queue_id=queue.id, channel=channel, now=now, language=language)
+            items[item_id] = (queue, channel, language or queue.language, now)
+        elif action < 0.6 and items:
+            item_id = rng.choice(sorted(items))
+            if engine.item(item_id).state is ItemState.WAITING:
+                engine.cancel(item_id, now=now)
+                del items[item_id]
+        elif assigned:
+            item_id = assigned.pop(rng.randrange(len(assigned)))
+            engine.complete(item_id, now=now)
+            del items[item_id]
+        for offer in engine.route(now):
+            engine.accept(offer.item_id, agent_id=offer.agent_id, now=now)
+            assigned.append(offer.item_id)
+        agents = {a.agent_id: a for a in engine.snapshot(now).agents}
+        for item_id, (queue, channel, language, enqueued_at) in items.items():
+            if engine.item(item_id).state is not ItemState.WAITING:
+                continue
+            requirement = queue.requirements[queue.step_at(now - enqueued_at)]
+            for agent_id, stats in agents.items():
+                config = configs[agent_id]
+                load = stats.load
+                takes = (
+                    stats.presence is AVAILABLE
+                    and load.get(channel, 0) < config.capacity.get(channel, 0)
+                    and not load.get("voice", 0)
+                    and (channel != "voice" or not sum(load.values()))
+                    and (requirement.any_language or language is None or language in config.languages)
+                    and all(config.skills.get(s, 0) >= level for s, level in requirement.skills)
+                )
+                assert not takes, f"step {step}: {item_id} waits while {agent_id} could take it"
