@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from cxstack.kit.errors import ValidationFailed
@@ -30,13 +31,15 @@ def simulate_command(
     agents: int = typer.Option(None, "--agents", help="Agents taking one contact at a time."),
     arrivals_per_hour: float = typer.Option(None, "--arrivals-per-hour", help="Contacts arriving per hour."),
     aht_seconds: float = typer.Option(None, "--aht-seconds", help="Average handle time (exponential)."),
-    sla_seconds: float = typer.Option(None, "--sla-seconds", help="Service level target in seconds [20]."),
-    hours: float = typer.Option(None, "--hours", help="Simulated hours [200]."),
-    seed: int = typer.Option(None, "--seed", help="Random seed [1]."),
+    sla_seconds: float = typer.Option(
+        None, "--sla-seconds", help="Service level target in seconds; default 20."
+    ),
+    hours: float = typer.Option(None, "--hours", help="Simulated hours; default 200."),
+    seed: int = typer.Option(None, "--seed", help="Random seed; default 1."),
     patience_seconds: float = typer.Option(
         None, "--patience-seconds", help="Mean customer patience (exponential); none: nobody abandons."
     ),
-    strategy: str = typer.Option(None, "--strategy", help=f"Routing strategy: {STRATEGIES} [skills]."),
+    strategy: str = typer.Option(None, "--strategy", help=f"Routing strategy: {STRATEGIES}; default skills."),
     scenario_file: Path = typer.Option(
         None, "--scenario", help="A TOML or JSON scenario (queues, agents, distributions, shifts)."
     ),
@@ -79,7 +82,7 @@ def simulate_command(
                 load_scenario(scenario_file), hours=hours, seed=seed, sla=sla_seconds, strategy=strategy
             )
         except ValidationFailed as error:
-            errors.print(f"[red]error:[/red] {error.detail}", markup=True, highlight=False)
+            errors.print(f"[red]error:[/red] {escape(error.detail)}", highlight=False)
             raise typer.Exit(2) from None
         if patience_seconds is not None:
             raise typer.BadParameter(
