@@ -16,6 +16,7 @@ from cxstack.routing.simulation import (
     Distribution,
     QueueScenario,
     Scenario,
+    SimulationResult,
     load_scenario,
     simulate,
     single_skill,
@@ -148,3 +149,16 @@ def test_an_unreadable_scenario_is_refused(tmp_path: Path) -> None:
     assert refused.value.field == "scenario"
     with pytest.raises(ValidationFailed):
         load_scenario(tmp_path / "missing.toml")
+
+
+def test_wrap_up_keeps_agents_from_new_work_and_counts_as_occupied() -> None:
+    def run(wrap_up_seconds: float) -> SimulationResult:
+        queue = QueueScenario(
+            QueueConfig("calls", wrap_up_seconds=wrap_up_seconds), 60.0, Distribution("constant", mean=60.0)
+        )
+        return simulate(Scenario((queue,), (AgentGroup("agent", 3),), hours=300, sla_seconds=20))
+
+    plain, wrapped = run(0), run(30)
+    assert plain.occupancy == pytest.approx(60 * 60 / 3600 / 3, rel=0.03)
+    assert wrapped.occupancy == pytest.approx(60 * 90 / 3600 / 3, rel=0.03)
+    assert wrapped.asa_seconds > plain.asa_seconds

@@ -105,7 +105,7 @@ class QueueResult:
 class SimulationResult:
     """``service_level``: share of contacts answered within ``sla_seconds``, abandoned ones (and any still
     waiting at the end) counted as not; ``asa_seconds``: mean wait of the answered; ``occupancy``: share of
-    the agents' staffed time they held work."""
+    the agents' staffed time they held work or wrapped it up."""
 
     contacts: int
     answered: int
@@ -453,9 +453,10 @@ def simulate(scenario: Scenario) -> SimulationResult:
             del handling[subject]
             agent_id = completed.agent_id
             held[agent_id] -= 1
-            if not held[agent_id]:
+            if not held[agent_id]:  # busy until the last item is done and wrapped up
                 start = busy_since.pop(agent_id)
-                busy += max(0.0, min(now, horizon) - min(start, horizon))
+                end = max(now, completed.wrap_up_until or now)
+                busy += max(0.0, min(end, horizon) - min(start, horizon))
             if completed.wrap_up_until is not None:
                 schedule(completed.wrap_up_until, _WAKE, agent_id)
             dispatch(now)
