@@ -1,1 +1,1 @@
-"""Platform: routing work to agents (queues, skills, presence, offers, transfers), SLA, escalation, staffing."""
+"""Platform: routing work to agents (queues, skills, presence, offers), SLA, escalation, staffing."""
