@@ -62,6 +62,7 @@ class _Agent:
     idle_since: float
     load: dict[str, int] = field(default_factory=dict)
     load_total: int = 0
+    channels: tuple[str, ...] = ()  # those with capacity, and any still loaded from an older configuration
 
 
 @dataclass(slots=True, eq=False)
@@ -177,6 +178,7 @@ class RoutingEngine:
                 free.discard(config.id)
         for skill in config.skills:
             self._by_skill.setdefault(skill, set()).add(config.id)
+        agent.channels = tuple(sorted(config.capacity.keys() | agent.load.keys()))
         if presence is not None:
             self._set_presence(agent, presence, now=now, until=None)
         self._reindex(agent)
@@ -487,7 +489,7 @@ class RoutingEngine:
             candidates = eligible
         if not candidates:
             return None
-        strategy = Strategy(queue.strategy)
+        strategy = queue.strategy if isinstance(queue.strategy, Strategy) else Strategy(queue.strategy)
         agent: _Agent | None = None
         if strategy is Strategy.STICKY and item.customer_id is not None:
             last = self._last_agent_of.get(item.customer_id)
@@ -615,12 +617,13 @@ class RoutingEngine:
         bucket = self._bucket_of(item)
         item.version += 1
         bucket.waiting += 1
-        self._push_priority(item, queue)
+        self._push_priority(item, queue, bucket)
         heapq.heappush(bucket.by_age, (item.enqueued_at, 0.0, item.seq, item.version, item))
 
-    def _push_priority(self, item: _Item, queue: QueueConfig) -> None:
+    def _push_priority(self, item: _Item, queue: QueueConfig, bucket: _Bucket | None = None) -> None:
         rank = -(item.priority - queue.aging_per_minute * item.enqueued_at / 60.0)
-        bucket = self._bucket_of(item)
+        if bucket is None:
+            bucket = self._bucket_of(item)
         heapq.heappush(bucket.by_priority, (rank, item.enqueued_at, item.seq, item.version, item))
 
     def _bucket_of(self, item: _Item) -> _Bucket:
@@ -667,8 +670,7 @@ class RoutingEngine:
 
     def _reindex(self, agent: _Agent) -> None:
         agent_id = agent.config.id
-        capacity = agent.config.capacity
-        for channel in capacity.keys() | agent.load.keys():
+        for channel in agent.channels:
             free = self._free.get(channel)
             if free is None:
                 free = self._free[channel] = set()
@@ -699,6 +701,8 @@ class RoutingEngine:
             self._joins_epoch += 1
 
     def _widens_at(self, item: _Item, queue: QueueConfig, now: float | None = None) -> tuple[float, ...]:
+        if not queue.fallback:
+            return ()
         times = (item.enqueued_at + step.after_seconds for step in queue.fallback)
         return tuple(t for t in times if now is None or t > now)
 
