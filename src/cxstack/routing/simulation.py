@@ -221,8 +221,8 @@ def scenario_from_mapping(data: Mapping[str, Any]) -> Scenario:
 
     ``hours``, ``sla_seconds``, ``seed``, ``strategy`` (every queue's default),
     ``handle_factor_by_proficiency`` (``{"1": 1.5, ...}``); ``queues``: ``id``, ``arrivals_per_hour``,
-    ``channel``, ``skills``, ``language``,
-    ``priority``, ``strategy``, ``handle_seconds`` (a number: exponential with that mean, or a table with
+    ``channel``, ``skills``, ``language``, ``teams``, ``priority``, ``aging_per_minute``, ``wrap_up_seconds``,
+    ``strategy``, ``handle_seconds`` (a number: exponential with that mean, or a table with
     ``distribution`` and its parameters), ``patience_seconds`` (the same), ``fallback`` (``after_seconds``,
     ``min_proficiency``, ``drop_skills``, ``any_team``, ``any_language``); ``agents``: ``name``, ``count``,
     ``skills``, ``capacity``, ``languages``, ``teams``, ``shift`` (``[start_hour, end_hour]``).
