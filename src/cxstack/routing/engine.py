@@ -740,7 +740,3 @@ class RoutingEngine:
             dict(agent.load),
             dict(agent.config.capacity),
         )
-
-    def agents(self) -> Iterable[str]:
-        """Return the ids of the agents the engine knows."""
-        return tuple(self._agents)
