@@ -14,6 +14,7 @@ from cxstack.cli.effects import effects_app
 from cxstack.cli.email import email_app
 from cxstack.cli.events import events_app
 from cxstack.cli.settings import load_settings
+from cxstack.cli.simulate import simulate_command
 from cxstack.cli.tenants import keys_app, operator_keys_app, tenants_app
 from cxstack.cli.users import teams_app, users_app
 from cxstack.runtime import Runtime
@@ -35,6 +36,7 @@ app.add_typer(users_app, name="users")
 app.add_typer(teams_app, name="teams")
 app.add_typer(audit_app, name="audit")
 app.command("demo")(demo)
+app.command("simulate")(simulate_command)
 console = Console()
 
 

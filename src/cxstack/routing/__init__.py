@@ -1,1 +1,1 @@
-"""Platform: routing, queues, presence, offers, SLA and escalation."""
+"""Platform: routing work to agents (queues, skills, presence, offers), SLA, escalation, staffing."""
