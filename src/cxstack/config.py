@@ -89,6 +89,18 @@ class InappSettings(BaseModel):
     push_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
+class RoutingSettings(BaseModel):
+    """Routing (``CXSTACK_ROUTING_*``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    away_after_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="An available agent whose routing sockets have all closed is set away after this long.",
+    )
+
+
 class AuthSettings(BaseModel):
     """Staff sign-in (``CXSTACK_AUTH_*``): sessions, their cookie, lock-out and password reset links."""
 
@@ -200,6 +212,7 @@ class Settings(BaseSettings):
     voice: VoiceSettings = Field(default_factory=VoiceSettings)
     inapp: InappSettings = Field(default_factory=InappSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    routing: RoutingSettings = Field(default_factory=RoutingSettings)
 
     @property
     def is_sqlite(self) -> bool:

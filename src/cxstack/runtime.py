@@ -90,7 +90,12 @@ class Runtime:
         registry = (
             subscriptions
             if subscriptions is not None
-            else build_subscriptions(settings, files=services.files)
+            else build_subscriptions(
+                settings,
+                files=services.files,
+                routers=services.routers,
+                voice_provider=services.voice_provider,
+            )
         )
         effect_kinds = effects if effects is not None else build_effects(settings, files=services.files)
         runtime = cls(

@@ -25,6 +25,7 @@ from cxstack.records.merges import models as merge_models
 from cxstack.records.notes import models as note_models
 from cxstack.records.tags import models as tag_models
 from cxstack.records.timeline import models as timeline_models
+from cxstack.routing import models as routing_models
 from cxstack.routing.sla import models as sla_models
 
 MODEL_MODULES = (
@@ -49,6 +50,7 @@ MODEL_MODULES = (
     inapp_models,
     voice_models,
     sla_models,
+    routing_models,
 )
 
 

@@ -49,6 +49,9 @@ from cxstack.records.merges import schemas as merge_schemas
 from cxstack.records.notes import schemas as note_schemas
 from cxstack.records.tags import schemas as tag_schemas
 from cxstack.records.timeline import handlers as timeline_handlers
+from cxstack.routing import handlers as routing_handlers
+from cxstack.routing import schemas as routing_schemas
+from cxstack.routing.service import Routers
 from cxstack.routing.sla import handlers as sla_handlers
 from cxstack.routing.sla import schemas as sla_schemas
 
@@ -73,6 +76,8 @@ class Services:
     key_usage: KeyUsage
     #: How long staff sessions last and when accounts lock (``Settings.auth``).
     session_policy: SessionPolicy
+    #: Each tenant's routing engine in this process (rebuilt from the database when stale).
+    routers: Routers
 
 
 def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: Clock) -> Services:
@@ -86,6 +91,7 @@ def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: C
         key_lookups=KeyLookups(db),
         key_usage=KeyUsage(db, clock),
         session_policy=session_policy(settings),
+        routers=Routers(),
     )
 
 
@@ -109,15 +115,31 @@ def build_catalog() -> EventCatalog:
             *webchat_schemas.EVENT_TYPES,
             *inapp_schemas.EVENT_TYPES,
             *sla_schemas.EVENT_TYPES,
+            *routing_schemas.EVENT_TYPES,
         ]
     )
 
 
-def build_subscriptions(settings: Settings, *, files: FileStore) -> SubscriptionRegistry:
+def build_subscriptions(
+    settings: Settings,
+    *,
+    files: FileStore,
+    routers: Routers,
+    voice_provider: VoiceProvider | None = None,
+) -> SubscriptionRegistry:
     """Return every subscription of cxstack, registered by each layer's ``handlers.register``, configured
-    by ``settings`` and storing into ``files`` (``Services.files``)."""
+    by ``settings``, storing into ``files`` (``Services.files``), routing with ``routers``
+    (``Services.routers``) and connecting routed calls through ``voice_provider``
+    (``Services.voice_provider``; default: the one the settings configure)."""
     registry = SubscriptionRegistry()
     timeline_handlers.register(registry)
+    routing_handlers.register(registry, routers, call_queued=voice_schemas.CallQueued)
+    voice_handlers.register(
+        registry,
+        settings.voice,
+        provider=voice_provider or voice_handlers.provider_from(settings.voice),
+        routing_assigned=routing_schemas.RoutingAssigned,
+    )
     sms_handlers.register(registry, settings.sms)
     inapp_handlers.register(registry)
     email_handlers.register(registry, relay=email_relay(settings), store=files)

@@ -40,6 +40,7 @@ from cxstack.cli.main import app
 from cxstack.config import Settings
 from cxstack.governance.tenants.service import create_tenant, issue_api_key
 from cxstack.kit.files import local_file_store
+from cxstack.routing.service import Routers
 from cxstack.runtime import Runtime
 from cxstack.wiring import build_catalog, build_subscriptions
 
@@ -230,7 +231,9 @@ async def make_api_key(pg_url: str) -> str:
 async def timeline_backlog(pg_url: str) -> set[str]:
     """Ids of the events the timeline subscribes to that it has not processed yet."""
     types = sorted(
-        build_subscriptions(Settings(), files=local_file_store(Path("unused"))).get("records.timeline").types
+        build_subscriptions(Settings(), files=local_file_store(Path("unused")), routers=Routers())
+        .get("records.timeline")
+        .types
     )
     rows = await fetch(
         pg_url,

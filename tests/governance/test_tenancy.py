@@ -40,6 +40,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.kit.files import local_file_store
 from cxstack.records.customers.schemas import CustomerCreated
+from cxstack.routing.service import Routers
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 from cxstack.wiring import build_subscriptions
@@ -396,6 +397,35 @@ async def seed_chat(client: httpx.AsyncClient, seeded: Seeded) -> None:
     seeded.ids_at["/v1/files"] = [file_id]
 
 
+async def seed_routing(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    """A routing profile for each of the tenant's users (available), a queue that takes new chats, and a
+    chat started after it, so that the tenant has work routed to its agents."""
+    users = await client.get("/v1/users", headers=seeded.headers)
+    assert users.status_code == 200, users.text
+    for user in users.json()["data"]:
+        profile = await client.put(
+            f"/v1/routing/agents/{user['id']}", json={"skills": {"general": 3}}, headers=seeded.headers
+        )
+        assert profile.status_code == 200, profile.text
+        presence = await client.put(
+            f"/v1/routing/agents/{user['id']}/presence",
+            json={"presence": "available"},
+            headers=seeded.headers,
+        )
+        assert presence.status_code == 200, presence.text
+    queue = await client.post(
+        "/v1/routing/queues",
+        json={"name": f"Routed {seeded.slug}", "channels": ["webchat"]},
+        headers=seeded.headers,
+    )
+    assert queue.status_code == 201, queue.text
+    customer_id = seeded.ids_of["/v1/customers"][0]
+    chat = await client.post(
+        "/v1/conversations", json={"customer_id": customer_id, "channel": "webchat"}, headers=seeded.headers
+    )
+    assert chat.status_code == 201, chat.text
+
+
 #: Bodies for creation routes whose valid input the schema alone cannot tell.
 BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
     ("post", "/v1/customers"): customer_body,
@@ -424,7 +454,12 @@ EXTRA_SEEDS: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
     ("put", "/v1/cases/{target_id}/tags/{tag}", {"tag": "{slug}-refund"}, None),
 ]
 #: Writes the API alone cannot make (a provider's signed webhook), run for each tenant after the others.
-SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [seed_sms, seed_voice, seed_chat]
+SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [
+    seed_sms,
+    seed_voice,
+    seed_chat,
+    seed_routing,
+]
 
 
 def always_fails(uow: UnitOfWork, data: CustomerCreated, event: Event) -> None:
@@ -456,7 +491,7 @@ def settings(settings: Settings, voice_fake_server: FakeTwilioCallsServer) -> Se
 
 @pytest.fixture
 def subscriptions(settings: Settings) -> SubscriptionRegistry:
-    registry = build_subscriptions(settings, files=local_file_store(settings.data_dir))
+    registry = build_subscriptions(settings, files=local_file_store(settings.data_dir), routers=Routers())
     registry.add("tests.always_fails", EventHandlers({CustomerCreated: always_fails}))
     return registry
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -61,8 +61,11 @@ class LiveSubscription:
         types: Collection[str] | None,
         subjects: Collection[str] | None,
         max_queue: int,
+        matching: Callable[[Event], bool] | None = None,
     ) -> None:
         self._feed = feed
+        #: Only the events this says yes to (tested as events are handed out: a watcher wakes for its own).
+        self.matching = matching
         self.tenant_id = tenant_id
         self.types = frozenset(types) if types is not None else None
         #: None: every subject of the tenant.
@@ -78,6 +81,7 @@ class LiveSubscription:
             event.tenant == self.tenant_id
             and (self.types is None or event.type in self.types)
             and (self.subjects is None or event.subject in self.subjects)
+            and (self.matching is None or self.matching(event))
         )
 
     def watch_subject(self, subject: str) -> None:
@@ -153,11 +157,17 @@ class LiveFeed:
         types: Collection[str] | None = None,
         subjects: Collection[str] | None = None,
         max_queue: int = DEFAULT_QUEUE,
+        matching: Callable[[Event], bool] | None = None,
     ) -> LiveSubscription:
         """Start watching the events of ``tenant_id`` committed from now on (only ``types`` and
-        ``subjects`` when given)."""
+        ``subjects`` when given, and only those ``matching`` says yes to)."""
         watch = LiveSubscription(
-            self, tenant_id=tenant_id, types=types, subjects=subjects, max_queue=max_queue
+            self,
+            tenant_id=tenant_id,
+            types=types,
+            subjects=subjects,
+            max_queue=max_queue,
+            matching=matching,
         )
         self._watchers.add(watch)
         return watch

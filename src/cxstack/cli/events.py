@@ -49,6 +49,7 @@ from cxstack.governance.operations.service import retry_dead_letter
 from cxstack.governance.tenants.service import get_tenant_by_slug
 from cxstack.kit.files import local_file_store
 from cxstack.kit.pagination import MAX_PAGE_SIZE
+from cxstack.routing.service import Routers
 from cxstack.wiring import build_subscriptions
 
 T = TypeVar("T")
@@ -73,7 +74,7 @@ def subscriptions_of(ctx: typer.Context, settings: Settings) -> SubscriptionRegi
     given = ctx.find_object(SubscriptionRegistry)
     if given is not None:
         return given
-    return build_subscriptions(settings, files=local_file_store(settings.data_dir))
+    return build_subscriptions(settings, files=local_file_store(settings.data_dir), routers=Routers())
 
 
 def _operator_context() -> Context:

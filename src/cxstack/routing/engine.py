@@ -245,6 +245,58 @@ class RoutingEngine:
         self._push(item)
         return Enqueued(item_id, queue_id, self._widens_at(item, queue))
 
+    def restore(
+        self,
+        *,
+        item_id: str,
+        queue_id: str,
+        channel: str,
+        enqueued_at: float,
+        state: ItemState,
+        agent_id: str | None = None,
+        priority: float = 0,
+        customer_id: str | None = None,
+        language: str | None = None,
+        declines: int = 0,
+    ) -> None:
+        """Put an item back as it was recorded, when the engine is rebuilt from the database: waiting, or
+        offered or assigned to ``agent_id`` (whose capacity it takes, whatever their presence now).
+
+        Raises NotFound for an unknown queue or agent, Conflict for a known item id, ValidationFailed for an
+        offered or assigned item without its agent."""
+        queue = self._queue(queue_id)
+        if item_id in self._items:
+            raise Conflict(f"item {item_id} is already routed", field="item_id")
+        agent = None
+        if state is not ItemState.WAITING:
+            if agent_id is None:
+                raise ValidationFailed(f"an {state.value} item names its agent", field="agent_id")
+            agent = self._agent(agent_id)
+        self._seq += 1
+        item = _Item(
+            item_id,
+            queue_id,
+            channel,
+            language or queue.language,
+            priority,
+            customer_id,
+            enqueued_at,
+            self._seq,
+        )
+        item.declines = declines
+        self._items[item_id] = item
+        if agent is None:
+            self._push(item)
+            return
+        item.state = state
+        item.agent_id = agent.config.id
+        item.version += 1
+        agent.load[channel] = agent.load.get(channel, 0) + 1
+        agent.load_total += 1
+        if state is ItemState.ASSIGNED and customer_id is not None:
+            self._remember(customer_id, agent.config.id, enqueued_at)
+        self._reindex(agent)
+
     def cancel(self, item_id: str, *, now: float) -> Cancelled:
         """Withdraw a waiting or offered item (the customer left); raises Conflict for an assigned one."""
         item = self._item(item_id)

@@ -28,6 +28,8 @@ from cxstack.records.merges.api import router as merges_router
 from cxstack.records.notes.api import router as notes_router
 from cxstack.records.tags.api import router as tags_router
 from cxstack.records.timeline.api import router as timeline_router
+from cxstack.routing.api import router as routing_router
+from cxstack.routing.api import sockets as routing_sockets
 from cxstack.routing.sla.api import router as sla_router
 from cxstack.runtime import Runtime
 from cxstack.web.correlation import CorrelationMiddleware
@@ -67,6 +69,8 @@ ROUTERS = (
     governance_router,
     sign_in_router,
     staff_router,
+    routing_router,
+    routing_sockets,
     operator_router,
     sla_router,
 )

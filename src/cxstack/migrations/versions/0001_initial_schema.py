@@ -443,6 +443,117 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name", name=op.f("pk_relay_positions")),
     )
     op.create_table(
+        "routing_agents",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "skills",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "languages",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "capacity",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("voice_with_other_work", sa.Boolean(), nullable=False),
+        sa.Column("presence", sa.String(length=16), nullable=False),
+        sa.Column("presence_since", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("wrap_up_until", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_routing_agents")),
+    )
+    with op.batch_alter_table("routing_agents", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_routing_agents_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "routing_items",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("call_id", sa.String(length=32), nullable=True),
+        sa.Column("customer_id", sa.String(length=32), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("queue_id", sa.String(length=32), nullable=False),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column("language", sa.String(length=16), nullable=True),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("agent_id", sa.String(length=32), nullable=True),
+        sa.Column("offers", sa.Integer(), nullable=False),
+        sa.Column("declines", sa.Integer(), nullable=False),
+        sa.Column("offer_expires_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("enqueued_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("assigned_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("ended_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_routing_items")),
+    )
+    with op.batch_alter_table("routing_items", schema=None) as batch_op:
+        batch_op.create_index("ix_routing_items_conversation", ["tenant_id", "conversation_id"], unique=False)
+        batch_op.create_index("ix_routing_items_open", ["tenant_id", "state"], unique=False)
+        batch_op.create_index(batch_op.f("ix_routing_items_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "routing_queues",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=120), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column(
+            "channels",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "conditions",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("escalation_queue_id", sa.String(length=32), nullable=True),
+        sa.Column("priority", sa.Integer(), nullable=False),
+        sa.Column(
+            "skills",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("language", sa.String(length=16), nullable=True),
+        sa.Column(
+            "team_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("strategy", sa.String(length=20), nullable=False),
+        sa.Column("sticky_seconds", sa.Integer(), nullable=False),
+        sa.Column(
+            "fallback",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("aging_per_minute", sa.Double(), nullable=False),
+        sa.Column("wrap_up_seconds", sa.Integer(), nullable=False),
+        sa.Column("offer_timeout_seconds", sa.Integer(), nullable=False),
+        sa.Column("service_level_seconds", sa.Integer(), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_routing_queues")),
+    )
+    with op.batch_alter_table("routing_queues", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_routing_queues_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("uq_routing_queues_tenant_name", ["tenant_id", "name"], unique=True)
+
+    op.create_table(
+        "routing_versions",
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_routing_versions")),
+    )
+    op.create_table(
         "sla_calendars",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -1327,6 +1438,22 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sla_calendars_tenant_id"))
 
     op.drop_table("sla_calendars")
+    op.drop_table("routing_versions")
+    with op.batch_alter_table("routing_queues", schema=None) as batch_op:
+        batch_op.drop_index("uq_routing_queues_tenant_name")
+        batch_op.drop_index(batch_op.f("ix_routing_queues_tenant_id"))
+
+    op.drop_table("routing_queues")
+    with op.batch_alter_table("routing_items", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_routing_items_tenant_id"))
+        batch_op.drop_index("ix_routing_items_open")
+        batch_op.drop_index("ix_routing_items_conversation")
+
+    op.drop_table("routing_items")
+    with op.batch_alter_table("routing_agents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_routing_agents_tenant_id"))
+
+    op.drop_table("routing_agents")
     op.drop_table("relay_positions")
     with op.batch_alter_table("processed_events", schema=None) as batch_op:
         batch_op.drop_index("ix_processed_events_subscription_seq")

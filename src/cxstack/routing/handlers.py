@@ -1,0 +1,120 @@
+"""Routing's subscription: every new conversation on every channel, and every queued call, becomes work to
+route; a closed conversation ends its work; offers time out and waits widen through durable timers."""
+
+from __future__ import annotations
+
+from typing import Protocol, cast
+
+from cxstack.backbone.envelope import Event
+from cxstack.backbone.events import EventPayload
+from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.records.conversations.schemas import (
+    ConversationClosed,
+    ConversationCreated,
+    ConversationReopened,
+)
+from cxstack.routing import service
+from cxstack.routing.schemas import (
+    AgentConnectionLost,
+    AgentPresenceChanged,
+    RoutingOfferTimedOut,
+    RoutingWaitWidened,
+)
+
+SUBSCRIPTION = "routing.work"
+
+
+class QueuedCall(Protocol):
+    """What routing reads of the voice channel's ``call.queued`` (the class is handed over by the
+    composition root: a layer imports no other layer)."""
+
+    call_id: str
+    customer_id: str
+    conversation_id: str
+    queue: str
+
+
+def register(
+    registry: SubscriptionRegistry,
+    routers: service.Routers,
+    *,
+    call_queued: type[EventPayload] | None = None,
+) -> None:
+    """Register routing's subscription; ``call_queued``: the payload class of a call waiting for an agent
+    (fields as ``QueuedCall``)."""
+    handlers = EventHandlers()
+
+    @handlers.on(ConversationCreated)
+    def _created(uow: UnitOfWork, created: ConversationCreated, event: Event) -> None:
+        # A call is routed once its menu has chosen a queue (call.queued); work an agent started is theirs.
+        if created.channel == "voice" or created.assignee is not None or created.status == "closed":
+            return
+        service.enqueue(
+            uow,
+            routers,
+            tenant_id=event.tenant,
+            conversation_id=created.conversation_id,
+            customer_id=created.customer_id,
+            channel=created.channel,
+        )
+
+    @handlers.on(ConversationReopened)
+    def _reopened(uow: UnitOfWork, reopened: ConversationReopened, event: Event) -> None:
+        if reopened.channel == "voice":
+            return
+        service.enqueue(
+            uow,
+            routers,
+            tenant_id=event.tenant,
+            conversation_id=reopened.conversation_id,
+            customer_id=reopened.customer_id,
+            channel=reopened.channel,
+        )
+
+    def _call_queued(uow: UnitOfWork, payload: EventPayload, event: Event) -> None:
+        queued = cast(QueuedCall, payload)
+        service.enqueue(
+            uow,
+            routers,
+            tenant_id=event.tenant,
+            conversation_id=queued.conversation_id,
+            customer_id=queued.customer_id,
+            channel="voice",
+            kind="call",
+            call_id=queued.call_id,
+            queue_name=queued.queue,
+        )
+
+    if call_queued is not None:
+        handlers.add(call_queued, handler=_call_queued)
+
+    @handlers.on(ConversationClosed)
+    def _closed(uow: UnitOfWork, closed: ConversationClosed, event: Event) -> None:
+        service.end_work(uow, routers, tenant_id=event.tenant, conversation_id=closed.conversation_id)
+
+    @handlers.on(RoutingOfferTimedOut)
+    def _timed_out(uow: UnitOfWork, timed_out: RoutingOfferTimedOut, event: Event) -> None:
+        service.expire_offer(
+            uow, routers, tenant_id=event.tenant, item_id=timed_out.item_id, offer=timed_out.offer
+        )
+
+    @handlers.on(RoutingWaitWidened)
+    def _widened(uow: UnitOfWork, widened: RoutingWaitWidened, event: Event) -> None:
+        service.route_again(uow, routers, tenant_id=event.tenant, item_id=widened.item_id)
+
+    @handlers.on(AgentPresenceChanged)
+    def _presence(uow: UnitOfWork, changed: AgentPresenceChanged, event: Event) -> None:
+        # Published by routing itself; the one from a wrap-up's timer ends the wrap-up.
+        if changed.previous == "wrap_up" and changed.presence == "available":
+            service.end_wrap_up(uow, routers, tenant_id=event.tenant, user_id=changed.agent_id)
+
+    @handlers.on(AgentConnectionLost)
+    def _gone(uow: UnitOfWork, lost: AgentConnectionLost, event: Event) -> None:
+        service.connection_lost(uow, routers, tenant_id=event.tenant, user_id=lost.agent_id)
+
+    registry.add(
+        SUBSCRIPTION,
+        handlers,
+        description="Routes new conversations and queued calls to agents; expires offers; ends work.",
+    )
