@@ -269,7 +269,7 @@ def test_runner_rejects_an_unknown_benchmark_listing_the_available_ones(
 
 
 def test_runner_discovers_bench_modules_by_name() -> None:
-    assert {"ceiling", "routing", "simulation"} <= set(run.available_benchmarks())
+    assert {"ceiling", "routing", "routing_e2e", "simulation"} <= set(run.available_benchmarks())
 
 
 def test_server_process_reports_the_output_of_a_server_that_dies() -> None:
