@@ -52,6 +52,9 @@ async def swagger_ui() -> HTMLResponse:
         swagger_js_url=f"{ASSET_ROOT}/swagger-ui-dist/swagger-ui-bundle.js",
         swagger_css_url=f"{ASSET_ROOT}/swagger-ui-dist/swagger-ui.css",
         swagger_favicon_url=f"{ASSET_ROOT}/swagger-ui-dist/favicon-32x32.png",
+        # Every group starts folded: the API has some 25 of them, and Swagger UI stops rendering the
+        # groups part-way when it must lay out all of them open at once.
+        swagger_ui_parameters={"docExpansion": "none"},
     )
 
 
