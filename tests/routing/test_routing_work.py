@@ -186,6 +186,8 @@ async def test_a_declined_offer_goes_to_the_next_agent_and_an_unanswered_one_tim
     item = await desk.item_of(conversation_id)
     assert item["state"] in ("offered", "waiting")
     assert [e["declines"] for e in await desk.events("routing.declined")] == [1]
+    [support] = (await desk.api.get("/v1/routing/overview")).json()["queues"]
+    assert support["declined"] == 1 and support["most_declines"] == 2
     assert (await desk.events("routing.declined"))[0]["note"] == "on a break"
 
 

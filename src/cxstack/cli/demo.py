@@ -49,7 +49,13 @@ from cxstack.cli.demo_channels import (
     write_in_app,
 )
 from cxstack.cli.demo_providers import DemoProviders
-from cxstack.cli.demo_staff import DEMO_STAFF, DEMO_STAFF_PASSWORD, demo_password_hashes, ensure_staff
+from cxstack.cli.demo_staff import (
+    DEMO_STAFF,
+    DEMO_STAFF_PASSWORD,
+    demo_password_hashes,
+    ensure_routing,
+    ensure_staff,
+)
 from cxstack.cli.settings import load_settings
 from cxstack.config import Settings
 from cxstack.governance.staff.passwords import PasswordHash
@@ -681,6 +687,8 @@ def seed_demo(
                 )
             showcase = showcase or customer_id
         sms_conversation_id = _open_sms_conversation(uow, tenant_id=tenant.id)
+        # Open conversations of the history become work waiting in the queues (the agents start offline).
+        ensure_routing(uow, tenant_id=tenant.id, created=created)
     finally:
         clock.set(None)
     assert showcase is not None
@@ -737,6 +745,8 @@ _SUMMARY_ORDER = (
     "inapp settings",
     "teams",
     "people",
+    "queues",
+    "routing profiles",
 )
 
 

@@ -319,6 +319,10 @@ class QueueNow(BaseModel):
     waiting: int
     offered: int
     oldest_wait_seconds: float
+    #: Open work of the queue that agents declined or let time out at least once, and the most declines
+    #: any of it has had (repeated declines, for a supervisor to look into).
+    declined: int
+    most_declines: int
     #: Share of the work that reached an agent in the last hour within the queue's service level time
     #: (None: nothing reached an agent in the hour).
     service_level: float | None

@@ -561,7 +561,7 @@ def choose_queue(
     )
     if queue_name is not None:
         for queue in queues:
-            if queue.name == queue_name:
+            if queue.name.casefold() == queue_name.casefold():
                 return queue, f"the voice menu chose queue {queue.name!r}"
     facts: dict[str, str] | None = None
     for queue in queues:
@@ -625,7 +625,7 @@ def enqueue(
         customer_id=customer_id,
     )
     if chosen is None:
-        log.info("no queue takes the work", tenant=tenant_id, channel=channel, conversation=conversation_id)
+        log.debug("no queue takes the work", tenant=tenant_id, channel=channel, conversation=conversation_id)
         return None
     queue, reason = chosen
     with routing(uow, routers, tenant_id) as held:
@@ -1099,14 +1099,18 @@ def overview(uow: UnitOfWork, routers: Routers, *, tenant_id: str) -> OverviewOu
         waited = (utc(assigned_at) - utc(enqueued_at)).total_seconds()
         levels[queue_id] = (within + (waited <= queue.service_level_seconds), total + 1)
     work: dict[str, list[str]] = {}
-    for item_id, agent_id in session.execute(
-        select(RoutingItem.id, RoutingItem.agent_id).where(
+    declined: dict[str, tuple[int, int]] = {}
+    for item_id, agent_id, queue_id, declines in session.execute(
+        select(RoutingItem.id, RoutingItem.agent_id, RoutingItem.queue_id, RoutingItem.declines).where(
             RoutingItem.tenant_id == tenant_id,
-            RoutingItem.state.in_(("offered", "assigned")),
+            RoutingItem.state.in_(OPEN_STATES),
         )
     ):
         if agent_id is not None:
             work.setdefault(agent_id, []).append(item_id)
+        if declines:
+            count, most = declined.get(queue_id, (0, 0))
+            declined[queue_id] = (count + 1, max(most, declines))
     return OverviewOut(
         at=at,
         queues=[
@@ -1116,6 +1120,8 @@ def overview(uow: UnitOfWork, routers: Routers, *, tenant_id: str) -> OverviewOu
                 waiting=stat.waiting,
                 offered=stat.offered,
                 oldest_wait_seconds=round(stat.oldest_wait_seconds, 3),
+                declined=declined.get(stat.queue_id, (0, 0))[0],
+                most_declines=declined.get(stat.queue_id, (0, 0))[1],
                 service_level=(
                     round(levels[stat.queue_id][0] / levels[stat.queue_id][1], 4)
                     if stat.queue_id in levels

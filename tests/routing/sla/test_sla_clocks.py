@@ -21,7 +21,7 @@ from cxstack.runtime import Runtime
 
 #: A Monday.
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-SLA_EVENTS = ("sla.warning", "sla.breached", "sla.met")
+SLA_EVENTS = ("sla.warned", "sla.breached", "sla.met")
 
 
 @pytest.fixture
@@ -163,13 +163,13 @@ async def test_an_unanswered_message_warns_then_breaches_once(
     await advance(runtime, clock, minutes=49)
     assert await sla_events(runtime) == []
     await advance(runtime, clock, minutes=1)
-    assert [event[0] for event in await sla_events(runtime)] == ["sla.warning"]
+    assert [event[0] for event in await sla_events(runtime)] == ["sla.warned"]
     assert (await clocks(api, conversation_id))["first_response"]["warned_at"] is not None
 
     await advance(runtime, clock, minutes=10)
     await advance(runtime, clock, minutes=30)
     events = await sla_events(runtime)
-    assert [event[0] for event in events] == ["sla.warning", "sla.breached"]
+    assert [event[0] for event in events] == ["sla.warned", "sla.breached"]
     breached = events[1][2]
     assert (breached["policy_id"], breached["metric"], breached["conversation_id"]) == (
         sla["id"],
@@ -183,7 +183,7 @@ async def test_an_unanswered_message_warns_then_breaches_once(
     # A late answer changes nothing: the clock stays breached, and nothing says it was met.
     await message(api, runtime, conversation_id, "outbound")
     assert (await clocks(api, conversation_id))["first_response"]["state"] == "breached"
-    assert [event[0] for event in await sla_events(runtime)] == ["sla.warning", "sla.breached"]
+    assert [event[0] for event in await sla_events(runtime)] == ["sla.warned", "sla.breached"]
 
 
 async def test_the_customers_reply_after_an_answer_starts_the_next_response_clock(

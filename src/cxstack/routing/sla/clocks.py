@@ -1,7 +1,7 @@
 """SLA clocks: each target of a conversation's policy measured in business time on durable timers.
 
 A running clock has a due time (its start plus the target, in the calendar's business time) and two
-timers: one publishing ``sla.warning`` when ``warn_before_seconds`` of business time are left, one
+timers: one publishing ``sla.warned`` when ``warn_before_seconds`` of business time are left, one
 publishing ``sla.breached`` at the due time. Pausing cancels the timers and keeps the business seconds
 counted so far; resuming computes a new due time from what is left and schedules them again. A clock met
 before its due time cancels its timers and publishes ``sla.met``. A timer fires once, in the transaction
@@ -30,7 +30,7 @@ from cxstack.routing.sla.schemas import (
     SlaBreached,
     SlaClockEvent,
     SlaMet,
-    SlaWarning,
+    SlaWarned,
 )
 from cxstack.routing.sla.service import calendar_snapshot
 
@@ -136,7 +136,7 @@ def _run(uow: UnitOfWork, clock: SlaClock, at: datetime) -> None:
             key=_timer_key(clock, "warning"),
             fire_at=_after(business, at, warn_in),
             subject=clock.conversation_id,
-            event=_payload(SlaWarning, clock, clock.due_at),
+            event=_payload(SlaWarned, clock, clock.due_at),
         )
 
 

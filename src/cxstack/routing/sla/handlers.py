@@ -12,7 +12,7 @@ its conversation and messages change, and records what the clocks' timers fire.
 - ``conversation.updated`` to status ``pending`` (waiting on the customer) pauses every live clock;
   leaving ``pending`` resumes them.
 - ``conversation.closed``: the resolution clock is met; a response clock still waiting is cancelled.
-- ``sla.warning`` and ``sla.breached`` (the clocks' own timers): noted on the clock.
+- ``sla.warned`` and ``sla.breached`` (the clocks' own timers): noted on the clock.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from cxstack.records.customers.service import get_customer
 from cxstack.routing.sla import clocks
 from cxstack.routing.sla.models import SlaConversation, SlaPolicy
 from cxstack.routing.sla.repository import SlaRepository
-from cxstack.routing.sla.schemas import SlaBreached, SlaWarning
+from cxstack.routing.sla.schemas import SlaBreached, SlaWarned
 from cxstack.routing.sla.service import match_policy
 
 SUBSCRIPTION = "routing.sla"
@@ -222,8 +222,8 @@ def _breached(uow: UnitOfWork, breached: SlaBreached, event: Event) -> None:
     clocks.record_breach(uow, tenant_id=event.tenant, clock_id=breached.clock_id, at=event.time)
 
 
-@HANDLERS.on(SlaWarning)
-def _warned(uow: UnitOfWork, warning: SlaWarning, event: Event) -> None:
+@HANDLERS.on(SlaWarned)
+def _warned(uow: UnitOfWork, warning: SlaWarned, event: Event) -> None:
     clocks.record_warning(uow, tenant_id=event.tenant, clock_id=warning.clock_id, at=event.time)
 
 

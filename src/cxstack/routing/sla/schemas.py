@@ -98,7 +98,7 @@ class PolicyFields(StrictModel):
         default=None,
         gt=0,
         le=MAX_TARGET_SECONDS,
-        description="Publish sla.warning when this many business seconds are left; below every target.",
+        description="Publish sla.warned when this many business seconds are left; below every target.",
     )
 
 
@@ -162,7 +162,7 @@ class SlaClockEvent(EventPayload):
     due_at: datetime
 
 
-class SlaWarning(SlaClockEvent, type="sla.warning"):
+class SlaWarned(SlaClockEvent, type="sla.warned"):
     """An SLA clock has its policy's ``warn_before_seconds`` of business time left before it breaches."""
 
 
@@ -177,4 +177,4 @@ class SlaMet(SlaClockEvent, type="sla.met"):
 
 
 #: The events this domain publishes.
-EVENT_TYPES: tuple[type[EventPayload], ...] = (SlaWarning, SlaBreached, SlaMet)
+EVENT_TYPES: tuple[type[EventPayload], ...] = (SlaWarned, SlaBreached, SlaMet)
