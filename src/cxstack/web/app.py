@@ -33,6 +33,7 @@ from cxstack.routing.api import sockets as routing_sockets
 from cxstack.routing.sla.api import router as sla_router
 from cxstack.runtime import Runtime
 from cxstack.web.correlation import CorrelationMiddleware
+from cxstack.web.direct import answer_directly
 from cxstack.web.docs import install_api_reference
 from cxstack.web.edge import guard_routes
 from cxstack.web.governance import router as governance_router
@@ -116,6 +117,7 @@ def create_app(
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
+    answer_directly(app)
     guard_routes(app, runtime.settings)
     install_openapi(app)
     return app

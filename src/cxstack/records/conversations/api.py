@@ -21,6 +21,7 @@ from cxstack.records.conversations.schemas import (
     Status,
 )
 from cxstack.web.auth import Caller, caller, runtime_of
+from cxstack.web.direct import direct
 from cxstack.web.responses import (
     JSON,
     body_schema,
@@ -37,6 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=200)]
 
 
 @router.post("/conversations", status_code=201, response_model=ConversationOut)
+@direct(ConversationCreate)
 async def create_conversation(request: Request, who: Who, data: ConversationCreate) -> Response:
     """Start a conversation with a customer on a channel."""
     return await write_together(

@@ -19,6 +19,7 @@ from cxstack.records.customers.schemas import (
     IdentityOut,
 )
 from cxstack.web.auth import Caller, caller
+from cxstack.web.direct import direct
 from cxstack.web.responses import query_params, query_schema, read, read_prepared, write, write_together
 
 router = APIRouter(prefix="/v1", tags=["customers"])
@@ -26,6 +27,7 @@ Who = Annotated[Caller, Depends(caller)]
 
 
 @router.post("/customers", status_code=201, response_model=CustomerOut)
+@direct(CustomerCreate)
 async def create_customer(request: Request, who: Who, data: CustomerCreate) -> Response:
     """Create a customer; its email, phone and any identities given resolve to it from now on."""
     return await write_together(
