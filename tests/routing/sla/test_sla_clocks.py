@@ -286,6 +286,35 @@ async def test_closing_meets_the_resolution_target_and_cancels_an_unanswered_res
     assert [(e[0], e[2]["metric"]) for e in await sla_events(runtime)] == [("sla.met", "resolution")]
 
 
+async def test_reopening_starts_a_new_resolution_clock_and_the_next_message_a_response_clock(
+    api: httpx.AsyncClient, runtime: Runtime, clock: FrozenClock
+) -> None:
+    await policy(api, first_response_seconds=3600, next_response_seconds=1800, resolution_seconds=7200)
+    urgent = await policy(api, name="Urgent", priority="urgent", resolution_seconds=600)
+    conversation_id = await conversation(api, runtime)
+    await message(api, runtime, conversation_id, "inbound")
+    await message(api, runtime, conversation_id, "outbound")
+    await set_status(api, runtime, conversation_id, "closed")
+    first_resolution = (await clocks(api, conversation_id))["resolution"]
+    assert first_resolution["state"] == "met"
+
+    await advance(runtime, clock, hours=1)
+    changed = await api.patch(f"/v1/conversations/{conversation_id}", json={"priority": "urgent"})
+    assert changed.status_code == 200, changed.text
+    await set_status(api, runtime, conversation_id, "open")
+    sla = (await api.get(f"/v1/conversations/{conversation_id}/sla")).json()
+    assert sla["policy_id"] == urgent["id"]
+    resolutions = [c for c in sla["clocks"] if c["metric"] == "resolution"]
+    assert [c["state"] for c in resolutions] == ["met", "running"]
+    assert resolutions[1]["business_seconds_left"] == 600
+
+    await message(api, runtime, conversation_id, "inbound")
+    assert "next_response" not in await clocks(api, conversation_id)  # the urgent policy has no such target
+    await advance(runtime, clock, minutes=11)
+    breached = [(e[0], e[2]["metric"]) for e in await sla_events(runtime) if e[0] == "sla.breached"]
+    assert breached == [("sla.breached", "resolution")]
+
+
 async def test_the_policy_is_matched_on_the_customers_tier_and_the_queue(
     api: httpx.AsyncClient, runtime: Runtime
 ) -> None:

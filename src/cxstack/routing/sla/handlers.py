@@ -12,6 +12,9 @@ its conversation and messages change, and records what the clocks' timers fire.
 - ``conversation.updated`` to status ``pending`` (waiting on the customer) pauses every live clock;
   leaving ``pending`` resumes them.
 - ``conversation.closed``: the resolution clock is met; a response clock still waiting is cancelled.
+- ``conversation.reopened``: the policy is matched again and a new resolution clock starts (the met one
+  stays as it was: each resolution is measured on its own); the customer's next message starts a
+  next-response clock.
 - ``sla.warned`` and ``sla.breached`` (the clocks' own timers): noted on the clock.
 """
 
@@ -209,12 +212,26 @@ def _closed(uow: UnitOfWork, closed: ConversationClosed, event: Event) -> None:
 
 @HANDLERS.on(ConversationReopened)
 def _reopened(uow: UnitOfWork, reopened: ConversationReopened, event: Event) -> None:
-    watched = SlaRepository(uow.session, event.tenant).conversation(reopened.conversation_id)
-    if watched is not None:
-        watched.closed = False
-        watched.waiting = reopened.status == WAITING_STATUS
-        # The customer's next message is answered under the next-response target.
-        watched.answered = watched.customer_wrote
+    repo = SlaRepository(uow.session, event.tenant)
+    watched = repo.conversation(reopened.conversation_id)
+    if watched is None:
+        return
+    watched.closed = False
+    watched.waiting = reopened.status == WAITING_STATUS
+    # The customer's next message is answered under the next-response target.
+    watched.answered = watched.customer_wrote
+    # What changed while it was closed (its priority, its queue) chooses the policy of the new clock.
+    _rematch(uow, event, reopened.conversation_id)
+    policy = repo.policy(watched.policy_id) if watched.policy_id is not None else None
+    if policy is not None:
+        clocks.start_clock(
+            uow,
+            policy=policy,
+            conversation_id=reopened.conversation_id,
+            metric="resolution",
+            at=event.time,
+            paused=watched.waiting,
+        )
 
 
 @HANDLERS.on(SlaBreached)
