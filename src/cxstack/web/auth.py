@@ -264,6 +264,17 @@ async def supervisor_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
     return who
 
 
+async def config_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    """The caller of a route that changes the tenant's channel configuration (or shows its secrets): a key
+    with the method's scope, or a signed-in admin; raises MissingRole (403) for an agent or a supervisor."""
+    if who.user is not None and who.user.role != "admin":
+        raise MissingRole(
+            f"the {who.user.role} role may not do this: the tenant's configuration is an admin's",
+            role=who.user.role,
+        )
+    return who
+
+
 async def signed_in(request: Request) -> Caller:
     """The caller of a route for signed-in people only (``/v1/auth/me``, sign-out): the session cookie,
     with the CSRF token for anything but reads; raises Unauthorized, SessionInvalid, CsrfInvalid."""
