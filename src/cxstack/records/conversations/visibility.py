@@ -3,7 +3,7 @@ a query: no team, one of their teams, or assigned to one of the people whose wor
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, func, literal, or_, select
 
 from cxstack.governance.staff.visibility import Visibility
 from cxstack.records.conversations.models import Conversation
@@ -25,5 +25,7 @@ def seen_by(visibility: Visibility, *, dialect: str) -> ColumnElement[bool]:
             .exists()
         )
     if visibility.assignees:
-        conditions.append(Conversation.assignee.in_(sorted(visibility.assignees)))
+        # Never NULL (an unassigned conversation), so that the condition can be negated.
+        assigned = Conversation.assignee.is_not(None)
+        conditions.append(and_(assigned, Conversation.assignee.in_(sorted(visibility.assignees))))
     return or_(*conditions)
