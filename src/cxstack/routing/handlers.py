@@ -1,5 +1,7 @@
 """Routing's subscription: every new conversation on every channel, and every queued call, becomes work to
-route; a closed conversation ends its work; offers time out and waits widen through durable timers."""
+route; a closed conversation ends its work; offers time out and waits widen through durable timers. Work
+queued, transferred or escalated to a queue becomes the work of that queue's teams (who of the tenant's
+people see the conversation follows from it)."""
 
 from __future__ import annotations
 
@@ -9,16 +11,21 @@ from cxstack.backbone.envelope import Event
 from cxstack.backbone.events import EventPayload
 from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import (
     ConversationClosed,
     ConversationCreated,
     ConversationReopened,
 )
 from cxstack.routing import service
+from cxstack.routing.models import RoutingQueue
 from cxstack.routing.schemas import (
     AgentConnectionLost,
     AgentPresenceChanged,
+    RoutingEscalated,
     RoutingOfferTimedOut,
+    RoutingQueued,
+    RoutingTransferred,
     RoutingWaitWidened,
 )
 
@@ -113,8 +120,33 @@ def register(
     def _gone(uow: UnitOfWork, lost: AgentConnectionLost, event: Event) -> None:
         service.connection_lost(uow, routers, tenant_id=event.tenant, user_id=lost.agent_id)
 
+    @handlers.on(RoutingQueued)
+    def _queued(uow: UnitOfWork, queued: RoutingQueued, event: Event) -> None:
+        _teams_of_queue(uow, event.tenant, queued.conversation_id, queued.queue_id)
+
+    @handlers.on(RoutingTransferred)
+    def _transferred(uow: UnitOfWork, moved: RoutingTransferred, event: Event) -> None:
+        if moved.to_queue_id is not None:
+            _teams_of_queue(uow, event.tenant, moved.conversation_id, moved.to_queue_id)
+
+    @handlers.on(RoutingEscalated)
+    def _escalated(uow: UnitOfWork, escalated: RoutingEscalated, event: Event) -> None:
+        if escalated.to_queue_id is not None:
+            _teams_of_queue(uow, event.tenant, escalated.conversation_id, escalated.to_queue_id)
+
     registry.add(
         SUBSCRIPTION,
         handlers,
         description="Routes new conversations and queued calls to agents; expires offers; ends work.",
+    )
+
+
+def _teams_of_queue(uow: UnitOfWork, tenant_id: str, conversation_id: str, queue_id: str) -> None:
+    """Make the conversation the work of the queue's teams (none: every team's); a queue since removed
+    leaves it as it is."""
+    queue = uow.session.get(RoutingQueue, queue_id)
+    if queue is None or queue.tenant_id != tenant_id:
+        return
+    conversations.set_teams(
+        uow, tenant_id=tenant_id, conversation_id=conversation_id, team_ids=list(queue.team_ids)
     )

@@ -29,6 +29,7 @@ from cxstack.governance.staff.sessions import (
     find_session_holder,
     record_session_use,
 )
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.governance.tenants.operators import authenticate_operator, record_operator_key_use
 from cxstack.governance.tenants.schemas import SCOPES, Scope
 from cxstack.governance.tenants.service import KeyHolder, record_api_key_use
@@ -76,6 +77,8 @@ class Person:
     role: str
     team_ids: tuple[str, ...]
     session_id: str
+    #: The conversations they see (None: all, an admin).
+    visibility: Visibility | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +92,11 @@ class Caller:
     actor: str | None = None
     #: The signed-in person, when the request came with the session cookie rather than a key.
     user: Person | None = None
+
+    def visibility(self) -> Visibility | None:
+        """The conversations the caller sees: None (all their scopes allow) for a key and an admin, else
+        what the signed-in person's role and teams let them see."""
+        return self.user.visibility if self.user is not None else None
 
     def context(self) -> Context:
         if self.actor is not None:
@@ -192,7 +200,11 @@ async def person_caller(connection: HTTPConnection, *, method: str, needed: Coll
         correlation_id=(current_correlation_id() or new_ulid())[:32],
         scopes=scopes,
         user=Person(
-            user_id=holder.user_id, role=holder.role, team_ids=holder.team_ids, session_id=holder.session_id
+            user_id=holder.user_id,
+            role=holder.role,
+            team_ids=holder.team_ids,
+            session_id=holder.session_id,
+            visibility=holder.visibility,
         ),
     )
 
@@ -247,6 +259,17 @@ async def supervisor_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
     if who.user is not None and who.user.role not in ("supervisor", "admin"):
         raise MissingRole(
             f"the {who.user.role} role may not do this: it needs a supervisor or an admin",
+            role=who.user.role,
+        )
+    return who
+
+
+async def config_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    """The caller of a route that changes the tenant's channel configuration (or shows its secrets): a key
+    with the method's scope, or a signed-in admin; raises MissingRole (403) for an agent or a supervisor."""
+    if who.user is not None and who.user.role != "admin":
+        raise MissingRole(
+            f"the {who.user.role} role may not do this: the tenant's configuration is an admin's",
             role=who.user.role,
         )
     return who

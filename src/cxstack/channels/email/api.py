@@ -27,12 +27,13 @@ from cxstack.channels.email.schemas import InboxCreate, InboxOut, ReceivedEmail
 from cxstack.governance.audit.service import record_audit
 from cxstack.kit.errors import DomainError, Forbidden
 from cxstack.kit.pagination import PageOut
-from cxstack.web.auth import Caller, caller, runtime_of
+from cxstack.web.auth import Caller, caller, config_caller, runtime_of
 from cxstack.web.responses import read, write
 
 router = APIRouter(prefix="/v1/channels/email", tags=["email"])
 hooks = APIRouter(prefix="/hooks/email", tags=["email webhooks"])
 Who = Annotated[Caller, Depends(caller)]
+Configuring = Annotated[Caller, Depends(config_caller)]
 
 #: Room for the form's other fields and multipart framing around ``body-mime``.
 FORM_OVERHEAD_BYTES = 64 * 1024
@@ -53,7 +54,7 @@ class SignatureRejected(Forbidden):
 
 
 @router.post("/inboxes", status_code=201, response_model=InboxOut)
-async def create_inbox(request: Request, who: Who, data: InboxCreate) -> Response:
+async def create_inbox(request: Request, who: Configuring, data: InboxCreate) -> Response:
     """Receive mail at an address: mail to it (or to ``local+anything@domain``) comes to this tenant."""
     return await write(
         request,
@@ -81,7 +82,7 @@ async def get_inbox(request: Request, who: Who, inbox_id: str) -> Response:
 
 
 @router.delete("/inboxes/{inbox_id}", status_code=204)
-async def delete_inbox(request: Request, who: Who, inbox_id: str) -> Response:
+async def delete_inbox(request: Request, who: Configuring, inbox_id: str) -> Response:
     return await write(
         request,
         who,

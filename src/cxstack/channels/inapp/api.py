@@ -32,7 +32,7 @@ from cxstack.channels.webchat.visitor_socket import VisitorSocket, open_visitor
 from cxstack.kit.errors import Forbidden, Unauthorized
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageCreate, MessageOut
-from cxstack.web.auth import Caller, caller, runtime_of
+from cxstack.web.auth import Caller, caller, config_caller, runtime_of
 from cxstack.web.responses import json_body, read, write
 
 router = APIRouter(prefix="/v1/channels/inapp", tags=["in-app"])
@@ -41,6 +41,7 @@ sockets = APIRouter(tags=["in-app (for your app)"])
 settings_routes(router, "inapp")
 JSON = "application/json"
 Who = Annotated[Caller, Depends(caller)]
+Configuring = Annotated[Caller, Depends(config_caller)]
 
 
 @router.get("/push", response_model=PushSettingsOut)
@@ -50,7 +51,7 @@ async def get_push_settings(request: Request, who: Who) -> Response:
 
 
 @router.put("/push", response_model=PushSettingsOut)
-async def put_push_settings(request: Request, who: Who, data: PushSettingsIn) -> Response:
+async def put_push_settings(request: Request, who: Configuring, data: PushSettingsIn) -> Response:
     """Set the tenant's FCM service account and APNs signing key (fields left out keep their value, null
     removes one): replies are then pushed to Android and web devices through FCM, to iOS devices through
     APNs. 422 names the field of a service account or key that does not parse."""

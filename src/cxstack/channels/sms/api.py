@@ -31,12 +31,13 @@ from cxstack.channels.twilio.webhooks import (
     signed_url,
 )
 from cxstack.kit.pagination import PageOut
-from cxstack.web.auth import Caller, caller, runtime_of
+from cxstack.web.auth import Caller, caller, config_caller, runtime_of
 from cxstack.web.responses import read, write
 
 router = APIRouter(prefix="/v1/channels/sms", tags=["sms"])
 hooks = APIRouter(prefix="/hooks/sms", tags=["sms webhooks"])
 Who = Annotated[Caller, Depends(caller)]
+Configuring = Annotated[Caller, Depends(config_caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 EMPTY_TWIML = b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
@@ -56,7 +57,7 @@ def _forget_routes(request: Request) -> None:
 
 
 @router.post("/numbers", status_code=201, response_model=NumberOut)
-async def register_number(request: Request, who: Who, data: NumberCreate) -> Response:
+async def register_number(request: Request, who: Configuring, data: NumberCreate) -> Response:
     """Register a number at its provider: its webhooks then reach this tenant, and SMS conversations
     send from it. The auth token is stored to check signatures and never returned."""
     response = await write(
@@ -86,7 +87,7 @@ async def get_number(request: Request, who: Who, number_id: str) -> Response:
 
 
 @router.delete("/numbers/{number_id}", status_code=204)
-async def remove_number(request: Request, who: Who, number_id: str) -> Response:
+async def remove_number(request: Request, who: Configuring, number_id: str) -> Response:
     """Remove a number: its webhooks are refused from then on."""
     response = await write(
         request,

@@ -48,12 +48,13 @@ from cxstack.config import VoiceSettings
 from cxstack.kit.errors import NotFound
 from cxstack.kit.files import FileStore
 from cxstack.kit.pagination import PageOut
-from cxstack.web.auth import Caller, caller, runtime_of
+from cxstack.web.auth import Caller, caller, config_caller, runtime_of
 from cxstack.web.responses import read, write
 
 router = APIRouter(prefix="/v1/channels/voice", tags=["voice"])
 hooks = APIRouter(prefix=f"/hooks/voice/{TwilioVoiceProvider.name}", tags=["voice webhooks"])
 Who = Annotated[Caller, Depends(caller)]
+Configuring = Annotated[Caller, Depends(config_caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 #: The media type of the instructions a call webhook is answered with.
 INSTRUCTIONS = "text/xml"
@@ -77,7 +78,7 @@ async def get_ivr(request: Request, who: Who) -> Response:
 
 
 @router.put("/ivr", response_model=IvrOut)
-async def set_ivr(request: Request, who: Who, data: IvrDefinition) -> Response:
+async def set_ivr(request: Request, who: Configuring, data: IvrDefinition) -> Response:
     """Set the phone menu: a greeting and options chosen by keypad digit or spoken keyword, each joining
     a queue (with a skill for routing) or taking a voicemail."""
     return await write(request, who, lambda uow: menus.set_ivr(uow, tenant_id=who.tenant_id, data=data))

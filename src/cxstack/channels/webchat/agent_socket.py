@@ -1,12 +1,24 @@
 """An agent's live-chat socket: every conversation event of the tenant, and replies, typing and receipts,
 speaking ``protocol``. The socket lives as long as its API key: it is checked again every
 ``KEY_RECHECK_SECONDS`` (and at once when this process sees the key revoked), and the socket is closed
-(``unauthorized``, 1008) when it no longer holds."""
+(``unauthorized``, 1008) when it no longer holds.
+
+A signed-in person's socket (their session cookie, checked again as a key is) carries only the events of
+the conversations they see (``cxstack.governance.staff.visibility``): whether they see each is read from
+the database as its events come, for the events that came meanwhile together, so that a conversation
+routed to their team, or assigned to them, shows from its next event on. Their frames about a conversation
+they do not see are answered as about one that does not exist."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 
+import structlog
 from starlette.websockets import WebSocket
 
 from cxstack.backbone.database import Database
@@ -27,6 +39,7 @@ from cxstack.channels.webchat.protocol import (
     message_json,
 )
 from cxstack.channels.webchat.service import ReceiptPost
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import DomainError, Unauthorized
 from cxstack.records.conversations import service as conversations
 from cxstack.records.conversations.schemas import MessageCreate
@@ -36,6 +49,24 @@ KEY_RECHECK_SECONDS = 5.0
 
 #: Checks an API key: returns (tenant id, API key id); raises DomainError when it is not valid.
 Authenticate = Callable[[str], Awaitable[tuple[str, str]]]
+
+log = structlog.get_logger("cxstack.webchat")
+
+
+@dataclass(frozen=True, slots=True)
+class SocketPerson:
+    """The signed-in person a socket's session cookie names, and the conversations they see (None: all)."""
+
+    tenant_id: str
+    user_id: str
+    visibility: Visibility | None
+
+
+#: Checks the session cookie a socket was opened with: returns its person; raises DomainError when it no
+#: longer signs anyone in.
+CheckSession = Callable[[], Awaitable[SocketPerson]]
+#: Event types whose subject is a conversation.
+_CONVERSATION_EVENTS = ("message.", "chat.", "conversation.")
 
 
 class AgentSocket(LiveSocket[ClientFrame]):
@@ -52,6 +83,7 @@ class AgentSocket(LiveSocket[ClientFrame]):
         authenticate: Authenticate,
         header_key: str | None,
         checks: conversations.DeliveryChecks | None = None,
+        session: CheckSession | None = None,
     ) -> None:
         super().__init__(socket, hub=hub, grammar=FRAMES)
         self.db = db
@@ -63,8 +95,68 @@ class AgentSocket(LiveSocket[ClientFrame]):
         #: The channels' recipient checks: a reply they will not deliver says so in its ack.
         self.checks = checks
         self.actor = ""
+        #: The session cookie's check, when a person opened the socket with it rather than with a key.
+        self.session = session
+        #: The conversations the socket's person sees (None: all).
+        self.visibility: Visibility | None = None
+        #: Events waiting for whether their conversation is seen, in the order they came.
+        self._waiting: deque[Event] = deque()
+        self._sorting: asyncio.Task[None] | None = None
 
     def show(self, event: Event) -> None:
+        if self.visibility is None and not self._waiting:
+            self._show(event)
+            return
+        self._waiting.append(event)
+        if self._sorting is None or self._sorting.done():
+            self._sorting = asyncio.get_running_loop().create_task(self._sort())
+
+    async def _sort(self) -> None:
+        """Show the waiting events of the conversations the person sees, in order; the others are dropped."""
+        while self._waiting:
+            batch = list(self._waiting)
+            self._waiting.clear()
+            visibility = self.visibility
+            subjects = sorted({e.subject for e in batch if e.type.startswith(_CONVERSATION_EVENTS)})
+            seen: set[str] | None = None
+            if visibility is not None and subjects and self.tenant_id is not None:
+                try:
+                    seen = await self.db.read(
+                        partial(
+                            conversations.seen_conversation_ids,
+                            tenant_id=self.tenant_id,
+                            conversation_ids=subjects,
+                            visibility=visibility,
+                        )
+                    )
+                except Exception as error:  # the database away: the client reads what it missed
+                    log.warning("agent socket could not sort events", error=repr(error))
+                    self.resync()
+                    continue
+            for event in batch:
+                if seen is None or not event.type.startswith(_CONVERSATION_EVENTS) or event.subject in seen:
+                    self._show(event)
+
+    async def _require_seen(self, conversation_id: str) -> None:
+        """Raises NotFound when the socket's person does not see the conversation."""
+        visibility = self.visibility
+        if visibility is not None and self.tenant_id is not None:
+            await self.db.read(
+                partial(
+                    conversations.require_seen,
+                    tenant_id=self.tenant_id,
+                    conversation_id=conversation_id,
+                    visibility=visibility,
+                )
+            )
+
+    async def closing(self) -> None:
+        if self._sorting is not None:
+            self._sorting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._sorting
+
+    def _show(self, event: Event) -> None:
         data = event.data
         kind = event.type
         if kind == "message.received" or kind == "message.sent":
@@ -98,6 +190,17 @@ class AgentSocket(LiveSocket[ClientFrame]):
             self.outbox.send({"type": "conversation", "event": kind[13:], "data": data})
 
     async def open(self) -> bool:
+        if self.session is not None:
+            try:
+                person = await self.session()
+            except DomainError as error:
+                self.end(error)
+                return False
+            self.actor = f"user:{person.user_id}"
+            self.visibility = person.visibility
+            self.watch_all(person.tenant_id)
+            self.welcome({"type": "welcome", "tenant_id": person.tenant_id, "user_id": person.user_id})
+            return True
         if self.key is None:
             first = await self.read_first(
                 lambda frame: isinstance(frame, Auth) and frame.api_key is not None,
@@ -123,7 +226,11 @@ class AgentSocket(LiveSocket[ClientFrame]):
         return True
 
     async def check_credential(self) -> None:
-        """Raises Unauthorized once the key is revoked, or no longer has the scopes the socket needs."""
+        """Raises Unauthorized once the key is revoked, or no longer has the scopes the socket needs (a
+        person's: once the session ended); a person's teams are read again."""
+        if self.session is not None:
+            self.visibility = (await self.session()).visibility
+            return
         assert self.key is not None
         await self.authenticate(self.key)
 
@@ -138,6 +245,12 @@ class AgentSocket(LiveSocket[ClientFrame]):
                 "unexpected_frame", f"a {frame.type} frame is not expected now", close=CLOSE_POLICY
             )
         conversation_id = frame.conversation_id
+        if conversation_id is not None:
+            try:
+                await self._require_seen(conversation_id)
+            except DomainError as error:
+                self.report(error, frame.client_id if isinstance(frame, Send) else None)
+                return
         if conversation_id is None:
             client_id = frame.client_id if isinstance(frame, Send) else None
             self.outbox.send(

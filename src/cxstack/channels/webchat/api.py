@@ -22,7 +22,7 @@ from starlette.responses import Response
 
 from cxstack.backbone.unit_of_work import Context
 from cxstack.channels.webchat import attachments, service
-from cxstack.channels.webchat.agent_socket import AgentSocket
+from cxstack.channels.webchat.agent_socket import AgentSocket, CheckSession, SocketPerson
 from cxstack.channels.webchat.hub import ChatHub
 from cxstack.channels.webchat.protocol import message_json
 from cxstack.channels.webchat.schemas import UploadOut, WebchatSettingsIn, WebchatSettingsOut
@@ -30,15 +30,26 @@ from cxstack.channels.webchat.service import LiveChannel, VisitorOut
 from cxstack.channels.webchat.visitor_socket import VisitorSocket, open_visitor
 from cxstack.kit.errors import DomainError, Forbidden, NotFound, Unauthorized, ValidationFailed
 from cxstack.kit.files import FileStore
+from cxstack.records.conversations import service as conversations
 from cxstack.records.files import service as file_records
 from cxstack.records.files.schemas import FileOut
-from cxstack.web.auth import Caller, caller, runtime_of, tenant_key
+from cxstack.web.auth import (
+    SESSION_COOKIE,
+    Caller,
+    caller,
+    config_caller,
+    has_key,
+    person_caller,
+    runtime_of,
+    tenant_key,
+)
 from cxstack.web.problems import problem
 from cxstack.web.responses import read, write
 
 router = APIRouter(prefix="/v1/channels/webchat", tags=["webchat"])
 widget = APIRouter(tags=["webchat widget"])
 Who = Annotated[Caller, Depends(caller)]
+Configuring = Annotated[Caller, Depends(config_caller)]
 
 #: The largest attachment a visitor may upload, in bytes.
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
@@ -69,14 +80,14 @@ def settings_routes(api: APIRouter, channel: LiveChannel) -> None:
     """Add ``GET`` and ``PUT /settings`` of ``channel`` to ``api``."""
 
     @api.get("/settings", response_model=WebchatSettingsOut)
-    async def get_settings(request: Request, who: Who) -> Response:
+    async def get_settings(request: Request, who: Configuring) -> Response:
         """The tenant's settings, with its public key and its identity-verification secret."""
         return await read(
             request, lambda session: service.get_settings(session, tenant_id=who.tenant_id, channel=channel)
         )
 
     @api.put("/settings", response_model=WebchatSettingsOut)
-    async def put_settings(request: Request, who: Who, data: WebchatSettingsIn) -> Response:
+    async def put_settings(request: Request, who: Configuring, data: WebchatSettingsIn) -> Response:
         """Create or change the settings (fields left out keep their value); honours Idempotency-Key."""
         response = await write(
             request,
@@ -349,7 +360,15 @@ async def download(
 @router.get("/conversations/{conversation_id}/files/{key}")
 async def agent_download(request: Request, who: Who, conversation_id: str, key: str) -> Response:
     """A file of the conversation by its id or its SHA-256 (hex); 404 when the conversation (of the
-    caller's tenant) holds no such file. ``/v1/files/{id}/content`` serves the same files."""
+    caller's tenant) holds no such file, or the signed-in person does not see the conversation.
+    ``/v1/files/{id}/content`` serves the same files."""
+    visibility = who.visibility()
+    if visibility is not None:
+        await runtime_of(request).db.read(
+            lambda session: conversations.require_seen(
+                session, tenant_id=who.tenant_id, conversation_id=conversation_id, visibility=visibility
+            )
+        )
     file = await runtime_of(request).db.read(
         lambda session: file_records.conversation_file(
             session, tenant_id=who.tenant_id, conversation_id=conversation_id, ref=key
@@ -388,7 +407,18 @@ def _bearer(connection: HTTPConnection) -> str | None:
 
 @widget.websocket("/ws/agent")
 async def agent_socket(websocket: WebSocket) -> None:
+    """An agent's socket: opened with a tenant API key (every conversation's events), or, with no key, by
+    a signed-in person's session cookie (the events of the conversations they see)."""
     runtime = runtime_of(websocket)
+    session: CheckSession | None = None
+    if not has_key(websocket) and SESSION_COOKIE in websocket.cookies:
+
+        async def check_session() -> SocketPerson:
+            who = await person_caller(websocket, method="GET", needed=("read", "write"))
+            assert who.user is not None
+            return SocketPerson(who.tenant_id, who.user.user_id, who.visibility())
+
+        session = check_session
 
     async def check(key: str) -> tuple[str, str]:
         try:
@@ -405,4 +435,5 @@ async def agent_socket(websocket: WebSocket) -> None:
         authenticate=check,
         header_key=_bearer(websocket),
         checks=runtime.services.delivery_checks,
+        session=session,
     ).run()

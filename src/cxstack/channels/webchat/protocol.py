@@ -27,7 +27,8 @@ Visitor socket ``/ws/webchat`` (and the in-app socket ``/ws/inapp``), client to 
 - ``{"type": "ping"}``: answered with ``pong``.
 
 Agent socket ``/ws/agent`` (tenant API key in ``Authorization: Bearer`` or a first ``{"type": "auth",
-"api_key"}`` frame): receives every conversation event of the tenant live, and sends
+"api_key"}`` frame; or, with no key, a signed-in person's session cookie, whose socket carries only the
+conversations they see): receives every conversation event of the tenant live, and sends
 ``{"type": "message", "conversation_id", "client_id", "body"}``, ``{"type": "typing", "conversation_id",
 "state"}`` and ``{"type": "delivered" | "read", "conversation_id", "message_id"}``. The key is checked
 again every few seconds (``agent_socket.KEY_RECHECK_SECONDS``), and at once when this process sees it

@@ -27,6 +27,7 @@ from cxstack.governance.staff.passwords import PasswordHash, digest_of_token, ne
 from cxstack.governance.staff.repository import StaffRepository
 from cxstack.governance.staff.schemas import SignedIn, UserPasswordChanged
 from cxstack.governance.staff.service import SUBJECT_USER, normalise_email, user_out
+from cxstack.governance.staff.visibility import Visibility, visibility_of
 from cxstack.governance.tenants.service import get_tenant_by_slug
 from cxstack.kit.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
 from cxstack.kit.ids import new_id
@@ -202,13 +203,15 @@ class SessionHolder:
     csrf_token: str
     last_seen_at: datetime
     expires_at: datetime
+    #: The conversations they see (None: all, an admin).
+    visibility: Visibility | None = None
 
 
 def find_session_holder(
     session: Session, *, token: str, now: datetime, policy: SessionPolicy
 ) -> SessionHolder | None:
     """Return the holder of a session that is valid now (not past its absolute end, used within the idle
-    lifetime, its user not disabled); None for any other token."""
+    lifetime, its user not disabled), with what they see; None for any other token."""
     row = session.execute(
         select(UserSession, User.role, User.disabled_at)
         .join(User, User.id == UserSession.user_id)
@@ -233,6 +236,9 @@ def find_session_holder(
         csrf_token=found.csrf_token,
         last_seen_at=found.last_seen_at,
         expires_at=found.expires_at,
+        visibility=visibility_of(
+            session, tenant_id=found.tenant_id, user_id=found.user_id, role=role, team_ids=team_ids
+        ),
     )
 
 

@@ -1108,6 +1108,11 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
+        sa.Column(
+            "team_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("message_count", sa.Integer(), nullable=False),
         sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),

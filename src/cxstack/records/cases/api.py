@@ -10,6 +10,7 @@ from starlette.responses import Response
 from cxstack.kit.pagination import PageOut
 from cxstack.records.cases import service
 from cxstack.records.cases.schemas import CaseCreate, CaseOut, CasePriority, CaseStatus, CaseUpdate
+from cxstack.records.conversations.api import require_seen
 from cxstack.web.auth import Caller, caller, runtime_of
 from cxstack.web.responses import read, write
 
@@ -17,9 +18,22 @@ router = APIRouter(prefix="/v1", tags=["cases"])
 Who = Annotated[Caller, Depends(caller)]
 
 
+async def _require_seen(request: Request, who: Caller, case_id: str) -> None:
+    """Raises NotFound when the caller is a signed-in person who does not see the case."""
+    visibility = who.visibility()
+    if visibility is not None:
+        await runtime_of(request).db.read(
+            lambda session: service.get_case(
+                session, tenant_id=who.tenant_id, case_id=case_id, visibility=visibility
+            )
+        )
+
+
 @router.post("/cases", status_code=201, response_model=CaseOut)
 async def create_case(request: Request, who: Who, data: CaseCreate) -> Response:
     """Open a case for a customer; 404 naming ``customer_id`` or ``conversation_id`` when one is unknown."""
+    if data.conversation_id is not None:
+        await require_seen(request, who, data.conversation_id)
     return await write(
         request,
         who,
@@ -59,6 +73,7 @@ async def list_cases(
             assignee=assignee,
             tag=tag,
             overdue=overdue,
+            visibility=who.visibility(),
         ),
     )
 
@@ -66,13 +81,19 @@ async def list_cases(
 @router.get("/cases/{case_id}", response_model=CaseOut)
 async def get_case(request: Request, who: Who, case_id: str) -> Response:
     return await read(
-        request, lambda session: service.get_case(session, tenant_id=who.tenant_id, case_id=case_id)
+        request,
+        lambda session: service.get_case(
+            session, tenant_id=who.tenant_id, case_id=case_id, visibility=who.visibility()
+        ),
     )
 
 
 @router.patch("/cases/{case_id}", response_model=CaseOut)
 async def update_case(request: Request, who: Who, case_id: str, data: CaseUpdate) -> Response:
     """Change the fields given; a status move the state machine refuses answers 409 naming both statuses."""
+    await _require_seen(request, who, case_id)
+    if data.conversation_id is not None:
+        await require_seen(request, who, data.conversation_id)
     return await write(
         request,
         who,
@@ -83,6 +104,7 @@ async def update_case(request: Request, who: Who, case_id: str, data: CaseUpdate
 @router.post("/cases/{case_id}/reopen", response_model=CaseOut)
 async def reopen_case(request: Request, who: Who, case_id: str) -> Response:
     """Move a solved or closed case back to open."""
+    await _require_seen(request, who, case_id)
     return await write(
         request,
         who,

@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, not_, select
+from sqlalchemy import ColumnElement, and_, not_, or_, select
 from sqlalchemy.orm import Session
 
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import NotFound
 from cxstack.kit.pagination import Page, paginate
 from cxstack.records.cases.models import Case
+from cxstack.records.conversations.models import Conversation
+from cxstack.records.conversations.visibility import seen_by
 from cxstack.records.tags.repository import tagged_target_ids
 
 #: Statuses in which a case no longer runs against its due time.
@@ -25,12 +28,29 @@ class CaseRepository:
     def find(self, case_id: str) -> Case | None:
         return self.session.scalar(select(Case).where(Case.tenant_id == self.tenant_id, Case.id == case_id))
 
-    def get(self, case_id: str) -> Case:
-        """Return the case; raises NotFound (also for another tenant's id)."""
-        case = self.find(case_id)
+    def get(self, case_id: str, *, visibility: Visibility | None = None) -> Case:
+        """Return the case; raises NotFound (also for another tenant's id, and for one ``visibility`` does
+        not see)."""
+        query = select(Case).where(Case.tenant_id == self.tenant_id, Case.id == case_id)
+        if visibility is not None:
+            query = query.where(self._seen_by(visibility))
+        case = self.session.scalar(query)
         if case is None:
             raise NotFound(f"case {case_id} does not exist", field="case_id")
         return case
+
+    def _seen_by(self, visibility: Visibility) -> ColumnElement[bool]:
+        """Cases ``visibility`` sees: those of no conversation, of a conversation it sees, or assigned to
+        one of its people."""
+        seen = select(Conversation.id).where(
+            Conversation.tenant_id == self.tenant_id,
+            seen_by(visibility, dialect=self.session.get_bind().dialect.name),
+        )
+        return or_(
+            Case.conversation_id.is_(None),
+            Case.conversation_id.in_(seen),
+            Case.assignee.in_(sorted(visibility.assignees)),
+        )
 
     def of_customer(self, customer_id: str, *, case_ids: Sequence[str] | None = None) -> list[Case]:
         """Return the customer's cases (only those among ``case_ids`` when given), oldest first."""
@@ -51,9 +71,13 @@ class CaseRepository:
         tag: str | None = None,
         overdue_at: datetime | None = None,
         not_overdue_at: datetime | None = None,
+        visibility: Visibility | None = None,
     ) -> Page[Case]:
-        """``overdue_at``: only cases due before it and not solved or closed; ``not_overdue_at``: the rest."""
+        """``overdue_at``: only cases due before it and not solved or closed; ``not_overdue_at``: the rest;
+        ``visibility``: only the cases it sees."""
         query = select(Case).where(Case.tenant_id == self.tenant_id)
+        if visibility is not None:
+            query = query.where(self._seen_by(visibility))
         if status is not None:
             query = query.where(Case.status == status)
         if priority is not None:

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.clock import utc
 from cxstack.kit.errors import Conflict, ValidationFailed
 from cxstack.kit.ids import new_id
@@ -265,9 +266,12 @@ def reopen_case(uow: UnitOfWork, *, tenant_id: str, case_id: str) -> CaseOut:
     return _out(uow.session, case)
 
 
-def get_case(session: Session, *, tenant_id: str, case_id: str) -> CaseOut:
-    """Return a case with its tags; raises NotFound."""
-    return _out(session, CaseRepository(session, tenant_id).get(case_id))
+def get_case(
+    session: Session, *, tenant_id: str, case_id: str, visibility: Visibility | None = None
+) -> CaseOut:
+    """Return a case with its tags; raises NotFound (also for a case ``visibility`` does not see: one of a
+    conversation it does not see, assigned to none of its people)."""
+    return _out(session, CaseRepository(session, tenant_id).get(case_id, visibility=visibility))
 
 
 def list_cases(
@@ -283,8 +287,10 @@ def list_cases(
     assignee: str | None = None,
     tag: str | None = None,
     overdue: bool | None = None,
+    visibility: Visibility | None = None,
 ) -> Page[CaseOut]:
-    """Return a page of cases, oldest first, filtered as asked; raises ValidationFailed for a bad tag.
+    """Return a page of cases, oldest first, filtered as asked, of those ``visibility`` (None: all) sees;
+    raises ValidationFailed for a bad tag.
 
     ``overdue=True`` keeps cases due before ``now`` that are not solved or closed; ``False`` the others.
     """
@@ -298,6 +304,7 @@ def list_cases(
         tag=tags.normalise_tag(tag) if tag is not None else None,
         overdue_at=now if overdue is True else None,
         not_overdue_at=now if overdue is False else None,
+        visibility=visibility,
     )
     names = tags.tag_names_of(
         session, tenant_id=tenant_id, target_type="case", target_ids=[case.id for case in page.items]

@@ -1,4 +1,7 @@
-"""``/v1/conversations``: conversations, their messages, closing and reopening."""
+"""``/v1/conversations``: conversations, their messages, closing and reopening.
+
+A signed-in agent or supervisor sees the conversations their role and teams let them see
+(``cxstack.governance.staff.visibility``); any other answers 404, as another tenant's does."""
 
 from __future__ import annotations
 
@@ -35,6 +38,18 @@ from cxstack.web.responses import (
 router = APIRouter(prefix="/v1", tags=["conversations"])
 Who = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
+
+
+async def require_seen(request: Request, who: Caller, conversation_id: str) -> None:
+    """Raises NotFound when the caller is a signed-in person who does not see the conversation (a key or
+    an admin: nothing is read here; the operation finds a missing conversation itself)."""
+    visibility = who.visibility()
+    if visibility is not None:
+        await runtime_of(request).db.read(
+            lambda session: service.require_seen(
+                session, tenant_id=who.tenant_id, conversation_id=conversation_id, visibility=visibility
+            )
+        )
 
 
 @router.post("/conversations", status_code=201, response_model=ConversationOut)
@@ -78,6 +93,7 @@ async def list_conversations(
             assignee=assignee,
             updated_after=updated_after,
             newest_first=order == "desc",
+            visibility=who.visibility(),
         ),
     )
 
@@ -87,7 +103,7 @@ async def get_conversation(request: Request, who: Who, conversation_id: str) -> 
     return await read_prepared(
         request,
         lambda rows: service.read_conversation(
-            rows, tenant_id=who.tenant_id, conversation_id=conversation_id
+            rows, tenant_id=who.tenant_id, conversation_id=conversation_id, visibility=who.visibility()
         ),
     )
 
@@ -97,6 +113,7 @@ async def update_conversation(
     request: Request, who: Who, conversation_id: str, data: ConversationUpdate
 ) -> Response:
     """Change the fields given: a new channel moves it, ``status`` closes or reopens it."""
+    await require_seen(request, who, conversation_id)
     return await write(
         request,
         who,
@@ -108,6 +125,7 @@ async def update_conversation(
 
 @router.post("/conversations/{conversation_id}/close", response_model=ConversationOut)
 async def close_conversation(request: Request, who: Who, conversation_id: str) -> Response:
+    await require_seen(request, who, conversation_id)
     return await write(
         request,
         who,
@@ -117,6 +135,7 @@ async def close_conversation(request: Request, who: Who, conversation_id: str) -
 
 @router.post("/conversations/{conversation_id}/reopen", response_model=ConversationOut)
 async def reopen_conversation(request: Request, who: Who, conversation_id: str) -> Response:
+    await require_seen(request, who, conversation_id)
     return await write(
         request,
         who,
@@ -138,6 +157,7 @@ async def post_message(request: Request, who: Who, conversation_id: str) -> Resp
     # The busiest route there is: its body is parsed in one pass, and the message written together with
     # those other callers post meanwhile.
     data = await json_body(request, MessageCreate)
+    await require_seen(request, who, conversation_id)
     checks = runtime_of(request).services.delivery_checks
     post = service.MessagePost(who.tenant_id, conversation_id, data, checks)
     if "idempotency-key" not in request.headers:
@@ -173,6 +193,11 @@ async def list_messages(
     return await read(
         request,
         lambda session: service.list_messages(
-            session, tenant_id=who.tenant_id, conversation_id=conversation_id, cursor=cursor, limit=limit
+            session,
+            tenant_id=who.tenant_id,
+            conversation_id=conversation_id,
+            cursor=cursor,
+            limit=limit,
+            visibility=who.visibility(),
         ),
     )

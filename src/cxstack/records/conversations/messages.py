@@ -12,12 +12,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import DomainError, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.kit.pagination import Page
 from cxstack.records.conversations import transitions
 from cxstack.records.conversations.delivery import DeliveryChecks
-from cxstack.records.conversations.repository import ConversationRepository
+from cxstack.records.conversations.repository import ConversationRepository, not_found
 from cxstack.records.conversations.schemas import (
     MAX_BODY_BYTES,
     Attachment,
@@ -407,10 +408,21 @@ def _new_message(
 
 
 def list_messages(
-    session: Session, *, tenant_id: str, conversation_id: str, cursor: str | None, limit: int
+    session: Session,
+    *,
+    tenant_id: str,
+    conversation_id: str,
+    cursor: str | None,
+    limit: int,
+    visibility: Visibility | None = None,
 ) -> Page[MessageOut]:
-    """Return a page of a conversation's messages, oldest first; raises NotFound, ValidationFailed."""
+    """Return a page of a conversation's messages, oldest first; raises NotFound (also for a conversation
+    ``visibility`` does not see), ValidationFailed."""
     repo = ConversationRepository(session, tenant_id)
-    repo.get(conversation_id)
+    conversation = repo.get(conversation_id)
+    if visibility is not None and not visibility.allows(
+        team_ids=conversation.team_ids, assignee=conversation.assignee
+    ):
+        raise not_found(conversation_id)
     page = repo.messages_page(conversation_id, cursor=cursor, limit=limit)
     return Page(items=[MessageOut.model_validate(m) for m in page.items], next_cursor=page.next_cursor)

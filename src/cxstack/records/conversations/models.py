@@ -32,6 +32,8 @@ class Conversation(TenantScoped, Base):
     assignee: Mapped[str | None] = mapped_column(String(80), index=True)
     priority: Mapped[str] = mapped_column(String(16))
     attributes: Mapped[dict[str, Any]]
+    #: The teams whose work it is (those of the queue routing put it in); empty: every team's.
+    team_ids: Mapped[list[str]] = mapped_column(default=list)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -11,9 +11,11 @@ from sqlalchemy import Integer, Table, TextClause, bindparam, insert, select, te
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.prepared import PreparedRead, Rows
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import NotFound
 from cxstack.kit.pagination import Page, paginate
 from cxstack.records.conversations.models import Conversation, Message
+from cxstack.records.conversations.visibility import seen_by
 
 #: Ids per statement when updating many rows (well under every driver's parameter limit).
 _CHUNK = 500
@@ -103,12 +105,22 @@ class ConversationReads:
         self.rows = rows
         self.tenant_id = tenant_id
 
-    def conversation(self, conversation_id: str) -> dict[str, Any]:
-        """Return the conversation's row (no ``tenant_id``); raises NotFound (also for another tenant's)."""
+    def conversation(self, conversation_id: str, *, visibility: Visibility | None = None) -> dict[str, Any]:
+        """Return the conversation's row (no ``tenant_id``); raises NotFound (also for another tenant's, and
+        for one ``visibility`` does not see)."""
         row = self.rows.first(_READ_CONVERSATION, tenant_id=self.tenant_id, conversation_id=conversation_id)
-        if row is None:
-            raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+        if row is None or (
+            visibility is not None
+            and not visibility.allows(team_ids=row["team_ids"], assignee=row["assignee"])
+        ):
+            raise not_found(conversation_id)
         return row
+
+
+def not_found(conversation_id: str) -> NotFound:
+    """The answer for a conversation that does not exist, is another tenant's, or is not the caller's to
+    see: the same for all three, so that none gives away that it exists."""
+    return NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
 
 
 class ConversationRepository:
@@ -139,8 +151,46 @@ class ConversationRepository:
         """Return the conversation; raises NotFound (also for another tenant's id)."""
         conversation = self.find(conversation_id, for_update=for_update)
         if conversation is None:
-            raise NotFound(f"conversation {conversation_id} does not exist", field="conversation_id")
+            raise not_found(conversation_id)
         return conversation
+
+    def _seen_by(self, visibility: Visibility) -> Any:
+        return seen_by(visibility, dialect=self.session.get_bind().dialect.name)
+
+    def seen_ids(self, conversation_ids: Sequence[str], visibility: Visibility) -> set[str]:
+        """Return the ids among ``conversation_ids`` of this tenant's conversations ``visibility`` sees."""
+        seen: set[str] = set()
+        for start in range(0, len(conversation_ids), _CHUNK):
+            chunk = list(conversation_ids[start : start + _CHUNK])
+            seen.update(
+                self.session.scalars(
+                    select(Conversation.id).where(
+                        Conversation.tenant_id == self.tenant_id,
+                        Conversation.id.in_(chunk),
+                        self._seen_by(visibility),
+                    )
+                )
+            )
+        return seen
+
+    def unseen_ids_of_customer(self, customer_id: str, visibility: Visibility) -> list[str]:
+        """Return the ids of the customer's conversations that ``visibility`` does not see, in order."""
+        query = select(Conversation.id).where(
+            Conversation.tenant_id == self.tenant_id,
+            Conversation.customer_id == customer_id,
+            ~self._seen_by(visibility),
+        )
+        return list(self.session.scalars(query.order_by(Conversation.id)))
+
+    def set_teams(self, conversation_id: str, team_ids: Sequence[str]) -> bool:
+        """Set the conversation's teams; return whether it exists."""
+        result = self.session.execute(
+            update(Conversation)
+            .where(Conversation.tenant_id == self.tenant_id, Conversation.id == conversation_id)
+            .values(team_ids=list(team_ids))
+            .execution_options(synchronize_session="fetch")
+        )
+        return bool(getattr(result, "rowcount", 0))
 
     def list_page(
         self,
@@ -153,8 +203,11 @@ class ConversationRepository:
         assignee: str | None = None,
         updated_after: datetime | None = None,
         descending: bool = False,
+        visibility: Visibility | None = None,
     ) -> Page[Conversation]:
         query = select(Conversation).where(Conversation.tenant_id == self.tenant_id)
+        if visibility is not None:
+            query = query.where(self._seen_by(visibility))
         if customer_id is not None:
             query = query.where(Conversation.customer_id == customer_id)
         if status is not None:

@@ -69,6 +69,8 @@ class ConversationOut(BaseModel):
     assignee: str | None
     priority: str
     attributes: dict[str, Any]
+    #: The teams whose work it is (the queue's routing put it in); empty: every team's.
+    team_ids: list[str] = Field(default_factory=list)
     message_count: int
     created_at: datetime
     updated_at: datetime

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.prepared import Document, Rows, session_rows
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.clock import utc
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
@@ -107,6 +108,7 @@ def create_conversations(
             "assignee": data.assignee,
             "priority": data.priority,
             "attributes": data.attributes,
+            "team_ids": [],
             "message_count": 0,
             "created_at": now,
             "updated_at": now,
@@ -135,18 +137,51 @@ def create_conversations(
     return outcomes
 
 
-def get_conversation(session: Session, *, tenant_id: str, conversation_id: str) -> ConversationOut:
-    """Return a conversation; raises NotFound (also for another tenant's)."""
+def get_conversation(
+    session: Session, *, tenant_id: str, conversation_id: str, visibility: Visibility | None = None
+) -> ConversationOut:
+    """Return a conversation; raises NotFound (also for another tenant's, and for one ``visibility`` does
+    not see)."""
     rows = session_rows(session)
     return ConversationOut.model_validate(
-        read_conversation(rows, tenant_id=tenant_id, conversation_id=conversation_id)
+        read_conversation(rows, tenant_id=tenant_id, conversation_id=conversation_id, visibility=visibility)
     )
 
 
-def read_conversation(rows: Rows, *, tenant_id: str, conversation_id: str) -> Document:
+def read_conversation(
+    rows: Rows, *, tenant_id: str, conversation_id: str, visibility: Visibility | None = None
+) -> Document:
     """Return a conversation as ``ConversationOut`` shows it, through prepared reads
-    (``Database.read_rows``); raises NotFound."""
-    return ConversationReads(rows, tenant_id).conversation(conversation_id)
+    (``Database.read_rows``); raises NotFound (also for one ``visibility`` does not see)."""
+    return ConversationReads(rows, tenant_id).conversation(conversation_id, visibility=visibility)
+
+
+def require_seen(
+    session: Session, *, tenant_id: str, conversation_id: str, visibility: Visibility | None
+) -> None:
+    """Raises NotFound unless the conversation exists and ``visibility`` (None: everything) sees it."""
+    get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id, visibility=visibility)
+
+
+def seen_conversation_ids(
+    session: Session, *, tenant_id: str, conversation_ids: Sequence[str], visibility: Visibility
+) -> set[str]:
+    """Return the ids among ``conversation_ids`` of the tenant's conversations ``visibility`` sees, in one
+    query per 500 ids."""
+    return ConversationRepository(session, tenant_id).seen_ids(conversation_ids, visibility)
+
+
+def unseen_conversation_ids(
+    session: Session, *, tenant_id: str, customer_id: str, visibility: Visibility
+) -> list[str]:
+    """Return the ids of the customer's conversations ``visibility`` does not see, in order."""
+    return ConversationRepository(session, tenant_id).unseen_ids_of_customer(customer_id, visibility)
+
+
+def set_teams(uow: UnitOfWork, *, tenant_id: str, conversation_id: str, team_ids: Sequence[str]) -> None:
+    """Make the conversation the work of ``team_ids`` (routing's queue's teams; empty: every team's), which
+    decides who of the tenant's agents and supervisors see it. A conversation that is gone is left alone."""
+    ConversationRepository(uow.session, tenant_id).set_teams(conversation_id, list(dict.fromkeys(team_ids)))
 
 
 def list_conversations(
@@ -161,8 +196,10 @@ def list_conversations(
     assignee: str | None = None,
     updated_after: datetime | None = None,
     newest_first: bool = False,
+    visibility: Visibility | None = None,
 ) -> Page[ConversationOut]:
-    """Return a page of conversations in creation order, filtered as asked; raises ValidationFailed."""
+    """Return a page of conversations in creation order, filtered as asked, of those ``visibility`` (None:
+    everything) sees; raises ValidationFailed."""
     page = ConversationRepository(session, tenant_id).list_page(
         cursor=cursor,
         limit=limit,
@@ -172,6 +209,7 @@ def list_conversations(
         assignee=assignee,
         updated_after=utc(updated_after) if updated_after is not None else None,
         descending=newest_first,
+        visibility=visibility,
     )
     return Page(items=[_out(c) for c in page.items], next_cursor=page.next_cursor)
 

@@ -13,7 +13,7 @@ from cxstack.records.conversations.schemas import Channel
 from cxstack.records.timeline import service
 from cxstack.records.timeline.schemas import TimelineEntryOut
 from cxstack.web.auth import Caller, caller
-from cxstack.web.responses import query_params, query_schema, read_prepared
+from cxstack.web.responses import query_params, query_schema, read, read_prepared
 
 router = APIRouter(prefix="/v1", tags=["timeline"])
 Who = Annotated[Caller, Depends(caller)]
@@ -36,8 +36,24 @@ class TimelineQuery(BaseModel):
     openapi_extra=query_schema(TimelineQuery),
 )
 async def customer_timeline(request: Request, who: Who, customer_id: str) -> Response:
-    """A customer's interactions on every channel, oldest first (``order=desc``: newest first)."""
+    """A customer's interactions on every channel, oldest first (``order=desc``: newest first); a
+    signed-in person sees no entry of a conversation they do not see."""
     query = query_params(request, TimelineQuery)
+    visibility = who.visibility()
+    if visibility is not None:  # a signed-in person: without the conversations they do not see
+        return await read(
+            request,
+            lambda session: service.customer_timeline(
+                session,
+                tenant_id=who.tenant_id,
+                customer_id=customer_id,
+                cursor=query.cursor,
+                limit=query.limit,
+                channel=query.channel,
+                newest_first=query.order == "desc",
+                visibility=visibility,
+            ),
+        )
     return await read_prepared(
         request,
         lambda rows: service.read_customer_timeline(

@@ -16,9 +16,11 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.prepared import Document, PreparedRead, Rows, session_rows
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import ValidationFailed
 from cxstack.kit.orm import UTCDateTime
 from cxstack.kit.pagination import MAX_PAGE_SIZE, Page
+from cxstack.records.conversations import service as conversations
 from cxstack.records.customers.service import require_customer
 from cxstack.records.timeline.models import TimelineEntry, TimelineMerge
 from cxstack.records.timeline.schemas import EntryFacts, TimelineEntryOut
@@ -422,11 +424,20 @@ def customer_timeline(
     limit: int,
     channel: str | None = None,
     newest_first: bool = False,
+    visibility: Visibility | None = None,
 ) -> Page[TimelineEntryOut]:
-    """Return a page of a customer's timeline in the order things happened (or the reverse).
+    """Return a page of a customer's timeline in the order things happened (or the reverse), without the
+    entries of conversations ``visibility`` (None: everything) does not see.
 
     Raises NotFound for an unknown customer, ValidationFailed for a bad cursor or limit.
     """
+    hidden: frozenset[str] = frozenset()
+    if visibility is not None:
+        hidden = frozenset(
+            conversations.unseen_conversation_ids(
+                session, tenant_id=tenant_id, customer_id=customer_id, visibility=visibility
+            )
+        )
     page = read_customer_timeline(
         session_rows(session),
         tenant_id=tenant_id,
@@ -435,6 +446,7 @@ def customer_timeline(
         limit=limit,
         channel=channel,
         newest_first=newest_first,
+        hidden=hidden,
     )
     return Page(
         items=[TimelineEntryOut.model_validate({**entry, "event_id": entry["id"]}) for entry in page.items],
@@ -451,23 +463,33 @@ def read_customer_timeline(
     limit: int,
     channel: str | None = None,
     newest_first: bool = False,
+    hidden: frozenset[str] = frozenset(),
 ) -> Page[Document]:
     """``customer_timeline`` through prepared reads (``Database.read_rows``), each entry as
-    ``TimelineEntryOut`` shows it."""
+    ``TimelineEntryOut`` shows it, without the entries of the conversations in ``hidden``."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
     at, seq = _decode_cursor(cursor) if cursor is not None else (None, None)
-    entries = rows.all(
-        _timeline_page(channel=channel is not None, after=cursor is not None, newest_first=newest_first),
-        tenant_id=tenant_id,
-        customer_id=customer_id,
-        channel=channel,
-        at=at,
-        seq=seq,
-        limit=limit + 1,
-    )
-    if not entries:  # an unknown customer has no entries either: only then is it worth asking
-        require_customer(rows, tenant_id=tenant_id, customer_id=customer_id)
+    entries: list[Document] = []
+    first = True
+    while True:
+        found = rows.all(
+            _timeline_page(channel=channel is not None, after=at is not None, newest_first=newest_first),
+            tenant_id=tenant_id,
+            customer_id=customer_id,
+            channel=channel,
+            at=at,
+            seq=seq,
+            limit=limit + 1,
+        )
+        if first and not found:  # an unknown customer has no entries either: only then is it worth asking
+            require_customer(rows, tenant_id=tenant_id, customer_id=customer_id)
+        first = False
+        entries += [entry for entry in found if entry["conversation_id"] not in hidden]
+        if len(found) <= limit or len(entries) > limit:
+            break
+        # Entries left out made the page short: read on from the last one read.
+        at, seq = found[-1]["occurred_at"], found[-1]["event_seq"]
     next_cursor = _encode_cursor(entries[limit - 1]) if len(entries) > limit else None
     items = entries[:limit]
     for entry in items:
