@@ -17,6 +17,7 @@ import pytest
 from tests.channels.webchat.conftest import LiveServer, connect, serving
 from tests.conftest import TenantKey
 from tests.governance.staff.people import Person, make_person, sign_in
+from tests.records.test_tenant_files import app_user, conversation_of, send, upload
 
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
@@ -313,3 +314,38 @@ async def test_only_an_admin_changes_the_channels_configuration(
         "/v1/channels/webchat/settings", json={"greeting": "Help"}, headers={"X-CSRF-Token": csrf}
     )
     assert answer.status_code == 200, answer.text
+
+
+async def test_the_sla_and_the_files_of_a_conversation_out_of_sight_answer_404(
+    server: LiveServer, runtime: Runtime, tenant: TenantKey
+) -> None:
+    desk = await set_up(server, runtime, tenant)
+    queue = await desk.api.post(
+        "/v1/routing/queues",
+        json={"name": "Team B app", "channels": ["inapp"], "team_ids": [desk.teams["B"]]},
+    )
+    assert queue.status_code == 201, queue.text
+    user = await app_user(desk.api, tenant, "user-7")
+    uploaded = await upload(desk.api, user, "invoice.pdf", b"%PDF-1.7 invoice", "application/pdf")
+    sent = await send(desk.api, user, "m1", [uploaded])
+    assert sent.status_code == 201, sent.text
+    in_app = await conversation_of(desk.api, user)
+    await _routed(desk.api, in_app, [desk.teams["B"]])
+    files = (await desk.api.get(f"/v1/conversations/{in_app}/files")).json()["data"]
+    file_id = files[0]["id"]
+
+    agent_a, _ = await _browser(server, desk.people["agent_a"])
+    agent_b, _ = await _browser(server, desk.people["agent_b"])
+    unknown_file = await agent_a.get("/v1/files/fil_nosuchfile")
+    for path in (f"/v1/files/{file_id}", f"/v1/files/{file_id}/content"):
+        hidden = await agent_a.get(path)
+        assert hidden.status_code == 404, hidden.text
+        assert hidden.json()["code"] == unknown_file.json()["code"]
+        assert hidden.json()["detail"] == f"file {file_id} does not exist"
+        assert (await agent_b.get(path)).status_code == 200
+    assert (await agent_b.get(f"/v1/files/{file_id}/content")).content == b"%PDF-1.7 invoice"
+    for path in (f"/v1/conversations/{in_app}/files", f"/v1/conversations/{desk.conversations['b']}/sla"):
+        assert (await agent_a.get(path)).status_code == 404, path
+    for path in (f"/v1/conversations/{in_app}/files", f"/v1/conversations/{desk.conversations['b']}/sla"):
+        assert (await agent_b.get(path)).status_code == 200, path
+    assert (await agent_a.get(f"/v1/conversations/{desk.conversations['a']}/sla")).status_code == 200

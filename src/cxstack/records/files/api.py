@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from starlette.responses import Response
 
 from cxstack.kit.pagination import PageOut
+from cxstack.records.conversations.api import require_seen
 from cxstack.records.files import service
 from cxstack.records.files.schemas import FileOut
 from cxstack.web.auth import Caller, caller, runtime_of
@@ -43,8 +44,12 @@ def file_response(
 async def get_file(request: Request, who: Who, file_id: str) -> Response:
     """A file of the tenant: name, content type, size, conversation, when, and ``url`` (its bytes); 404
     for an id that is not the tenant's file, whoever else may have one."""
+    visibility = who.visibility()
     return await read(
-        request, lambda session: service.get_file(session, tenant_id=who.tenant_id, file_id=file_id)
+        request,
+        lambda session: service.get_file(
+            session, tenant_id=who.tenant_id, file_id=file_id, visibility=visibility
+        ),
     )
 
 
@@ -56,8 +61,11 @@ async def get_file(request: Request, who: Who, file_id: str) -> Response:
 async def get_file_content(request: Request, who: Who, file_id: str) -> Response:
     """The file's bytes, with its stored Content-Type and its name in Content-Disposition; 404 as above."""
     runtime = runtime_of(request)
+    visibility = who.visibility()
     file = await runtime.db.read(
-        lambda session: service.get_file(session, tenant_id=who.tenant_id, file_id=file_id)
+        lambda session: service.get_file(
+            session, tenant_id=who.tenant_id, file_id=file_id, visibility=visibility
+        )
     )
     data = await asyncio.to_thread(runtime.services.files.get, file.sha256)
     return file_response(data, name=file.name, content_type=file.content_type)
@@ -72,6 +80,7 @@ async def list_conversation_files(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Response:
     """The conversation's files (attachments, raw emails, recordings), oldest first, one page at a time."""
+    await require_seen(request, who, conversation_id)
     return await read(
         request,
         lambda session: service.list_files(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import DomainError, NotFound
 from cxstack.kit.files import URL_PREFIX, StoredFile
 from cxstack.kit.ids import new_id
@@ -105,10 +106,19 @@ def add_files(
     return [FileOut(**row, url=content_url(file_id)) for file_id, row in zip(ids, rows, strict=True)]
 
 
-def get_file(session: Session, *, tenant_id: str, file_id: str) -> FileOut:
-    """Return the tenant's file; raises FileNotFound (the same for an unknown id and another tenant's)."""
+def get_file(
+    session: Session, *, tenant_id: str, file_id: str, visibility: Visibility | None = None
+) -> FileOut:
+    """Return the tenant's file; raises FileNotFound (the same for an unknown id, another tenant's, and
+    one sent in a conversation ``visibility`` does not see: None sees every conversation)."""
     row = FileRepository(session, tenant_id).find(file_id)
-    if row is None:
+    hidden = (
+        row is not None
+        and visibility is not None
+        and row.conversation_id is not None
+        and not ConversationRepository(session, tenant_id).seen_ids([row.conversation_id], visibility)
+    )
+    if row is None or hidden:
         raise FileNotFound(f"file {file_id} does not exist", field="file_id")
     return file_out(row)
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
 from starlette.responses import Response
 
 from cxstack.kit.pagination import PageOut
+from cxstack.records.conversations import service as conversations
 from cxstack.routing.sla import clocks, service
 from cxstack.routing.sla.schemas import (
     CalendarCreate,
@@ -123,11 +125,18 @@ async def delete_policy(request: Request, who: Admin, policy_id: str) -> Respons
 
 @router.get("/conversations/{conversation_id}/sla", response_model=ConversationSlaOut)
 async def conversation_sla(request: Request, who: Who, conversation_id: str) -> Response:
-    """The SLA clocks of a conversation: state, due time and business seconds left."""
+    """The SLA clocks of a conversation: state, due time and business seconds left; 404 for a conversation
+    the signed-in person does not see."""
     now = runtime_of(request).clock.now()
-    return await read(
-        request,
-        lambda session: clocks.conversation_sla(
+    visibility = who.visibility()
+
+    def sla_of(session: Session) -> ConversationSlaOut:
+        if visibility is not None:
+            conversations.require_seen(
+                session, tenant_id=who.tenant_id, conversation_id=conversation_id, visibility=visibility
+            )
+        return clocks.conversation_sla(
             session, tenant_id=who.tenant_id, conversation_id=conversation_id, now=now
-        ),
-    )
+        )
+
+    return await read(request, sla_of)
