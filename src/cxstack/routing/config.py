@@ -20,18 +20,11 @@ from cxstack.routing.held import (
     queue_config,
     routing,
 )
-from cxstack.routing.model import (
-    Presence,
-)
+from cxstack.routing.inbound import normalise_conditions
+from cxstack.routing.model import Presence
 from cxstack.routing.models import RoutingAgent, RoutingQueue
 from cxstack.routing.offers import make_offers
-from cxstack.routing.schemas import (
-    AgentOut,
-    AgentPresenceChanged,
-    AgentProfileIn,
-    QueueIn,
-    QueueOut,
-)
+from cxstack.routing.schemas import AgentOut, AgentPresenceChanged, AgentProfileIn, QueueIn, QueueOut
 
 # -- queues --------------------------------------------------------------------------------------------
 
@@ -65,7 +58,7 @@ def _queue_values(queue: RoutingQueue, data: QueueIn) -> RoutingQueue:
     queue.name = data.name
     queue.position = data.position
     queue.channels = list(dict.fromkeys(data.channels))
-    queue.conditions = dict(data.conditions)
+    queue.conditions = normalise_conditions(data.conditions)
     queue.escalation_queue_id = data.escalation_queue_id
     queue.priority = data.priority
     queue.skills = dict(data.skills)
