@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 from tests.channels.email.support import compose
 from tests.channels.sms.conftest import inbound_params, post_webhook, register_number
-from tests.conftest import TenantKey
 
 from cxstack.runtime import Runtime
 

@@ -33,6 +33,7 @@ class QueuedCall(Protocol):
     customer_id: str
     conversation_id: str
     queue: str
+    escalation_id: str | None
 
 
 def register(
@@ -84,6 +85,7 @@ def register(
             kind="call",
             call_id=queued.call_id,
             queue_name=queued.queue,
+            escalation_id=queued.escalation_id,
         )
 
     if call_queued is not None:

@@ -27,13 +27,7 @@ from cxstack.governance.staff.schemas import TeamOut
 from cxstack.governance.staff.service import list_teams
 from cxstack.kit.errors import Forbidden
 from cxstack.routing.engine import RoutingEngine
-from cxstack.routing.model import (
-    AgentConfig,
-    FallbackStep,
-    ItemState,
-    Presence,
-    QueueConfig,
-)
+from cxstack.routing.model import AgentConfig, FallbackStep, ItemState, Presence, QueueConfig
 from cxstack.routing.models import RoutingAgent, RoutingItem, RoutingQueue, RoutingVersion
 
 SOURCE = "cxstack/routing"

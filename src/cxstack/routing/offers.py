@@ -12,11 +12,7 @@ from sqlalchemy.orm import Session
 from cxstack.backbone.timers import schedule_timer
 from cxstack.kit.errors import NotFound
 from cxstack.routing.held import SOURCE, Routing
-from cxstack.routing.model import (
-    Offer,
-    Presence,
-    Requeued,
-)
+from cxstack.routing.model import Offer, Presence, Requeued
 from cxstack.routing.models import RoutingAgent, RoutingItem, RoutingQueue
 from cxstack.routing.schemas import (
     AgentPresenceChanged,

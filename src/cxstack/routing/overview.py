@@ -10,11 +10,7 @@ from sqlalchemy.orm import Session
 from cxstack.kit.clock import utc
 from cxstack.routing.held import OPEN_STATES, Routers, looking
 from cxstack.routing.models import RoutingItem, RoutingQueue
-from cxstack.routing.schemas import (
-    AgentNow,
-    OverviewOut,
-    QueueNow,
-)
+from cxstack.routing.schemas import AgentNow, OverviewOut, QueueNow
 
 
 def overview(session: Session, routers: Routers, *, tenant_id: str, at: datetime) -> OverviewOut:

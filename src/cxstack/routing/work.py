@@ -15,12 +15,9 @@ from cxstack.kit.pagination import Page, paginate
 from cxstack.records.conversations.schemas import ConversationUpdate
 from cxstack.records.conversations.service import get_conversation, update_conversation
 from cxstack.routing.config import agent_row, queue_row
-from cxstack.routing.held import OPEN_STATES, SOURCE, Acting, Routers, may_act_on_item, routing
+from cxstack.routing.held import OPEN_STATES, SOURCE, Acting, Routers, Routing, may_act_on_item, routing
 from cxstack.routing.inbound import choose_queue
-from cxstack.routing.model import (
-    Offer,
-    Presence,
-)
+from cxstack.routing.model import Offer, Presence
 from cxstack.routing.models import RoutingAgent, RoutingItem
 from cxstack.routing.offers import (
     event_base,
@@ -48,6 +45,10 @@ from cxstack.routing.schemas import (
 log = structlog.get_logger("cxstack.routing")
 
 
+#: The strategy an offer names when a call escalated from a chat goes first to the agent who had the chat.
+ESCALATED_FROM_CHAT = "escalated_from_chat"
+
+
 def enqueue(
     uow: UnitOfWork,
     routers: Routers,
@@ -59,9 +60,16 @@ def enqueue(
     kind: str = "conversation",
     call_id: str | None = None,
     queue_name: str | None = None,
+    escalation_id: str | None = None,
 ) -> ItemOut | None:
     """Route new work: put it in the queue that takes it (``routing.queued``) and offer it if an agent can
-    take it; return the item, or None when no queue takes the channel (nothing is routed)."""
+    take it; return the item, or None when no queue takes the channel (nothing is routed).
+
+    A call that continues a conversation whose work is open on another channel takes that work over (the
+    chat's item is completed, without wrap-up: ``routing.completed``). A call answering an escalation
+    (``escalation_id``) is offered first to the agent who had the conversation, when they are available
+    with room for a call (``routing.offered`` with strategy ``escalated_from_chat``); declined or expired,
+    it goes to another agent by the queue's strategy."""
     session = uow.session
     existing = session.scalar(
         select(RoutingItem).where(
@@ -70,7 +78,7 @@ def enqueue(
             RoutingItem.state.in_(OPEN_STATES),
         )
     )
-    if existing is not None:
+    if existing is not None and (kind != "call" or existing.kind == "call"):
         return ItemOut.model_validate(existing)
     chosen = choose_queue(
         session,
@@ -82,9 +90,20 @@ def enqueue(
     )
     if chosen is None:
         log.debug("no queue takes the work", tenant=tenant_id, channel=channel, conversation=conversation_id)
-        return None
+        return ItemOut.model_validate(existing) if existing is not None else None
     queue, reason = chosen
+    preferred: str | None = None
+    if escalation_id is not None:
+        preferred = (
+            existing.agent_id
+            if existing is not None and existing.state == "assigned"
+            else get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id).assignee
+        )
+        had = f"agent {preferred}'s" if preferred is not None else "the"
+        reason = f"{ESCALATED_FROM_CHAT}: the call continues {had} conversation; {reason}"
     with routing(uow, routers, tenant_id) as held:
+        if existing is not None:
+            _hand_over(held, existing)
         item = RoutingItem(
             id=new_id("wrk"),
             tenant_id=tenant_id,
@@ -120,8 +139,30 @@ def enqueue(
         )
         schedule_widenings(held, item, enqueued.widens_at)
         note_queue(uow, tenant_id, conversation_id, queue.id)
+        if preferred is not None:
+            first = held.engine.offer_to(
+                item.id, agent_id=preferred, now=held.now, strategy=ESCALATED_FROM_CHAT
+            )
+            if first is not None:
+                offer_item(held, item, first, timeout_s=queue.offer_timeout_seconds)
         make_offers(held)
         return ItemOut.model_validate(item)
+
+
+def _hand_over(held: Routing, item: RoutingItem) -> None:
+    """The conversation's open work on another channel ends as a call takes it over: completed without
+    wrap-up when assigned (the agent's room frees for the call), withdrawn otherwise."""
+    agent_id = item.agent_id
+    if item.state == "assigned":
+        held.engine.complete(item.id, now=held.now, wrap_up=False)
+        item.state = "completed"
+    else:
+        held.engine.cancel(item.id, now=held.now)
+        cancel_timer(held.uow, tenant_id=held.tenant_id, key=f"routing.offer.{item.id}")
+        item.state = "cancelled"
+    item.ended_at = held.at
+    item.offer_expires_at = None
+    publish_item_event(held, item, RoutingCompleted(**event_base(item), agent_id=agent_id, state=item.state))
 
 
 def note_queue(uow: UnitOfWork, tenant_id: str, conversation_id: str, queue_id: str) -> None:
