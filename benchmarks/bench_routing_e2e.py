@@ -32,7 +32,8 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.staff.service import create_user
 from cxstack.governance.tenants.models import Tenant
-from cxstack.routing import service as routing
+from cxstack.routing import config as routing
+from cxstack.routing.held import Routers
 from cxstack.routing.schemas import AgentProfileIn, QueueIn
 from cxstack.runtime import Runtime
 
@@ -56,7 +57,7 @@ def seed_agents(url: str, agents: int) -> list[str]:
     def seed(uow: UnitOfWork) -> list[str]:
         tenant_id = uow.session.scalar(select(Tenant.id).where(Tenant.slug == "benchmark"))
         assert tenant_id is not None
-        routers = routing.Routers()
+        routers = Routers()
         routing.create_queue(
             uow, routers, tenant_id=tenant_id, data=QueueIn(name="Chats", channels=["webchat"])
         )

@@ -51,7 +51,7 @@ from cxstack.records.tags import schemas as tag_schemas
 from cxstack.records.timeline import handlers as timeline_handlers
 from cxstack.routing import handlers as routing_handlers
 from cxstack.routing import schemas as routing_schemas
-from cxstack.routing.service import Routers
+from cxstack.routing.held import Routers
 from cxstack.routing.sla import handlers as sla_handlers
 from cxstack.routing.sla import schemas as sla_schemas
 

@@ -40,7 +40,7 @@ from cxstack.cli.main import app
 from cxstack.config import Settings
 from cxstack.governance.tenants.service import create_tenant, issue_api_key
 from cxstack.kit.files import local_file_store
-from cxstack.routing.service import Routers
+from cxstack.routing.held import Routers
 from cxstack.runtime import Runtime
 from cxstack.wiring import build_catalog, build_subscriptions
 

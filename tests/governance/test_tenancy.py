@@ -40,7 +40,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.kit.files import local_file_store
 from cxstack.records.customers.schemas import CustomerCreated
-from cxstack.routing.service import Routers
+from cxstack.routing.held import Routers
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 from cxstack.wiring import build_subscriptions

@@ -20,6 +20,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.staff.service import add_team_member, create_team
 from cxstack.kit.clock import FrozenClock
+from cxstack.routing.engine import RoutingEngine
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
@@ -512,3 +513,30 @@ async def test_people_act_on_routing_only_within_their_role_and_teams(
         assert overview.status_code == 403
     assert (await desk.item_of(conversation_id))["agent_id"] == desk.agents["bob"]
     assert (await desk.api.get(f"/v1/routing/agents/{desk.agents['bob']}")).json()["presence"] == "available"
+
+
+async def test_the_overview_is_a_read_that_counts_no_routing_version(
+    runtime: Runtime, tenant: TenantKey
+) -> None:
+    from cxstack.routing.models import RoutingVersion
+
+    desk = await make_desk(runtime, tenant, {"ann": {"skills": {"billing": 5}}}, SUPPORT)
+    conversation_id = await desk.chat("one@example.com")
+
+    def version(session: Any) -> int:
+        found: int = session.scalar(
+            select(RoutingVersion.version).where(RoutingVersion.tenant_id == tenant.tenant_id)
+        )
+        return found
+
+    before = await runtime.db.read(version)
+    for _ in range(3):
+        overview = (await desk.api.get("/v1/routing/overview")).json()
+        assert overview["queues"][0]["offered"] == 1
+        assert overview["agents"][0]["items"] == [(await desk.item_of(conversation_id))["id"]]
+    assert await runtime.db.read(version) == before
+    # A stale engine (another process changed routing) is rebuilt for the read, from what was committed.
+    runtime.services.routers.put(tenant.tenant_id, RoutingEngine(), before - 1)
+    overview = (await desk.api.get("/v1/routing/overview")).json()
+    assert overview["agents"][0]["load"] == {"webchat": 1}
+    assert await runtime.db.read(version) == before

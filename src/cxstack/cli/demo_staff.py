@@ -10,7 +10,8 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.staff import service
 from cxstack.governance.staff.passwords import PasswordHash, hash_password
 from cxstack.governance.staff.repository import StaffRepository
-from cxstack.routing import service as routing
+from cxstack.routing import config as routing
+from cxstack.routing.held import Routers
 from cxstack.routing.models import RoutingAgent
 from cxstack.routing.schemas import AgentProfileIn, QueueIn
 
@@ -95,7 +96,7 @@ DEMO_PROFILES = {
 def ensure_routing(uow: UnitOfWork, *, tenant_id: str, created: Counter[str]) -> None:
     """Create the demo queues and the agents' routing profiles that are missing (agents start offline:
     they go available when they sign in and say so)."""
-    routers = routing.Routers()
+    routers = Routers()
     repo = StaffRepository(uow.session, tenant_id)
     teams = {name: team.id for name in DEMO_TEAMS if (team := repo.team_by_name(name)) is not None}
     existing = {queue.name: queue.id for queue in routing.list_queues(uow.session, tenant_id=tenant_id)}

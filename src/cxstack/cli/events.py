@@ -49,7 +49,7 @@ from cxstack.governance.operations.service import retry_dead_letter
 from cxstack.governance.tenants.service import get_tenant_by_slug
 from cxstack.kit.files import local_file_store
 from cxstack.kit.pagination import MAX_PAGE_SIZE
-from cxstack.routing.service import Routers
+from cxstack.routing.held import Routers
 from cxstack.wiring import build_subscriptions
 
 T = TypeVar("T")

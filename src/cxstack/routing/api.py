@@ -3,14 +3,16 @@ supervisor's view of both."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from starlette.responses import Response
 
 from cxstack.kit.errors import DomainError
 from cxstack.kit.pagination import PageOut
-from cxstack.routing import live, service
+from cxstack.routing import config, held, live, work
+from cxstack.routing.overview import overview as routing_overview
 from cxstack.routing.schemas import (
     AgentOut,
     AgentProfileIn,
@@ -45,15 +47,15 @@ Who = Annotated[Caller, Depends(caller)]
 ItemState = Literal["waiting", "offered", "assigned", "completed", "cancelled"]
 
 
-def _routers(request: Request) -> service.Routers:
+def _routers(request: Request) -> held.Routers:
     return runtime_of(request).services.routers
 
 
-def _acting(who: Caller) -> service.Acting | None:
+def _acting(who: Caller) -> held.Acting | None:
     person = who.user
     if person is None:
         return None
-    return service.Acting(person.user_id, person.role, frozenset(person.team_ids))
+    return held.Acting(person.user_id, person.role, frozenset(person.team_ids))
 
 
 @router.post("/queues", status_code=201, response_model=QueueOut)
@@ -63,7 +65,7 @@ async def create_queue(request: Request, who: Admin, data: QueueIn) -> Response:
     return await write(
         request,
         who,
-        lambda uow: service.create_queue(uow, routers, tenant_id=who.tenant_id, data=data),
+        lambda uow: config.create_queue(uow, routers, tenant_id=who.tenant_id, data=data),
         status=201,
     )
 
@@ -73,14 +75,14 @@ async def list_queues(request: Request, who: Who) -> Response:
     """Every queue, in the order new work is matched against them."""
     return await read(
         request,
-        lambda session: QueueList(data=service.list_queues(session, tenant_id=who.tenant_id)),
+        lambda session: QueueList(data=config.list_queues(session, tenant_id=who.tenant_id)),
     )
 
 
 @router.get("/queues/{queue_id}", response_model=QueueOut)
 async def get_queue(request: Request, who: Who, queue_id: str) -> Response:
     return await read(
-        request, lambda session: service.get_queue(session, tenant_id=who.tenant_id, queue_id=queue_id)
+        request, lambda session: config.get_queue(session, tenant_id=who.tenant_id, queue_id=queue_id)
     )
 
 
@@ -91,7 +93,7 @@ async def update_queue(request: Request, who: Admin, queue_id: str, data: QueueI
     return await write(
         request,
         who,
-        lambda uow: service.update_queue(uow, routers, tenant_id=who.tenant_id, queue_id=queue_id, data=data),
+        lambda uow: config.update_queue(uow, routers, tenant_id=who.tenant_id, queue_id=queue_id, data=data),
     )
 
 
@@ -102,14 +104,14 @@ async def put_agent(request: Request, who: Admin, user_id: str, data: AgentProfi
     return await write(
         request,
         who,
-        lambda uow: service.put_agent(uow, routers, tenant_id=who.tenant_id, user_id=user_id, data=data),
+        lambda uow: config.put_agent(uow, routers, tenant_id=who.tenant_id, user_id=user_id, data=data),
     )
 
 
 @router.get("/agents/{user_id}", response_model=AgentOut)
 async def get_agent(request: Request, who: Who, user_id: str) -> Response:
     return await read(
-        request, lambda session: service.get_agent(session, tenant_id=who.tenant_id, user_id=user_id)
+        request, lambda session: config.get_agent(session, tenant_id=who.tenant_id, user_id=user_id)
     )
 
 
@@ -121,7 +123,7 @@ async def set_presence(request: Request, who: Who, user_id: str, data: PresenceI
     return await write(
         request,
         who,
-        lambda uow: service.set_presence(
+        lambda uow: config.set_presence(
             uow,
             routers,
             tenant_id=who.tenant_id,
@@ -148,7 +150,7 @@ async def list_items(
     """Work items, longest waiting first."""
     return await read(
         request,
-        lambda session: service.list_items(
+        lambda session: work.list_items(
             session,
             tenant_id=who.tenant_id,
             state=state,
@@ -164,36 +166,38 @@ async def list_items(
 @router.get("/items/{item_id}", response_model=ItemOut)
 async def get_item(request: Request, who: Who, item_id: str) -> Response:
     return await read(
-        request, lambda session: service.get_item(session, tenant_id=who.tenant_id, item_id=item_id)
+        request, lambda session: work.get_item(session, tenant_id=who.tenant_id, item_id=item_id)
     )
+
+
+async def _change_item(
+    request: Request, who: Caller, item_id: str, change: Callable[..., ItemOut], **arguments: Any
+) -> Response:
+    """Run ``change`` on one work item of the caller's tenant and answer with the item."""
+    routers = _routers(request)
+    return await write(
+        request,
+        who,
+        lambda uow: change(uow, routers, tenant_id=who.tenant_id, item_id=item_id, **arguments),
+    )
+
+
+def _answering(who: Caller, data: OfferAnswerIn) -> str:
+    return work.acting_agent(who.user.user_id if who.user else None, None, data.agent_id)
 
 
 @router.post("/items/{item_id}/accept", response_model=ItemOut)
 async def accept_offer(request: Request, who: Who, item_id: str, data: OfferAnswerIn) -> Response:
     """Take the work offered: the conversation becomes the agent's. 409 when it is not (or no longer)
     offered to them."""
-    agent_id = service.acting_agent(who.user.user_id if who.user else None, None, data.agent_id)
-    routers = _routers(request)
-    return await write(
-        request,
-        who,
-        lambda uow: service.accept_offer(
-            uow, routers, tenant_id=who.tenant_id, item_id=item_id, agent_id=agent_id
-        ),
-    )
+    return await _change_item(request, who, item_id, work.accept_offer, agent_id=_answering(who, data))
 
 
 @router.post("/items/{item_id}/decline", response_model=ItemOut)
 async def decline_offer(request: Request, who: Who, item_id: str, data: OfferAnswerIn) -> Response:
     """Turn the offer down: the work goes to another agent first."""
-    agent_id = service.acting_agent(who.user.user_id if who.user else None, None, data.agent_id)
-    routers = _routers(request)
-    return await write(
-        request,
-        who,
-        lambda uow: service.decline_offer(
-            uow, routers, tenant_id=who.tenant_id, item_id=item_id, agent_id=agent_id, note=data.note
-        ),
+    return await _change_item(
+        request, who, item_id, work.decline_offer, agent_id=_answering(who, data), note=data.note
     )
 
 
@@ -201,20 +205,15 @@ async def decline_offer(request: Request, who: Who, item_id: str, data: OfferAns
 async def transfer(request: Request, who: Who, item_id: str, data: TransferIn) -> Response:
     """Move the work to another queue or offer it to a named agent, with a note; the conversation and all
     its history go with it."""
-    routers = _routers(request)
-    return await write(
+    return await _change_item(
         request,
         who,
-        lambda uow: service.transfer(
-            uow,
-            routers,
-            tenant_id=who.tenant_id,
-            item_id=item_id,
-            to_queue_id=data.to_queue_id,
-            to_agent_id=data.to_agent_id,
-            note=data.note,
-            acting=_acting(who),
-        ),
+        item_id,
+        work.transfer,
+        to_queue_id=data.to_queue_id,
+        to_agent_id=data.to_agent_id,
+        note=data.note,
+        acting=_acting(who),
     )
 
 
@@ -222,28 +221,26 @@ async def transfer(request: Request, who: Who, item_id: str, data: TransferIn) -
 async def escalate(request: Request, who: Who, item_id: str, data: EscalateIn) -> Response:
     """Escalate the work with a reason: to a queue, to an agent (a supervisor), or to its queue's
     escalation queue (tier 1 to tier 2); the conversation and all its history go with it."""
-    routers = _routers(request)
-    return await write(
+    return await _change_item(
         request,
         who,
-        lambda uow: service.escalate(
-            uow,
-            routers,
-            tenant_id=who.tenant_id,
-            item_id=item_id,
-            reason=data.reason,
-            to_queue_id=data.to_queue_id,
-            to_agent_id=data.to_agent_id,
-            acting=_acting(who),
-        ),
+        item_id,
+        work.escalate,
+        reason=data.reason,
+        to_queue_id=data.to_queue_id,
+        to_agent_id=data.to_agent_id,
+        acting=_acting(who),
     )
 
 
 @router.get("/overview", response_model=OverviewOut)
 async def overview(request: Request, who: Supervisor) -> Response:
     """Queues (waiting, oldest wait, service level in the last hour) and agents (presence, load, work)."""
-    routers = _routers(request)
-    return await write(request, who, lambda uow: service.overview(uow, routers, tenant_id=who.tenant_id))
+    routers, clock = _routers(request), runtime_of(request).clock
+    return await read(
+        request,
+        lambda session: routing_overview(session, routers, tenant_id=who.tenant_id, at=clock.now()),
+    )
 
 
 async def _socket_owner(websocket: WebSocket) -> live.SocketOwner:

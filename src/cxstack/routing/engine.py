@@ -375,8 +375,9 @@ class RoutingEngine:
             self._reindex(agent)
         return requeued
 
-    def complete(self, item_id: str, *, now: float) -> Completed:
-        """The item is done: its capacity is freed, and its agent wraps up if the queue says so."""
+    def complete(self, item_id: str, *, now: float, wrap_up: bool = True) -> Completed:
+        """The item is done: its capacity is freed, and its agent wraps up if the queue says so (and
+        ``wrap_up``: not when the conversation goes on with them on another channel)."""
         item = self._item(item_id)
         if item.state is not ItemState.ASSIGNED or item.agent_id is None:
             raise Conflict(f"item {item_id} is not assigned", field="item_id")
@@ -388,7 +389,8 @@ class RoutingEngine:
             self._remember(item.customer_id, agent.config.id, now)
         wrap_until: float | None = None
         if (
-            queue is not None
+            wrap_up
+            and queue is not None
             and queue.wrap_up_seconds > 0
             and agent.presence
             in (
@@ -441,6 +443,19 @@ class RoutingEngine:
         item.state = ItemState.WAITING
         reason = Reason("transfer", (), 0, now - item.enqueued_at)
         return self._offer(item, agent, reason, now=now)
+
+    def offer_to(self, item_id: str, *, agent_id: str, now: float, strategy: str) -> Offer | None:
+        """Offer a waiting item to a named agent before the queue picks one (the agent who had the
+        conversation, ``strategy`` saying why), if they are available with room on its channel now; None
+        otherwise, and the item waits for the queue's own strategy. Declined or expired, the item goes to
+        another agent as any offer does. Raises NotFound for an unknown item."""
+        item = self._item(item_id)
+        agent = self._agents.get(agent_id)
+        if item.state is not ItemState.WAITING or agent is None or not self._can_take(agent, item.channel):
+            return None
+        self._bucket_of(item).waiting -= 1
+        item.version += 1
+        return self._offer(item, agent, Reason(strategy, (), 0, now - item.enqueued_at), now=now)
 
     # --- reading ----------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from cxstack.records.conversations.schemas import (
     ConversationCreated,
     ConversationReopened,
 )
-from cxstack.routing import service
+from cxstack.routing import config, held, work
 from cxstack.routing.models import RoutingQueue
 from cxstack.routing.schemas import (
     AgentConnectionLost,
@@ -40,11 +40,12 @@ class QueuedCall(Protocol):
     customer_id: str
     conversation_id: str
     queue: str
+    escalation_id: str | None
 
 
 def register(
     registry: SubscriptionRegistry,
-    routers: service.Routers,
+    routers: held.Routers,
     *,
     call_queued: type[EventPayload] | None = None,
 ) -> None:
@@ -57,7 +58,7 @@ def register(
         # A call is routed once its menu has chosen a queue (call.queued); work an agent started is theirs.
         if created.channel == "voice" or created.assignee is not None or created.status == "closed":
             return
-        service.enqueue(
+        work.enqueue(
             uow,
             routers,
             tenant_id=event.tenant,
@@ -70,7 +71,7 @@ def register(
     def _reopened(uow: UnitOfWork, reopened: ConversationReopened, event: Event) -> None:
         if reopened.channel == "voice":
             return
-        service.enqueue(
+        work.enqueue(
             uow,
             routers,
             tenant_id=event.tenant,
@@ -81,7 +82,7 @@ def register(
 
     def _call_queued(uow: UnitOfWork, payload: EventPayload, event: Event) -> None:
         queued = cast(QueuedCall, payload)
-        service.enqueue(
+        work.enqueue(
             uow,
             routers,
             tenant_id=event.tenant,
@@ -91,6 +92,7 @@ def register(
             kind="call",
             call_id=queued.call_id,
             queue_name=queued.queue,
+            escalation_id=queued.escalation_id,
         )
 
     if call_queued is not None:
@@ -98,27 +100,27 @@ def register(
 
     @handlers.on(ConversationClosed)
     def _closed(uow: UnitOfWork, closed: ConversationClosed, event: Event) -> None:
-        service.end_work(uow, routers, tenant_id=event.tenant, conversation_id=closed.conversation_id)
+        work.end_work(uow, routers, tenant_id=event.tenant, conversation_id=closed.conversation_id)
 
     @handlers.on(RoutingOfferTimedOut)
     def _timed_out(uow: UnitOfWork, timed_out: RoutingOfferTimedOut, event: Event) -> None:
-        service.expire_offer(
+        work.expire_offer(
             uow, routers, tenant_id=event.tenant, item_id=timed_out.item_id, offer=timed_out.offer
         )
 
     @handlers.on(RoutingWaitWidened)
     def _widened(uow: UnitOfWork, widened: RoutingWaitWidened, event: Event) -> None:
-        service.route_again(uow, routers, tenant_id=event.tenant, item_id=widened.item_id)
+        work.route_again(uow, routers, tenant_id=event.tenant, item_id=widened.item_id)
 
     @handlers.on(AgentPresenceChanged)
     def _presence(uow: UnitOfWork, changed: AgentPresenceChanged, event: Event) -> None:
         # Published by routing itself; the one from a wrap-up's timer ends the wrap-up.
         if changed.previous == "wrap_up" and changed.presence == "available":
-            service.end_wrap_up(uow, routers, tenant_id=event.tenant, user_id=changed.agent_id)
+            config.end_wrap_up(uow, routers, tenant_id=event.tenant, user_id=changed.agent_id)
 
     @handlers.on(AgentConnectionLost)
     def _gone(uow: UnitOfWork, lost: AgentConnectionLost, event: Event) -> None:
-        service.connection_lost(uow, routers, tenant_id=event.tenant, user_id=lost.agent_id)
+        config.connection_lost(uow, routers, tenant_id=event.tenant, user_id=lost.agent_id)
 
     @handlers.on(RoutingQueued)
     def _queued(uow: UnitOfWork, queued: RoutingQueued, event: Event) -> None:

@@ -35,7 +35,9 @@ from cxstack.backbone.live import LiveFeed, LiveSubscription
 from cxstack.backbone.timers import cancel_timer, schedule_timer
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.kit.errors import DomainError, Forbidden, ValidationFailed
-from cxstack.routing import service
+from cxstack.routing import config, held
+from cxstack.routing import work as routing_work
+from cxstack.routing.overview import overview as routing_overview
 from cxstack.routing.schemas import AgentConnectionLost
 
 log = structlog.get_logger("cxstack.routing.live")
@@ -87,7 +89,7 @@ class Plumbing:
 
     db: Database
     feed: LiveFeed
-    routers: service.Routers
+    routers: held.Routers
     away_after_s: float
 
 
@@ -101,7 +103,7 @@ async def agent_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plumbin
         if who.user_id is not None and websocket.query_params.get("agent_id") not in (None, agent_id):
             raise Forbidden("a person opens only their own routing socket", field="agent_id")
         agent = await db.read(
-            lambda session: service.get_agent(session, tenant_id=who.tenant_id, user_id=agent_id)
+            lambda session: config.get_agent(session, tenant_id=who.tenant_id, user_id=agent_id)
         )
     except DomainError as error:
         await refuse(websocket, error)
@@ -118,7 +120,9 @@ async def agent_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plumbin
     await db.write(partial(_cancel_away, tenant_id=tenant_id, agent_id=agent_id), context=who.context)
     try:
         items = await db.read(
-            lambda session: service.list_items(session, tenant_id=tenant_id, agent_id=agent_id, limit=200)
+            lambda session: routing_work.list_items(
+                session, tenant_id=tenant_id, agent_id=agent_id, limit=200
+            )
         )
         await _send(
             websocket,
@@ -218,14 +222,14 @@ async def _answer(websocket: WebSocket, who: SocketOwner, agent_id: str, plumbin
             if kind == "accept":
 
                 def work(uow: UnitOfWork, item_id: str = item_id) -> Any:
-                    return service.accept_offer(
+                    return routing_work.accept_offer(
                         uow, routers, tenant_id=tenant_id, item_id=item_id, agent_id=agent_id
                     )
 
             else:
 
                 def work(uow: UnitOfWork, item_id: str = item_id, note: str | None = note) -> Any:
-                    return service.decline_offer(
+                    return routing_work.decline_offer(
                         uow, routers, tenant_id=tenant_id, item_id=item_id, agent_id=agent_id, note=note
                     )
 
@@ -233,7 +237,7 @@ async def _answer(websocket: WebSocket, who: SocketOwner, agent_id: str, plumbin
             presence = str(frame["presence"])
 
             def work(uow: UnitOfWork, presence: str = presence) -> Any:
-                return service.set_presence(
+                return config.set_presence(
                     uow, routers, tenant_id=tenant_id, user_id=agent_id, presence=presence
                 )
 
@@ -269,8 +273,9 @@ async def overview_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plum
     await websocket.accept()
 
     async def send_overview() -> None:
-        view = await plumbing.db.write(
-            lambda uow: service.overview(uow, routers, tenant_id=who.tenant_id), context=who.context
+        clock = plumbing.db.clock
+        view = await plumbing.db.read(
+            lambda session: routing_overview(session, routers, tenant_id=who.tenant_id, at=clock.now())
         )
         await _send(websocket, {"type": "overview", **view.model_dump(mode="json")})
 

@@ -228,7 +228,8 @@ class QueueConfig:
 class Reason:
     """Why an agent was offered an item."""
 
-    strategy: str  # the queue's strategy, "sticky" when the last agent was found, "transfer" for transfers
+    strategy: str  # the queue's strategy, "sticky" when the last agent was found, "transfer" for transfers,
+    # "escalated_from_chat" for a call offered first to the agent who had the chat
     matched_skills: tuple[tuple[str, int], ...]  # the agent's proficiency on each skill required
     fallback_step: int  # 0: the queue's own requirements; n: after the n-th fallback step
     wait_seconds: float

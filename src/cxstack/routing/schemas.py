@@ -15,7 +15,7 @@ from cxstack.routing.model import MAX_PROFICIENCY, MIN_PROFICIENCY, Presence, St
 Channel = Literal["webchat", "email", "sms", "voice", "inapp"]
 CHANNELS: tuple[str, ...] = ("webchat", "email", "sms", "voice", "inapp")
 Proficiency = Annotated[int, Field(ge=MIN_PROFICIENCY, le=MAX_PROFICIENCY)]
-ConditionKey = Annotated[str, Field(pattern=r"^(conversation|customer)\.[A-Za-z0-9_.-]{1,100}$")]
+ConditionKey = Annotated[str, Field(min_length=1, max_length=120)]
 SkillName = Annotated[str, Field(min_length=1, max_length=60)]
 
 
@@ -181,8 +181,10 @@ class QueueIn(StrictModel):
         default_factory=dict,
         max_length=10,
         description=(
-            "Only new work whose conversation or customer has these attribute values: keys "
-            "``conversation.<attribute>`` or ``customer.<attribute>``."
+            "Only new work that meets all of these (inbound rules): ``inbox`` (the address an email was "
+            "sent to), ``number`` (the number texted or called, E.164), ``language`` (the conversation's, "
+            "else the customer's ``language`` attribute; ``es`` takes ``es-MX``), "
+            "``conversation.<attribute>`` or ``customer.<attribute>`` (that attribute's value)."
         ),
     )
     escalation_queue_id: str | None = Field(

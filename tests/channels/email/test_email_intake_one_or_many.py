@@ -205,7 +205,7 @@ def _state(session: Session, tenant_id: str, outcomes: list[ReceivedEmail | Doma
                 c.channel,
                 c.status,
                 c.subject,
-                sorted((k, name(v)) for k, v in c.attributes.items()),
+                sorted((k, v if k == "inbox" else name(v)) for k, v in c.attributes.items()),
                 [
                     (
                         m.direction,

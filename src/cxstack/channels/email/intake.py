@@ -143,6 +143,8 @@ class _Run:
     new_refs: dict[str, str] = field(default_factory=dict)
     new_conversations: dict[str, _NewConversation] = field(default_factory=dict)
     new_senders: dict[str, tuple[Context, str | None]] = field(default_factory=dict)
+    #: The addresses of the run's inboxes, by id.
+    inboxes: dict[str, str] = field(default_factory=dict)
 
     def view(self, thread_id: str) -> ThreadView:
         """Return a thread known to the database, following joins; raises NotFound."""
@@ -214,7 +216,7 @@ def _ingest_run(
     """Take in ``items`` together up to the first that joins threads; return how many were answered (that
     one not among them: it is taken in by the next run, once its threads are joined)."""
     run = _read_run(uow, tenant_id, items)
-    inboxes = run.repo.inboxes_among([request.inbox_id for _, _, request in items])
+    inboxes = run.inboxes = run.repo.inboxes_among([request.inbox_id for _, _, request in items])
     answered = len(items)
     for position, (index, context, request) in enumerate(items):
         parsed = request.parsed
@@ -372,7 +374,11 @@ def _write_planned(uow: UnitOfWork, run: _Run) -> None:
                 uow.acting_for(new.context),
                 tenant_id=tenant_id,
                 data=ConversationCreate(
-                    customer_id=customer_id, channel="email", subject=new.subject[:500] or None
+                    customer_id=customer_id,
+                    channel="email",
+                    subject=new.subject[:500] or None,
+                    # The inbox the mail was sent to, where routing's inbound rules find it.
+                    attributes={"inbox": run.inboxes[new.inbox_id]},
                 ),
             )
         new.conversation_id = conversation.id

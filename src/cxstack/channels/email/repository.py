@@ -53,7 +53,7 @@ _EMAILS_BY_MESSAGE_IDS = select(
     _EMAILS.c.tenant_id == bindparam("tenant_id"),
     _EMAILS.c.message_id.in_(bindparam("ids", expanding=True)),
 )
-_INBOXES_AMONG = select(_INBOXES.c.id).where(
+_INBOXES_AMONG = select(_INBOXES.c.id, _INBOXES.c.address).where(
     _INBOXES.c.tenant_id == bindparam("tenant_id"), _INBOXES.c.id.in_(bindparam("ids", expanding=True))
 )
 _REFS_WITH_THREADS = (
@@ -117,12 +117,12 @@ class EmailRepository:
         query = select(EmailInbox).where(EmailInbox.tenant_id == self.tenant_id)
         return paginate(self.session, query, id_column=EmailInbox.id, cursor=cursor, limit=limit)
 
-    def inboxes_among(self, inbox_ids: Sequence[str]) -> set[str]:
-        """Return which of ``inbox_ids`` are inboxes of the tenant (one query)."""
+    def inboxes_among(self, inbox_ids: Sequence[str]) -> dict[str, str]:
+        """Return those of ``inbox_ids`` that are inboxes of the tenant, with their addresses (one query)."""
         found = self.session.connection().execute(
             _INBOXES_AMONG, {"tenant_id": self.tenant_id, "ids": list(dict.fromkeys(inbox_ids))}
         )
-        return {inbox_id for (inbox_id,) in found}
+        return {inbox_id: address for inbox_id, address in found}
 
     # -- emails --
 

@@ -143,8 +143,10 @@ def _store(
     its HELP), record the receipts, then act on the keywords in the order they were sent."""
     session = uow.session
     first_context: dict[str, Context] = {}
+    first_number: dict[str, str] = {}
     for item in fresh:
         first_context.setdefault(item.request.sms.from_number, item.context)
+        first_number.setdefault(item.request.sms.from_number, item.request.route.number)
     phones = list(first_context)
     customer_of = customers.customers_by_phone(session, tenant_id=tenant_id, phones=phones)
     new_phones = [(first_context[phone], phone) for phone in phones if phone not in customer_of]
@@ -161,7 +163,10 @@ def _store(
             conversation_of[customer_id] = conversations.create_conversation(
                 uow.acting_for(first_context[phone]),
                 tenant_id=tenant_id,
-                data=ConversationCreate(customer_id=customer_id, channel="sms"),
+                # The number texted, where routing's inbound rules find it.
+                data=ConversationCreate(
+                    customer_id=customer_id, channel="sms", attributes={"number": first_number[phone]}
+                ),
             ).id
     posts: list[tuple[Context, conversations.MessagePost]] = []
     for item in fresh:

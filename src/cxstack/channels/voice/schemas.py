@@ -381,6 +381,9 @@ class CallQueued(CallEvent, type="call.queued"):
     skill: str | None
     #: What the menu collected: ``option``, ``digits``, ``speech``, ``confidence``.
     ivr: dict[str, Any]
+    #: The escalation the call answers, when it continues a conversation from another channel (routing
+    #: offers it first to the agent who had that conversation).
+    escalation_id: str | None = None
 
 
 class CallAnswered(CallEvent, type="call.answered"):

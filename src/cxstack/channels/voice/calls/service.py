@@ -164,7 +164,9 @@ def _customer_of(uow: UnitOfWork, *, tenant_id: str, phone: str) -> str:
         return customers.create_customer(uow, tenant_id=tenant_id, data=CustomerCreate(phone=phone)).id
 
 
-def conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> str:
+def conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str, number: str | None = None) -> str:
+    """Return the customer's conversation a call joins (a new voice one, with the tenant's ``number`` the
+    call reached as ``attributes.number`` for routing's inbound rules, when none is open)."""
     page = conversations.list_conversations(
         uow.session,
         tenant_id=tenant_id,
@@ -178,7 +180,11 @@ def conversation_of(uow: UnitOfWork, *, tenant_id: str, customer_id: str) -> str
     if on_voice or live:
         return (on_voice or live)[0].id
     created = conversations.create_conversation(
-        uow, tenant_id=tenant_id, data=ConversationCreate(customer_id=customer_id, channel="voice")
+        uow,
+        tenant_id=tenant_id,
+        data=ConversationCreate(
+            customer_id=customer_id, channel="voice", attributes={"number": number} if number else {}
+        ),
     )
     return created.id
 
@@ -204,7 +210,9 @@ def receive_call(
     if escalation is not None:
         conversation_id = escalation.conversation_id
     else:
-        conversation_id = conversation_of(uow, tenant_id=tenant_id, customer_id=customer_id)
+        conversation_id = conversation_of(
+            uow, tenant_id=tenant_id, customer_id=customer_id, number=route.number
+        )
     now = uow.clock.now()
     row = VoiceCall.new(
         at=now,

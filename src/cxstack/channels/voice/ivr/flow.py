@@ -40,7 +40,13 @@ def _queue_call(
     publish_call_event(
         uow,
         call,
-        CallQueued(**call_refs(call), queue=option.queue, skill=option.skill, ivr=call.ivr),
+        CallQueued(
+            **call_refs(call),
+            queue=option.queue,
+            skill=option.skill,
+            ivr=call.ivr,
+            escalation_id=call.escalation_id,
+        ),
     )
     return provider.enqueue(
         queue=option.queue,
