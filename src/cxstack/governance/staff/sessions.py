@@ -157,6 +157,15 @@ def record_sign_in(
             )
             return SignInOutcome("locked", locked_until=user.locked_until)
         return SignInOutcome("failed")
+    return open_session(uow, repo, user, policy=policy)
+
+
+def open_session(
+    uow: UnitOfWork, repo: StaffRepository, user: User, *, policy: SessionPolicy
+) -> SignInOutcome:
+    """Start a session for a user whose sign-in succeeded (by password or through the tenant's OIDC
+    provider): their failures and any lock are cleared, their ended sessions dropped."""
+    now = uow.clock.now()
     user.failed_sign_ins = 0
     user.locked_until = None
     repo.end_ended_sessions(user.id, now=now, idle=policy.idle)
