@@ -7,6 +7,7 @@ absolute end, and at once when its user is disabled or sets a new password.
 Sign-in runs in three steps so that the argon2 check (tens of milliseconds) holds no write transaction:
 ``find_sign_in`` reads the user, the caller checks the password off the event loop, and
 ``record_sign_in`` records the outcome (a new session, or one more failure, which may lock the account).
+A sign-in through the tenant's OIDC provider (``oidc``) opens its session with the same ``open_session``.
 """
 
 from __future__ import annotations
