@@ -102,7 +102,8 @@ class RoutingSettings(BaseModel):
 
 
 class AuthSettings(BaseModel):
-    """Staff sign-in (``CXSTACK_AUTH_*``): sessions, their cookie, lock-out and password reset links."""
+    """Staff sign-in (``CXSTACK_AUTH_*``): sessions, their cookie, lock-out, password reset links and the
+    requests to tenants' OIDC providers."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -122,11 +123,20 @@ class AuthSettings(BaseModel):
     lockout_minutes: int = Field(default=15, gt=0, description="How long a locked account stays locked.")
     public_url: str = Field(
         default="http://127.0.0.1:8000",
-        description="The URL people reach cxstack at; password reset links point there.",
+        description="The URL people reach cxstack at; password reset links point there, and OIDC providers "
+        "send people back to <public_url>/v1/auth/oidc/callback.",
     )
     mail_from: str = Field(
         default="cxstack <no-reply@localhost>",
         description="The sender of password reset mail (sent through CXSTACK_SMTP_RELAY_HOST).",
+    )
+    oidc_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="How long a request to a tenant's OIDC provider may take."
+    )
+    oidc_allow_http: bool = Field(
+        default=False,
+        description="Take OIDC providers at plain-HTTP addresses (a provider on a private network, a test "
+        "double); otherwise an issuer must be HTTPS.",
     )
 
 

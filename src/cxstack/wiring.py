@@ -34,6 +34,7 @@ from cxstack.channels.webchat.hub import ChatHub
 from cxstack.config import Settings
 from cxstack.governance.staff import handlers as staff_handlers
 from cxstack.governance.staff import schemas as staff_schemas
+from cxstack.governance.staff.oidc_client import OidcClient
 from cxstack.governance.staff.sessions import SessionPolicy
 from cxstack.governance.tenants import schemas as tenant_schemas
 from cxstack.governance.tenants.key_checks import KeyLookups, KeyUsage
@@ -78,6 +79,8 @@ class Services:
     session_policy: SessionPolicy
     #: Each tenant's routing engine in this process (rebuilt from the database when stale).
     routers: Routers
+    #: Requests to tenants' OIDC providers, with their discovery documents and keys kept a few minutes.
+    oidc: OidcClient
 
 
 def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: Clock) -> Services:
@@ -92,6 +95,9 @@ def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: C
         key_usage=KeyUsage(db, clock),
         session_policy=session_policy(settings),
         routers=Routers(),
+        oidc=OidcClient(
+            timeout_s=settings.auth.oidc_timeout_seconds, allow_http=settings.auth.oidc_allow_http
+        ),
     )
 
 

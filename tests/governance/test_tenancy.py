@@ -56,6 +56,10 @@ EXEMPT: dict[str, str] = {
     # Not reached with a tenant API key at all: the session cookie names the user, and so the tenant
     # (tests/governance/staff/test_sign_in.py shows a session reads its own tenant's records only).
     "/v1/auth/me": "shows the signed-in user of a session cookie, not a tenant key's records",
+    # Public redirects of the OIDC sign-in: no credentials, no records shown, only a Location
+    # (tests/governance/staff/test_oidc_sign_in.py shows each tenant's provider signs in its own people).
+    "/v1/auth/oidc/{tenant_slug}/start": "redirects a browser to the tenant's provider; shows no records",
+    "/v1/auth/oidc/callback": "takes a browser back from a provider; shows no records",
     # Not reached with a tenant API key at all: an operator key sees every tenant by design
     # (tests/governance/test_operator_api.py shows tenant keys are refused there).
     **{
@@ -426,6 +430,20 @@ async def seed_routing(client: httpx.AsyncClient, seeded: Seeded) -> None:
     assert chat.status_code == 201, chat.text
 
 
+async def seed_oidc(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    """The tenant's OIDC provider (written with PUT, one per tenant)."""
+    response = await client.put(
+        "/v1/auth/oidc/provider",
+        json={
+            "issuer": f"https://login.{seeded.slug}.example",
+            "client_id": f"cxstack-{seeded.slug}",
+            "client_secret": f"secret of {seeded.slug}",
+        },
+        headers=seeded.headers,
+    )
+    assert response.status_code == 200, response.text
+
+
 #: Bodies for creation routes whose valid input the schema alone cannot tell.
 BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
     ("post", "/v1/customers"): customer_body,
@@ -459,6 +477,7 @@ SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [
     seed_voice,
     seed_chat,
     seed_routing,
+    seed_oidc,
 ]
 
 

@@ -109,6 +109,15 @@ def test_security_schemes_say_which_credentials_each_route_takes(spec: dict[str,
     for path in public:
         assert paths[path]["post"]["security"] == [], path
     assert "423" in paths["/v1/auth/sign-in"]["post"]["responses"]
+    # So do the OIDC sign-in's redirects, which may also find the provider unreachable.
+    oidc = ("/v1/auth/oidc/{tenant_slug}/start", "/v1/auth/oidc/callback")
+    for path in oidc:
+        assert paths[path]["get"]["security"] == [], path
+        assert "502" in paths[path]["get"]["responses"], path
+    assert {"303", "423"} <= set(paths["/v1/auth/oidc/callback"]["get"]["responses"])
+    assert "302" in paths["/v1/auth/oidc/{tenant_slug}/start"]["get"]["responses"]
+    assert paths["/v1/auth/oidc/provider"]["put"]["security"][-1] == {"SessionCookie": [], "CsrfToken": []}
+    public += oidc
     assert paths["/v1/inapp/messages"]["post"]["security"] == [
         {"AppKey": [], "AppUserId": [], "AppUserHash": []}
     ]

@@ -37,6 +37,7 @@ from cxstack.web.direct import answer_directly
 from cxstack.web.docs import install_api_reference
 from cxstack.web.edge import guard_routes
 from cxstack.web.governance import router as governance_router
+from cxstack.web.oidc import router as oidc_router
 from cxstack.web.openapi import install_openapi
 from cxstack.web.operations import router as operations_router
 from cxstack.web.operator import router as operator_router
@@ -69,6 +70,7 @@ ROUTERS = (
     inapp_sockets_router,
     governance_router,
     sign_in_router,
+    oidc_router,
     staff_router,
     routing_router,
     routing_sockets,

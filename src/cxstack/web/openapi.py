@@ -5,13 +5,14 @@ described without asking:
 
 - Security: routes that depend on ``caller`` take the tenant's API key (``Authorization: Bearer`` or
   ``X-API-Key``) or a person's session cookie (``cxstack_session``, with ``X-CSRF-Token`` on writes);
-  ``/v1/auth/me`` and sign-out take the cookie alone; sign-in and password reset take nothing;
-  ``/v1/inapp/...`` takes the app's key and the signed-in user (``X-App-Key``, ``X-User-Id``,
-  ``X-User-Hash``); the SMS and voice webhooks are signed in ``X-Twilio-Signature``; the
+  ``/v1/auth/me`` and sign-out take the cookie alone; sign-in (by password or OIDC) and password reset
+  take nothing; ``/v1/inapp/...`` takes the app's key and the signed-in user (``X-App-Key``,
+  ``X-User-Id``, ``X-User-Hash``); the SMS and voice webhooks are signed in ``X-Twilio-Signature``; the
   email webhook signs its form (``timestamp``, ``token``, ``signature``).
 - Errors: the ``Problem`` schema (RFC 9457, ``application/problem+json``) under each status the route may
   answer with: 400, 404, 422 and 500 always; 401 and 403 where credentials are checked and on
-  ``/v1/auth/...`` (423 on sign-in); 409 for writes; 413 and 415 where a body is taken.
+  ``/v1/auth/...`` (423 on sign-in, 502 where an OIDC provider is asked); 409 for writes; 413 and 415
+  where a body is taken.
 - Bodies a route reads itself (webhook forms, uploads) as ``BODY_RULES`` in ``cxstack.web.edge`` declare.
 - Formats: ``cursor``, ``phone``, ``email``, ``tag`` on the parameters of those names.
 """
@@ -115,6 +116,7 @@ _TITLES = {
     423: "The account is locked after too many failed sign-ins (the problem says until when).",
     422: "A field, parameter or header is not valid (the problem names it).",
     500: "The server failed; the problem carries the correlation id the log has.",
+    502: "The tenant's sign-in provider could not be reached, or answered as OpenID Connect does not.",
 }
 
 _FORMATS = {"cursor": "cursor", "phone": "phone", "email": "email", "tag": "tag"}
@@ -153,8 +155,10 @@ def _statuses(route: APIRoute, method: str) -> list[int]:
         ("/hooks/", "/widget/", "/v1/auth/")
     ):
         statuses += [401, 403]
-    if route.path_format == "/v1/auth/sign-in":
+    if route.path_format in ("/v1/auth/sign-in", "/v1/auth/oidc/callback"):
         statuses.append(423)
+    if route.path_format in ("/v1/auth/oidc/{tenant_slug}/start", "/v1/auth/oidc/callback"):
+        statuses.append(502)
     if method != "get":
         statuses.append(409)
     if method in ("post", "put", "patch"):

@@ -1,4 +1,5 @@
-"""``/v1/auth``: people sign in with a password, get a session cookie, sign out, and reset a password.
+"""``/v1/auth``: people sign in with a password, get a session cookie, sign out, and reset a password
+(signing in through the tenant's OIDC provider is in ``web/oidc.py``).
 
 Sign-in answers 401 ``sign_in_failed`` alike for a wrong password, an unknown email and a disabled user.
 After ``CXSTACK_AUTH_LOCKOUT_ATTEMPTS`` failures in a row the account is locked for
@@ -33,6 +34,7 @@ from cxstack.governance.staff.sessions import (
     sign_out,
 )
 from cxstack.kit.ids import new_ulid
+from cxstack.runtime import Runtime
 from cxstack.web.auth import SESSION_COOKIE, Caller, runtime_of, session_of, signed_in
 from cxstack.web.correlation import current_correlation_id
 from cxstack.web.responses import JSON, dump
@@ -43,7 +45,8 @@ SignedInCaller = Annotated[Caller, Depends(signed_in)]
 PUBLIC: dict[str, Any] = {"security": []}
 
 
-def _anonymous() -> Context:
+def anonymous() -> Context:
+    """The context of a request nobody is signed in to yet."""
     return Context(
         correlation_id=(current_correlation_id() or new_ulid())[:32], actor="anonymous", source="cxstack/api"
     )
@@ -62,20 +65,25 @@ async def sign_in_route(request: Request, data: SignIn) -> Response:
     matched = await asyncio.to_thread(password_matches, candidate.password_hash, data.password)
     outcome = await runtime.db.write(
         partial(record_sign_in, candidate=candidate, password_matched=matched, policy=policy),
-        context=_anonymous(),
+        context=anonymous(),
     )
     session, token = outcome.raise_unless_signed_in()
     response = Response(dump(session), media_type=JSON)
+    set_session_cookie(response, token, runtime)
+    return response
+
+
+def set_session_cookie(response: Response, token: str, runtime: Runtime) -> None:
+    """Set the session cookie of a sign-in (by password or through the tenant's OIDC provider)."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
-        max_age=int(policy.absolute.total_seconds()),
+        max_age=int(runtime.services.session_policy.absolute.total_seconds()),
         path="/",
         secure=runtime.settings.auth.cookie_secure,
         httponly=True,
         samesite="lax",
     )
-    return response
 
 
 @router.post("/sign-out", status_code=204)
@@ -110,7 +118,7 @@ async def password_reset_route(request: Request, data: PasswordResetRequest) -> 
     """Mail a one-time reset link (valid for an hour) to the user the tenant's slug and email name. Always
     202, whether or not there is such a user."""
     await runtime_of(request).db.write(
-        partial(request_password_reset, tenant=data.tenant, email=data.email), context=_anonymous()
+        partial(request_password_reset, tenant=data.tenant, email=data.email), context=anonymous()
     )
     return Response(dump(Accepted()), status_code=202, media_type=JSON)
 
@@ -122,6 +130,6 @@ async def password_reset_confirm_route(request: Request, data: PasswordResetConf
     naming ``password`` for one that is too short."""
     hashed = await asyncio.to_thread(hash_password, data.password)
     await runtime_of(request).db.write(
-        partial(confirm_password_reset, token=data.token, password=hashed), context=_anonymous()
+        partial(confirm_password_reset, token=data.token, password=hashed), context=anonymous()
     )
     return Response(status_code=204)

@@ -1,7 +1,8 @@
-"""A tenant's people (users, with a role), its teams, their sign-in sessions and password reset tokens.
+"""A tenant's people (users, with a role), its teams, their sign-in sessions, password reset tokens, and
+the OpenID Connect provider they may sign in through with the sign-ins under way there.
 
-Secrets are never stored in the clear: passwords as argon2id hashes, session and reset tokens as SHA-256
-digests.
+Secrets of people are never stored in the clear: passwords as argon2id hashes, session and reset tokens
+and sign-in states as SHA-256 digests.
 """
 
 from __future__ import annotations
@@ -88,3 +89,45 @@ class PasswordReset(TenantScoped, Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+
+
+class OidcProvider(TenantScoped, Base):
+    """The tenant's OpenID Connect identity provider its people may sign in through (one per tenant)."""
+
+    __tablename__ = "oidc_providers"
+    __table_args__ = (UniqueConstraint("tenant_id", name="uq_oidc_providers_tenant"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: Exactly as the provider's ID tokens name it in ``iss``.
+    issuer: Mapped[str] = mapped_column(String(255))
+    client_id: Mapped[str] = mapped_column(String(255))
+    #: A server secret, stored as given (the provider needs it back as given); never answered by the API.
+    client_secret: Mapped[str] = mapped_column(String(500))
+    #: Space-separated, ``openid`` among them.
+    scopes: Mapped[str] = mapped_column(String(500))
+    #: Whether a person the provider vouches for and the tenant does not know becomes a new agent.
+    provision_users: Mapped[bool]
+    #: The ID token's claim that holds the person's email.
+    email_claim: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class OidcSignIn(TenantScoped, Base):
+    """A sign-in sent to the tenant's provider and not yet back: valid until ``expires_at``, once."""
+
+    __tablename__ = "oidc_sign_ins"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    #: SHA-256 of the ``state`` sent to the provider (the browser keeps the value in a cookie).
+    state_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    nonce: Mapped[str] = mapped_column(String(64))
+    #: The PKCE verifier, sent with the code; the provider got only its S256 challenge.
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    #: The provider the sign-in was sent to (a provider changed meanwhile fails it).
+    issuer: Mapped[str] = mapped_column(String(255))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    #: Where the person goes once signed in: a path of this site.
+    next_path: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime] = mapped_column(index=True)

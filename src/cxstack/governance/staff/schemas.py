@@ -177,3 +177,53 @@ class PasswordResetConfirm(StrictModel):
 
 class Accepted(BaseModel):
     status: Literal["accepted"] = "accepted"
+
+
+# -- signing in through an OpenID Connect provider ----------------------------------------------------
+
+
+class OidcProviderIn(StrictModel):
+    issuer: str = Field(
+        min_length=1,
+        max_length=255,
+        description="The provider's issuer URL, exactly as its ID tokens give it in iss (HTTPS); its "
+        "discovery document is at <issuer>/.well-known/openid-configuration.",
+        examples=["https://login.acme.example/realms/staff"],
+    )
+    client_id: str = Field(min_length=1, max_length=255, description="cxstack's client id at the provider.")
+    client_secret: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=500,
+        description="cxstack's client secret at the provider; required the first time, left out to keep the "
+        "one stored. Never shown again.",
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "email", "profile"],
+        min_length=1,
+        max_length=20,
+        description="The scopes asked for: openid among them.",
+    )
+    provision_users: bool = Field(
+        default=False,
+        description="Whether a person the provider vouches for whom the tenant does not know becomes a new "
+        "agent; otherwise only the tenant's enabled users, matched by email, sign in.",
+    )
+    email_claim: str = Field(
+        default="email", min_length=1, max_length=100, description="The ID token's claim holding the email."
+    )
+
+
+class OidcProviderOut(BaseModel):
+    """The tenant's OIDC provider, without its client secret."""
+
+    issuer: str
+    client_id: str
+    has_client_secret: bool = Field(description="Always true: the secret is stored and never shown.")
+    scopes: list[str]
+    provision_users: bool
+    email_claim: str
+    redirect_uri: str = Field(description="The redirect URI to register at the provider.")
+    sign_in_url: str = Field(description="Where a person's browser starts signing in through the provider.")
+    created_at: datetime
+    updated_at: datetime

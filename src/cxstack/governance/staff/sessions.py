@@ -7,6 +7,7 @@ absolute end, and at once when its user is disabled or sets a new password.
 Sign-in runs in three steps so that the argon2 check (tens of milliseconds) holds no write transaction:
 ``find_sign_in`` reads the user, the caller checks the password off the event loop, and
 ``record_sign_in`` records the outcome (a new session, or one more failure, which may lock the account).
+A sign-in through the tenant's OIDC provider (``oidc``) opens its session with the same ``open_session``.
 """
 
 from __future__ import annotations
@@ -158,6 +159,15 @@ def record_sign_in(
             )
             return SignInOutcome("locked", locked_until=user.locked_until)
         return SignInOutcome("failed")
+    return open_session(uow, repo, user, policy=policy)
+
+
+def open_session(
+    uow: UnitOfWork, repo: StaffRepository, user: User, *, policy: SessionPolicy
+) -> SignInOutcome:
+    """Start a session for a user whose sign-in succeeded (by password or through the tenant's OIDC
+    provider): their failures and any lock are cleared, their ended sessions dropped."""
+    now = uow.clock.now()
     user.failed_sign_ins = 0
     user.locked_until = None
     repo.end_ended_sessions(user.id, now=now, idle=policy.idle)

@@ -368,6 +368,43 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_notes_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "oidc_providers",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("issuer", sa.String(length=255), nullable=False),
+        sa.Column("client_id", sa.String(length=255), nullable=False),
+        sa.Column("client_secret", sa.String(length=500), nullable=False),
+        sa.Column("scopes", sa.String(length=500), nullable=False),
+        sa.Column("provision_users", sa.Boolean(), nullable=False),
+        sa.Column("email_claim", sa.String(length=100), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oidc_providers")),
+        sa.UniqueConstraint("tenant_id", name="uq_oidc_providers_tenant"),
+    )
+    with op.batch_alter_table("oidc_providers", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_oidc_providers_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "oidc_sign_ins",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("state_digest", sa.String(length=64), nullable=False),
+        sa.Column("nonce", sa.String(length=64), nullable=False),
+        sa.Column("code_verifier", sa.String(length=128), nullable=False),
+        sa.Column("issuer", sa.String(length=255), nullable=False),
+        sa.Column("redirect_uri", sa.String(length=500), nullable=False),
+        sa.Column("next_path", sa.String(length=2000), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_oidc_sign_ins")),
+        sa.UniqueConstraint("state_digest", name=op.f("uq_oidc_sign_ins_state_digest")),
+    )
+    with op.batch_alter_table("oidc_sign_ins", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_oidc_sign_ins_expires_at"), ["expires_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_oidc_sign_ins_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "operator_keys",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -1475,6 +1512,15 @@ def downgrade() -> None:
 
     op.drop_table("parked_deliveries")
     op.drop_table("operator_keys")
+    with op.batch_alter_table("oidc_sign_ins", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_oidc_sign_ins_tenant_id"))
+        batch_op.drop_index(batch_op.f("ix_oidc_sign_ins_expires_at"))
+
+    op.drop_table("oidc_sign_ins")
+    with op.batch_alter_table("oidc_providers", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_oidc_providers_tenant_id"))
+
+    op.drop_table("oidc_providers")
     with op.batch_alter_table("notes", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notes_tenant_id"))
         batch_op.drop_index("ix_notes_target")
