@@ -169,7 +169,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path = Path("./var")
-    log_level: str = "info"
+    #: How much ``serve``, ``worker`` and the other commands log (``cxstack.kit.logs``).
+    log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
     #: The event loop ``serve`` runs on. ``asyncio`` (the standard one) answers requests in the order they
     #: came; ``uvloop`` does about 8% more message intake, but when the server is saturated it reads new
     #: requests before it finishes those it has, so some wait far longer (a read's p99 at 64 connections:

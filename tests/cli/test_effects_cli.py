@@ -57,7 +57,7 @@ def test_dead_effects_are_listed_and_retried(database_url: str, monkeypatch: pyt
     cli = CliRunner()
     listed = cli.invoke(app, ["effects", "list", "--status", "dead", "--json"])
     assert listed.exit_code == 0, listed.output
-    [dead] = [orjson.loads(line) for line in listed.output.splitlines()]
+    [dead] = [orjson.loads(line) for line in listed.stdout.splitlines()]
     assert (dead["kind"], dead["key"], dead["attempts"]) == ("crm.sync", "cus_1", 1)
     assert dead["last_error"] == "crm unreachable"
     table = cli.invoke(app, ["effects", "list"])
@@ -136,7 +136,7 @@ def test_effects_list_fits_80_columns_and_shows_what_matters(
     asyncio.run(make_effects())
     cli = CliRunner()
     listed = cli.invoke(app, ["effects", "list", "--json"])
-    by_kind = {e["kind"]: e for e in (orjson.loads(line) for line in listed.output.splitlines())}
+    by_kind = {e["kind"]: e for e in (orjson.loads(line) for line in listed.stdout.splitlines())}
     assert {k: e["status"] for k, e in by_kind.items()} == {
         "sms.send": "dead",
         "email.send": "done",
