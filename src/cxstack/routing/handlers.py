@@ -5,6 +5,7 @@ people see the conversation follows from it)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, cast
 
 from cxstack.backbone.envelope import Event
@@ -17,7 +18,7 @@ from cxstack.records.conversations.schemas import (
     ConversationCreated,
     ConversationReopened,
 )
-from cxstack.routing import config, held, work
+from cxstack.routing import config, held, inbound, work
 from cxstack.routing.models import RoutingQueue
 from cxstack.routing.schemas import (
     AgentConnectionLost,
@@ -30,6 +31,12 @@ from cxstack.routing.schemas import (
 )
 
 SUBSCRIPTION = "routing.work"
+
+
+def _routed(created: ConversationCreated) -> bool:
+    """Whether a new conversation is work to route: a call is routed once its menu has chosen a queue
+    (call.queued); work an agent started is theirs; a conversation created closed is no work."""
+    return created.channel != "voice" and created.assignee is None and created.status != "closed"
 
 
 class QueuedCall(Protocol):
@@ -55,8 +62,7 @@ def register(
 
     @handlers.on(ConversationCreated)
     def _created(uow: UnitOfWork, created: ConversationCreated, event: Event) -> None:
-        # A call is routed once its menu has chosen a queue (call.queued); work an agent started is theirs.
-        if created.channel == "voice" or created.assignee is not None or created.status == "closed":
+        if not _routed(created):
             return
         work.enqueue(
             uow,
@@ -136,9 +142,27 @@ def register(
         if escalated.to_queue_id is not None:
             _teams_of_queue(uow, event.tenant, escalated.conversation_id, escalated.to_queue_id)
 
+    def route_together(units: Sequence[tuple[UnitOfWork, EventPayload, Event]]) -> None:
+        """The handlers on each event in turn, but the new conversations of a channel no queue of their
+        tenant takes passed over after one read of the tenant's queues for the whole batch."""
+        taken: dict[str, frozenset[str]] = {}
+        for uow, payload, event in units:
+            if isinstance(payload, ConversationCreated):
+                if not _routed(payload):
+                    continue
+                channels = taken.get(event.tenant)
+                if channels is None:
+                    channels = taken[event.tenant] = inbound.channels_taken(
+                        uow.session, tenant_id=event.tenant
+                    )
+                if payload.channel not in channels:
+                    continue
+            handlers.dispatch(uow, payload, event)
+
     registry.add(
         SUBSCRIPTION,
         handlers,
+        batch_handler=route_together,
         description="Routes new conversations and queued calls to agents; expires offers; ends work.",
     )
 

@@ -59,6 +59,14 @@ def normalise_conditions(conditions: Mapping[str, str]) -> dict[str, str]:
     return normalised
 
 
+def channels_taken(session: Session, *, tenant_id: str) -> frozenset[str]:
+    """The channels some queue of the tenant takes new work of (work of any other is not routed)."""
+    taken: set[str] = set()
+    for channels in session.scalars(select(RoutingQueue.channels).where(RoutingQueue.tenant_id == tenant_id)):
+        taken.update(channels)
+    return frozenset(taken)
+
+
 def choose_queue(
     session: Session,
     *,

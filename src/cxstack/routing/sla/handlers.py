@@ -20,7 +20,10 @@ its conversation and messages change, and records what the clocks' timers fire.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cxstack.backbone.envelope import Event
+from cxstack.backbone.events import EventPayload
 from cxstack.backbone.subscriptions import EventHandlers, SubscriptionRegistry
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.kit.errors import NotFound
@@ -54,8 +57,14 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _matching_policy(uow: UnitOfWork, tenant_id: str, conversation: ConversationOut) -> SlaPolicy | None:
-    """The policy a conversation falls under now (its priority, channel, queue and customer's tier)."""
+def _matching_policy(
+    uow: UnitOfWork,
+    tenant_id: str,
+    conversation: ConversationOut,
+    policies: Sequence[SlaPolicy] | None = None,
+) -> SlaPolicy | None:
+    """The policy a conversation falls under now (its priority, channel, queue and customer's tier), among
+    ``policies`` when given (the tenant's, read once)."""
     try:
         customer = get_customer(uow.session, tenant_id=tenant_id, customer_id=conversation.customer_id)
         tier = _text(customer.attributes.get("tier"))
@@ -70,21 +79,30 @@ def _matching_policy(uow: UnitOfWork, tenant_id: str, conversation: Conversation
             "queue_id": _text(conversation.attributes.get("queue_id")),
             "customer_tier": tier,
         },
+        policies=policies,
     )
 
 
 @HANDLERS.on(ConversationCreated)
 def _created(uow: UnitOfWork, created: ConversationCreated, event: Event) -> None:
-    repo = SlaRepository(uow.session, event.tenant)
-    if repo.conversation(created.conversation_id) is not None:
-        return
-    try:
-        conversation = get_conversation(
-            uow.session, tenant_id=event.tenant, conversation_id=created.conversation_id
-        )
-    except NotFound:
-        return
-    policy = _matching_policy(uow, event.tenant, conversation)
+    if SlaRepository(uow.session, event.tenant).conversation(created.conversation_id) is None:
+        _watch(uow, created, event, policies=None)
+
+
+def _watch(
+    uow: UnitOfWork, created: ConversationCreated, event: Event, *, policies: Sequence[SlaPolicy] | None
+) -> None:
+    """Watch a new conversation: its row, and its resolution clock under the policy it matches (among
+    ``policies`` when given; none: no policy, and nothing of the conversation needs reading)."""
+    policy: SlaPolicy | None = None
+    if policies is None or policies:
+        try:
+            conversation = get_conversation(
+                uow.session, tenant_id=event.tenant, conversation_id=created.conversation_id
+            )
+        except NotFound:
+            return
+        policy = _matching_policy(uow, event.tenant, conversation, policies)
     waiting = created.status == WAITING_STATUS
     uow.session.add(
         SlaConversation(
@@ -244,9 +262,39 @@ def _warned(uow: UnitOfWork, warning: SlaWarned, event: Event) -> None:
     clocks.record_warning(uow, tenant_id=event.tenant, clock_id=warning.clock_id, at=event.time)
 
 
+def track_together(units: Sequence[tuple[UnitOfWork, EventPayload, Event]]) -> None:
+    """The handlers on each event in turn, but a run of new conversations watched together: which of them
+    are watched already in one query, and the tenant's policies read once for the run (with none, the
+    conversations themselves are not read at all)."""
+    run: list[tuple[UnitOfWork, ConversationCreated, Event]] = []
+
+    def watch_run() -> None:
+        by_tenant: dict[str, list[tuple[UnitOfWork, ConversationCreated, Event]]] = {}
+        for unit in run:
+            by_tenant.setdefault(unit[2].tenant, []).append(unit)
+        for tenant_id, units_of_tenant in by_tenant.items():
+            repo = SlaRepository(units_of_tenant[0][0].session, tenant_id)
+            watched = repo.conversations_among([created.conversation_id for _, created, _ in units_of_tenant])
+            policies = repo.policies()
+            for uow, created, event in units_of_tenant:
+                if created.conversation_id not in watched:
+                    watched.add(created.conversation_id)
+                    _watch(uow, created, event, policies=policies)
+        run.clear()
+
+    for uow, payload, event in units:
+        if isinstance(payload, ConversationCreated):
+            run.append((uow, payload, event))
+            continue
+        watch_run()
+        HANDLERS.dispatch(uow, payload, event)
+    watch_run()
+
+
 def register(registry: SubscriptionRegistry) -> None:
     registry.add(
         SUBSCRIPTION,
         HANDLERS,
+        batch_handler=track_together,
         description="SLA clocks of conversations: started, paused, resumed and stopped on durable timers.",
     )

@@ -58,6 +58,19 @@ class SlaRepository:
             )
         )
 
+    def conversations_among(self, conversation_ids: Sequence[str]) -> set[str]:
+        """The ids among ``conversation_ids`` of conversations watched already."""
+        if not conversation_ids:
+            return set()
+        return set(
+            self.session.scalars(
+                select(SlaConversation.conversation_id).where(
+                    SlaConversation.tenant_id == self.tenant_id,
+                    SlaConversation.conversation_id.in_(conversation_ids),
+                )
+            )
+        )
+
     def clock(self, clock_id: str) -> SlaClock | None:
         return self.session.scalar(
             select(SlaClock).where(SlaClock.tenant_id == self.tenant_id, SlaClock.id == clock_id)

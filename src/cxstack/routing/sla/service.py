@@ -287,11 +287,18 @@ def list_policies(session: Session, *, tenant_id: str, cursor: str | None, limit
     return Page(items=[_policy_out(row) for row in page.items], next_cursor=page.next_cursor)
 
 
-def match_policy(session: Session, *, tenant_id: str, facts: dict[str, str | None]) -> SlaPolicy | None:
+def match_policy(
+    session: Session,
+    *,
+    tenant_id: str,
+    facts: dict[str, str | None],
+    policies: Sequence[SlaPolicy] | None = None,
+) -> SlaPolicy | None:
     """Return the most specific policy whose conditions all hold for ``facts`` (values of ``CONDITIONS``),
-    or None when none does."""
+    or None when none does; among ``policies`` when given (the tenant's, read once for many matches)."""
     best: tuple[tuple[int, ...], SlaPolicy] | None = None
-    for policy in SlaRepository(session, tenant_id).policies():
+    candidates = SlaRepository(session, tenant_id).policies() if policies is None else policies
+    for policy in candidates:
         conditions = _conditions(policy)
         if any(facts.get(name) != value for name, value in conditions.items()):
             continue
