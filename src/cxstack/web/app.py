@@ -1,4 +1,5 @@
-"""The FastAPI application: every layer's router under ``/v1``, problem+json errors, OpenAPI."""
+"""The FastAPI application: every layer's router under ``/v1``, problem+json errors, OpenAPI, and the
+workspace's pages under ``/app``."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ from cxstack.web.operator import router as operator_router
 from cxstack.web.problems import install_problem_handlers
 from cxstack.web.sign_in import router as sign_in_router
 from cxstack.web.staff import router as staff_router
+from cxstack.workspace.api import install_workspace_assets
+from cxstack.workspace.api import router as workspace_router
 
 #: In the order requests are matched against them: the busiest first.
 ROUTERS = (
@@ -76,6 +79,7 @@ ROUTERS = (
     routing_sockets,
     operator_router,
     sla_router,
+    workspace_router,
 )
 
 
@@ -114,6 +118,7 @@ def create_app(
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)
     install_api_reference(app)
+    install_workspace_assets(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> Response:

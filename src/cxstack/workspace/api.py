@@ -1,0 +1,98 @@
+"""The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant) and ``/app`` (the agent
+workspace: presence, load, offers arriving live and the work in hand).
+
+Pages are server-rendered; their live parts are ES modules (``static/``) that call the API and open the
+routing socket with the session cookie. A request to ``/app`` without a valid session goes (303) to the
+sign-in page, which sends the person back once signed in. Pages are not part of the API's OpenAPI
+document.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.staticfiles import StaticFiles
+
+from cxstack.governance.staff.oidc import safe_next
+from cxstack.kit.errors import Unauthorized
+from cxstack.web.auth import runtime_of, session_of
+from cxstack.workspace.assets import (
+    IMPORT_MAP,
+    MISSING_ASSETS,
+    NODE_MODULES,
+    PACKAGES,
+    PAGE_HEADERS,
+    STATIC,
+    STATIC_ROOT,
+    VENDOR_ROOT,
+    missing_packages,
+)
+from cxstack.workspace.pages import header_of, sign_in_options
+
+router = APIRouter(include_in_schema=False)
+HOME = "/app"
+SIGN_IN = "/app/sign-in"
+
+_templates = Environment(
+    loader=PackageLoader("cxstack.workspace", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _page(template: str, **values: Any) -> Response:
+    """Render a page with the import map and the workspace's headers; 503 with what to run when the
+    browser libraries are not installed."""
+    if missing_packages():
+        body = f"<!doctype html><html lang=en><title>cxstack</title><p>{MISSING_ASSETS}</p></html>"
+        return HTMLResponse(body, status_code=503, headers=PAGE_HEADERS)
+    html = _templates.get_template(template).render(import_map=IMPORT_MAP, static=STATIC_ROOT, **values)
+    return HTMLResponse(html, headers=PAGE_HEADERS)
+
+
+def _destination(next_path: str | None) -> str:
+    path = safe_next(next_path)
+    return HOME if path == "/" else path
+
+
+@router.get(SIGN_IN)
+async def sign_in_page(
+    request: Request,
+    tenant: Annotated[str | None, Query(max_length=63)] = None,
+    next: Annotated[str | None, Query(max_length=2000)] = None,
+) -> Response:
+    """The sign-in form (tenant, email, password); with ``?tenant=`` naming a tenant that signs in
+    through its OIDC provider, a link to sign in there too. Once signed in, the person goes to ``next``
+    (a path of this site; the workspace by default)."""
+    destination = _destination(next)
+    options = await runtime_of(request).db.read(
+        partial(sign_in_options, tenant=tenant, next_path=quote(destination, safe=""))
+    )
+    return _page("sign_in.html", options=options, destination=destination)
+
+
+@router.get(HOME)
+async def workspace_page(request: Request) -> Response:
+    """The agent workspace of the signed-in person; without a valid session, 303 to the sign-in page."""
+    try:
+        holder = await session_of(request)
+        header = await runtime_of(request).db.read(partial(header_of, holder=holder))
+    except Unauthorized:
+        query = urlencode({"next": request.url.path})
+        return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
+    return _page("workspace.html", header=header)
+
+
+def install_workspace_assets(app: FastAPI) -> None:
+    """Serve the workspace's own files under ``/app/static/`` and its browser libraries under
+    ``/assets/vendor/<package>/``."""
+    app.mount(STATIC_ROOT, StaticFiles(directory=STATIC), name="workspace-static")
+    for name in PACKAGES:
+        files = StaticFiles(directory=NODE_MODULES / name, check_dir=False)
+        app.mount(f"{VENDOR_ROOT}/{name}", files, name=f"vendor-{name}")
