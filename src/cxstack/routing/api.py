@@ -110,8 +110,14 @@ async def put_agent(request: Request, who: Admin, user_id: str, data: AgentProfi
 
 @router.get("/agents/{user_id}", response_model=AgentOut)
 async def get_agent(request: Request, who: Who, user_id: str) -> Response:
+    """A user's routing profile, with their presence and load (items in hand per channel, offers
+    included) as routing holds them now."""
+    routers, clock = _routers(request), runtime_of(request).clock
     return await read(
-        request, lambda session: config.get_agent(session, tenant_id=who.tenant_id, user_id=user_id)
+        request,
+        lambda session: config.get_agent(
+            session, tenant_id=who.tenant_id, user_id=user_id, routers=routers, at=clock.now()
+        ),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,6 +18,7 @@ from cxstack.routing.held import (
     Routers,
     agent_config,
     all_teams,
+    looking,
     may_act_on_agent,
     queue_config,
     routing,
@@ -183,8 +186,21 @@ def put_agent(
         return agent_out(agent, held.engine, held.now)
 
 
-def get_agent(session: Session, *, tenant_id: str, user_id: str) -> AgentOut:
-    return agent_out(agent_row(session, tenant_id, user_id))
+def get_agent(
+    session: Session,
+    *,
+    tenant_id: str,
+    user_id: str,
+    routers: Routers | None = None,
+    at: datetime | None = None,
+) -> AgentOut:
+    """Return an agent's routing profile; with ``routers`` and ``at``, their presence and load as routing
+    holds them then (else the stored presence and no load). Raises NotFound without a profile."""
+    row = agent_row(session, tenant_id, user_id)
+    if routers is None or at is None:
+        return agent_out(row)
+    with looking(session, routers, tenant_id, at) as engine:
+        return agent_out(row, engine, at.timestamp())
 
 
 def set_presence(
