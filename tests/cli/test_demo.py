@@ -95,6 +95,7 @@ def test_demo_seeds_once_and_its_printed_key_reads_the_seeded_record(
     assert "6 customers" in first
     assert "2 teams, 4 people" in first and "demo-password-not-secret" in first
     assert "morgan@demo.example" in first and "supervisor" in first
+    assert re.search(r"workspace +http://127\.0\.0\.1:\d+/app/sign-in\?tenant=demo\b", first), first
     preview_url = re.search(r"http://\S+/widget/v1/preview/(\S+)", first)
     assert preview_url is not None, first
 

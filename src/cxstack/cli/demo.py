@@ -754,6 +754,11 @@ def _summary(created: Counter[str]) -> str:
     return ", ".join(f"{created[name]} {name}" for name in _SUMMARY_ORDER if created[name])
 
 
+def workspace_url(*, host: str, port: int) -> str:
+    """The agent workspace's sign-in page for the demo tenant, on the demo's server."""
+    return f"http://{_reachable(host)}:{port}/app/sign-in?tenant={DEMO_TENANT_SLUG}"
+
+
 def _reachable(host: str) -> str:
     """The host to name in a URL for a server listening on ``host`` (all interfaces: this machine)."""
     if host in ("", "0.0.0.0"):
@@ -948,6 +953,7 @@ def _print_guide(report: SeedReport, settings: Settings, *, host: str, port: int
     )
     for person in DEMO_STAFF:
         console.print(f"            {person.email:<22}{person.role:<11}{', '.join(person.teams)}")
+    console.print(f"  workspace {workspace_url(host=host, port=port)}")
     if report.key_revoked:
         console.print("  [red]the demo key was revoked in this database; start over with a new one[/red]")
     if report.created:
