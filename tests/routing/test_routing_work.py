@@ -121,6 +121,10 @@ async def test_a_new_chat_is_offered_to_the_most_skilled_agent_and_accepting_mak
     conversation_id = await desk.chat("one@example.com")
     item = await desk.item_of(conversation_id)
     assert item["state"] == "offered" and item["agent_id"] == desk.agents["ann"]
+    # The offer counts in her load as routing holds it; bob has none.
+    ann = (await desk.api.get(f"/v1/routing/agents/{desk.agents['ann']}")).json()
+    assert ann["load"] == {"webchat": 1} and ann["presence"] == "available"
+    assert (await desk.api.get(f"/v1/routing/agents/{desk.agents['bob']}")).json()["load"] == {}
     [queued] = await desk.events("routing.queued")
     assert queued["conversation_id"] == conversation_id and "Support" in queued["reason"]
     [offered] = await desk.events("routing.offered")
