@@ -56,6 +56,8 @@ async def signed_in_tab(browser: Any, server: LiveServer, desk: Desk) -> Tab:
     await page.get_by_label("Password").fill(desk.agent.password)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"{server.url}/app")
+    # Live: what is offered from now on arrives as an offer frame (with why it came to this agent).
+    await page.locator("#connection[data-state=open]").wait_for()
     return tab
 
 
@@ -91,8 +93,15 @@ async def test_a_wrong_password_is_shown_and_the_right_one_opens_the_workspace(
     assert await page.locator("#tenant-name").text_content() == "Acme"
     assert await page.locator("#person-role").text_content() == "agent"
     await page.locator("#connection[data-state=open]").wait_for()
-    # The browser ran every script the page has: nothing refused by its CSP, nothing thrown.
+    # The browser ran every script the page has: nothing refused by its CSP, nothing thrown (but the
+    # wrong password's 401).
     assert [e for e in tab.errors if "401" not in e] == []
+
+    # Signing out ends the session: the workspace sends the browser to sign in again.
+    await page.get_by_role("button", name="Sign out").click()
+    await page.wait_for_url(f"{server.url}/app/sign-in")
+    await page.goto(f"{server.url}/app")
+    assert page.url == f"{server.url}/app/sign-in?next=%2Fapp"
 
 
 async def test_the_workspace_without_a_session_goes_to_sign_in_and_back(
@@ -140,6 +149,7 @@ async def test_an_offer_arrives_with_a_countdown_and_accepted_moves_to_my_work(
 
     # A lost socket comes back and catches up from its ready frame: the same work, once.
     await page.evaluate("document.querySelector('cx-agent-desk').desk.feed.socket.close()")
+    await page.locator("#connection[data-state=reconnecting]").wait_for()
     await page.locator("#connection[data-state=open]").wait_for(timeout=10_000)
     assert await page.locator("#my-work .work").count() == 1
     assert [e for e in tab.errors if "401" not in e] == []

@@ -123,10 +123,12 @@ export class Desk extends EventTarget {
   async #onFrame(frame) {
     switch (frame.type) {
       case "ready":
+        // What the page knew of an offer still open (why it came here) outlives the reconnection.
+        const known = new Map(this.offers);
         this.presence = frame.presence;
         this.offers.clear();
         this.work.clear();
-        for (const item of frame.offers) this.#keep(this.offers, item);
+        for (const item of frame.offers) this.#keep(this.offers, item, known.get(item.id)?.why);
         for (const item of frame.work) this.#keep(this.work, item);
         this.changed();
         this.refreshAgent();
