@@ -28,7 +28,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         handler_retry_base_seconds=0.01,
         timer_poll_seconds=0.05,
-        auth={"cookie_secure": False},
+        auth={"cookie_secure": False, "lockout_attempts": 3},
     )
 
 

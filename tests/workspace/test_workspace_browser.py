@@ -7,6 +7,7 @@ Required in CI (CI=true); skipped elsewhere when there is no /usr/bin/chromium.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -102,6 +103,28 @@ async def test_a_wrong_password_is_shown_and_the_right_one_opens_the_workspace(
     await page.wait_for_url(f"{server.url}/app/sign-in")
     await page.goto(f"{server.url}/app")
     assert page.url == f"{server.url}/app/sign-in?next=%2Fapp"
+
+
+async def test_a_locked_account_is_told_until_when(browser: Any, server: LiveServer, desk: Desk) -> None:
+    tab = await open_tab(browser, f"{server.url}/app/sign-in?tenant=acme")
+    page = tab.page
+    await page.get_by_label("Email").fill(desk.agent.email)
+    alert = page.get_by_role("alert")
+    for attempt in range(2):
+        await page.get_by_label("Password").fill(f"wrong {attempt}")
+        await page.get_by_role("button", name="Sign in").click()
+        await alert.filter(has_text="not right").wait_for()
+        await page.evaluate("document.getElementById('sign-in-error').hidden = true")
+    # The third failure locks the account, and then even the right password is refused: the page says
+    # until when (15 minutes from now).
+    for password in ("wrong 2", desk.agent.password):
+        await page.get_by_label("Password").fill(password)
+        await page.get_by_role("button", name="Sign in").click()
+        await alert.filter(has_text="locked until").wait_for()
+        text = await alert.text_content() or ""
+        assert re.search(r"locked until \d{1,2}:\d{2}", text), text
+        await page.evaluate("document.getElementById('sign-in-error').hidden = true")
+    assert page.url.startswith(f"{server.url}/app/sign-in")
 
 
 async def test_the_workspace_without_a_session_goes_to_sign_in_and_back(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from pathlib import Path
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.staff.oidc import set_oidc_provider
 from cxstack.governance.staff.schemas import OidcProviderIn
 from cxstack.runtime import Runtime
+from cxstack.workspace import assets
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -82,3 +84,11 @@ async def test_sign_in_offers_the_company_account_only_for_a_tenant_with_oidc(
     # An unknown tenant looks like one without OIDC; a next of another site goes to the workspace.
     other = await client.get("/app/sign-in", params={"tenant": "nobody", "next": "https://evil.example"})
     assert "company account" not in other.text and 'data-next="/app"' in other.text
+
+
+async def test_pages_say_what_to_run_when_the_browser_libraries_are_missing(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(assets, "NODE_MODULES", tmp_path)
+    page = await client.get("/app/sign-in")
+    assert page.status_code == 503 and "make assets" in page.text
