@@ -153,7 +153,7 @@ async def test_an_offer_arrives_with_a_countdown_and_accepted_moves_to_my_work(
     assert await offer.locator("h3").text_content() == "Maria Lopez"
     assert await offer.locator(".channel").text_content() == "webchat"
     assert await offer.locator(".queue").text_content() == "Billing"
-    assert "billing 4" in (await offer.locator(".reason").text_content() or "")
+    assert await offer.locator(".reason").text_content() == "Best skill match (billing 4)"
     seconds = int(await offer.locator(".countdown").get_attribute("data-seconds") or "0")
     assert 250 < seconds <= 300
     # It counts down.
@@ -207,6 +207,8 @@ async def test_a_declined_offer_leaves_the_page_and_goes_to_another_agent(
             break
     await page.keyboard.press("Enter")
     await page.locator("#offers .empty").wait_for()
+    # Focus stays in the offers, for the next key press.
+    assert await page.evaluate("document.activeElement.id") == "offers-title"
     assert await page.locator("#my-work .work").count() == 0
     item = (await key_api.get(f"/v1/routing/items/{item_id}")).json()
     assert item["declines"] == 1

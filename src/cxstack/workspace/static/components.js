@@ -66,11 +66,20 @@ function secondsLeft(expiresAt, now) {
   return Math.max(0, Math.round((new Date(expiresAt).getTime() - now) / 1000));
 }
 
+// Why routing chose this agent, in words (the offer's strategy and the skills it matched).
+const STRATEGIES = {
+  skills: "Best skill match",
+  longest_idle: "Idle the longest",
+  least_busy: "Least busy",
+  round_robin: "Your turn (round robin)",
+  sticky: "The customer's last agent",
+};
+
 function reason(why) {
   if (!why) return "Routed to you";
   const skills = Object.entries(why.skills ?? {}).map(([skill, level]) => `${skill} ${level}`);
-  const strategy = (why.strategy ?? "routing").replaceAll("_", " ");
-  return skills.length ? `${label(strategy)}; your skills: ${skills.join(", ")}` : label(strategy);
+  const strategy = STRATEGIES[why.strategy] ?? label(String(why.strategy ?? "routed to you"));
+  return skills.length ? `${strategy} (${skills.join(", ")})` : strategy;
 }
 
 // The main area: the offers waiting for an answer (with a countdown) and the work in hand.
@@ -85,6 +94,15 @@ export class CxAgentDesk extends DeskElement {
   disconnectedCallback() {
     super.disconnectedCallback();
     clearInterval(this.ticker);
+  }
+
+  // Once an offer is answered its buttons are gone: keyboard focus goes on to the next offer, or to the
+  // Offers heading when there is none, instead of falling back to the top of the page.
+  async answer(answering) {
+    await answering;
+    await this.updateComplete;
+    const next = this.querySelector("#offers .offer .accept") ?? this.querySelector("#offers-title");
+    next?.focus();
   }
 
   offer(item, now) {
@@ -103,9 +121,9 @@ export class CxAgentDesk extends DeskElement {
           ${left === null ? "No time limit" : left > 0 ? html`Expires in <span>${left}</span> s` : "Expired"}
         </p>
         <div class="actions">
-          <button class="accept" @click=${() => desk.accept(item.id)}
+          <button class="accept" @click=${() => this.answer(desk.accept(item.id))}
             aria-label="Accept offer from ${customer}">Accept</button>
-          <button class="decline secondary" @click=${() => desk.decline(item.id)}
+          <button class="decline secondary" @click=${() => this.answer(desk.decline(item.id))}
             aria-label="Decline offer from ${customer}">Decline</button>
         </div>
       </li>`;
@@ -142,7 +160,7 @@ export class CxAgentDesk extends DeskElement {
       <p class="visually-hidden" role="status" aria-live="polite" id="announcer">${desk.message}</p>
       <div class="columns">
         <section aria-labelledby="offers-title" id="offers">
-          <h2 id="offers-title">Offers <span class="count">${desk.offers.size}</span></h2>
+          <h2 id="offers-title" tabindex="-1">Offers <span class="count">${desk.offers.size}</span></h2>
           ${desk.offers.size === 0
             ? html`<p class="muted empty">No offers right now.</p>`
             : html`<ul class="cards">${[...desk.offers.values()].map((item) => this.offer(item, now))}</ul>`}
