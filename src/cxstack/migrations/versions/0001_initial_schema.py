@@ -510,6 +510,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_routing_agents_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "routing_connections",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("agent_id", sa.String(length=32), nullable=False),
+        sa.Column("process_id", sa.String(length=32), nullable=False),
+        sa.Column("opened_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_routing_connections")),
+    )
+    with op.batch_alter_table("routing_connections", schema=None) as batch_op:
+        batch_op.create_index("ix_routing_connections_agent", ["tenant_id", "agent_id"], unique=False)
+        batch_op.create_index("ix_routing_connections_process", ["process_id"], unique=False)
+        batch_op.create_index("ix_routing_connections_seen", ["seen_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_routing_connections_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "routing_items",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -1492,6 +1508,13 @@ def downgrade() -> None:
         batch_op.drop_index("ix_routing_items_conversation")
 
     op.drop_table("routing_items")
+    with op.batch_alter_table("routing_connections", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_routing_connections_tenant_id"))
+        batch_op.drop_index("ix_routing_connections_seen")
+        batch_op.drop_index("ix_routing_connections_process")
+        batch_op.drop_index("ix_routing_connections_agent")
+
+    op.drop_table("routing_connections")
     with op.batch_alter_table("routing_agents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routing_agents_tenant_id"))
 
