@@ -55,6 +55,8 @@ from cxstack.routing import schemas as routing_schemas
 from cxstack.routing.held import Routers
 from cxstack.routing.sla import handlers as sla_handlers
 from cxstack.routing.sla import schemas as sla_schemas
+from cxstack.workspace import handlers as workspace_handlers
+from cxstack.workspace.mentions import schemas as mention_schemas
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,7 @@ def build_catalog() -> EventCatalog:
             *inapp_schemas.EVENT_TYPES,
             *sla_schemas.EVENT_TYPES,
             *routing_schemas.EVENT_TYPES,
+            *mention_schemas.EVENT_TYPES,
         ]
     )
 
@@ -150,6 +153,7 @@ def build_subscriptions(
     inapp_handlers.register(registry)
     email_handlers.register(registry, relay=email_relay(settings), store=files)
     sla_handlers.register(registry)
+    workspace_handlers.register(registry)
     return registry
 
 
