@@ -91,24 +91,25 @@ def excerpt_of(body: str) -> str:
 def plan_mentions(
     session: Session, *, tenant_id: str, conversation: ConversationOut, body: str, author: str
 ) -> MentionPlan:
-    """Return who a note with ``body`` by ``author`` on ``conversation`` notifies, and who not and why."""
+    """Return who a note with ``body`` by ``author`` on ``conversation`` notifies, and the handles that
+    notify nobody and why, each in the order of the text."""
     staff = StaffRepository(session, tenant_id)
     mentioned: list[tuple[Handle, User]] = []
-    not_notified: list[tuple[Handle, NotNotifiedReason]] = []
+    refused: list[tuple[int, Handle, NotNotifiedReason]] = []
     chosen: set[str] = set()
-    candidates: list[tuple[Handle, User]] = []
-    for handle in handles_in(body):
+    candidates: list[tuple[int, Handle, User]] = []
+    for index, handle in enumerate(handles_in(body)):
         user = staff.user(handle.user_id) if handle.user_id else staff.user_by_email(handle.email or "")
         if user is None:
-            not_notified.append((handle, "unknown"))
+            refused.append((index, handle, "unknown"))
         elif user.disabled_at is not None:
-            not_notified.append((handle, "disabled"))
+            refused.append((index, handle, "disabled"))
         elif author == f"user:{user.id}":
-            not_notified.append((handle, "author"))
+            refused.append((index, handle, "author"))
         else:
-            candidates.append((handle, user))
-    teams = staff.team_ids_of({user.id for _, user in candidates})
-    for handle, user in candidates:
+            candidates.append((index, handle, user))
+    teams = staff.team_ids_of({user.id for _, _, user in candidates})
+    for index, handle, user in candidates:
         if user.id in chosen:
             continue  # named twice, by id and by email
         seen: Visibility | None = visibility_of(
@@ -117,12 +118,13 @@ def plan_mentions(
         if seen is not None and not seen.allows(
             team_ids=conversation.team_ids, assignee=conversation.assignee
         ):
-            not_notified.append((handle, "not_in_sight"))
+            refused.append((index, handle, "not_in_sight"))
         elif len(chosen) >= MAX_MENTIONS:
-            not_notified.append((handle, "too_many"))
+            refused.append((index, handle, "too_many"))
         else:
             chosen.add(user.id)
             mentioned.append((handle, user))
+    not_notified = [(handle, reason) for _, handle, reason in sorted(refused, key=lambda r: r[0])]
     return MentionPlan(mentioned=mentioned, not_notified=not_notified)
 
 
