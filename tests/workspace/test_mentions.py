@@ -119,6 +119,20 @@ async def test_the_admin_sees_every_conversation_and_a_conversation_of_no_team_i
     [mention] = await _mentions(desk.browsers["agent_a"])
     assert mention["author"].startswith("api_key:")
 
+    # A disabled account is notified of nothing.
+    disabled = await desk.api.post(f"/v1/users/{desk.user_ids['agent_a2']}/disable")
+    assert disabled.status_code == 200, disabled.text
+    check = await desk.api.post(
+        "/v1/mentions/check", json={"conversation_id": desk.conversations["a"], "body": "@abe@acme.example"}
+    )
+    assert check.json() == {
+        "mentioned": [],
+        "not_notified": [{"handle": "@abe@acme.example", "reason": "disabled"}],
+    }
+    await _note(desk.api, desk.conversations["a"], "@abe@acme.example")
+    await _settle(desk.runtime)
+    assert len(await events_of(desk.runtime, "mention.created")) == 4  # as before the note
+
 
 async def test_mentions_are_marked_read_by_their_person_only_and_go_with_their_note(desk: Desk) -> None:
     abe = desk.browsers["agent_a2"]

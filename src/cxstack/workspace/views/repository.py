@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from cxstack.workspace.views.models import SavedView
@@ -48,3 +48,16 @@ class ViewRepository:
             )
         )
         return 0 if last is None else int(last) + 1
+
+    def make_room(self, owner_id: str, position: int, *, moving: str | None = None) -> None:
+        """Move the owner's views at ``position`` or after it (but ``moving``) one place down."""
+        statement = update(SavedView).where(
+            SavedView.tenant_id == self.tenant_id,
+            SavedView.owner_id == owner_id,
+            SavedView.position >= position,
+        )
+        if moving is not None:
+            statement = statement.where(SavedView.id != moving)
+        self.session.execute(
+            statement.values(position=SavedView.position + 1).execution_options(synchronize_session=False)
+        )

@@ -4,7 +4,8 @@ A view is its owner's; shared with a team (``team_id``, one of the owner's teams
 admin), its members see it too, but only its owner changes or deletes it. Filters are the conversation
 list's query parameters (``FILTERS``), each a string; a key not among them, or a value of the wrong type
 or not among a key's values, is refused (ValidationFailed naming ``filters.<key>``). A person keeps at
-most ``MAX_VIEWS`` views.
+most ``MAX_VIEWS`` views. A view put at a position (made or moved there) goes before the owner's view
+that was there, which moves down with those after it.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def create_view(
     )
     if repo.count_of(user_id) >= MAX_VIEWS:
         raise Conflict(f"a person keeps at most {MAX_VIEWS} views; delete one first")
+    if data.position is not None:
+        repo.make_room(user_id, data.position)
     now = uow.clock.now()
     view = SavedView(
         id=new_id("view"),
@@ -125,7 +128,8 @@ def update_view(
 ) -> ViewOut:
     """Change the fields given of one of the person's views; raises NotFound (a view they do not see),
     NotTheOwner (one shared with them), ValidationFailed."""
-    view = _owned(ViewRepository(uow.session, tenant_id), view_id, user_id=user_id, team_ids=team_ids)
+    repo = ViewRepository(uow.session, tenant_id)
+    view = _owned(repo, view_id, user_id=user_id, team_ids=team_ids)
     given = data.model_fields_set
     for required in ("name", "filters", "position"):
         if required in given and getattr(data, required) is None:
@@ -142,7 +146,8 @@ def update_view(
         )
     if data.name is not None:
         view.name = data.name
-    if data.position is not None:
+    if data.position is not None and data.position != view.position:
+        repo.make_room(user_id, data.position, moving=view.id)
         view.position = data.position
     view.updated_at = uow.clock.now()
     uow.session.flush()
