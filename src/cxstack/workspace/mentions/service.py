@@ -98,8 +98,14 @@ def plan_mentions(
     refused: list[tuple[int, Handle, NotNotifiedReason]] = []
     chosen: set[str] = set()
     candidates: list[tuple[int, Handle, User]] = []
-    for index, handle in enumerate(handles_in(body)):
-        user = staff.user(handle.user_id) if handle.user_id else staff.user_by_email(handle.email or "")
+    handles = handles_in(body)
+    named = staff.users_named(
+        user_ids={h.user_id for h in handles if h.user_id}, emails={h.email for h in handles if h.email}
+    )
+    by_id = {user.id: user for user in named}
+    by_email = {user.email: user for user in named}
+    for index, handle in enumerate(handles):
+        user = by_id.get(handle.user_id or "") if handle.user_id else by_email.get(handle.email or "")
         if user is None:
             refused.append((index, handle, "unknown"))
         elif user.disabled_at is not None:
