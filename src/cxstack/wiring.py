@@ -56,6 +56,8 @@ from cxstack.routing.connections import Connections, Heartbeat
 from cxstack.routing.held import Routers
 from cxstack.routing.sla import handlers as sla_handlers
 from cxstack.routing.sla import schemas as sla_schemas
+from cxstack.workspace import handlers as workspace_handlers
+from cxstack.workspace.mentions import schemas as mention_schemas
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +135,7 @@ def build_catalog() -> EventCatalog:
             *inapp_schemas.EVENT_TYPES,
             *sla_schemas.EVENT_TYPES,
             *routing_schemas.EVENT_TYPES,
+            *mention_schemas.EVENT_TYPES,
         ]
     )
 
@@ -161,6 +164,7 @@ def build_subscriptions(
     inapp_handlers.register(registry)
     email_handlers.register(registry, relay=email_relay(settings), store=files)
     sla_handlers.register(registry)
+    workspace_handlers.register(registry)
     return registry
 
 

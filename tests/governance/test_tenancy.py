@@ -60,6 +60,12 @@ EXEMPT: dict[str, str] = {
     # (tests/governance/staff/test_oidc_sign_in.py shows each tenant's provider signs in its own people).
     "/v1/auth/oidc/{tenant_slug}/start": "redirects a browser to the tenant's provider; shows no records",
     "/v1/auth/oidc/callback": "takes a browser back from a provider; shows no records",
+    # Refused to every tenant API key (403): views and mentions are a signed-in person's own
+    # (tests/workspace/test_views.py and test_mentions.py show another person's, and another tenant's,
+    # answer 404).
+    "/v1/views": "a signed-in person's own saved views; a tenant key is refused",
+    "/v1/views/{view_id}": "a signed-in person's own saved views; a tenant key is refused",
+    "/v1/mentions": "a signed-in person's own mentions; a tenant key is refused",
     # Not reached with a tenant API key at all: an operator key sees every tenant by design
     # (tests/governance/test_operator_api.py shows tenant keys are refused there).
     **{
@@ -454,6 +460,11 @@ BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
         "name": f"Office hours {s.slug}",
         "timezone": "Europe/Berlin",
         "hours": {"mon": [{"start": "09:00", "end": "17:00"}]},
+    },
+    ("post", "/v1/canned-responses"): lambda s: {
+        "name": f"Greeting of {s.slug}",
+        "shortcut": f"greeting-{s.slug}",
+        "body": f"Hello {{{{customer.first_name}}}}, {s.slug} here.",
     },
     ("post", "/v1/sla/policies"): lambda s: {
         "name": f"Standard {s.slug}",

@@ -44,6 +44,9 @@ from cxstack.web.operator import router as operator_router
 from cxstack.web.problems import install_problem_handlers
 from cxstack.web.sign_in import router as sign_in_router
 from cxstack.web.staff import router as staff_router
+from cxstack.workspace.canned.api import router as canned_router
+from cxstack.workspace.mentions.api import router as mentions_router
+from cxstack.workspace.views.api import router as views_router
 
 #: In the order requests are matched against them: the busiest first.
 ROUTERS = (
@@ -76,6 +79,9 @@ ROUTERS = (
     routing_sockets,
     operator_router,
     sla_router,
+    canned_router,
+    views_router,
+    mentions_router,
 )
 
 
