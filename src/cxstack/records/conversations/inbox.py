@@ -1,0 +1,226 @@
+"""The inbox an agent works from: conversations filtered by who has them, their teams, channel, status,
+priority, tag, queue and a search, in creation or update order, and the counts of the inbox's sections.
+
+Every query here is one tenant's, and a signed-in person's is narrowed to what they see
+(``records.conversations.visibility``) before any filter applies.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from cxstack.governance.staff.visibility import Visibility
+from cxstack.kit.errors import ValidationFailed
+from cxstack.kit.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor, paginate
+from cxstack.records.accounts.repository import contains_pattern
+from cxstack.records.conversations.models import Conversation, Message
+from cxstack.records.conversations.visibility import seen_by
+from cxstack.records.customers.models import Customer
+from cxstack.records.tags.repository import tagged_target_ids
+
+Sort = Literal["created", "updated"]
+#: The statuses of the work still to do: what the inbox counts.
+OPEN_STATUSES = ("open", "pending")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    """What an inbox list asks for; every condition given must hold (each tuple: any of its values)."""
+
+    customer_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    #: Assigned to this person.
+    assignee: str | None = None
+    #: Assigned to nobody.
+    unassigned: bool = False
+    #: The work of one of these teams (an empty tuple matches nothing: a person in no team has no team's
+    #: work); None: any.
+    team_ids: tuple[str, ...] | None = None
+    #: A normalised tag name.
+    tag: str | None = None
+    queue_id: str | None = None
+    #: Search text (``search_condition``), and the customers its email or phone resolves to.
+    text: str | None = None
+    text_customer_ids: tuple[str, ...] = ()
+    updated_after: datetime | None = None
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def of_teams(team_ids: tuple[str, ...], *, postgres: bool) -> ColumnElement[bool]:
+    """The conversations that are the work of one of ``team_ids`` (those of no team are not)."""
+    if not team_ids:
+        return literal(False)
+    elements = func.jsonb_array_elements_text if postgres else func.json_each
+    teams = elements(Conversation.team_ids).table_valued("value")
+    return select(literal(1)).select_from(teams).where(teams.c.value.in_(sorted(team_ids))).exists()
+
+
+def search_condition(tenant_id: str, text: str, customer_ids: tuple[str, ...]) -> ColumnElement[bool]:
+    """The conversations whose customer is one of ``customer_ids`` (those the text's email or phone
+    resolves to) or whose name contains ``text``, whose subject contains it, or one of whose messages
+    does; case-insensitive, LIKE's wildcards taken literally."""
+    pattern = contains_pattern(text)
+    named = select(Customer.id).where(
+        Customer.tenant_id == tenant_id, Customer.name.ilike(pattern, escape="\\")
+    )
+    written = select(Message.conversation_id).where(
+        Message.tenant_id == tenant_id, Message.body.ilike(pattern, escape="\\")
+    )
+    conditions: list[ColumnElement[bool]] = [
+        Conversation.customer_id.in_(named),
+        Conversation.subject.ilike(pattern, escape="\\"),
+        Conversation.id.in_(written),
+    ]
+    if customer_ids:
+        conditions.insert(0, Conversation.customer_id.in_(sorted(customer_ids)))
+    return or_(*conditions)
+
+
+def filtered(
+    session: Session, tenant_id: str, wanted: InboxFilter, visibility: Visibility | None
+) -> Select[Any]:
+    """The tenant's conversations ``visibility`` (None: everything) sees that match ``wanted``."""
+    postgres = _postgres(session)
+    query = select(Conversation).where(Conversation.tenant_id == tenant_id)
+    if visibility is not None:
+        query = query.where(seen_by(visibility, dialect="postgresql" if postgres else "sqlite"))
+    if wanted.customer_id is not None:
+        query = query.where(Conversation.customer_id == wanted.customer_id)
+    if wanted.statuses:
+        query = query.where(Conversation.status.in_(wanted.statuses))
+    if wanted.channels:
+        query = query.where(Conversation.channel.in_(wanted.channels))
+    if wanted.priorities:
+        query = query.where(Conversation.priority.in_(wanted.priorities))
+    if wanted.assignee is not None:
+        query = query.where(Conversation.assignee == wanted.assignee)
+    if wanted.unassigned:
+        query = query.where(Conversation.assignee.is_(None))
+    if wanted.team_ids is not None:
+        query = query.where(of_teams(wanted.team_ids, postgres=postgres))
+    if wanted.tag is not None:
+        tagged = tagged_target_ids(tenant_id=tenant_id, target_type="conversation", tag=wanted.tag)
+        query = query.where(Conversation.id.in_(tagged))
+    if wanted.queue_id is not None:
+        query = query.where(Conversation.attributes["queue_id"].as_string() == wanted.queue_id)
+    if wanted.text is not None:
+        query = query.where(search_condition(tenant_id, wanted.text, wanted.text_customer_ids))
+    if wanted.updated_after is not None:
+        query = query.where(Conversation.updated_at > wanted.updated_after)
+    return query
+
+
+def _updated_cursor(conversation: Conversation) -> str:
+    micros = (conversation.updated_at - _EPOCH) // timedelta(microseconds=1)
+    return encode_cursor(f"{micros}.{conversation.id}")
+
+
+def _after_updated(cursor: str) -> tuple[datetime, str]:
+    micros, _, conversation_id = decode_cursor(cursor).partition(".")
+    if not micros.isdigit() or not conversation_id:
+        raise ValidationFailed(
+            "cursor is not valid for sort=updated; pass next_cursor from a previous page", field="cursor"
+        )
+    return _EPOCH + timedelta(microseconds=int(micros)), conversation_id
+
+
+def page_of(
+    session: Session,
+    query: Select[Any],
+    *,
+    cursor: str | None,
+    limit: int,
+    sort: Sort,
+    descending: bool,
+) -> Page[Conversation]:
+    """One page of ``query``: by creation (id) or by last update then id; raises ValidationFailed for a
+    bad limit or cursor."""
+    if sort == "created":
+        return paginate(
+            session, query, id_column=Conversation.id, cursor=cursor, limit=limit, descending=descending
+        )
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+    if cursor is not None:
+        at, after = _after_updated(cursor)
+        if descending:
+            beyond = or_(
+                Conversation.updated_at < at, and_(Conversation.updated_at == at, Conversation.id < after)
+            )
+        else:
+            beyond = or_(
+                Conversation.updated_at > at, and_(Conversation.updated_at == at, Conversation.id > after)
+            )
+        query = query.where(beyond)
+    if descending:
+        query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+    else:
+        query = query.order_by(Conversation.updated_at, Conversation.id)
+    rows: list[Conversation] = list(session.scalars(query.limit(limit + 1)).all())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(items=rows, next_cursor=_updated_cursor(rows[-1]) if more and rows else None)
+
+
+@dataclass(frozen=True, slots=True)
+class InboxCounts:
+    """How many open or pending conversations each inbox section holds (``mine`` and ``my_teams`` are
+    None for a caller who is no person)."""
+
+    all_open: int
+    unassigned: int
+    mine: int | None
+    my_teams: int | None
+    by_status: dict[str, int]
+
+
+def counts(
+    session: Session,
+    tenant_id: str,
+    *,
+    visibility: Visibility | None,
+    user_id: str | None,
+    team_ids: tuple[str, ...],
+    wanted: InboxFilter,
+) -> InboxCounts:
+    """Count the open and pending conversations ``visibility`` sees that match ``wanted``, by section and
+    by status, in one query."""
+    postgres = _postgres(session)
+    sections = replace(wanted, statuses=OPEN_STATUSES, assignee=None, unassigned=False, team_ids=None)
+    base = filtered(session, tenant_id, sections, visibility)
+    one = literal(1)
+    columns: list[Any] = [
+        Conversation.status,
+        func.count(),
+        func.sum(case((Conversation.assignee.is_(None), one), else_=0)),
+    ]
+    if user_id is not None:
+        columns.append(func.sum(case((Conversation.assignee == user_id, one), else_=0)))
+        columns.append(func.sum(case((of_teams(team_ids, postgres=postgres), one), else_=0)))
+    rows = session.execute(base.with_only_columns(*columns).group_by(Conversation.status)).all()
+    by_status = dict.fromkeys(OPEN_STATUSES, 0)
+    unassigned = mine = my_teams = 0
+    for row in rows:
+        by_status[row[0]] = int(row[1])
+        unassigned += int(row[2] or 0)
+        if user_id is not None:
+            mine += int(row[3] or 0)
+            my_teams += int(row[4] or 0)
+    return InboxCounts(
+        all_open=sum(by_status.values()),
+        unassigned=unassigned,
+        mine=mine if user_id is not None else None,
+        my_teams=my_teams if user_id is not None else None,
+        by_status=by_status,
+    )
