@@ -8,7 +8,7 @@ Every query here is one tenant's, and a signed-in person's is narrowed to what t
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import ValidationFailed
-from cxstack.kit.pagination import MAX_PAGE_SIZE, Page, decode_cursor, encode_cursor, paginate
+from cxstack.kit.pagination import MAX_PAGE_SIZE, Page, decode_time_cursor, encode_time_cursor, paginate
 from cxstack.records.accounts.repository import contains_pattern
 from cxstack.records.conversations.models import Conversation, Message
 from cxstack.records.conversations.visibility import seen_by
@@ -26,7 +26,6 @@ from cxstack.records.tags.repository import tagged_target_ids
 Sort = Literal["created", "updated"]
 #: The statuses of the work still to do: what the inbox counts.
 OPEN_STATUSES = ("open", "pending")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,20 +120,6 @@ def filtered(
     return query
 
 
-def _updated_cursor(conversation: Conversation) -> str:
-    micros = (conversation.updated_at - _EPOCH) // timedelta(microseconds=1)
-    return encode_cursor(f"{micros}.{conversation.id}")
-
-
-def _after_updated(cursor: str) -> tuple[datetime, str]:
-    micros, _, conversation_id = decode_cursor(cursor).partition(".")
-    if not micros.isdigit() or not conversation_id:
-        raise ValidationFailed(
-            "cursor is not valid for sort=updated; pass next_cursor from a previous page", field="cursor"
-        )
-    return _EPOCH + timedelta(microseconds=int(micros)), conversation_id
-
-
 def page_of(
     session: Session,
     query: Select[Any],
@@ -153,7 +138,7 @@ def page_of(
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
     if cursor is not None:
-        at, after = _after_updated(cursor)
+        at, after = decode_time_cursor(cursor)
         if descending:
             beyond = or_(
                 Conversation.updated_at < at, and_(Conversation.updated_at == at, Conversation.id < after)
@@ -170,7 +155,10 @@ def page_of(
     rows: list[Conversation] = list(session.scalars(query.limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(items=rows, next_cursor=_updated_cursor(rows[-1]) if more and rows else None)
+    return Page(
+        items=rows,
+        next_cursor=encode_time_cursor(rows[-1].updated_at, rows[-1].id) if more and rows else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
