@@ -9,15 +9,20 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
 from tests.conftest import TenantKey
 from tests.governance.staff.people import make_person, sign_in
+from tests.records.query_plans import TENANT_ONLY, captured, plans
 from tests.routing.sla.test_sla_clocks import START, advance, at, conversation, message, policy, set_status
 
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.staff import service as staff
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.clock import FrozenClock
 from cxstack.records.conversations import service as conversations
+from cxstack.routing.sla import clocks
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
@@ -154,3 +159,39 @@ async def test_bad_parameters_answer_422_naming_them(
     answer = await api.get("/v1/sla/at-risk", params=params)
     assert answer.status_code == 422, answer.text
     assert answer.json()["field"] == field
+
+
+@pytest.mark.parametrize("within_seconds", [None, 3600])
+async def test_the_clocks_at_risk_are_read_by_due_time_never_through_all_of_a_tenants(
+    runtime: Runtime,
+    api: httpx.AsyncClient,
+    tenant: TenantKey,
+    clock: FrozenClock,
+    within_seconds: int | None,
+) -> None:
+    if runtime.db.driver != "sqlite":
+        pytest.skip("the plans pinned here are SQLite's; PostgreSQL plans from statistics")
+    engine = create_engine(runtime.settings.database_url)
+    agent = Visibility(team_ids=frozenset({"tm_a"}), assignees=frozenset({"usr_ann"}))
+    try:
+        with Session(engine) as session, captured(engine, kinds=("SELECT",)) as statements:
+            clocks.at_risk(
+                session,
+                tenant_id=tenant.tenant_id,
+                now=clock.now(),
+                within_seconds=within_seconds,
+                visibility=agent,
+                cursor=None,
+                limit=50,
+            )
+            steps_of = plans(session.connection(), statements)
+    finally:
+        engine.dispose()
+    at_risk_steps = [steps for statement, steps in steps_of.items() if "FROM sla_clocks" in statement]
+    assert at_risk_steps
+    for steps in at_risk_steps:
+        assert any("SEARCH sla_clocks USING INDEX ix_sla_clocks_due" in step for step in steps), steps
+    for statement, steps in steps_of.items():
+        for step in steps:
+            assert not step.startswith(("SCAN sla_clocks", "SCAN conversations")), f"{step}\n  in {statement}"
+            assert not TENANT_ONLY.search(step), f"{step}\n  in {statement}"

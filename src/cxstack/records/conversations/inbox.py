@@ -11,12 +11,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, union_all
+from sqlalchemy.orm import Session, aliased
 
 from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import ValidationFailed
-from cxstack.kit.pagination import MAX_PAGE_SIZE, Page, decode_time_cursor, encode_time_cursor, paginate
+from cxstack.kit.pagination import (
+    MAX_PAGE_SIZE,
+    Page,
+    decode_cursor,
+    decode_time_cursor,
+    encode_cursor,
+    encode_time_cursor,
+)
 from cxstack.records.accounts.repository import contains_pattern
 from cxstack.records.conversations.models import Conversation, Message
 from cxstack.records.conversations.visibility import seen_by
@@ -120,45 +127,79 @@ def filtered(
     return query
 
 
+def _ordered(query: Select[Any], columns: Any, *, sort: Sort, descending: bool, after: Any) -> Select[Any]:
+    """``query`` past the cursor's ``after`` (an id, or a time and an id), ordered by ``columns``'s id or
+    update time then id."""
+    if sort == "created":
+        if after is not None:
+            query = query.where(columns.id < after if descending else columns.id > after)
+        return query.order_by(columns.id.desc() if descending else columns.id)
+    if after is not None:
+        at, last_id = after
+        if descending:
+            beyond = or_(columns.updated_at < at, and_(columns.updated_at == at, columns.id < last_id))
+        else:
+            beyond = or_(columns.updated_at > at, and_(columns.updated_at == at, columns.id > last_id))
+        query = query.where(beyond)
+    if descending:
+        return query.order_by(columns.updated_at.desc(), columns.id.desc())
+    return query.order_by(columns.updated_at, columns.id)
+
+
 def page_of(
     session: Session,
-    query: Select[Any],
+    tenant_id: str,
+    wanted: InboxFilter,
+    visibility: Visibility | None,
     *,
     cursor: str | None,
     limit: int,
     sort: Sort,
     descending: bool,
 ) -> Page[Conversation]:
-    """One page of ``query``: by creation (id) or by last update then id; raises ValidationFailed for a
-    bad limit or cursor."""
-    if sort == "created":
-        return paginate(
-            session, query, id_column=Conversation.id, cursor=cursor, limit=limit, descending=descending
-        )
+    """One page of the conversations ``filtered`` gives, by creation (id) or by last update then id;
+    raises ValidationFailed for a bad limit or cursor."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
         raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+    after: Any = None
     if cursor is not None:
-        at, after = decode_time_cursor(cursor)
-        if descending:
-            beyond = or_(
-                Conversation.updated_at < at, and_(Conversation.updated_at == at, Conversation.id < after)
-            )
-        else:
-            beyond = or_(
-                Conversation.updated_at > at, and_(Conversation.updated_at == at, Conversation.id > after)
-            )
-        query = query.where(beyond)
-    if descending:
-        query = query.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
+        after = decode_cursor(cursor) if sort == "created" else decode_time_cursor(cursor)
+    if len(wanted.statuses) <= 1:
+        query = _ordered(
+            filtered(session, tenant_id, wanted, visibility),
+            Conversation,
+            sort=sort,
+            descending=descending,
+            after=after,
+        )
     else:
-        query = query.order_by(Conversation.updated_at, Conversation.id)
+        # One ordered read a status, merged: SQLite (no statistics) given ``status IN (...)`` would walk
+        # every conversation of the tenant in id order rather than sort what the status index finds.
+        parts = [
+            select(
+                _ordered(
+                    filtered(session, tenant_id, replace(wanted, statuses=(status,)), visibility),
+                    Conversation,
+                    sort=sort,
+                    descending=descending,
+                    after=after,
+                )
+                .limit(limit + 1)
+                .subquery()
+            )
+            for status in wanted.statuses
+        ]
+        merged = aliased(Conversation, union_all(*parts).subquery())
+        query = _ordered(select(merged), merged, sort=sort, descending=descending, after=None)
     rows: list[Conversation] = list(session.scalars(query.limit(limit + 1)).all())
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(
-        items=rows,
-        next_cursor=encode_time_cursor(rows[-1].updated_at, rows[-1].id) if more and rows else None,
-    )
+    last = rows[-1] if more and rows else None
+    if last is None:
+        return Page(items=rows, next_cursor=None)
+    if sort == "created":
+        return Page(items=rows, next_cursor=encode_cursor(last.id))
+    return Page(items=rows, next_cursor=encode_time_cursor(last.updated_at, last.id))
 
 
 @dataclass(frozen=True, slots=True)

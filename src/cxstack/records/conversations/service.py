@@ -239,8 +239,9 @@ def list_inbox(
     (a bad limit or cursor)."""
     if wanted.updated_after is not None:
         wanted = replace(wanted, updated_after=utc(wanted.updated_after))
-    query = inbox.filtered(session, tenant_id, wanted, visibility)
-    page = inbox.page_of(session, query, cursor=cursor, limit=limit, sort=sort, descending=newest_first)
+    page = inbox.page_of(
+        session, tenant_id, wanted, visibility, cursor=cursor, limit=limit, sort=sort, descending=newest_first
+    )
     return Page(items=[_out(c) for c in page.items], next_cursor=page.next_cursor)
 
 
