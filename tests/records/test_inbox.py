@@ -357,3 +357,21 @@ async def test_counts_are_of_the_open_conversations_each_caller_sees(desk: Desk)
     assert (await counts(desk.key, tag="vip", queue_id="q1", priority="high"))["all_open"] == 1
     bad = await desk.key.get("/v1/conversations/counts", params={"channel": "fax"})
     assert bad.status_code == 422 and bad.json()["field"] == "channel"
+
+
+async def test_another_tenants_conversations_change_no_count_and_no_list(
+    desk: Desk, client: httpx.AsyncClient, other_tenant: TenantKey
+) -> None:
+    before = (await desk.key.get("/v1/conversations/counts")).json()
+    theirs = {"headers": other_tenant.headers}
+    customer = await client.post("/v1/customers", json={"name": "Ada Lovelace"}, **theirs)
+    assert customer.status_code == 201, customer.text
+    for channel in ("email", "sms"):
+        started = await client.post(
+            "/v1/conversations", json={"customer_id": customer.json()["id"], "channel": channel}, **theirs
+        )
+        assert started.status_code == 201, started.text
+    assert (await desk.key.get("/v1/conversations/counts")).json() == before
+    assert (await client.get("/v1/conversations/counts", **theirs)).json()["all_open"] == 2
+    assert await listed(desk, desk.key, q="lovelace") == {"c1", "c2"}
+    assert await listed(desk, desk.browsers["admin"], assignee="none") == {"c2", "c3"}
