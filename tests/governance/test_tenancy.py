@@ -66,6 +66,9 @@ EXEMPT: dict[str, str] = {
     "/v1/views": "a signed-in person's own saved views; a tenant key is refused",
     "/v1/views/{view_id}": "a signed-in person's own saved views; a tenant key is refused",
     "/v1/mentions": "a signed-in person's own mentions; a tenant key is refused",
+    # Numbers only, no record to recognise (tests/records/test_inbox.py shows another tenant's
+    # conversations change none of them).
+    "/v1/conversations/counts": "shows how many of the tenant's conversations, no ids or data of them",
     # Not reached with a tenant API key at all: an operator key sees every tenant by design
     # (tests/governance/test_operator_api.py shows tenant keys are refused there).
     **{
@@ -436,6 +439,25 @@ async def seed_routing(client: httpx.AsyncClient, seeded: Seeded) -> None:
     assert chat.status_code == 201, chat.text
 
 
+async def seed_sla(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    """An email conversation (which the tenant's SLA policy watches) the customer wrote in, so that its
+    first-response clock runs (and is at risk within a day)."""
+    customer_id = seeded.ids_of["/v1/customers"][0]
+    started = await client.post(
+        "/v1/conversations",
+        json={"customer_id": customer_id, "channel": "email", "subject": f"Late {seeded.slug}"},
+        headers=seeded.headers,
+    )
+    assert started.status_code == 201, started.text
+    seeded.seen |= ids_in(started.text)
+    wrote = await client.post(
+        f"/v1/conversations/{started.json()['id']}/messages",
+        json={"direction": "inbound", "author_kind": "customer", "body": f"Waiting, {seeded.slug}"},
+        headers=seeded.headers,
+    )
+    assert wrote.status_code == 201, wrote.text
+
+
 async def seed_oidc(client: httpx.AsyncClient, seeded: Seeded) -> None:
     """The tenant's OIDC provider (written with PUT, one per tenant)."""
     response = await client.put(
@@ -475,6 +497,7 @@ BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
 #: Required query parameters the schema alone cannot fill, from a tenant's records.
 QUERY_RECIPES: dict[str, Callable[[Seeded], dict[str, str]]] = {
     "/v1/customers/lookup": lambda s: {"kind": "email", "value": s.created["/v1/customers"][0]["email"]},
+    "/v1/sla/at-risk": lambda s: {"within_seconds": "86400"},
 }
 #: Other writes that give GET routes something to show: (method, template, path values, body).
 EXTRA_SEEDS: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
@@ -488,6 +511,7 @@ SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [
     seed_voice,
     seed_chat,
     seed_routing,
+    seed_sla,
     seed_oidc,
 ]
 

@@ -717,6 +717,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_sla_clocks_conversation", ["tenant_id", "conversation_id", "started_at"], unique=False
         )
+        batch_op.create_index("ix_sla_clocks_due", ["tenant_id", "state", "due_at", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_sla_clocks_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
@@ -1239,13 +1240,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_conversations_assignee"), ["assignee"], unique=False)
+        batch_op.create_index(
+            "ix_conversations_tenant_assignee", ["tenant_id", "assignee", "status", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_conversations_tenant_customer", ["tenant_id", "customer_id", "id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_conversations_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index("ix_conversations_tenant_id_id", ["tenant_id", "id"], unique=False)
         batch_op.create_index("ix_conversations_tenant_status", ["tenant_id", "status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_conversations_tenant_status_updated_at",
+            ["tenant_id", "status", "updated_at", "id"],
+            unique=False,
+        )
         batch_op.create_index("ix_conversations_tenant_updated_at", ["tenant_id", "updated_at"], unique=False)
 
     op.create_table(
@@ -1436,11 +1444,12 @@ def downgrade() -> None:
     op.drop_table("identities")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_tenant_updated_at")
+        batch_op.drop_index("ix_conversations_tenant_status_updated_at")
         batch_op.drop_index("ix_conversations_tenant_status")
         batch_op.drop_index("ix_conversations_tenant_id_id")
         batch_op.drop_index(batch_op.f("ix_conversations_tenant_id"))
         batch_op.drop_index("ix_conversations_tenant_customer")
-        batch_op.drop_index(batch_op.f("ix_conversations_assignee"))
+        batch_op.drop_index("ix_conversations_tenant_assignee")
 
     op.drop_table("conversations")
     with op.batch_alter_table("cases", schema=None) as batch_op:
@@ -1550,6 +1559,7 @@ def downgrade() -> None:
     op.drop_table("sla_conversations")
     with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sla_clocks_tenant_id"))
+        batch_op.drop_index("ix_sla_clocks_due")
         batch_op.drop_index("ix_sla_clocks_conversation")
 
     op.drop_table("sla_clocks")
