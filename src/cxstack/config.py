@@ -99,6 +99,12 @@ class RoutingSettings(BaseModel):
         gt=0,
         description="An available agent whose routing sockets have all closed is set away after this long.",
     )
+    heartbeat_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often a process renews its agents' routing sockets in the database and sweeps "
+        "those of processes that stopped (a socket not renewed for three heartbeats is gone).",
+    )
 
 
 class AuthSettings(BaseModel):

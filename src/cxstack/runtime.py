@@ -160,6 +160,7 @@ class Runtime:
 
     async def start(self) -> None:
         await self.db.start()
+        self.services.routing_heartbeat.start()
         if self.live.nats_url is not None and self.relay is not None:
             await self.live.start()  # a serve process: its WebSockets watch every process's events
         if self.bus is not None:
@@ -181,6 +182,9 @@ class Runtime:
             await self.effects.aclose()
         if self.relay is not None:
             await self.relay.stop()
+        # While the database is up: this process's routing sockets are deleted and their agents' away timers
+        # scheduled (a socket on another process keeps its agent's presence).
+        await self.services.routing_heartbeat.stop()
         if self.bus is not None:
             await self.bus.stop()
         await self.live.stop()

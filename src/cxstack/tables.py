@@ -27,6 +27,9 @@ from cxstack.records.tags import models as tag_models
 from cxstack.records.timeline import models as timeline_models
 from cxstack.routing import models as routing_models
 from cxstack.routing.sla import models as sla_models
+from cxstack.workspace.canned import models as canned_models
+from cxstack.workspace.mentions import models as mention_models
+from cxstack.workspace.views import models as view_models
 
 MODEL_MODULES = (
     backbone_models,
@@ -51,6 +54,9 @@ MODEL_MODULES = (
     voice_models,
     sla_models,
     routing_models,
+    canned_models,
+    view_models,
+    mention_models,
 )
 
 

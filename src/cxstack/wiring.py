@@ -52,9 +52,12 @@ from cxstack.records.tags import schemas as tag_schemas
 from cxstack.records.timeline import handlers as timeline_handlers
 from cxstack.routing import handlers as routing_handlers
 from cxstack.routing import schemas as routing_schemas
+from cxstack.routing.connections import Connections, Heartbeat
 from cxstack.routing.held import Routers
 from cxstack.routing.sla import handlers as sla_handlers
 from cxstack.routing.sla import schemas as sla_schemas
+from cxstack.workspace import handlers as workspace_handlers
+from cxstack.workspace.mentions import schemas as mention_schemas
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +80,23 @@ class Services:
     key_usage: KeyUsage
     #: How long staff sessions last and when accounts lock (``Settings.auth``).
     session_policy: SessionPolicy
-    #: Each tenant's routing engine in this process (rebuilt from the database when stale).
+    #: Each tenant's routing engine in this process (rebuilt from the database when stale), with the
+    #: agents' routing sockets open here.
     routers: Routers
+    #: Renews this process's routing sockets in the database and sweeps those of stopped processes.
+    routing_heartbeat: Heartbeat
     #: Requests to tenants' OIDC providers, with their discovery documents and keys kept a few minutes.
     oidc: OidcClient
 
 
 def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: Clock) -> Services:
     """Return the services of a process on ``db`` whose sockets watch ``live``."""
+    routers = Routers(
+        Connections(
+            heartbeat_s=settings.routing.heartbeat_seconds,
+            away_after_s=settings.routing.away_after_seconds,
+        )
+    )
     return Services(
         files=local_file_store(settings.data_dir),
         chat_hub=ChatHub(db, live),
@@ -94,7 +106,8 @@ def build_services(settings: Settings, *, db: Database, live: LiveFeed, clock: C
         key_lookups=KeyLookups(db),
         key_usage=KeyUsage(db, clock),
         session_policy=session_policy(settings),
-        routers=Routers(),
+        routers=routers,
+        routing_heartbeat=Heartbeat(db, routers.connections),
         oidc=OidcClient(
             timeout_s=settings.auth.oidc_timeout_seconds, allow_http=settings.auth.oidc_allow_http
         ),
@@ -122,6 +135,7 @@ def build_catalog() -> EventCatalog:
             *inapp_schemas.EVENT_TYPES,
             *sla_schemas.EVENT_TYPES,
             *routing_schemas.EVENT_TYPES,
+            *mention_schemas.EVENT_TYPES,
         ]
     )
 
@@ -150,6 +164,7 @@ def build_subscriptions(
     inapp_handlers.register(registry)
     email_handlers.register(registry, relay=email_relay(settings), store=files)
     sla_handlers.register(registry)
+    workspace_handlers.register(registry)
     return registry
 
 

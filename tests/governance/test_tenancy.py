@@ -60,6 +60,15 @@ EXEMPT: dict[str, str] = {
     # (tests/governance/staff/test_oidc_sign_in.py shows each tenant's provider signs in its own people).
     "/v1/auth/oidc/{tenant_slug}/start": "redirects a browser to the tenant's provider; shows no records",
     "/v1/auth/oidc/callback": "takes a browser back from a provider; shows no records",
+    # Refused to every tenant API key (403): views and mentions are a signed-in person's own
+    # (tests/workspace/test_views.py and test_mentions.py show another person's, and another tenant's,
+    # answer 404).
+    "/v1/views": "a signed-in person's own saved views; a tenant key is refused",
+    "/v1/views/{view_id}": "a signed-in person's own saved views; a tenant key is refused",
+    "/v1/mentions": "a signed-in person's own mentions; a tenant key is refused",
+    # Numbers only, no record to recognise (tests/records/test_inbox.py shows another tenant's
+    # conversations change none of them).
+    "/v1/conversations/counts": "shows how many of the tenant's conversations, no ids or data of them",
     # Not reached with a tenant API key at all: an operator key sees every tenant by design
     # (tests/governance/test_operator_api.py shows tenant keys are refused there).
     **{
@@ -430,6 +439,25 @@ async def seed_routing(client: httpx.AsyncClient, seeded: Seeded) -> None:
     assert chat.status_code == 201, chat.text
 
 
+async def seed_sla(client: httpx.AsyncClient, seeded: Seeded) -> None:
+    """An email conversation (which the tenant's SLA policy watches) the customer wrote in, so that its
+    first-response clock runs (and is at risk within a day)."""
+    customer_id = seeded.ids_of["/v1/customers"][0]
+    started = await client.post(
+        "/v1/conversations",
+        json={"customer_id": customer_id, "channel": "email", "subject": f"Late {seeded.slug}"},
+        headers=seeded.headers,
+    )
+    assert started.status_code == 201, started.text
+    seeded.seen |= ids_in(started.text)
+    wrote = await client.post(
+        f"/v1/conversations/{started.json()['id']}/messages",
+        json={"direction": "inbound", "author_kind": "customer", "body": f"Waiting, {seeded.slug}"},
+        headers=seeded.headers,
+    )
+    assert wrote.status_code == 201, wrote.text
+
+
 async def seed_oidc(client: httpx.AsyncClient, seeded: Seeded) -> None:
     """The tenant's OIDC provider (written with PUT, one per tenant)."""
     response = await client.put(
@@ -455,6 +483,11 @@ BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
         "timezone": "Europe/Berlin",
         "hours": {"mon": [{"start": "09:00", "end": "17:00"}]},
     },
+    ("post", "/v1/canned-responses"): lambda s: {
+        "name": f"Greeting of {s.slug}",
+        "shortcut": f"greeting-{s.slug}",
+        "body": f"Hello {{{{customer.first_name}}}}, {s.slug} here.",
+    },
     ("post", "/v1/sla/policies"): lambda s: {
         "name": f"Standard {s.slug}",
         "channel": "email",
@@ -464,6 +497,7 @@ BODY_RECIPES: dict[tuple[str, str], Callable[[Seeded], dict[str, Any]]] = {
 #: Required query parameters the schema alone cannot fill, from a tenant's records.
 QUERY_RECIPES: dict[str, Callable[[Seeded], dict[str, str]]] = {
     "/v1/customers/lookup": lambda s: {"kind": "email", "value": s.created["/v1/customers"][0]["email"]},
+    "/v1/sla/at-risk": lambda s: {"within_seconds": "86400"},
 }
 #: Other writes that give GET routes something to show: (method, template, path values, body).
 EXTRA_SEEDS: list[tuple[str, str, dict[str, str], dict[str, Any] | None]] = [
@@ -477,6 +511,7 @@ SEED_HOOKS: list[Callable[[httpx.AsyncClient, Seeded], Awaitable[None]]] = [
     seed_voice,
     seed_chat,
     seed_routing,
+    seed_sla,
     seed_oidc,
 ]
 

@@ -349,3 +349,32 @@ async def test_the_sla_and_the_files_of_a_conversation_out_of_sight_answer_404(
     for path in (f"/v1/conversations/{in_app}/files", f"/v1/conversations/{desk.conversations['b']}/sla"):
         assert (await agent_b.get(path)).status_code == 200, path
     assert (await agent_a.get(f"/v1/conversations/{desk.conversations['a']}/sla")).status_code == 200
+
+
+async def test_notes_on_a_conversation_out_of_sight_answer_404_and_none_is_written(
+    server: LiveServer, runtime: Runtime, tenant: TenantKey
+) -> None:
+    desk = await set_up(server, runtime, tenant)
+    hidden, seen = desk.conversations["b"], desk.conversations["a"]
+    written = await desk.api.post(
+        "/v1/notes", json={"target_type": "conversation", "target_id": hidden, "body": "VIP, be kind"}
+    )
+    assert written.status_code == 201, written.text
+    agent, csrf = await _browser(server, desk.people["agent_a"])
+    headers = {"X-CSRF-Token": csrf}
+    refused = [
+        await agent.post(
+            "/v1/notes",
+            json={"target_type": "conversation", "target_id": hidden, "body": "mine now"},
+            headers=headers,
+        ),
+        await agent.get("/v1/notes", params={"target_type": "conversation", "target_id": hidden}),
+        await agent.delete(f"/v1/notes/{written.json()['id']}", headers=headers),
+    ]
+    assert [answer.status_code for answer in refused] == [404, 404, 404], [a.text for a in refused]
+    listed = await desk.api.get("/v1/notes", params={"target_type": "conversation", "target_id": hidden})
+    assert [note["body"] for note in listed.json()["data"]] == ["VIP, be kind"]
+    mine = await agent.post(
+        "/v1/notes", json={"target_type": "conversation", "target_id": seen, "body": "on it"}, headers=headers
+    )
+    assert mine.status_code == 201, mine.text

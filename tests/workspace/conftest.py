@@ -1,87 +1,104 @@
-"""Workspace fixtures: cxstack served on a free port of 127.0.0.1 (pages, API and sockets), an agent with
-a routing profile, and a queue that needs the agent's skill."""
+"""Workspace fixtures: a desk of the ``acme`` tenant with two teams, their people signed in on clients of
+their own, a customer and conversations of team A, of team B and of no team."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
-from tests.channels.webchat.conftest import LiveServer, serving
 from tests.conftest import TenantKey
-from tests.governance.staff.people import Person, make_person
+from tests.governance.staff.people import make_person, sign_in
 
-from cxstack.config import Settings
+from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.governance.staff import service as staff
+from cxstack.records.conversations import service as conversations
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
-AGENT_PASSWORD = "ann password 1234"
+BASE_URL = "https://cxstack.test"
+#: Who works at the desk: (email, role, teams).
+PEOPLE = {
+    "admin": ("ada@acme.example", "admin", ()),
+    "supervisor": ("sue@acme.example", "supervisor", ("A",)),
+    "agent_a": ("ann@acme.example", "agent", ("A",)),
+    "agent_a2": ("abe@acme.example", "agent", ("A",)),
+    "agent_b": ("bob@acme.example", "agent", ("B",)),
+}
 
 
-@pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    # Plain HTTP on 127.0.0.1: the session cookie cannot be Secure there.
-    return Settings(
-        database_url=database_url,
-        data_dir=tmp_path / "data",
-        handler_retry_base_seconds=0.01,
-        timer_poll_seconds=0.05,
-        auth={"cookie_secure": False, "lockout_attempts": 3},
-    )
-
-
-@pytest.fixture
-async def server(runtime: Runtime) -> AsyncIterator[LiveServer]:
-    async with serving(create_app(runtime, manage_runtime=False)) as url:
-        yield LiveServer(url)
-
-
-@pytest.fixture
-async def key_api(server: LiveServer, tenant: TenantKey) -> AsyncIterator[httpx.AsyncClient]:
-    """An integration's client of the served app, with the tenant's key."""
-    async with httpx.AsyncClient(base_url=server.url, headers=tenant.headers, trust_env=False) as client:
-        yield client
-
-
-@dataclass(frozen=True)
+@dataclass
 class Desk:
-    """An agent with a routing profile (skill ``billing`` 4, two webchats at a time), offline, and the
-    queue of webchats that needs that skill."""
+    runtime: Runtime
+    tenant: TenantKey
+    #: The tenant's key.
+    api: httpx.AsyncClient
+    #: Each person signed in on a client of their own (cookie and CSRF token set).
+    browsers: dict[str, httpx.AsyncClient]
+    user_ids: dict[str, str]
+    teams: dict[str, str]
+    customer_id: str
+    #: "a": team A's, "b": team B's, "open": no team's.
+    conversations: dict[str, str]
 
-    agent: Person
-    queue_id: str
+
+async def _write(runtime: Runtime, fn: object) -> str:
+    result: str = await runtime.db.write(fn)  # type: ignore[arg-type]
+    return result
 
 
 @pytest.fixture
-async def desk(runtime: Runtime, tenant: TenantKey, key_api: httpx.AsyncClient) -> Desk:
-    agent = await make_person(runtime, tenant.tenant_id, "ann@acme.example", "agent", AGENT_PASSWORD)
-    profile = await key_api.put(
-        f"/v1/routing/agents/{agent.user_id}",
-        json={"skills": {"billing": 4}, "capacity": {"webchat": 2}},
-    )
-    assert profile.status_code == 200, profile.text
-    queue = await key_api.post(
-        "/v1/routing/queues",
-        json={
-            "name": "Billing",
-            "channels": ["webchat"],
-            "skills": {"billing": 2},
-            "offer_timeout_seconds": 300,
-        },
-    )
-    assert queue.status_code == 201, queue.text
-    return Desk(agent, queue.json()["id"])
+async def desk(runtime: Runtime, tenant: TenantKey) -> AsyncIterator[Desk]:
+    app = create_app(runtime, manage_runtime=False)
+    teams: dict[str, str] = {}
+    for name in ("A", "B"):
 
+        def team(uow: UnitOfWork, name: str = name) -> str:
+            return staff.create_team(uow, tenant_id=tenant.tenant_id, name=name).id
 
-async def start_chat(key_api: httpx.AsyncClient, name: str) -> str:
-    """A customer starts a webchat (as the widget would, through the API); return the conversation id."""
-    customer = await key_api.post("/v1/customers", json={"name": name})
-    assert customer.status_code == 201, customer.text
-    conversation = await key_api.post(
-        "/v1/conversations", json={"customer_id": customer.json()["id"], "channel": "webchat"}
-    )
-    assert conversation.status_code == 201, conversation.text
-    conversation_id: str = conversation.json()["id"]
-    return conversation_id
+        teams[name] = await runtime.db.write(team)
+    async with AsyncExitStack() as stack:
+        api = await stack.enter_async_context(
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url=BASE_URL, headers=tenant.headers
+            )
+        )
+        browsers: dict[str, httpx.AsyncClient] = {}
+        user_ids: dict[str, str] = {}
+        for key, (email, role, team_names) in PEOPLE.items():
+            person = await make_person(
+                runtime,
+                tenant.tenant_id,
+                email,
+                role,
+                f"{key} password 1234",
+                [teams[name] for name in team_names],
+            )
+            browser = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL)
+            )
+            browser.headers["X-CSRF-Token"] = await sign_in(browser, person)
+            browsers[key], user_ids[key] = browser, person.user_id
+        customer = await api.post("/v1/customers", json={"name": "Carol Jones", "email": "carol@example.com"})
+        assert customer.status_code == 201, customer.text
+        customer_id = customer.json()["id"]
+        made: dict[str, str] = {}
+        for key, team_ids in (("a", [teams["A"]]), ("b", [teams["B"]]), ("open", [])):
+            answer = await api.post(
+                "/v1/conversations",
+                json={"customer_id": customer_id, "channel": "email", "subject": f"Refund {key}"},
+            )
+            assert answer.status_code == 201, answer.text
+            made[key] = answer.json()["id"]
+
+            def route(
+                uow: UnitOfWork, conversation_id: str = made[key], team_ids: list[str] = team_ids
+            ) -> None:
+                conversations.set_teams(
+                    uow, tenant_id=tenant.tenant_id, conversation_id=conversation_id, team_ids=team_ids
+                )
+
+            await runtime.db.write(route)
+        yield Desk(runtime, tenant, api, browsers, user_ids, teams, customer_id, made)

@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field
@@ -61,6 +62,25 @@ def decode_cursor(cursor: str) -> str:
     if value is None or "_" not in value or len(value) > 64 or not (value.isascii() and value.isprintable()):
         raise ValidationFailed("cursor is not valid; pass next_cursor from a previous page", field="cursor")
     return value
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def encode_time_cursor(at: datetime, last_id: str) -> str:
+    """A cursor of a list ordered by a time and then by id: it points after (``at``, ``last_id``)."""
+    return encode_cursor(f"{(at - _EPOCH) // timedelta(microseconds=1)}.{last_id}")
+
+
+def decode_time_cursor(cursor: str) -> tuple[datetime, str]:
+    """Return the (time, id) an ``encode_time_cursor`` cursor points after; raises ValidationFailed for
+    one we did not issue (an id-ordered list's cursor included)."""
+    micros, _, last_id = decode_cursor(cursor).partition(".")
+    if not micros.isdigit() or len(micros) > 18 or not last_id:
+        raise ValidationFailed(
+            "cursor is not valid for this order; pass next_cursor from a previous page", field="cursor"
+        )
+    return _EPOCH + timedelta(microseconds=int(micros)), last_id
 
 
 def paginate(

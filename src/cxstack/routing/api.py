@@ -281,7 +281,6 @@ async def _open(websocket: WebSocket) -> tuple[live.SocketOwner, live.Plumbing] 
         db=runtime.db,
         feed=runtime.live,
         routers=runtime.services.routers,
-        away_after_s=runtime.settings.routing.away_after_seconds,
     )
     return owner, plumbing
 

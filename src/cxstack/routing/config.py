@@ -11,6 +11,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.staff.service import get_user
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
+from cxstack.routing.connections import has_live_connection
 from cxstack.routing.engine import RoutingEngine
 from cxstack.routing.held import (
     SOURCE,
@@ -235,10 +236,13 @@ def set_presence(
 
 
 def connection_lost(uow: UnitOfWork, routers: Routers, *, tenant_id: str, user_id: str) -> None:
-    """An agent's last routing socket closed a while ago and none opened since (its timer): an available
-    agent is set away, so that no work is offered to someone who is not there."""
+    """An agent's last routing socket closed a while ago, or its process stopped (its timer): an available
+    agent is set away, so that no work is offered to someone who is not there, unless a socket of theirs
+    is open on some process now."""
     agent = uow.session.get(RoutingAgent, user_id)
     if agent is None or agent.tenant_id != tenant_id:
+        return
+    if has_live_connection(uow, routers.connections, tenant_id=tenant_id, agent_id=user_id):
         return
     if agent.presence in (Presence.AVAILABLE.value, Presence.WRAP_UP.value):
         set_presence(uow, routers, tenant_id=tenant_id, user_id=user_id, presence=Presence.AWAY.value)

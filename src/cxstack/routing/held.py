@@ -26,6 +26,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.staff.schemas import TeamOut
 from cxstack.governance.staff.service import list_teams
 from cxstack.kit.errors import Forbidden
+from cxstack.routing.connections import Connections
 from cxstack.routing.engine import RoutingEngine
 from cxstack.routing.model import AgentConfig, FallbackStep, ItemState, Presence, QueueConfig
 from cxstack.routing.models import RoutingAgent, RoutingItem, RoutingQueue, RoutingVersion
@@ -34,37 +35,16 @@ SOURCE = "cxstack/routing"
 OPEN_STATES = ("waiting", "offered", "assigned")
 
 
-class Sockets:
-    """The agents with a routing socket open in this process, by tenant (auto-away)."""
-
-    def __init__(self) -> None:
-        self._open: dict[tuple[str, str], int] = {}
-
-    def opened(self, tenant_id: str, agent_id: str) -> None:
-        key = (tenant_id, agent_id)
-        self._open[key] = self._open.get(key, 0) + 1
-
-    def closed(self, tenant_id: str, agent_id: str) -> bool:
-        """Note a socket closed; return True when it was the agent's last one here."""
-        key = (tenant_id, agent_id)
-        left = self._open.get(key, 1) - 1
-        if left <= 0:
-            self._open.pop(key, None)
-            return True
-        self._open[key] = left
-        return False
-
-
 class Routers:
     """Each tenant's routing engine in this process, with the routing version it reflects, and the agents'
-    routing sockets open here."""
+    routing sockets open here (``connections``: default, a heartbeat of 10 s and auto-away after 30 s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, connections: Connections | None = None) -> None:
         self._engines: dict[str, tuple[RoutingEngine, int]] = {}
         self._using: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
         self.rebuilds = 0
-        self.sockets = Sockets()
+        self.connections = connections or Connections()
 
     def using(self, tenant_id: str) -> threading.RLock:
         """The lock a thread holds while it uses the tenant's engine: a change holds it for its hold, a read

@@ -11,7 +11,8 @@ An agent's socket is theirs by the session cookie (or, for an integration, a ten
 - from the agent: ``accept`` / ``decline`` (``item_id``, a decline's ``note``), ``presence``
   (``presence``), ``ping``.
 
-When an agent's last socket in a process closes, a durable timer sets them away after
+Each open agent's socket is a row naming its process (``cxstack.routing.connections``). When an agent's
+last socket on every process has closed (or its process stopped), a durable timer sets them away after
 ``CXSTACK_ROUTING_AWAY_AFTER_SECONDS`` unless a socket of theirs opens again first (auto-away).
 """
 
@@ -21,7 +22,6 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -32,13 +32,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from cxstack.backbone.database import Database
 from cxstack.backbone.envelope import Event
 from cxstack.backbone.live import LiveFeed, LiveSubscription
-from cxstack.backbone.timers import cancel_timer, schedule_timer
 from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.kit.errors import DomainError, Forbidden, ValidationFailed
 from cxstack.routing import config, held
+from cxstack.routing import connections as connection_rows
 from cxstack.routing import work as routing_work
 from cxstack.routing.overview import overview as routing_overview
-from cxstack.routing.schemas import AgentConnectionLost
 
 log = structlog.get_logger("cxstack.routing.live")
 
@@ -85,12 +84,12 @@ class SocketOwner:
 
 @dataclass(frozen=True, slots=True)
 class Plumbing:
-    """What a routing socket works with: the database, the live feed, the routers, the auto-away delay."""
+    """What a routing socket works with: the database, the live feed, the routers (with the sockets open
+    in this process and the auto-away delay)."""
 
     db: Database
     feed: LiveFeed
     routers: held.Routers
-    away_after_s: float
 
 
 async def agent_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plumbing) -> None:
@@ -109,16 +108,17 @@ async def agent_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plumbin
         await refuse(websocket, error)
         return
     tenant_id = who.tenant_id
-    routers = plumbing.routers
-    away_after_s = plumbing.away_after_s
-    presences = routers.sockets
+    connections = plumbing.routers.connections
     watch = plumbing.feed.subscribe(
         tenant_id=tenant_id, types=ROUTING_TYPES, matching=partial(_concerns, agent_id)
     )
     await websocket.accept()
-    presences.opened(tenant_id, agent_id)
-    await db.write(partial(_cancel_away, tenant_id=tenant_id, agent_id=agent_id), context=who.context)
+    connection_id = connections.opened(tenant_id, agent_id, db.clock.now())
     try:
+        await db.write(
+            partial(connection_rows.open_connection, connections=connections, connection_id=connection_id),
+            context=who.context,
+        )
         items = await db.read(
             lambda session: routing_work.list_items(
                 session, tenant_id=tenant_id, agent_id=agent_id, limit=200
@@ -143,32 +143,19 @@ async def agent_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plumbin
                 await forward
     finally:
         watch.close()
-        if presences.closed(tenant_id, agent_id):
-            with contextlib.suppress(Exception):
-                await db.write(
-                    lambda uow: _schedule_away(uow, tenant_id, agent_id, away_after_s),
-                    context=who.context,
-                    background=True,
-                )
-
-
-def _away_key(agent_id: str) -> str:
-    return f"routing.away.{agent_id}"
-
-
-def _cancel_away(uow: UnitOfWork, *, tenant_id: str, agent_id: str) -> None:
-    cancel_timer(uow, tenant_id=tenant_id, key=_away_key(agent_id))
-
-
-def _schedule_away(uow: UnitOfWork, tenant_id: str, agent_id: str, after_s: float) -> None:
-    schedule_timer(
-        uow,
-        tenant_id=tenant_id,
-        key=_away_key(agent_id),
-        fire_at=uow.clock.now() + timedelta(seconds=after_s),
-        subject=agent_id,
-        event=AgentConnectionLost(agent_id=agent_id),
-    )
+        connections.closed(connection_id)
+        with contextlib.suppress(Exception):
+            await db.write(
+                partial(
+                    connection_rows.close_connection,
+                    connections=connections,
+                    tenant_id=tenant_id,
+                    agent_id=agent_id,
+                    connection_id=connection_id,
+                ),
+                context=who.context,
+                background=True,
+            )
 
 
 async def _send(websocket: WebSocket, frame: dict[str, Any]) -> None:

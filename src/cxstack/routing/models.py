@@ -1,5 +1,6 @@
-"""Routing's tables: queues, agents' routing profiles and presence, the work items between them, and a
-per-tenant version that tells a process whether its engine in memory still reflects the database.
+"""Routing's tables: queues, agents' routing profiles and presence, the work items between them, agents'
+open routing sockets on every process, and a per-tenant version that tells a process whether its engine
+in memory still reflects the database.
 
 The database is the record; the engine (``routing/engine.py``) is rebuilt from these rows whenever the
 version it was built at is not the tenant's version any more (a restart, another process's decision, a
@@ -95,6 +96,25 @@ class RoutingItem(TenantScoped, Base):
     enqueued_at: Mapped[datetime]
     assigned_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
+
+
+class RoutingConnection(TenantScoped, Base):
+    """An agent's open routing socket, as the process holding it last said (``seen_at``, renewed every
+    heartbeat): a row not renewed for three heartbeats belongs to a process that stopped, and is swept."""
+
+    __tablename__ = "routing_connections"
+    __table_args__ = (
+        Index("ix_routing_connections_agent", "tenant_id", "agent_id"),
+        Index("ix_routing_connections_process", "process_id"),
+        Index("ix_routing_connections_seen", "seen_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(32))
+    #: The serve process holding the socket (a random id it makes when it starts).
+    process_id: Mapped[str] = mapped_column(String(32))
+    opened_at: Mapped[datetime]
+    seen_at: Mapped[datetime]
 
 
 class RoutingVersion(Base):

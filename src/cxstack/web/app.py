@@ -47,6 +47,9 @@ from cxstack.web.sign_in import router as sign_in_router
 from cxstack.web.staff import router as staff_router
 from cxstack.workspace.api import install_workspace_assets
 from cxstack.workspace.api import router as workspace_router
+from cxstack.workspace.canned.api import router as canned_router
+from cxstack.workspace.mentions.api import router as mentions_router
+from cxstack.workspace.views.api import router as views_router
 
 #: In the order requests are matched against them: the busiest first.
 ROUTERS = (
@@ -79,6 +82,9 @@ ROUTERS = (
     routing_sockets,
     operator_router,
     sla_router,
+    canned_router,
+    views_router,
+    mentions_router,
     workspace_router,
 )
 

@@ -264,6 +264,24 @@ async def supervisor_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
     return who
 
 
+class PeopleOnly(Forbidden):
+    """An API key on a route of a signed-in person's own things."""
+
+    code = "people_only"
+    title = "For signed-in people only"
+
+
+async def person_only(who: Annotated[Caller, Depends(caller)]) -> Caller:
+    """The caller of a route of a signed-in person's own things (their saved views, their mentions): the
+    session cookie; raises PeopleOnly (403) for a key, valid as it may be, since a key is nobody."""
+    if who.user is None:
+        raise PeopleOnly(
+            "saved views and mentions belong to people, and an API key is nobody: "
+            "sign in (POST /v1/auth/sign-in) and call with the session cookie"
+        )
+    return who
+
+
 async def config_caller(who: Annotated[Caller, Depends(caller)]) -> Caller:
     """The caller of a route that changes the tenant's channel configuration (or shows its secrets): a key
     with the method's scope, or a signed-in admin; raises MissingRole (403) for an agent or a supervisor."""

@@ -68,6 +68,9 @@ def internal_error(path: str) -> Response:
 
 
 def _field_path(location: tuple[Any, ...]) -> str:
+    if len(location) > 1 and location[0] == "query":
+        # A query parameter given more than once is still one parameter: its name, not ``status[1]``.
+        return str(location[1])
     parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
     path = ""
     for part in parts:

@@ -31,6 +31,19 @@ class StaffRepository:
             query = query.with_for_update()
         return self.session.scalar(query)
 
+    def users_named(self, *, user_ids: Collection[str], emails: Collection[str]) -> list[User]:
+        """The users of ``user_ids`` and those of ``emails`` (normalised), in one query."""
+        if not user_ids and not emails:
+            return []
+        return list(
+            self.session.scalars(
+                select(User).where(
+                    User.tenant_id == self.tenant_id,
+                    or_(User.id.in_(sorted(user_ids)), User.email.in_(sorted(emails))),
+                )
+            )
+        )
+
     def users_query(
         self, *, role: str | None = None, team_id: str | None = None, disabled: bool | None = None
     ) -> Select[Any]:

@@ -73,6 +73,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bus_workers")),
     )
     op.create_table(
+        "canned_responses",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("shortcut", sa.String(length=64), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column(
+            "team_ids",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_canned_responses")),
+        sa.UniqueConstraint("tenant_id", "shortcut", name="uq_canned_responses_tenant_shortcut"),
+    )
+    with op.batch_alter_table("canned_responses", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_canned_responses_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "customer_merges",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("source_customer_id", sa.String(length=32), nullable=False),
@@ -353,6 +374,24 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_inapp_push_settings_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "mentions",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("conversation_id", sa.String(length=32), nullable=False),
+        sa.Column("note_id", sa.String(length=32), nullable=False),
+        sa.Column("author", sa.String(length=200), nullable=False),
+        sa.Column("excerpt", sa.Text(), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("read_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_mentions")),
+        sa.UniqueConstraint("tenant_id", "note_id", "user_id", name="uq_mentions_tenant_note_user"),
+    )
+    with op.batch_alter_table("mentions", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_mentions_tenant_id"), ["tenant_id"], unique=False)
+        batch_op.create_index("ix_mentions_user", ["tenant_id", "user_id", "id"], unique=False)
+
+    op.create_table(
         "notes",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("target_type", sa.String(length=16), nullable=False),
@@ -510,6 +549,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_routing_agents_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
+        "routing_connections",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("agent_id", sa.String(length=32), nullable=False),
+        sa.Column("process_id", sa.String(length=32), nullable=False),
+        sa.Column("opened_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("seen_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_routing_connections")),
+    )
+    with op.batch_alter_table("routing_connections", schema=None) as batch_op:
+        batch_op.create_index("ix_routing_connections_agent", ["tenant_id", "agent_id"], unique=False)
+        batch_op.create_index("ix_routing_connections_process", ["process_id"], unique=False)
+        batch_op.create_index("ix_routing_connections_seen", ["seen_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_routing_connections_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "routing_items",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("kind", sa.String(length=16), nullable=False),
@@ -591,6 +646,28 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("tenant_id", name=op.f("pk_routing_versions")),
     )
     op.create_table(
+        "saved_views",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("owner_id", sa.String(length=32), nullable=False),
+        sa.Column("team_id", sa.String(length=32), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column(
+            "filters",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("created_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", cxstack.kit.orm.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("tenant_id", sa.String(length=32), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_saved_views")),
+    )
+    with op.batch_alter_table("saved_views", schema=None) as batch_op:
+        batch_op.create_index("ix_saved_views_owner", ["tenant_id", "owner_id"], unique=False)
+        batch_op.create_index("ix_saved_views_team", ["tenant_id", "team_id"], unique=False)
+        batch_op.create_index(batch_op.f("ix_saved_views_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
         "sla_calendars",
         sa.Column("id", sa.String(length=32), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
@@ -640,6 +717,7 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_sla_clocks_conversation", ["tenant_id", "conversation_id", "started_at"], unique=False
         )
+        batch_op.create_index("ix_sla_clocks_due", ["tenant_id", "state", "due_at", "id"], unique=False)
         batch_op.create_index(batch_op.f("ix_sla_clocks_tenant_id"), ["tenant_id"], unique=False)
 
     op.create_table(
@@ -1162,13 +1240,20 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conversations")),
     )
     with op.batch_alter_table("conversations", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_conversations_assignee"), ["assignee"], unique=False)
+        batch_op.create_index(
+            "ix_conversations_tenant_assignee", ["tenant_id", "assignee", "status", "id"], unique=False
+        )
         batch_op.create_index(
             "ix_conversations_tenant_customer", ["tenant_id", "customer_id", "id"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_conversations_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index("ix_conversations_tenant_id_id", ["tenant_id", "id"], unique=False)
         batch_op.create_index("ix_conversations_tenant_status", ["tenant_id", "status", "id"], unique=False)
+        batch_op.create_index(
+            "ix_conversations_tenant_status_updated_at",
+            ["tenant_id", "status", "updated_at", "id"],
+            unique=False,
+        )
         batch_op.create_index("ix_conversations_tenant_updated_at", ["tenant_id", "updated_at"], unique=False)
 
     op.create_table(
@@ -1359,11 +1444,12 @@ def downgrade() -> None:
     op.drop_table("identities")
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.drop_index("ix_conversations_tenant_updated_at")
+        batch_op.drop_index("ix_conversations_tenant_status_updated_at")
         batch_op.drop_index("ix_conversations_tenant_status")
         batch_op.drop_index("ix_conversations_tenant_id_id")
         batch_op.drop_index(batch_op.f("ix_conversations_tenant_id"))
         batch_op.drop_index("ix_conversations_tenant_customer")
-        batch_op.drop_index(batch_op.f("ix_conversations_assignee"))
+        batch_op.drop_index("ix_conversations_tenant_assignee")
 
     op.drop_table("conversations")
     with op.batch_alter_table("cases", schema=None) as batch_op:
@@ -1473,6 +1559,7 @@ def downgrade() -> None:
     op.drop_table("sla_conversations")
     with op.batch_alter_table("sla_clocks", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sla_clocks_tenant_id"))
+        batch_op.drop_index("ix_sla_clocks_due")
         batch_op.drop_index("ix_sla_clocks_conversation")
 
     op.drop_table("sla_clocks")
@@ -1480,6 +1567,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_sla_calendars_tenant_id"))
 
     op.drop_table("sla_calendars")
+    with op.batch_alter_table("saved_views", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_saved_views_tenant_id"))
+        batch_op.drop_index("ix_saved_views_team")
+        batch_op.drop_index("ix_saved_views_owner")
+
+    op.drop_table("saved_views")
     op.drop_table("routing_versions")
     with op.batch_alter_table("routing_queues", schema=None) as batch_op:
         batch_op.drop_index("uq_routing_queues_tenant_name")
@@ -1492,6 +1585,13 @@ def downgrade() -> None:
         batch_op.drop_index("ix_routing_items_conversation")
 
     op.drop_table("routing_items")
+    with op.batch_alter_table("routing_connections", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_routing_connections_tenant_id"))
+        batch_op.drop_index("ix_routing_connections_seen")
+        batch_op.drop_index("ix_routing_connections_process")
+        batch_op.drop_index("ix_routing_connections_agent")
+
+    op.drop_table("routing_connections")
     with op.batch_alter_table("routing_agents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_routing_agents_tenant_id"))
 
@@ -1526,6 +1626,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notes_target")
 
     op.drop_table("notes")
+    with op.batch_alter_table("mentions", schema=None) as batch_op:
+        batch_op.drop_index("ix_mentions_user")
+        batch_op.drop_index(batch_op.f("ix_mentions_tenant_id"))
+
+    op.drop_table("mentions")
     with op.batch_alter_table("inapp_push_settings", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_inapp_push_settings_tenant_id"))
 
@@ -1585,6 +1690,10 @@ def downgrade() -> None:
         batch_op.drop_index("ix_customer_merges_source")
 
     op.drop_table("customer_merges")
+    with op.batch_alter_table("canned_responses", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_canned_responses_tenant_id"))
+
+    op.drop_table("canned_responses")
     op.drop_table("bus_workers")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_audit_entries_tenant_id"))

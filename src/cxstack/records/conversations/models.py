@@ -20,6 +20,10 @@ class Conversation(TenantScoped, Base):
         Index("ix_conversations_tenant_customer", "tenant_id", "customer_id", "id"),
         Index("ix_conversations_tenant_status", "tenant_id", "status", "id"),
         Index("ix_conversations_tenant_updated_at", "tenant_id", "updated_at"),
+        # The inbox: a person's or nobody's conversations of some statuses, and those of some statuses by
+        # their last change (``records.conversations.inbox``).
+        Index("ix_conversations_tenant_assignee", "tenant_id", "assignee", "status", "id"),
+        Index("ix_conversations_tenant_status_updated_at", "tenant_id", "status", "updated_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
@@ -29,7 +33,7 @@ class Conversation(TenantScoped, Base):
     channel: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str | None] = mapped_column(String(500))
-    assignee: Mapped[str | None] = mapped_column(String(80), index=True)
+    assignee: Mapped[str | None] = mapped_column(String(80))
     priority: Mapped[str] = mapped_column(String(16))
     attributes: Mapped[dict[str, Any]]
     #: The teams whose work it is (those of the queue routing put it in); empty: every team's.

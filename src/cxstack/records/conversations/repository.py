@@ -192,36 +192,6 @@ class ConversationRepository:
         )
         return bool(getattr(result, "rowcount", 0))
 
-    def list_page(
-        self,
-        *,
-        cursor: str | None,
-        limit: int,
-        customer_id: str | None = None,
-        status: str | None = None,
-        channel: str | None = None,
-        assignee: str | None = None,
-        updated_after: datetime | None = None,
-        descending: bool = False,
-        visibility: Visibility | None = None,
-    ) -> Page[Conversation]:
-        query = select(Conversation).where(Conversation.tenant_id == self.tenant_id)
-        if visibility is not None:
-            query = query.where(self._seen_by(visibility))
-        if customer_id is not None:
-            query = query.where(Conversation.customer_id == customer_id)
-        if status is not None:
-            query = query.where(Conversation.status == status)
-        if channel is not None:
-            query = query.where(Conversation.channel == channel)
-        if assignee is not None:
-            query = query.where(Conversation.assignee == assignee)
-        if updated_after is not None:
-            query = query.where(Conversation.updated_at > updated_after)
-        return paginate(
-            self.session, query, id_column=Conversation.id, cursor=cursor, limit=limit, descending=descending
-        )
-
     def ids_of_customer(self, customer_id: str, *, among: Sequence[str] | None = None) -> list[str]:
         """Return the ids of the customer's conversations (only those in ``among`` when given), in order."""
         query = select(Conversation.id).where(

@@ -78,6 +78,18 @@ class ConversationOut(BaseModel):
     last_message_at: datetime | None
 
 
+class ConversationCountsOut(BaseModel):
+    """How many open or pending conversations (of those the caller sees) each inbox section holds."""
+
+    all_open: int = Field(description="Every open or pending conversation the caller sees.")
+    unassigned: int = Field(description="Those assigned to nobody.")
+    mine: int | None = Field(description="Those assigned to the signed-in person; null for an API key.")
+    my_teams: int | None = Field(
+        description="Those that are the work of one of the signed-in person's teams; null for an API key."
+    )
+    by_status: dict[str, int] = Field(description="``open`` and ``pending``: how many are in each.")
+
+
 class Attachment(BaseModel):
     """A file attached to a message.
 

@@ -4,9 +4,10 @@ messages go, and move conversations between customers (for merges). Messages are
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +20,13 @@ from cxstack.kit.clock import utc
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.kit.pagination import Page
-from cxstack.records.conversations import transitions
+from cxstack.records.conversations import inbox, transitions
 
 # The message operations, part of this domain's public surface (other layers import only ``service``).
 from cxstack.records.conversations.delivery import DeliveryChecks as DeliveryChecks
 from cxstack.records.conversations.delivery import record_delivery_failure as record_delivery_failure
+from cxstack.records.conversations.inbox import InboxCounts as InboxCounts
+from cxstack.records.conversations.inbox import InboxFilter as InboxFilter
 from cxstack.records.conversations.messages import MessagePost as MessagePost
 from cxstack.records.conversations.messages import MessageTooLarge as MessageTooLarge
 from cxstack.records.conversations.messages import PostedMessage as PostedMessage
@@ -39,7 +42,9 @@ from cxstack.records.conversations.schemas import (
     ConversationUpdate,
     ConversationUpdated,
 )
+from cxstack.records.customers.identities import normalise_email, normalise_phone
 from cxstack.records.customers.repository import CustomerRepository
+from cxstack.records.tags.service import normalise_tag
 
 
 def _out(conversation: Conversation) -> ConversationOut:
@@ -199,19 +204,95 @@ def list_conversations(
     visibility: Visibility | None = None,
 ) -> Page[ConversationOut]:
     """Return a page of conversations in creation order, filtered as asked, of those ``visibility`` (None:
-    everything) sees; raises ValidationFailed."""
-    page = ConversationRepository(session, tenant_id).list_page(
+    everything) sees; raises ValidationFailed. (``list_inbox`` with these filters.)"""
+    wanted = InboxFilter(
+        customer_id=customer_id,
+        statuses=(status,) if status is not None else (),
+        channels=(channel,) if channel is not None else (),
+        assignee=assignee,
+        updated_after=updated_after,
+    )
+    return list_inbox(
+        session,
+        tenant_id=tenant_id,
+        wanted=wanted,
         cursor=cursor,
         limit=limit,
-        customer_id=customer_id,
-        status=status,
-        channel=channel,
-        assignee=assignee,
-        updated_after=utc(updated_after) if updated_after is not None else None,
-        descending=newest_first,
+        newest_first=newest_first,
         visibility=visibility,
     )
+
+
+def list_inbox(
+    session: Session,
+    *,
+    tenant_id: str,
+    wanted: InboxFilter,
+    cursor: str | None,
+    limit: int,
+    sort: inbox.Sort = "created",
+    newest_first: bool = False,
+    visibility: Visibility | None = None,
+) -> Page[ConversationOut]:
+    """Return a page of the conversations ``visibility`` (None: everything) sees that match ``wanted``
+    (``inbox_filter`` makes one from a search), by creation or by last update; raises ValidationFailed
+    (a bad limit or cursor)."""
+    if wanted.updated_after is not None:
+        wanted = replace(wanted, updated_after=utc(wanted.updated_after))
+    page = inbox.page_of(
+        session, tenant_id, wanted, visibility, cursor=cursor, limit=limit, sort=sort, descending=newest_first
+    )
     return Page(items=[_out(c) for c in page.items], next_cursor=page.next_cursor)
+
+
+def count_inbox(
+    session: Session,
+    *,
+    tenant_id: str,
+    wanted: InboxFilter,
+    visibility: Visibility | None,
+    user_id: str | None,
+    team_ids: Sequence[str] = (),
+) -> InboxCounts:
+    """Count the open and pending conversations ``visibility`` sees that match ``wanted``'s channels,
+    priorities, tag, queue and search: all, unassigned, ``user_id``'s (None: no person, no such count)
+    and ``team_ids``' (the person's teams), and by status; one query."""
+    return inbox.counts(
+        session, tenant_id, visibility=visibility, user_id=user_id, team_ids=tuple(team_ids), wanted=wanted
+    )
+
+
+#: A search that may be a phone number: digits and what people write between them.
+_PHONE_LIKE = re.compile(r"^\+?[0-9 ().-]{7,}$")
+MAX_SEARCH_LENGTH = 200
+
+
+def inbox_filter(session: Session, *, tenant_id: str, q: str | None = None, **wanted: Any) -> InboxFilter:
+    """Return the ``InboxFilter`` of ``wanted`` and the search ``q``: a customer's name (part of it), their
+    email or phone (the whole of it, as any identity look-up reads it), a conversation's subject or the
+    text of one of its messages (part of either). Raises ValidationFailed for an empty or too long
+    search or a tag that cannot be one."""
+    tag = wanted.pop("tag", None)
+    if tag is not None:
+        wanted["tag"] = normalise_tag(tag)
+    if q is None:
+        return InboxFilter(**wanted)
+    text = q.strip()
+    if not text or len(text) > MAX_SEARCH_LENGTH:
+        raise ValidationFailed(f"q must be 1 to {MAX_SEARCH_LENGTH} characters", field="q")
+    customers = CustomerRepository(session, tenant_id)
+    found: list[str] = []
+    for kind, looks_like, normalise in (
+        ("email", "@" in text, normalise_email),
+        ("phone", bool(_PHONE_LIKE.match(text)), normalise_phone),
+    ):
+        if looks_like:
+            try:
+                value = normalise(text)
+            except ValidationFailed:
+                continue
+            found += customers.customers_by_identity(kind=kind, values=[value]).values()
+    return InboxFilter(**wanted, text=text, text_customer_ids=tuple(sorted(set(found))))
 
 
 def conversations_to_join(

@@ -85,6 +85,11 @@ def delete_note(uow: UnitOfWork, *, tenant_id: str, note_id: str) -> None:
     )
 
 
+def get_note(session: Session, *, tenant_id: str, note_id: str) -> NoteOut:
+    """Return a note; raises NotFound."""
+    return NoteOut.model_validate(NoteRepository(session, tenant_id).get(note_id))
+
+
 def list_notes(
     session: Session, *, tenant_id: str, target_type: str, target_id: str, cursor: str | None, limit: int
 ) -> Page[NoteOut]:

@@ -1,5 +1,6 @@
 """``/v1/sla/calendars``, ``/v1/sla/policies`` (changes need the ``admin`` scope) and
-``/v1/conversations/{id}/sla``: a conversation's SLA clocks."""
+``/v1/conversations/{id}/sla``: a conversation's SLA clocks; ``/v1/sla/at-risk``: the clocks about to
+breach or breached, of the conversations the caller sees."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from cxstack.kit.pagination import PageOut
 from cxstack.records.conversations import service as conversations
 from cxstack.routing.sla import clocks, service
 from cxstack.routing.sla.schemas import (
+    MAX_TARGET_SECONDS,
+    AtRiskPageOut,
     CalendarCreate,
     CalendarOut,
     CalendarUpdate,
@@ -140,3 +143,38 @@ async def conversation_sla(request: Request, who: Who, conversation_id: str) -> 
         )
 
     return await read(request, sla_of)
+
+
+@router.get("/sla/at-risk", response_model=AtRiskPageOut)
+async def sla_at_risk(
+    request: Request,
+    who: Who,
+    cursor: str | None = None,
+    limit: Limit = 50,
+    within_seconds: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=MAX_TARGET_SECONDS,
+            description="Running clocks due within this many seconds; by default those that have warned.",
+        ),
+    ] = None,
+) -> Response:
+    """The SLA clocks at risk of the conversations the caller sees, soonest due first, with their
+    ``total``: running clocks that have warned (``warn_before_seconds`` of business time left) or, with
+    ``within_seconds``, that fall due within it; running clocks overdue; and breached clocks, while their
+    conversation is not closed."""
+    now = runtime_of(request).clock.now()
+    visibility = who.visibility()
+    return await read(
+        request,
+        lambda session: clocks.at_risk(
+            session,
+            tenant_id=who.tenant_id,
+            now=now,
+            within_seconds=within_seconds,
+            visibility=visibility,
+            cursor=cursor,
+            limit=limit,
+        ),
+    )

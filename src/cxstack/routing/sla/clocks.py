@@ -11,20 +11,24 @@ still be cancelled: each clock ends in exactly one of ``sla.met`` and ``sla.brea
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.timers import cancel_timer, schedule_timer
 from cxstack.backbone.unit_of_work import UnitOfWork
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.kit.errors import ValidationFailed
 from cxstack.kit.ids import new_id
-from cxstack.records.conversations.service import get_conversation
+from cxstack.kit.pagination import MAX_PAGE_SIZE, decode_time_cursor, encode_time_cursor
+from cxstack.records.conversations.service import get_conversation, seen_conversation_ids
 from cxstack.routing.sla.calendar import HORIZON, AlwaysOpen, BusinessTime, Calendar
 from cxstack.routing.sla.models import SlaClock, SlaPolicy
 from cxstack.routing.sla.repository import SlaRepository
 from cxstack.routing.sla.schemas import (
+    AtRiskClockOut,
+    AtRiskPageOut,
     ClockOut,
     ConversationSlaOut,
     SlaBreached,
@@ -266,4 +270,80 @@ def conversation_sla(
         conversation_id=conversation_id,
         policy_id=watched.policy_id if watched is not None else None,
         clocks=[_clock_out(clock, now) for clock in repo.clocks_of(conversation_id)],
+    )
+
+
+def at_risk(
+    session: Session,
+    *,
+    tenant_id: str,
+    now: datetime,
+    within_seconds: int | None,
+    visibility: Visibility | None,
+    cursor: str | None,
+    limit: int,
+) -> AtRiskPageOut:
+    """Return a page of the clocks at risk as of ``now`` among the conversations ``visibility`` (None:
+    everything) sees, soonest due first, with how many there are: running clocks that have warned
+    (``within_seconds``: due within that many seconds instead) or are overdue, and breached clocks, of
+    conversations not closed. Raises ValidationFailed for a bad limit or cursor."""
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise ValidationFailed(f"limit must be between 1 and {MAX_PAGE_SIZE}", field="limit")
+    after = decode_time_cursor(cursor) if cursor is not None else None
+    horizon = now + timedelta(seconds=within_seconds) if within_seconds is not None else None
+    repo = SlaRepository(session, tenant_id)
+    found: list[SlaClock] = []
+    more = False
+    # Clocks of conversations out of sight are passed over, reading on until the page is full.
+    while True:
+        batch = repo.at_risk_after(now=now, horizon=horizon, after=after, limit=limit + 1)
+        if visibility is None:
+            seen = {clock.conversation_id for clock in batch}
+        else:
+            ids = sorted({clock.conversation_id for clock in batch})
+            seen = seen_conversation_ids(
+                session, tenant_id=tenant_id, conversation_ids=ids, visibility=visibility
+            )
+        for clock in batch:
+            if clock.conversation_id not in seen:
+                continue
+            if len(found) == limit:
+                more = True
+                break
+            found.append(clock)
+        if more or len(batch) <= limit:
+            break
+        last = batch[-1]
+        assert last.due_at is not None
+        after = (last.due_at, last.id)
+    if visibility is None:
+        total = repo.count_at_risk(now=now, horizon=horizon)
+    else:
+        ids = repo.at_risk_conversation_ids(now=now, horizon=horizon)
+        seen = seen_conversation_ids(
+            session, tenant_id=tenant_id, conversation_ids=sorted(set(ids)), visibility=visibility
+        )
+        total = sum(1 for conversation_id in ids if conversation_id in seen)
+    last_found = found[-1] if more else None
+    return AtRiskPageOut(
+        data=[_at_risk_out(clock, now) for clock in found],
+        next_cursor=(
+            encode_time_cursor(last_found.due_at, last_found.id)
+            if last_found is not None and last_found.due_at is not None
+            else None
+        ),
+        total=total,
+    )
+
+
+def _at_risk_out(clock: SlaClock, now: datetime) -> AtRiskClockOut:
+    assert clock.due_at is not None
+    return AtRiskClockOut(
+        conversation_id=clock.conversation_id,
+        clock_id=clock.id,
+        metric=clock.metric,
+        state=BREACHED if clock.state == BREACHED or clock.due_at <= now else RUNNING,
+        due_at=clock.due_at,
+        business_seconds_left=business_time(clock).business_seconds_between(now, clock.due_at),
+        warned_at=clock.warned_at,
     )

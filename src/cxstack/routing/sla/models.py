@@ -72,7 +72,11 @@ class SlaClock(TenantScoped, Base):
     """One clock of a conversation: a metric's target measured in business time, on a durable timer."""
 
     __tablename__ = "sla_clocks"
-    __table_args__ = (Index("ix_sla_clocks_conversation", "tenant_id", "conversation_id", "started_at"),)
+    __table_args__ = (
+        Index("ix_sla_clocks_conversation", "tenant_id", "conversation_id", "started_at"),
+        # The clocks at risk: running or breached ones by due time.
+        Index("ix_sla_clocks_due", "tenant_id", "state", "due_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(32))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from cxstack.kit.pagination import Page, paginate
@@ -83,3 +85,53 @@ class SlaRepository:
         if states is not None:
             query = query.where(SlaClock.state.in_(states))
         return self.session.scalars(query.order_by(SlaClock.started_at, SlaClock.id)).all()
+
+    # -- clocks at risk ------------------------------------------------------------------------------
+
+    def _at_risk(self, *, now: datetime, horizon: datetime | None) -> Select[Any]:
+        """The clocks at risk as of ``now``: running and warned (``horizon`` given: due by then) or
+        overdue, or breached, of conversations not closed."""
+        running = SlaClock.state == "running"
+        soon = (
+            SlaClock.due_at <= horizon
+            if horizon is not None
+            else or_(SlaClock.warned_at.is_not(None), SlaClock.due_at <= now)
+        )
+        return (
+            select(SlaClock)
+            .join(
+                SlaConversation,
+                and_(
+                    SlaConversation.tenant_id == SlaClock.tenant_id,
+                    SlaConversation.conversation_id == SlaClock.conversation_id,
+                ),
+            )
+            .where(
+                SlaClock.tenant_id == self.tenant_id,
+                SlaClock.state.in_(("running", "breached")),
+                SlaClock.due_at.is_not(None),
+                or_(SlaClock.state == "breached", and_(running, soon)),
+                SlaConversation.closed.is_(False),
+            )
+        )
+
+    def at_risk_after(
+        self, *, now: datetime, horizon: datetime | None, after: tuple[datetime, str] | None, limit: int
+    ) -> Sequence[SlaClock]:
+        """Up to ``limit`` clocks at risk (``_at_risk``) after ``after`` (due time, id), soonest due first."""
+        query = self._at_risk(now=now, horizon=horizon)
+        if after is not None:
+            due, clock_id = after
+            query = query.where(
+                or_(SlaClock.due_at > due, and_(SlaClock.due_at == due, SlaClock.id > clock_id))
+            )
+        return self.session.scalars(query.order_by(SlaClock.due_at, SlaClock.id).limit(limit)).all()
+
+    def at_risk_conversation_ids(self, *, now: datetime, horizon: datetime | None) -> list[str]:
+        """The conversation of each clock at risk (one a clock, so repeated for a conversation's clocks)."""
+        query = self._at_risk(now=now, horizon=horizon).with_only_columns(SlaClock.conversation_id)
+        return list(self.session.scalars(query))
+
+    def count_at_risk(self, *, now: datetime, horizon: datetime | None) -> int:
+        query = self._at_risk(now=now, horizon=horizon).with_only_columns(func.count())
+        return int(self.session.scalar(query) or 0)

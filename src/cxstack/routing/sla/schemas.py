@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from cxstack.backbone.events import EventPayload
 from cxstack.kit.models import StrictModel
+from cxstack.kit.pagination import Cursor
 from cxstack.records.conversations.schemas import Channel, Priority
 
 Metric = Literal["first_response", "next_response", "resolution"]
@@ -147,6 +148,29 @@ class ConversationSlaOut(BaseModel):
     conversation_id: str
     policy_id: str | None = Field(description="The policy matched when the conversation was created.")
     clocks: list[ClockOut] = Field(description="Oldest first.")
+
+
+class AtRiskClockOut(BaseModel):
+    """A clock at risk: running into its warning window (or the horizon asked for), overdue, or breached
+    while its conversation is still open."""
+
+    conversation_id: str
+    clock_id: str
+    metric: Metric
+    state: ClockState = Field(description="``running``, or ``breached`` once due.")
+    due_at: datetime
+    business_seconds_left: float = Field(description="Business seconds until due (negative once overdue).")
+    warned_at: datetime | None
+
+
+class AtRiskPageOut(BaseModel):
+    """One page of the clocks at risk, soonest due first."""
+
+    data: list[AtRiskClockOut]
+    next_cursor: Cursor | None = Field(
+        description="Pass as cursor to get the next page; null on the last page."
+    )
+    total: int = Field(description="How many clocks at risk the caller sees, on every page together.")
 
 
 # -- event payloads ------------------------------------------------------------------------------

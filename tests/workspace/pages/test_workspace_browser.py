@@ -17,7 +17,7 @@ from tests.browser import chromium
 from tests.channels.webchat.conftest import LiveServer
 from tests.conftest import TenantKey
 from tests.governance.staff.people import make_person
-from tests.workspace.conftest import Desk, start_chat
+from tests.workspace.pages.conftest import AgentDesk, start_chat
 
 from cxstack.runtime import Runtime
 from cxstack.workspace.assets import NODE_MODULES
@@ -50,7 +50,7 @@ async def open_tab(browser: Any, url: str) -> Tab:
     return tab
 
 
-async def signed_in_tab(browser: Any, server: LiveServer, desk: Desk) -> Tab:
+async def signed_in_tab(browser: Any, server: LiveServer, desk: AgentDesk) -> Tab:
     tab = await open_tab(browser, f"{server.url}/app/sign-in?tenant=acme")
     page = tab.page
     await page.get_by_label("Email").fill(desk.agent.email)
@@ -74,12 +74,12 @@ async def serious_violations(page: Any) -> list[dict[str, Any]]:
 
 
 async def test_a_wrong_password_is_shown_and_the_right_one_opens_the_workspace(
-    browser: Any, server: LiveServer, desk: Desk
+    browser: Any, server: LiveServer, agent_desk: AgentDesk
 ) -> None:
     tab = await open_tab(browser, f"{server.url}/app/sign-in?tenant=acme")
     page = tab.page
     assert await page.get_by_label("Company (tenant)").input_value() == "acme"
-    await page.get_by_label("Email").fill(desk.agent.email)
+    await page.get_by_label("Email").fill(agent_desk.agent.email)
     await page.get_by_label("Password").fill("not the password")
     await page.get_by_label("Password").press("Enter")
     alert = page.get_by_role("alert")
@@ -87,7 +87,7 @@ async def test_a_wrong_password_is_shown_and_the_right_one_opens_the_workspace(
     assert "email or password is not right" in (await alert.text_content() or "")
     assert await page.get_by_label("Password").get_attribute("aria-invalid") == "true"
 
-    await page.get_by_label("Password").fill(desk.agent.password)
+    await page.get_by_label("Password").fill(agent_desk.agent.password)
     await page.get_by_role("button", name="Sign in").click()
     await page.wait_for_url(f"{server.url}/app")
     assert await page.locator("#person-name").text_content() == "Ann"
@@ -105,10 +105,12 @@ async def test_a_wrong_password_is_shown_and_the_right_one_opens_the_workspace(
     assert page.url == f"{server.url}/app/sign-in?next=%2Fapp"
 
 
-async def test_a_locked_account_is_told_until_when(browser: Any, server: LiveServer, desk: Desk) -> None:
+async def test_a_locked_account_is_told_until_when(
+    browser: Any, server: LiveServer, agent_desk: AgentDesk
+) -> None:
     tab = await open_tab(browser, f"{server.url}/app/sign-in?tenant=acme")
     page = tab.page
-    await page.get_by_label("Email").fill(desk.agent.email)
+    await page.get_by_label("Email").fill(agent_desk.agent.email)
     alert = page.get_by_role("alert")
     for attempt in range(2):
         await page.get_by_label("Password").fill(f"wrong {attempt}")
@@ -117,7 +119,7 @@ async def test_a_locked_account_is_told_until_when(browser: Any, server: LiveSer
         await page.evaluate("document.getElementById('sign-in-error').hidden = true")
     # The third failure locks the account, and then even the right password is refused: the page says
     # until when (15 minutes from now).
-    for password in ("wrong 2", desk.agent.password):
+    for password in ("wrong 2", agent_desk.agent.password):
         await page.get_by_label("Password").fill(password)
         await page.get_by_role("button", name="Sign in").click()
         await alert.filter(has_text="locked until").wait_for()
@@ -128,7 +130,7 @@ async def test_a_locked_account_is_told_until_when(browser: Any, server: LiveSer
 
 
 async def test_the_workspace_without_a_session_goes_to_sign_in_and_back(
-    browser: Any, server: LiveServer, desk: Desk
+    browser: Any, server: LiveServer, agent_desk: AgentDesk
 ) -> None:
     tab = await open_tab(browser, f"{server.url}/app")
     assert tab.page.url == f"{server.url}/app/sign-in?next=%2Fapp"
@@ -136,14 +138,14 @@ async def test_the_workspace_without_a_session_goes_to_sign_in_and_back(
 
 
 async def test_an_offer_arrives_with_a_countdown_and_accepted_moves_to_my_work(
-    browser: Any, server: LiveServer, desk: Desk, key_api: httpx.AsyncClient
+    browser: Any, server: LiveServer, agent_desk: AgentDesk, key_api: httpx.AsyncClient
 ) -> None:
-    tab = await signed_in_tab(browser, server, desk)
+    tab = await signed_in_tab(browser, server, agent_desk)
     page = tab.page
     presence = page.get_by_label("Presence")
     await presence.select_option("available")
     await page.locator("#presence[data-presence=available]").wait_for()
-    agent = (await key_api.get(f"/v1/routing/agents/{desk.agent.user_id}")).json()
+    agent = (await key_api.get(f"/v1/routing/agents/{agent_desk.agent.user_id}")).json()
     assert agent["presence"] == "available"
 
     conversation_id = await start_chat(key_api, "Maria Lopez")
@@ -167,7 +169,7 @@ async def test_an_offer_arrives_with_a_countdown_and_accepted_moves_to_my_work(
     assert await offers.locator(".offer").count() == 0
     item_id = await work.get_attribute("data-item-id")
     item = (await key_api.get(f"/v1/routing/items/{item_id}")).json()
-    assert item["state"] == "assigned" and item["agent_id"] == desk.agent.user_id
+    assert item["state"] == "assigned" and item["agent_id"] == agent_desk.agent.user_id
     assert item["conversation_id"] == conversation_id
 
     # A lost socket comes back and catches up from its ready frame: the same work, once.
@@ -181,12 +183,12 @@ async def test_an_offer_arrives_with_a_countdown_and_accepted_moves_to_my_work(
 async def test_a_declined_offer_leaves_the_page_and_goes_to_another_agent(
     browser: Any,
     server: LiveServer,
-    desk: Desk,
+    agent_desk: AgentDesk,
     key_api: httpx.AsyncClient,
     runtime: Runtime,
     tenant: TenantKey,
 ) -> None:
-    tab = await signed_in_tab(browser, server, desk)
+    tab = await signed_in_tab(browser, server, agent_desk)
     page = tab.page
     await page.get_by_label("Presence").select_option("available")
     await page.locator("#presence[data-presence=available]").wait_for()
@@ -239,7 +241,7 @@ async def test_a_person_without_a_routing_profile_is_told_so(
 
 
 async def test_the_pages_have_no_serious_accessibility_problem(
-    browser: Any, server: LiveServer, desk: Desk, key_api: httpx.AsyncClient
+    browser: Any, server: LiveServer, agent_desk: AgentDesk, key_api: httpx.AsyncClient
 ) -> None:
     tab = await open_tab(browser, f"{server.url}/app/sign-in")
     assert await serious_violations(tab.page) == []
@@ -248,7 +250,7 @@ async def test_the_pages_have_no_serious_accessibility_problem(
     await tab.page.get_by_role("alert").wait_for()
     assert await serious_violations(tab.page) == []
 
-    tab = await signed_in_tab(browser, server, desk)
+    tab = await signed_in_tab(browser, server, agent_desk)
     await tab.page.get_by_label("Presence").select_option("available")
     await start_chat(key_api, "Lee Chan")
     await tab.page.locator("#offers .offer").wait_for()
