@@ -151,8 +151,8 @@ async def test_an_offer_arrives_with_a_countdown_and_accepted_moves_to_my_work(
     conversation_id = await start_chat(key_api, "Maria Lopez")
     offers = page.locator("#offers")
     offer = offers.locator(".offer")
-    await offer.wait_for()
-    assert await offer.locator("h3").text_content() == "Maria Lopez"
+    # The customer's name comes once the page has read the customer.
+    await offer.locator("h3", has_text="Maria Lopez").wait_for()
     assert await offer.locator(".channel").text_content() == "webchat"
     assert await offer.locator(".queue").text_content() == "Billing"
     assert await offer.locator(".reason").text_content() == "Best skill match (billing 4)"
