@@ -6,10 +6,10 @@ as events, time out through timers, and push to agents. The same inputs give the
 
 How a decision stays fast with thousands of agents and items: waiting items sit in buckets (queue, channel,
 language, and the team a transfer kept them to), each a heap by priority (the aging term is the same for a
-whole queue, so the order inside a bucket never changes) and a heap by age; agents are indexed by the channels they have free capacity on
-and by skill. ``route`` compares the buckets' heads, and finds candidates by intersecting the free agents
-of the channel with those having the required skills, so a decision looks at buckets and free agents,
-never at every item times every agent.
+whole queue, so the order inside a bucket never changes) and a heap by age; agents are indexed by the
+channels they have free capacity on and by skill. ``route`` compares the buckets' heads, and finds
+candidates by intersecting the free agents of the channel with those having the required skills, so a
+decision looks at buckets and free agents, never at every item times every agent.
 """
 
 from __future__ import annotations
