@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from tests.backbone.scaleout_support import (
     delete_stream,
     empty_database,
@@ -140,9 +141,16 @@ async def test_the_agents_of_a_process_that_stopped_are_set_away_once_by_the_swe
         # A third process, sweeping at the same time as the first.
         third = Heartbeat(runtime.db, Connections(heartbeat_s=HEARTBEAT_S, away_after_s=AWAY_AFTER_S))
         assert await first.beat() + await third.beat() == 0  # nothing is stale yet
-        await asyncio.sleep(STALE_AFTER_S - 0.2)
-        assert await first.beat() == 0  # bob's row renewed; ann's not stale yet
-        await asyncio.sleep(0.4)
+        # The second process stopped long ago: ann's row was last renewed well past the stale window (set
+        # so, rather than waited for, so that a slow machine cannot make it stale early or late).
+        long_ago = runtime.clock.now() - timedelta(seconds=10 * STALE_AFTER_S)
+
+        def age(uow: UnitOfWork) -> None:
+            uow.session.execute(
+                update(RoutingConnection).where(RoutingConnection.agent_id == ann).values(seen_at=long_ago)
+            )
+
+        await runtime.db.write(age)
         swept = await asyncio.gather(first.beat(), third.beat())
         assert sum(swept) == 1  # ann's row, deleted by one of them
         assert await rows_of(runtime, ann) == 0 and await rows_of(runtime, bob) == 1

@@ -356,6 +356,85 @@ def test_transfer_to_a_queue_and_to_an_agent() -> None:
     assert loads == {"biller": 0, "lead": 1, "seller": 0}
 
 
+def test_a_transfer_to_a_team_offers_only_its_agents_at_every_fallback_step() -> None:
+    queue = QueueConfig(
+        "q",
+        skills={"billing": 4},
+        teams=frozenset({"tier1"}),
+        fallback=(
+            FallbackStep(after_seconds=30, min_proficiency=1),
+            FallbackStep(after_seconds=120, any_team=True),
+        ),
+    )
+    engine = engine_with(
+        queue,
+        AgentConfig("tier1-expert", skills={"billing": 5}, teams=frozenset({"tier1"})),
+        AgentConfig("tier2-novice", skills={"billing": 2}, teams=frozenset({"tier2"})),
+        AgentConfig("no-team", skills={"billing": 5}),
+    )
+    enqueue(engine, "x", 0.0)
+    assert offered(engine, 0.0) == [("x", "tier1-expert")]
+    engine.accept("x", agent_id="tier1-expert", now=1.0)
+    requeued = engine.transfer("x", now=10.0, to_team="tier2")
+    assert (requeued.queue_id, requeued.widens_at) == ("q", (40.0, 130.0))
+    assert engine.item("x").team == "tier2"
+    assert offered(engine, 10.0) == []  # the team's agent lacks the skill; better ones are not of the team
+    [offer] = engine.route(40.0)  # the skills widen, the team does not
+    assert (offer.agent_id, offer.reason.fallback_step) == ("tier2-novice", 1)
+    engine.decline("x", agent_id="tier2-novice", now=41.0)
+    engine.set_presence("tier2-novice", Presence.AWAY, now=41.0)
+    assert offered(engine, 200.0) == []  # any_team widens the queue's teams, never the chosen one
+    enqueue(engine, "y", 200.0)  # the queue's own work reaches agents of no team once any_team applies
+    assert offered(engine, 330.0) == [("y", "no-team")]
+    engine.upsert_agent(AgentConfig("tier2-new", teams=frozenset({"tier2"})), now=331.0, presence=AVAILABLE)
+    assert offered(engine, 331.0) == []  # no billing at all: the queue's skills still apply
+    engine.upsert_agent(
+        AgentConfig("tier2-new", skills={"billing": 1}, teams=frozenset({"tier2"})), now=332.0
+    )
+    assert offered(engine, 332.0) == [("x", "tier2-new")]
+
+
+def test_a_team_transfer_keeps_or_moves_the_queue_and_a_later_transfer_ends_it() -> None:
+    engine = RoutingEngine()
+    engine.upsert_queue(QueueConfig("sales"))
+    engine.upsert_queue(QueueConfig("billing", teams=frozenset({"billers"})))
+    engine.upsert_agent(AgentConfig("seller", teams=frozenset({"sellers"})), now=0.0, presence=Presence.BUSY)
+    engine.upsert_agent(AgentConfig("lead", teams=frozenset({"leads"})), now=0.0, presence=Presence.BUSY)
+    engine.enqueue(item_id="c", queue_id="sales", channel="webchat", now=0.0)
+    engine.transfer("c", now=1.0, to_queue="billing", to_team="leads")
+    assert (engine.item("c").queue_id, engine.item("c").team) == ("billing", "leads")
+    engine.set_presence("seller", AVAILABLE, now=2.0)
+    assert engine.route(2.0) == []
+    engine.transfer("c", now=3.0, to_queue="sales")  # a queue alone: the team no longer applies
+    assert engine.item("c").team is None
+    assert offered(engine, 3.0) == [("c", "seller")]
+    engine.transfer("c", now=4.0, to_team="leads")
+    assert (engine.item("c").state, engine.item("c").queue_id) == (ItemState.WAITING, "sales")
+    engine.set_presence("lead", AVAILABLE, now=5.0)
+    direct = engine.transfer("c", now=6.0, to_agent="seller")
+    assert direct.agent_id == "seller" and engine.item("c").team is None
+    with pytest.raises(ValidationFailed) as both:
+        engine.transfer("c", now=7.0, to_agent="lead", to_team="leads")
+    assert both.value.field == "to_team"
+    with pytest.raises(NotFound):
+        engine.transfer("c", now=7.0, to_queue="nope", to_team="leads")
+    assert engine.item("c").agent_id == "seller"
+
+
+def test_a_rebuilt_engine_keeps_an_items_team() -> None:
+    engine = engine_with(
+        QueueConfig("q", fallback=(FallbackStep(after_seconds=10, any_team=True),)),
+        AgentConfig("outsider"),
+    )
+    engine.upsert_agent(AgentConfig("member", teams=frozenset({"t"})), now=0.0, presence=Presence.AWAY)
+    engine.restore(
+        item_id="x", queue_id="q", channel="webchat", enqueued_at=0.0, state=ItemState.WAITING, team="t"
+    )
+    assert offered(engine, 60.0) == []
+    engine.set_presence("member", AVAILABLE, now=61.0)
+    assert offered(engine, 61.0) == [("x", "member")]
+
+
 def test_snapshot_shows_waiting_oldest_wait_and_load() -> None:
     engine = engine_with(QueueConfig("q"), AgentConfig("a", capacity={"webchat": 1}))
     engine.upsert_queue(QueueConfig("empty"))
@@ -463,7 +542,8 @@ def test_changed_configuration_takes_effect_at_once() -> None:
 
 
 def test_after_routing_no_waiting_item_fits_a_free_agent() -> None:
-    """Random work against the engine; after every decision, nothing left waiting could go to a free agent."""
+    """Random work against the engine, some of it transferred to a team; after every decision, nothing left
+    waiting could go to a free agent."""
     rng = random.Random(5)
     skills = ["billing", "tech", "sales"]
     queues = [
@@ -480,7 +560,7 @@ def test_after_routing_no_waiting_item_fits_a_free_agent() -> None:
         engine.upsert_queue(queue)
     configs: dict[str, AgentConfig] = {}
     now = 0.0
-    items: dict[str, tuple[QueueConfig, str, str | None, float]] = {}
+    items: dict[str, tuple[QueueConfig, str, str | None, float, str | None]] = {}
     assigned: list[str] = []
     for step in range(3000):
         now += rng.random() * 3
@@ -491,6 +571,7 @@ def test_after_routing_no_waiting_item_fits_a_free_agent() -> None:
                 agent_id,
                 skills={skill: rng.randint(1, 5) for skill in rng.sample(skills, rng.randint(1, 3))},
                 languages=frozenset(rng.sample(["en", "de"], rng.randint(1, 2))),
+                teams=frozenset(rng.sample(["red", "blue"], rng.randint(0, 2))),
                 capacity={"webchat": rng.randint(0, 2), "voice": 1},
             )
             engine.upsert_agent(configs[agent_id], now=now, presence=AVAILABLE)
@@ -504,8 +585,14 @@ def test_after_routing_no_waiting_item_fits_a_free_agent() -> None:
             channel = rng.choice(["webchat", "webchat", "voice"])
             language = rng.choice([None, "en", "de"])
             engine.enqueue(item_id=item_id, queue_id=queue.id, channel=channel, now=now, language=language)
-            items[item_id] = (queue, channel, language or queue.language, now)
-        elif action < 0.6 and items:
+            items[item_id] = (queue, channel, language or queue.language, now, None)
+        elif action < 0.58 and items:
+            item_id = rng.choice(sorted(items))
+            if engine.item(item_id).state is ItemState.WAITING:
+                team = rng.choice(["red", "blue"])
+                engine.transfer(item_id, now=now, to_team=team)
+                items[item_id] = (*items[item_id][:3], now, team)
+        elif action < 0.62 and items:
             item_id = rng.choice(sorted(items))
             if engine.item(item_id).state is ItemState.WAITING:
                 engine.cancel(item_id, now=now)
@@ -515,10 +602,12 @@ def test_after_routing_no_waiting_item_fits_a_free_agent() -> None:
             engine.complete(item_id, now=now)
             del items[item_id]
         for offer in engine.route(now):
+            kept_to = items[offer.item_id][4]
+            assert kept_to is None or kept_to in configs[offer.agent_id].teams, (step, offer)
             engine.accept(offer.item_id, agent_id=offer.agent_id, now=now)
             assigned.append(offer.item_id)
         agents = {a.agent_id: a for a in engine.snapshot(now).agents}
-        for item_id, (queue, channel, language, enqueued_at) in items.items():
+        for item_id, (queue, channel, language, enqueued_at, team) in items.items():
             if engine.item(item_id).state is not ItemState.WAITING:
                 continue
             requirement = queue.requirements[queue.step_at(now - enqueued_at)]
@@ -531,6 +620,7 @@ def test_after_routing_no_waiting_item_fits_a_free_agent() -> None:
                     and not load.get("voice", 0)
                     and (channel != "voice" or not sum(load.values()))
                     and (requirement.any_language or language is None or language in config.languages)
+                    and (team is None or team in config.teams)
                     and all(config.skills.get(s, 0) >= level for s, level in requirement.skills)
                 )
                 assert not takes, f"step {step}: {item_id} waits while {agent_id} could take it"

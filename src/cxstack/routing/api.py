@@ -209,14 +209,16 @@ async def decline_offer(request: Request, who: Who, item_id: str, data: OfferAns
 
 @router.post("/items/{item_id}/transfer", response_model=ItemOut)
 async def transfer(request: Request, who: Who, item_id: str, data: TransferIn) -> Response:
-    """Move the work to another queue or offer it to a named agent, with a note; the conversation and all
-    its history go with it."""
+    """Move the work to another queue, to a team (offered only to its agents; with ``to_queue_id`` or in
+    the queue it is in) or offer it to a named agent, with a note; the conversation and all its history go
+    with it."""
     return await _change_item(
         request,
         who,
         item_id,
         work.transfer,
         to_queue_id=data.to_queue_id,
+        to_team_id=data.to_team_id,
         to_agent_id=data.to_agent_id,
         note=data.note,
         acting=_acting(who),

@@ -5,18 +5,18 @@ returns its decision as a value (``Offer``, ``Requeued``, ...) with its reason, 
 as events, time out through timers, and push to agents. The same inputs give the same decisions.
 
 How a decision stays fast with thousands of agents and items: waiting items sit in buckets (queue, channel,
-language), each a heap by priority (the aging term is the same for a whole queue, so the order inside a
-bucket never changes) and a heap by age; agents are indexed by the channels they have free capacity on
-and by skill. ``route`` compares the buckets' heads, and finds candidates by intersecting the free agents
-of the channel with those having the required skills, so a decision looks at buckets and free agents,
-never at every item times every agent.
+language, and the team a transfer kept them to), each a heap by priority (the aging term is the same for a
+whole queue, so the order inside a bucket never changes) and a heap by age; agents are indexed by the
+channels they have free capacity on and by skill. ``route`` compares the buckets' heads, and finds
+candidates by intersecting the free agents of the channel with those having the required skills, so a
+decision looks at buckets and free agents, never at every item times every agent.
 """
 
 from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
@@ -75,6 +75,7 @@ class _Item:
     customer_id: str | None
     enqueued_at: float
     seq: int
+    team: str | None = None  # transferred to a team: offered only to its agents, at every fallback step
     state: ItemState = ItemState.WAITING
     agent_id: str | None = None
     version: int = 0
@@ -87,11 +88,13 @@ _Entry = tuple[float, float, int, int, _Item]
 
 @dataclass(slots=True, eq=False)
 class _Bucket:
-    """The waiting items of one queue on one channel in one language."""
+    """The waiting items of one queue on one channel in one language, kept to one team or to none (work
+    transferred to a team waits apart, so that a bucket's oldest item is always its widest)."""
 
     queue_id: str
     channel: str
     language: str | None
+    team: str | None
     by_priority: list[_Entry] = field(default_factory=list)
     by_age: list[_Entry] = field(default_factory=list)
     waiting: int = 0
@@ -123,7 +126,8 @@ class RoutingEngine:
         self._agents: dict[str, _Agent] = {}
         self._queues: dict[str, QueueConfig] = {}
         self._items: dict[str, _Item] = {}
-        self._buckets: dict[tuple[str, str, str | None], _Bucket] = {}
+        self._buckets: dict[tuple[str, str, str | None, str | None], _Bucket] = {}
+        self._kept_to_team: dict[tuple[Requirement, str], Requirement] = {}
         self._free: dict[str, set[str]] = {}  # channel -> agents who may be offered an item on it now
         self._joins: dict[str, list[str]] = {}  # channel -> agents in the order they joined its free set
         self._joins_epoch = 0
@@ -140,6 +144,7 @@ class RoutingEngine:
         """Add a queue or replace its configuration (waiting items keep their place)."""
         old = self._queues.get(config.id)
         self._queues[config.id] = config
+        self._kept_to_team.clear()
         for bucket in self._buckets.values():
             if bucket.queue_id == config.id:
                 bucket.blocked = None  # its requirements may have changed
@@ -258,9 +263,11 @@ class RoutingEngine:
         customer_id: str | None = None,
         language: str | None = None,
         declines: int = 0,
+        team: str | None = None,
     ) -> None:
         """Put an item back as it was recorded, when the engine is rebuilt from the database: waiting, or
-        offered or assigned to ``agent_id`` (whose capacity it takes, whatever their presence now).
+        offered or assigned to ``agent_id`` (whose capacity it takes, whatever their presence now), kept
+        to the agents of ``team`` if it was transferred to one.
 
         Raises NotFound for an unknown queue or agent, Conflict for a known item id, ValidationFailed for an
         offered or assigned item without its agent."""
@@ -282,6 +289,7 @@ class RoutingEngine:
             customer_id,
             enqueued_at,
             self._seq,
+            team,
         )
         item.declines = declines
         self._items[item_id] = item
@@ -404,32 +412,42 @@ class RoutingEngine:
         return Completed(item_id, agent.config.id, wrap_until)
 
     def transfer(
-        self, item_id: str, *, now: float, to_queue: str | None = None, to_agent: str | None = None
+        self,
+        item_id: str,
+        *,
+        now: float,
+        to_queue: str | None = None,
+        to_agent: str | None = None,
+        to_team: str | None = None,
     ) -> Offer | Requeued:
-        """Move an item to another queue (it waits there) or offer it to a named agent.
+        """Move an item to another queue (it waits there), keep it to a team (it waits, in ``to_queue`` or
+        its own queue, for an agent of ``to_team`` only, at every fallback step: a step's ``any_team``
+        widens the queue's teams, never the team a transfer chose), or offer it to a named agent. A
+        transfer to a queue or an agent without a team ends the item's team restriction.
 
-        Raises ValidationFailed unless exactly one target is given, NotFound for an unknown one, Conflict
-        when the agent cannot take it now.
+        Raises ValidationFailed unless a queue, a team (with or without a queue) or an agent alone is
+        given, NotFound for an unknown queue or agent, Conflict when the agent cannot take it now.
         """
-        if (to_queue is None) == (to_agent is None):
-            raise ValidationFailed("give either to_queue or to_agent", field="to_queue")
+        if to_agent is not None and to_team is not None:
+            raise ValidationFailed("give either to_team or to_agent", field="to_team")
+        if (to_queue is None and to_team is None) == (to_agent is None):
+            raise ValidationFailed("give either to_queue (or to_team) or to_agent", field="to_queue")
         item = self._item(item_id)
-        if to_queue is not None:
-            self._queue(to_queue)
+        if to_agent is None:
+            queue_id = to_queue if to_queue is not None else item.queue_id
+            queue = self._queue(queue_id)
             if item.state is ItemState.WAITING:
                 self._bucket_of(item).waiting -= 1
                 item.version += 1
             else:
                 self._release(item, now=now)
-            item.queue_id = to_queue
+            item.queue_id = queue_id
+            item.team = to_team
             item.enqueued_at = now
             item.passed_by.clear()
             item.state = ItemState.WAITING
             self._push(item)
-            return Requeued(
-                item_id, to_queue, "transferred", item.declines, self._widens_at(item, self._queue(to_queue))
-            )
-        assert to_agent is not None
+            return Requeued(item_id, queue_id, "transferred", item.declines, self._widens_at(item, queue))
         agent = self._agent(to_agent)
         if agent.config.id == item.agent_id:
             raise Conflict(f"item {item_id} is already with agent {to_agent}", field="to_agent")
@@ -440,6 +458,7 @@ class RoutingEngine:
             item.version += 1
         else:
             self._release(item, now=now)
+        item.team = None
         item.state = ItemState.WAITING
         reason = Reason("transfer", (), 0, now - item.enqueued_at)
         return self._offer(item, agent, reason, now=now)
@@ -471,6 +490,7 @@ class RoutingEngine:
             item.priority,
             item.enqueued_at,
             item.declines,
+            item.team,
         )
 
     def snapshot(self, now: float) -> Snapshot:
@@ -500,7 +520,7 @@ class RoutingEngine:
         oldest = bucket.oldest()
         if oldest is None:
             return None
-        widest = queue.requirements[queue.step_at(now - oldest.enqueued_at)]
+        widest = self._requirement(queue, queue.step_at(now - oldest.enqueued_at), bucket.team)
         channel = bucket.channel
         joins = self._joins.get(channel, [])
         blocked = bucket.blocked
@@ -545,7 +565,7 @@ class RoutingEngine:
         self, item: _Item, queue: QueueConfig, widest: Requirement, candidates: list[_Agent], now: float
     ) -> Offer | None:
         wait = now - item.enqueued_at
-        requirement = queue.requirements[queue.step_at(wait)]
+        requirement = self._requirement(queue, queue.step_at(wait), item.team)
         if requirement is not widest:
             candidates = [agent for agent in candidates if self._meets(agent, requirement)]
         if item.passed_by:
@@ -577,6 +597,19 @@ class RoutingEngine:
             wait,
         )
         return self._offer(item, agent, reason, now=now)
+
+    def _requirement(self, queue: QueueConfig, step: int, team: str | None) -> Requirement:
+        """The queue's requirement at a fallback step, for an item kept to ``team`` its agents only
+        (whatever teams the queue names or its steps drop); the same object for the same inputs, so that
+        ``_try`` sees when an item needs what its bucket's oldest needs."""
+        requirement = queue.requirements[step]
+        if team is None:
+            return requirement
+        key = (requirement, team)
+        kept = self._kept_to_team.get(key)
+        if kept is None:
+            kept = self._kept_to_team[key] = replace(requirement, teams=frozenset((team,)))
+        return kept
 
     def _pick(
         self, strategy: Strategy, queue: QueueConfig, requirement: Requirement, candidates: list[_Agent]
@@ -694,7 +727,7 @@ class RoutingEngine:
         heapq.heappush(bucket.by_priority, (rank, item.enqueued_at, item.seq, item.version, item))
 
     def _bucket_of(self, item: _Item) -> _Bucket:
-        key = (item.queue_id, item.channel, item.language)
+        key = (item.queue_id, item.channel, item.language, item.team)
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = self._buckets[key] = _Bucket(*key)

@@ -1,7 +1,7 @@
 """Routing's subscription: every new conversation on every channel, and every queued call, becomes work to
 route; a closed conversation ends its work; offers time out and waits widen through durable timers. Work
-queued, transferred or escalated to a queue becomes the work of that queue's teams (who of the tenant's
-people see the conversation follows from it)."""
+queued, transferred or escalated to a queue becomes the work of that queue's teams, work transferred to a
+team that team's (who of the tenant's people see the conversation follows from it)."""
 
 from __future__ import annotations
 
@@ -134,7 +134,14 @@ def register(
 
     @handlers.on(RoutingTransferred)
     def _transferred(uow: UnitOfWork, moved: RoutingTransferred, event: Event) -> None:
-        if moved.to_queue_id is not None:
+        if moved.to_team_id is not None:
+            conversations.set_teams(
+                uow,
+                tenant_id=event.tenant,
+                conversation_id=moved.conversation_id,
+                team_ids=[moved.to_team_id],
+            )
+        elif moved.to_queue_id is not None:
             _teams_of_queue(uow, event.tenant, moved.conversation_id, moved.to_queue_id)
 
     @handlers.on(RoutingEscalated)

@@ -102,10 +102,13 @@ def may_act_on_agent(session: Session, tenant_id: str, acting: Acting | None, ag
 
 def may_act_on_item(session: Session, tenant_id: str, acting: Acting | None, item: RoutingItem) -> None:
     """An agent: work offered or assigned to them; a supervisor: work of a queue open to one of their
-    teams (or to every team), or with an agent of theirs; an admin: any."""
+    teams (or to every team), work transferred to one of their teams, or with an agent of theirs; an
+    admin: any."""
     if acting is None or acting.role == "admin" or item.agent_id == acting.user_id:
         return
     if acting.role == "supervisor":
+        if item.team_id is not None and item.team_id in acting.team_ids:
+            return
         queue = session.get(RoutingQueue, item.queue_id)
         if queue is not None and (not queue.team_ids or set(queue.team_ids) & acting.team_ids):
             return
@@ -279,6 +282,7 @@ def _rebuild(session: Session, tenant_id: str, at: datetime) -> RoutingEngine:
             customer_id=item.customer_id,
             language=item.language,
             declines=item.declines,
+            team=item.team_id,
         )
     del now
     return engine

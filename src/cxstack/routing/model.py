@@ -299,6 +299,7 @@ class ItemView:
     priority: float
     enqueued_at: float
     declines: int
+    team: str | None = None  # the team a transfer kept it to (None: the queue's teams, if any)
 
 
 @dataclass(frozen=True, slots=True)

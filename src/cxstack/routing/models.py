@@ -85,6 +85,8 @@ class RoutingItem(TenantScoped, Base):
     customer_id: Mapped[str] = mapped_column(String(32))
     channel: Mapped[str] = mapped_column(String(16))
     queue_id: Mapped[str] = mapped_column(String(32))
+    #: The team a transfer kept the work to: offered only to that team's agents (None: the queue's teams).
+    team_id: Mapped[str | None] = mapped_column(String(32))
     priority: Mapped[int] = mapped_column(Integer)
     language: Mapped[str | None] = mapped_column(String(16))
     #: waiting, offered, assigned, completed, cancelled.

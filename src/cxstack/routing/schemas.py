@@ -85,12 +85,14 @@ class RoutingExpired(RoutingItemEvent, type="routing.expired"):
 
 
 class RoutingTransferred(RoutingItemEvent, type="routing.transferred"):
-    """The work moved to another queue or was offered to a named agent, with a note for them."""
+    """The work moved to another queue, to a team (offered only to its agents, in ``to_queue_id`` or the
+    queue it was in) or was offered to a named agent, with a note for them."""
 
     from_agent_id: str | None
     to_queue_id: str | None
     to_agent_id: str | None
     note: str | None
+    to_team_id: str | None = None
 
 
 class RoutingEscalated(RoutingItemEvent, type="routing.escalated"):
@@ -280,6 +282,8 @@ class ItemOut(BaseModel):
     customer_id: str
     channel: str
     queue_id: str
+    #: The team a transfer kept the work to (offered only to its agents); None: the queue's teams.
+    team_id: str | None
     priority: int
     state: str
     agent_id: str | None
@@ -299,9 +303,18 @@ class OfferAnswerIn(StrictModel):
 
 
 class TransferIn(StrictModel):
-    """Move the work to a queue, or offer it to an agent, with a note for whoever takes it next."""
+    """Move the work to a queue, to a team (with or without a queue), or offer it to an agent, with a note
+    for whoever takes it next."""
 
     to_queue_id: str | None = Field(default=None, max_length=32)
+    to_team_id: str | None = Field(
+        default=None,
+        max_length=32,
+        description=(
+            "Offer the work only to agents of this team, at every fallback step, in ``to_queue_id`` or the "
+            "queue it is in; it waits while none of them can take it."
+        ),
+    )
     to_agent_id: str | None = Field(default=None, max_length=32)
     note: str | None = Field(default=None, max_length=1000)
 

@@ -9,13 +9,22 @@ from sqlalchemy.orm import Session
 
 from cxstack.backbone.timers import cancel_timer
 from cxstack.backbone.unit_of_work import UnitOfWork
-from cxstack.kit.errors import Conflict, Forbidden, ValidationFailed
+from cxstack.kit.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.kit.pagination import Page, paginate
 from cxstack.records.conversations.schemas import ConversationUpdate
 from cxstack.records.conversations.service import get_conversation, update_conversation
 from cxstack.routing.config import agent_row, queue_row
-from cxstack.routing.held import OPEN_STATES, SOURCE, Acting, Routers, Routing, may_act_on_item, routing
+from cxstack.routing.held import (
+    OPEN_STATES,
+    SOURCE,
+    Acting,
+    Routers,
+    Routing,
+    all_teams,
+    may_act_on_item,
+    routing,
+)
 from cxstack.routing.inbound import choose_queue
 from cxstack.routing.model import Offer, Presence
 from cxstack.routing.models import RoutingAgent, RoutingItem
@@ -113,6 +122,7 @@ def enqueue(
             customer_id=customer_id,
             channel=channel,
             queue_id=queue.id,
+            team_id=None,
             priority=0,
             language=None,
             state="waiting",
@@ -327,29 +337,46 @@ def transfer(
     to_queue_id: str | None,
     to_agent_id: str | None,
     note: str | None,
+    to_team_id: str | None = None,
     acting: Acting | None = None,
 ) -> ItemOut:
-    """Move open work to another queue (it waits there) or offer it to a named agent, keeping its
-    conversation and everything in it (``routing.transferred``). Raises ValidationFailed unless exactly one
-    target is given, NotFound for an unknown one, Conflict for finished work or an agent who cannot take
-    it now."""
-    if (to_queue_id is None) == (to_agent_id is None):
-        raise ValidationFailed("give either to_queue_id or to_agent_id", field="to_queue_id")
+    """Move open work to another queue (it waits there), to a team, or offer it to a named agent, keeping
+    its conversation and everything in it (``routing.transferred``).
+
+    Work transferred to a team (in ``to_queue_id``, or in the queue it is in) is offered only to agents of
+    that team, on every fallback step of the queue (a step's ``any_team`` never widens it), and waits while
+    none of them can take it; the team is kept on the work (``team_id``) until a later transfer to a queue
+    or an agent without a team, or an escalation, ends it. Raises ValidationFailed unless a queue, a team
+    (alone or with a queue) or an agent alone is named, NotFound for an unknown one, Conflict for finished
+    work or an agent who cannot take it now."""
+    if to_agent_id is not None and to_team_id is not None:
+        raise ValidationFailed(
+            "work offered to a named agent is theirs: give to_team_id or to_agent_id, not both",
+            field="to_team_id",
+        )
+    if to_queue_id is not None and to_agent_id is not None:
+        raise ValidationFailed("give to_queue_id or to_agent_id, not both", field="to_queue_id")
+    if to_queue_id is None and to_team_id is None and to_agent_id is None:
+        raise ValidationFailed("give to_queue_id, to_team_id or to_agent_id", field="to_queue_id")
     session = uow.session
     item = item_row(session, tenant_id, item_id)
     may_act_on_item(session, tenant_id, acting, item)
     if item.state not in OPEN_STATES:
         raise Conflict(f"work item {item_id} is {item.state}", field="item_id")
     if to_queue_id is not None:
-        queue = queue_row(session, tenant_id, to_queue_id)
+        queue = queue_row(session, tenant_id, to_queue_id, field="to_queue_id")
         timeout_s = queue.offer_timeout_seconds
     else:
-        assert to_agent_id is not None
-        agent_row(session, tenant_id, to_agent_id)
+        if to_agent_id is not None:
+            agent_row(session, tenant_id, to_agent_id)
         timeout_s = queue_row(session, tenant_id, item.queue_id).offer_timeout_seconds
+    if to_team_id is not None and to_team_id not in {team.id for team in all_teams(session, tenant_id)}:
+        raise NotFound(f"no team {to_team_id}", field="to_team_id")
     with routing(uow, routers, tenant_id) as held:
         from_agent = item.agent_id
-        moved = held.engine.transfer(item_id, now=held.now, to_queue=to_queue_id, to_agent=to_agent_id)
+        moved = held.engine.transfer(
+            item_id, now=held.now, to_queue=to_queue_id, to_agent=to_agent_id, to_team=to_team_id
+        )
         cancel_timer(uow, tenant_id=tenant_id, key=f"routing.offer.{item.id}")
         publish_item_event(
             held,
@@ -359,9 +386,11 @@ def transfer(
                 from_agent_id=from_agent,
                 to_queue_id=to_queue_id,
                 to_agent_id=to_agent_id,
+                to_team_id=to_team_id,
                 note=note,
             ),
         )
+        item.team_id = to_team_id
         item.assigned_at = None
         if isinstance(moved, Offer):
             offer_item(held, item, moved, timeout_s=timeout_s)
@@ -385,8 +414,9 @@ def escalate(
     acting: Acting | None = None,
 ) -> ItemOut:
     """Escalate open work with a reason (``routing.escalated``): to a named queue or agent (a
-    supervisor), or to its queue's escalation queue. Raises ValidationFailed when both are named or
-    neither is and the queue has no escalation queue; as ``transfer`` otherwise."""
+    supervisor), or to its queue's escalation queue; a team it was transferred to no longer applies (the
+    escalation queue's teams do). Raises ValidationFailed when both are named or neither is and the queue
+    has no escalation queue; as ``transfer`` otherwise."""
     session = uow.session
     item = item_row(session, tenant_id, item_id)
     if to_queue_id is not None and to_agent_id is not None:

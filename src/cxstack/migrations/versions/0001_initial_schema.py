@@ -573,6 +573,7 @@ def upgrade() -> None:
         sa.Column("customer_id", sa.String(length=32), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
         sa.Column("queue_id", sa.String(length=32), nullable=False),
+        sa.Column("team_id", sa.String(length=32), nullable=True),
         sa.Column("priority", sa.Integer(), nullable=False),
         sa.Column("language", sa.String(length=16), nullable=True),
         sa.Column("state", sa.String(length=16), nullable=False),
