@@ -6,11 +6,12 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -408,3 +409,47 @@ async def test_sqlite_reads_through_memory_mapping_unless_told_otherwise(
         assert found == min(size, limit)
     finally:
         await runtime.db.stop()
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_write_postgresql_picks_as_a_deadlocks_victim_runs_again_and_both_commit(
+    runtime: Runtime,
+) -> None:
+    # Two writes take two tenants' rows in opposite orders: PostgreSQL rolls one of them back
+    # (deadlock_detected); the database runs it again, so both callers see their change committed.
+    tenants = [f"ten_deadlock_{name}" for name in ("a", "b")]
+
+    def create(uow: UnitOfWork) -> None:
+        for tenant_id in tenants:
+            uow.session.execute(
+                text("INSERT INTO tenants (id, slug, name, created_at) VALUES (:id, :id, :id, now())"),
+                {"id": tenant_id},
+            )
+
+    await runtime.db.write(create)
+    runs: list[str] = []
+
+    def take(first: str, second: str) -> Callable[[UnitOfWork], None]:
+        def write(uow: UnitOfWork) -> None:
+            runs.append(first)
+            for tenant_id in (first, second):
+                uow.session.execute(
+                    text("UPDATE tenants SET name = name || '+' WHERE id = :id"), {"id": tenant_id}
+                )
+                uow.session.execute(text("SELECT pg_sleep(0.3)"))
+
+        return write
+
+    await asyncio.gather(runtime.db.write(take(*tenants)), runtime.db.write(take(*reversed(tenants))))
+    assert len(runs) == 3  # one of the two ran twice
+
+    def names(session: Session) -> list[str]:
+        rows = session.execute(
+            text("SELECT name FROM tenants WHERE id IN :ids ORDER BY id").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": tenants},
+        )
+        return [row[0] for row in rows]
+
+    assert await runtime.db.read(names) == [f"{tenant_id}++" for tenant_id in tenants]

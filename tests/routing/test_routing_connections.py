@@ -174,13 +174,15 @@ async def test_a_socket_opened_on_another_process_makes_the_first_ones_away_time
     api, agents = await setup_desk(one, tenant, runtime)
     ann = agents["ann"]
     query = f"/ws/routing?agent_id={ann}"
-    async with connect(one.ws_url + query, additional_headers=tenant.headers) as on_one:
-        await on_one.expect("ready")
     async with connect(two.ws_url + query, additional_headers=tenant.headers) as on_two:
         await on_two.expect("ready")
+        # A tab on the first process closes while the socket on the second is open (the other order
+        # would race the away delay on a loaded machine)...
+        async with connect(one.ws_url + query, additional_headers=tenant.headers) as on_one:
+            await on_one.expect("ready")
 
-        # The first process's timer fires just as the socket opens on the second (its cancel came too
-        # late): the agent's socket is open, so nothing changes.
+        # ...and the first process's away timer fires all the same (as when its socket closed just before
+        # the second's opened and the cancel came too late): the agent's socket is open, so nothing changes.
         def fire(uow: UnitOfWork) -> None:
             uow.publish(AgentConnectionLost(agent_id=ann), tenant_id=tenant.tenant_id, subject=ann)
 

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -113,6 +114,20 @@ def _run_alone(batched: BatchedWrite, request: Any, uow: UnitOfWork) -> Any:
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
+
+
+#: How many times a PostgreSQL write runs when the server chose it as a deadlock's victim or refused it for
+#: a serialization failure: both roll the transaction back whole, and running it again is the remedy
+#: PostgreSQL documents (two transactions that lock the same rows in another order, say routing's
+#: version row and an agent's).
+PG_WRITE_ATTEMPTS = 3
+#: SQLSTATEs of a transaction PostgreSQL rolled back because of another one: deadlock_detected,
+#: serialization_failure.
+_LOST_TO_ANOTHER = frozenset({"40P01", "40001"})
+
+
+def _lost_to_another(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) in _LOST_TO_ANOTHER
 
 
 class Database:
@@ -233,17 +248,26 @@ class Database:
             self._writer.submit(Job(fn, context, loop, future, background=background))
             return await future
         assert self._sessions is not None, "Database.start() was not called"
-        async with self._sessions() as session, session.begin():
-            uows: list[UnitOfWork] = []
+        uows: list[UnitOfWork] = []  # the attempt's unit of work (the last one)
 
-            def run(sync_session: Session) -> T:
-                uow = self._unit_of_work(sync_session, context)
-                uows.append(uow)
-                result = fn(uow)
-                uow.flush_events()
-                return result
+        def run(sync_session: Session) -> T:
+            uows.clear()
+            uow = self._unit_of_work(sync_session, context)
+            uows.append(uow)
+            result = fn(uow)
+            uow.flush_events()
+            return result
 
-            result: T = await session.run_sync(run)
+        for attempt in range(1, PG_WRITE_ATTEMPTS + 1):
+            try:
+                async with self._sessions() as session, session.begin():
+                    result: T = await session.run_sync(run)
+            except DBAPIError as error:
+                if attempt == PG_WRITE_ATTEMPTS or not _lost_to_another(error):
+                    raise
+                await asyncio.sleep(0.005 * attempt)
+                continue
+            break
         if uows and uows[0].appended:
             self._notify(uows[0].appended)
         return result
