@@ -1,5 +1,8 @@
 """Regenerate ``0001_initial_schema`` from the models (only while cxstack has no released schema).
 
+The later revisions, written by hand for what is no table model (such as the text search indexes), are
+set aside while the models are compared with an empty database, and put back.
+
 Usage: ``python scripts/regenerate_initial_migration.py``
 """
 
@@ -8,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,8 +45,16 @@ def main() -> None:
 
 def regenerate() -> None:
     TARGET.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory() as workdir:
-        path = asyncio.run(generate(Path(workdir)))
+    versions = MIGRATIONS / "versions"
+    later = [p for p in versions.glob("[0-9]*.py") if p != TARGET]
+    with tempfile.TemporaryDirectory() as workdir, tempfile.TemporaryDirectory() as aside:
+        for revision_file in later:
+            shutil.move(revision_file, Path(aside) / revision_file.name)
+        try:
+            path = asyncio.run(generate(Path(workdir)))
+        finally:
+            for revision_file in later:
+                shutil.move(Path(aside) / revision_file.name, revision_file)
     text = path.read_text()
     revision = re.search(r"^revision = '([0-9a-f]+)'", text, re.M)
     assert revision is not None

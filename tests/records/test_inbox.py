@@ -267,6 +267,31 @@ async def test_search_takes_like_wildcards_literally(desk: Desk) -> None:
     assert await listed(desk, key, q="%") == {"c3"}
 
 
+async def test_search_follows_what_is_written_renamed_and_changed_later(desk: Desk) -> None:
+    key = desk.key
+    assert await listed(desk, key, q="parcel") == set()
+    posted = await key.post(
+        f"/v1/conversations/{desk.ids['c5']}/messages",
+        json={"direction": "inbound", "author_kind": "customer", "body": 'My "parcel" never came'},
+    )
+    assert posted.status_code == 201, posted.text
+    assert await listed(desk, key, q="PARCEL") == {"c5"}
+    assert await listed(desk, key, q='"parcel" never') == {"c5"}
+    # A new subject is found and the old one no longer is.
+    assert await listed(desk, key, q="Delivery") == {"c2"}
+    changed = await key.patch(f"/v1/conversations/{desk.ids['c2']}", json={"subject": "Lost shipment"})
+    assert changed.status_code == 200, changed.text
+    assert await listed(desk, key, q="delivery") == set()
+    assert await listed(desk, key, q="lost ship") == {"c2"}
+    # A renamed customer is found by the new name, with every conversation of theirs.
+    customer_id = (await key.get(f"/v1/conversations/{desk.ids['c4']}")).json()["customer_id"]
+    renamed = await key.patch(f"/v1/customers/{customer_id}", json={"name": "Caroline Herschel"})
+    assert renamed.status_code == 200, renamed.text
+    assert await listed(desk, key, q="herschel") == {"c4", "c5"}
+    assert await listed(desk, key, q="carol") == {"c4", "c5"}  # still part of "Caroline"
+    assert await listed(desk, key, q="Carolx") == set()
+
+
 async def _pages(client: httpx.AsyncClient, desk: Desk, limit: int, **params: Any) -> list[str]:
     found: list[str] = []
     cursor: str | None = None

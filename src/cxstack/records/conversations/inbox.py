@@ -11,7 +11,21 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    table,
+    union,
+    union_all,
+)
+from sqlalchemy import column as column_
 from sqlalchemy.orm import Session, aliased
 
 from cxstack.governance.staff.visibility import Visibility
@@ -72,25 +86,84 @@ def of_teams(team_ids: tuple[str, ...], *, postgres: bool) -> ColumnElement[bool
     return select(literal(1)).select_from(teams).where(teams.c.value.in_(sorted(team_ids))).exists()
 
 
-def search_condition(tenant_id: str, text: str, customer_ids: tuple[str, ...]) -> ColumnElement[bool]:
+#: The shortest text the SQLite trigram indexes find (a trigram is three characters); a shorter one is
+#: looked for by reading the rows.
+MIN_INDEXED_SEARCH = 3
+
+
+def _containing_sqlite(
+    model: Any, column: Any, index: str, tenant_id: str, text: str, *wanted: Any
+) -> Select[Any]:
+    """``wanted`` (columns of ``model``) of the tenant's rows whose ``column`` contains ``text``, found
+    through the trigram index ``index`` (migration 0002), each hit then read by its rowid."""
+    # A trigram phrase matches the rows that contain it, case-insensitively; nothing in it is an operator.
+    phrase = '"' + text.replace('"', '""') + '"'
+    indexed = table(index, column_(column.key), column_("rowid"))
+    name = model.__tablename__
+    hits = select(indexed.c.rowid).where(indexed.c[column.key].op("MATCH")(phrase))
+    # The unary + keeps SQLite from walking the tenant's rows by a tenant index and asking the text index
+    # about each: the hits are read by rowid and the tenant checked on them.
+    return select(*wanted).where(
+        literal_column(f"{name}.rowid").in_(hits), literal_column(f"+{name}.tenant_id") == tenant_id
+    )
+
+
+def search_condition(
+    tenant_id: str, text: str, customer_ids: tuple[str, ...], *, postgres: bool
+) -> ColumnElement[bool]:
     """The conversations whose customer is one of ``customer_ids`` (those the text's email or phone
     resolves to) or whose name contains ``text``, whose subject contains it, or one of whose messages
-    does; case-insensitive, LIKE's wildcards taken literally."""
+    does; case-insensitive, LIKE's wildcards taken literally.
+
+    The containments are read through trigram indexes (migration 0002): pg_trgm serves ILIKE as written;
+    on SQLite the FTS5 trigram indexes are asked (a text shorter than a trigram is looked for by reading
+    the rows). The matching conversations' ids are gathered first, so that the page is read by id
+    rather than by walking every conversation of the tenant past each condition."""
     pattern = contains_pattern(text)
-    named = select(Customer.id).where(
-        Customer.tenant_id == tenant_id, Customer.name.ilike(pattern, escape="\\")
+    if not postgres and len(text) < MIN_INDEXED_SEARCH:
+        return or_(
+            Conversation.customer_id.in_(sorted(customer_ids)),
+            Conversation.customer_id.in_(
+                select(Customer.id).where(
+                    Customer.tenant_id == tenant_id, Customer.name.ilike(pattern, escape="\\")
+                )
+            ),
+            Conversation.subject.ilike(pattern, escape="\\"),
+            Conversation.id.in_(
+                select(Message.conversation_id).where(
+                    Message.tenant_id == tenant_id, Message.body.ilike(pattern, escape="\\")
+                )
+            ),
+        )
+    if postgres:
+        named = select(Customer.id).where(
+            Customer.tenant_id == tenant_id, Customer.name.ilike(pattern, escape="\\")
+        )
+        subjects = select(Conversation.id).where(
+            Conversation.tenant_id == tenant_id, Conversation.subject.ilike(pattern, escape="\\")
+        )
+        written = select(Message.conversation_id).where(
+            Message.tenant_id == tenant_id, Message.body.ilike(pattern, escape="\\")
+        )
+    else:
+        named = _containing_sqlite(Customer, Customer.name, "customers_text", tenant_id, text, Customer.id)
+        subjects = _containing_sqlite(
+            Conversation, Conversation.subject, "conversations_text", tenant_id, text, Conversation.id
+        )
+        written = _containing_sqlite(
+            Message, Message.body, "messages_text", tenant_id, text, Message.conversation_id
+        )
+    theirs = select(Conversation.id).where(
+        Conversation.tenant_id == tenant_id, Conversation.customer_id.in_(named)
     )
-    written = select(Message.conversation_id).where(
-        Message.tenant_id == tenant_id, Message.body.ilike(pattern, escape="\\")
-    )
-    conditions: list[ColumnElement[bool]] = [
-        Conversation.customer_id.in_(named),
-        Conversation.subject.ilike(pattern, escape="\\"),
-        Conversation.id.in_(written),
-    ]
+    parts: list[Select[Any]] = [theirs, subjects, written]
     if customer_ids:
-        conditions.insert(0, Conversation.customer_id.in_(sorted(customer_ids)))
-    return or_(*conditions)
+        parts.append(
+            select(Conversation.id).where(
+                Conversation.tenant_id == tenant_id, Conversation.customer_id.in_(sorted(customer_ids))
+            )
+        )
+    return Conversation.id.in_(union(*parts))
 
 
 def filtered(
@@ -121,7 +194,9 @@ def filtered(
     if wanted.queue_id is not None:
         query = query.where(Conversation.attributes["queue_id"].as_string() == wanted.queue_id)
     if wanted.text is not None:
-        query = query.where(search_condition(tenant_id, wanted.text, wanted.text_customer_ids))
+        query = query.where(
+            search_condition(tenant_id, wanted.text, wanted.text_customer_ids, postgres=postgres)
+        )
     if wanted.updated_after is not None:
         query = query.where(Conversation.updated_at > wanted.updated_after)
     return query
