@@ -157,7 +157,8 @@ export class Inbox extends EventTarget {
   }
 
   preview(row) {
-    return this.previews.get(row.id) ?? row.subject ?? `${row.message_count} messages`;
+    const count = row.message_count === 1 ? "1 message" : `${row.message_count} messages`;
+    return this.previews.get(row.id) ?? row.subject ?? count;
   }
 }
 
