@@ -5,7 +5,7 @@
 // A call answered 401 marks the session ended: the page says so and keeps what was typed.
 import { html, nothing } from "lit";
 import { call } from "./api.js";
-import { label, shownMentions, signInAgainUrl, timeOf } from "./format.js";
+import { shownMentions, signInAgainUrl, timeOf } from "./format.js";
 import { ModelElement } from "./model-element.js";
 import { RoutingFeed } from "./routing-feed.js";
 
@@ -133,13 +133,16 @@ export class Conversation extends EventTarget {
     this.changed();
   }
 
+  // Who wrote an outbound message, when the entry's kind does not say it already.
   #agent(authorId, kind) {
     if (authorId === this.userId) return "You";
-    return kind === "agent" ? "Agent" : label(kind ?? "system");
+    return kind === "bot" ? "Bot" : null;
   }
 
   timeline() {
-    return [...this.entries.values()].sort((a, b) => (a.at === b.at ? (a.id < b.id ? -1 : 1) : a.at < b.at ? -1 : 1));
+    // By time (answers and frames write it differently), then by id (ids grow with time).
+    const at = (entry) => new Date(entry.at).getTime();
+    return [...this.entries.values()].sort((a, b) => at(a) - at(b) || (a.id < b.id ? -1 : 1));
   }
 
   #onFrame(frame) {
@@ -199,7 +202,7 @@ export class CxTimeline extends ModelElement {
       <li class="entry entry-${entry.kind}" data-entry-id=${entry.id} data-kind=${entry.kind}>
         <p class="entry-meta">
           <span class="entry-kind">${KINDS[entry.kind]}</span>
-          ${entry.kind === "customer" ? nothing : html`<span class="entry-author">${entry.author}</span>`}
+          ${entry.author && entry.kind !== "customer" ? html`<span class="entry-author">${entry.author}</span>` : nothing}
           <time datetime=${entry.at}>${timeOf(entry.at)}</time>
         </p>
         <p class="entry-body">${entry.body}</p>
