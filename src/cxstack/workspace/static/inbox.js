@@ -4,7 +4,7 @@
 // burst of events, once); each reconnection reads them again, so nothing missed meanwhile stays missed.
 import { html, nothing } from "lit";
 import { call } from "./api.js";
-import { customerName, label, waited } from "./format.js";
+import { customerName, label, signInAgainUrl, waited } from "./format.js";
 import { ModelElement } from "./model-element.js";
 import { RoutingFeed } from "./routing-feed.js";
 
@@ -136,7 +136,8 @@ export class Inbox extends EventTarget {
   }
 
   #why(answer) {
-    if (answer.status === 401) return "Your session ended: sign in again.";
+    // Nothing typed here to keep: the page goes to sign in, and back, at once (as the desk does).
+    if (answer.status === 401) location.assign(signInAgainUrl());
     return answer.body?.detail ?? `The conversations could not be read (${answer.status}).`;
   }
 
