@@ -1,10 +1,11 @@
-"""The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant) and ``/app`` (the agent
-workspace: presence, load, offers arriving live and the work in hand).
+"""The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant), ``/app`` (the agent
+workspace: the inbox, presence, load, offers arriving live and the work in hand) and
+``/app/conversations/{id}`` (one conversation: its timeline, live, and the composer).
 
 Pages are server-rendered; their live parts are ES modules (``static/``) that call the API and open the
 routing socket with the session cookie. A request to ``/app`` without a valid session goes (303) to the
-sign-in page, which sends the person back once signed in. Pages are not part of the API's OpenAPI
-document.
+sign-in page, which sends the person back once signed in. A conversation the person does not see answers
+404 with the same page as one that does not exist. Pages are not part of the API's OpenAPI document.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.staticfiles import StaticFiles
 
 from cxstack.governance.staff.oidc import safe_next
-from cxstack.kit.errors import Unauthorized
+from cxstack.kit.errors import NotFound, Unauthorized
 from cxstack.web.auth import runtime_of, session_of
 from cxstack.workspace.assets import (
     IMPORT_MAP,
@@ -32,7 +33,7 @@ from cxstack.workspace.assets import (
     VENDOR_ROOT,
     missing_packages,
 )
-from cxstack.workspace.pages import header_of, sign_in_options
+from cxstack.workspace.pages import conversation_header, header_of, sign_in_options
 
 router = APIRouter(include_in_schema=False)
 HOME = "/app"
@@ -46,14 +47,14 @@ _templates = Environment(
 )
 
 
-def _page(template: str, **values: Any) -> Response:
+def _page(template: str, *, status_code: int = 200, **values: Any) -> Response:
     """Render a page with the import map and the workspace's headers; 503 with what to run when the
     browser libraries are not installed."""
     if missing_packages():
         body = f"<!doctype html><html lang=en><title>cxstack</title><p>{MISSING_ASSETS}</p></html>"
         return HTMLResponse(body, status_code=503, headers=PAGE_HEADERS)
     html = _templates.get_template(template).render(import_map=IMPORT_MAP, static=STATIC_ROOT, **values)
-    return HTMLResponse(html, headers=PAGE_HEADERS)
+    return HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
 
 
 def _destination(next_path: str | None) -> str:
@@ -84,9 +85,32 @@ async def workspace_page(request: Request) -> Response:
         holder = await session_of(request)
         header = await runtime_of(request).db.read(partial(header_of, holder=holder))
     except Unauthorized:
-        query = urlencode({"next": request.url.path})
-        return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
+        return _sign_in_first(request)
     return _page("workspace.html", header=header)
+
+
+@router.get(HOME + "/conversations/{conversation_id}")
+async def conversation_page(request: Request, conversation_id: str) -> Response:
+    """One conversation of the signed-in person: its header, timeline and composer; 404 (the same page)
+    for an unknown conversation and for one they do not see; without a valid session, 303 to sign in."""
+    db = runtime_of(request).db
+    try:
+        holder = await session_of(request)
+        header = await db.read(partial(header_of, holder=holder))
+    except Unauthorized:
+        return _sign_in_first(request)
+    try:
+        conversation = await db.read(
+            partial(conversation_header, holder=holder, conversation_id=conversation_id[:64])
+        )
+    except NotFound:
+        return _page("not_found.html", status_code=404, header=header)
+    return _page("conversation.html", header=header, view=conversation)
+
+
+def _sign_in_first(request: Request) -> Response:
+    query = urlencode({"next": request.url.path})
+    return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
 
 
 def install_workspace_assets(app: FastAPI) -> None:

@@ -1,15 +1,20 @@
 """Fixtures of the workspace's pages: cxstack served on a free port of 127.0.0.1 (pages, API and
-sockets), an agent with a routing profile, and a queue that needs the agent's skill."""
+sockets), an agent with a routing profile, and a queue that needs the agent's skill; Chromium, and the
+webchat widget's fixtures (its settings, a company's site to embed it in) for a customer's side."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from tests.browser import chromium
 from tests.channels.webchat.conftest import LiveServer, serving
+from tests.channels.webchat.conftest import widget as widget
+from tests.channels.webchat.test_webchat_browser import shop as shop
 from tests.conftest import TenantKey
 from tests.governance.staff.people import Person, make_person
 
@@ -30,6 +35,12 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         timer_poll_seconds=0.05,
         auth={"cookie_secure": False, "lockout_attempts": 3},
     )
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    async with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

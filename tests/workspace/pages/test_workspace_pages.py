@@ -7,11 +7,13 @@ import base64
 import hashlib
 import re
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from tests.conftest import TenantKey
 from tests.governance.staff.people import make_person, sign_in
+from tests.workspace.conftest import Desk
 
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.staff.oidc import set_oidc_provider
@@ -92,3 +94,32 @@ async def test_pages_say_what_to_run_when_the_browser_libraries_are_missing(
     monkeypatch.setattr(assets, "NODE_MODULES", tmp_path)
     page = await client.get("/app/sign-in")
     assert page.status_code == 503 and "make assets" in page.text
+
+
+async def test_a_conversation_page_shows_its_header_to_who_sees_it_and_404_to_others(desk: Desk) -> None:
+    ann = desk.browsers["agent_a"]
+    page = await ann.get(f"/app/conversations/{desk.conversations['a']}")
+    assert page.status_code == 200, page.text
+    assert '<h1 id="customer-name">Carol Jones</h1>' in page.text
+    assert '<dd id="conversation-channel">email</dd>' in page.text
+    assert 'data-status="open">open</dd>' in page.text
+    assert '<dd id="conversation-assignee">Nobody</dd>' in page.text
+    assert page.headers["content-security-policy"] == assets.CONTENT_SECURITY_POLICY
+    # Team B's conversation and one that does not exist answer the same page: nothing tells them apart.
+    other = await ann.get(f"/app/conversations/{desk.conversations['b']}")
+    unknown = await ann.get("/app/conversations/cnv_00000000000000000000000000")
+    assert other.status_code == unknown.status_code == 404
+    assert other.text == unknown.text and "Conversation not found" in other.text
+    assert "Carol" not in other.text and "Refund" not in other.text
+    assert other.headers["content-security-policy"] == assets.CONTENT_SECURITY_POLICY
+    # Bob, of team B, sees it.
+    assert (
+        await desk.browsers["agent_b"].get(f"/app/conversations/{desk.conversations['b']}")
+    ).status_code == 200
+
+
+async def test_a_conversation_page_without_a_session_goes_to_sign_in_and_back(desk: Desk) -> None:
+    path = f"/app/conversations/{desk.conversations['a']}"
+    answer = await desk.api.get(path)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/app/sign-in?" + urlencode({"next": path})

@@ -98,10 +98,12 @@ export class CxAgentDesk extends DeskElement {
 
   // Once an offer is answered its buttons are gone: keyboard focus goes on to the next offer, or to the
   // Offers heading when there is none, instead of falling back to the top of the page.
-  async answer(answering) {
+  // An accepted offer's focus goes to the link that opens its conversation.
+  async answer(answering, accepted) {
     await answering;
     await this.updateComplete;
-    const next = this.querySelector("#offers .offer .accept") ?? this.querySelector("#offers-title");
+    const opened = accepted && this.querySelector(`#my-work [data-item-id="${accepted}"] .open-conversation`);
+    const next = opened || this.querySelector("#offers .offer .accept") || this.querySelector("#offers-title");
     next?.focus();
   }
 
@@ -121,7 +123,7 @@ export class CxAgentDesk extends DeskElement {
           ${left === null ? "No time limit" : left > 0 ? html`Expires in <span>${left}</span> s` : "Expired"}
         </p>
         <div class="actions">
-          <button class="accept" @click=${() => this.answer(desk.accept(item.id))}
+          <button class="accept" @click=${() => this.answer(desk.accept(item.id), item.id)}
             aria-label="Accept offer from ${customer}">Accept</button>
           <button class="decline secondary" @click=${() => this.answer(desk.decline(item.id))}
             aria-label="Decline offer from ${customer}">Decline</button>
@@ -139,6 +141,10 @@ export class CxAgentDesk extends DeskElement {
           <dt>Queue</dt><dd class="queue">${desk.queueName(item.queue_id)}</dd>
           <dt>Since</dt><dd>${item.assigned_at ? new Date(item.assigned_at).toLocaleTimeString() : "now"}</dd>
         </dl>
+        ${item.conversation_id
+          ? html`<p class="actions"><a class="open-conversation" href="/app/conversations/${encodeURIComponent(item.conversation_id)}">
+              Open the conversation<span class="visually-hidden"> with ${desk.customerName(item.customer_id)}</span></a></p>`
+          : nothing}
       </li>`;
   }
 

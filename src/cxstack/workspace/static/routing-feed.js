@@ -1,6 +1,8 @@
-// The agent's routing socket (/ws/routing, opened with the session cookie), kept open: a lost socket is
-// opened again after a growing delay (1 s, 2 s, 4 s … 30 s at most), and each opening starts with a
-// `ready` frame holding the offers and work of that moment, from which the page starts over.
+// A socket of the signed-in person (opened with the session cookie), kept open: a lost socket is opened
+// again after a growing delay (1 s, 2 s, 4 s … 30 s at most). The routing socket (/ws/routing) starts
+// each opening with a `ready` frame holding the offers and work of that moment, from which the page
+// starts over; the agent socket (/ws/agent) with a `welcome` frame, after which the page reads what it
+// missed meanwhile.
 //
 // Events: "frame" (detail: a frame), "state" (detail: "connecting" | "open" | "reconnecting" | "refused"),
 // "refused" (detail: the error frame of a socket the server would not open: not retried).
@@ -10,9 +12,10 @@ const MAX_DELAY_MS = 30000;
 const PING_EVERY_MS = 25000;
 
 export class RoutingFeed extends EventTarget {
-  constructor(path = "/ws/routing") {
+  constructor(path = "/ws/routing", readyType = "ready") {
     super();
     this.path = path;
+    this.readyType = readyType;
     this.delay = FIRST_DELAY_MS;
     this.socket = null;
     this.stopped = false;
@@ -47,7 +50,7 @@ export class RoutingFeed extends EventTarget {
       } catch {
         return;
       }
-      if (frame.type === "ready") {
+      if (frame.type === this.readyType) {
         this.delay = FIRST_DELAY_MS;
         this.#emit("state", "open");
       } else if (frame.type === "error" && !frame.item_id && socket.readyState === WebSocket.OPEN) {
