@@ -1,5 +1,6 @@
 """The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant) and ``/app`` (the agent
-workspace: presence, load, offers arriving live and the work in hand).
+workspace: presence, load, offers arriving live and the work in hand); ``/app/admin`` (the tenant's
+administration, for admins).
 
 Pages are server-rendered; their live parts are ES modules (``static/``) that call the API and open the
 routing socket with the session cookie. A request to ``/app`` without a valid session goes (303) to the
@@ -37,6 +38,7 @@ from cxstack.workspace.pages import header_of, sign_in_options
 router = APIRouter(include_in_schema=False)
 HOME = "/app"
 SIGN_IN = "/app/sign-in"
+ADMIN = "/app/admin"
 
 _templates = Environment(
     loader=PackageLoader("cxstack.workspace", "templates"),
@@ -87,6 +89,22 @@ async def workspace_page(request: Request) -> Response:
         query = urlencode({"next": request.url.path})
         return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
     return _page("workspace.html", header=header)
+
+
+@router.get(ADMIN)
+async def admin_page(request: Request) -> Response:
+    """The tenant's administration (people, teams, routing, SLAs, canned responses, channels) for an
+    admin; 403 saying so for a supervisor or an agent; without a valid session, 303 to the sign-in page."""
+    try:
+        holder = await session_of(request)
+        header = await runtime_of(request).db.read(partial(header_of, holder=holder))
+    except Unauthorized:
+        query = urlencode({"next": request.url.path})
+        return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
+    page = _page("admin.html", header=header, allowed=header.role == "admin")
+    if header.role != "admin" and page.status_code == 200:
+        page.status_code = 403
+    return page
 
 
 def install_workspace_assets(app: FastAPI) -> None:
