@@ -338,3 +338,47 @@ async def test_an_admin_sets_up_routing_and_an_sla_in_business_hours(
     )
     assert (stored["first_response_seconds"], stored["resolution_seconds"]) == (3600, None)
     assert [e for e in tab.errors if "404" not in e and "422" not in e] == []
+
+
+async def test_an_admin_adds_an_inbox_and_removes_a_team_member(
+    browser: Any,
+    server: LiveServer,
+    admin: Person,
+    key_api: httpx.AsyncClient,
+    runtime: Runtime,
+    tenant: TenantKey,
+) -> None:
+    team = (await key_api.post("/v1/teams", json={"name": "Billing"})).json()
+    await make_person(runtime, tenant.tenant_id, "ann@acme.example", "agent", None, [team["id"]])
+    tab = await signed_in(browser, server, admin, "#email")
+    page = tab.page
+    page.on("dialog", lambda dialog: dialog.accept())
+    inboxes = page.locator("#section-email")
+    form = inboxes.get_by_role("form", name="Add an inbox")
+    await form.get_by_label("Address").fill("support@acme.example")
+    await form.get_by_label("Replies sent as").fill("Acme Support")
+    await form.get_by_role("button", name="Add inbox").click()
+    row = inboxes.locator("#email-list tr", has_text="support@acme.example")
+    await row.wait_for()
+    # The same address again: the API's conflict is shown.
+    await form.get_by_label("Address").fill("support@acme.example")
+    await form.get_by_role("button", name="Add inbox").click()
+    await form.get_by_role("alert").wait_for()
+    assert "support@acme.example" in (await form.get_by_role("alert").text_content() or "")
+    assert len((await key_api.get("/v1/channels/email/inboxes")).json()["data"]) == 1
+
+    await row.get_by_role("button", name="Delete support@acme.example").click()
+    await inboxes.get_by_text("No inboxes yet.").wait_for()
+    assert (await key_api.get("/v1/channels/email/inboxes")).json()["data"] == []
+
+    await page.get_by_role("link", name="Teams").click()
+    teams = page.locator("#section-teams")
+    await teams.get_by_role("button", name="Remove Ann from Billing").click()
+    await teams.get_by_role("status").filter(has_text="Ann left Billing.").wait_for()
+    assert (await key_api.get("/v1/teams")).json()["data"][0]["member_ids"] == []
+    membership = teams.get_by_role("form", name="Add a member")
+    await membership.get_by_label("Person").select_option(label="Ann (ann@acme.example)")
+    await membership.get_by_role("button", name="Add to team").click()
+    await teams.get_by_role("status").filter(has_text="Ann joined Billing.").wait_for()
+    await teams.get_by_role("button", name="Remove Ann from Billing").wait_for()
+    assert [e for e in tab.errors if "409" not in e] == []
