@@ -292,6 +292,7 @@ async def test_an_admin_sets_up_routing_and_an_sla_in_business_hours(
     await profile.get_by_label("Email at once").fill("5")
     await profile.get_by_role("button", name="Save profile").click()
     await agents.locator("#agents-list tr", has_text="billing:4").wait_for()
+    await agents.get_by_role("status").filter(has_text="Routing profile of Ada created.").wait_for()
     agent = (await key_api.get(f"/v1/routing/agents/{admin.user_id}")).json()
     assert (agent["skills"], agent["languages"], agent["capacity"]["email"]) == (
         {"billing": 4},

@@ -126,7 +126,7 @@ function valueOf(field, text) {
 
 // A field's text for a record (or its default for a new one).
 function textOf(field, record) {
-  const value = record ? getPath(record, field.name) : field.default;
+  const value = (record ? getPath(record, field.name) : undefined) ?? field.default;
   if (field.format) return field.format(value);
   if (field.kind === "checkbox") return Boolean(value);
   if (field.kind === "choices") return [...(value ?? [])];
@@ -163,7 +163,6 @@ export class CxRecords extends LitElement {
     this.listProblem = "";
     this.status = "";
     this.busy = false;
-    this.loaded = false;
     this.onLookups = () => this.requestUpdate();
   }
 
@@ -187,8 +186,9 @@ export class CxRecords extends LitElement {
       this.lookups?.addEventListener("change", this.onLookups);
     }
     if (changed.has("spec")) this.values = this.blank();
-    if (this.active && !this.loaded) {
-      this.loaded = true;
+    // A section reads its records when first shown, and again each time it is shown (another section
+    // may have changed them: a team's members are its users' teams).
+    if (changed.has("active") && this.active) {
       this.load();
     }
   }
@@ -265,7 +265,7 @@ export class CxRecords extends LitElement {
     this.busy = false;
     if (!answer.ok) return this.refuse(answer);
     this.problem = null;
-    const name = spec.label(answer.body ?? record ?? {});
+    const name = spec.label(answer.body ?? record ?? {}, this.lookups);
     this.status = record ? `${spec.noun} ${name} saved.` : `${spec.noun} ${name} created.`;
     this.editing = null;
     this.values = this.blank();
@@ -386,7 +386,7 @@ export class CxRecords extends LitElement {
 
   row(record) {
     const spec = this.spec;
-    const name = spec.label(record);
+    const name = spec.label(record, this.lookups);
     const actions = (spec.actions ?? []).filter((action) => !action.when || action.when(record));
     const [first, ...rest] = spec.columns;
     return html`<tr data-id=${record.id}>

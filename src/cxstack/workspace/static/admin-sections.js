@@ -286,7 +286,7 @@ const agents = {
   intro: "What routing knows of each person: skills (1-5), languages and how much work per channel at once.",
   load: agentProfiles,
   empty: "No users yet.",
-  label: (agent) => agent.name,
+  label: (agent, lookups) => agent.name ?? lookups.nameOf("users", agent.user_id),
   columns: [
     { label: "Person", value: (agent) => agent.name },
     { label: "Skills", value: (agent) => (agent.profile ? pairs.format(agent.skills) || "None" : "No profile") },
