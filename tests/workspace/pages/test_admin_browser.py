@@ -81,6 +81,8 @@ async def test_an_admin_adds_a_user_with_a_role_and_a_team_who_can_then_sign_in(
         "Active",
     ]
     await row.get_by_role("button", name="Disable Bea Brown").wait_for()
+    # An admin cannot disable themselves from here (it would end the session they are working in).
+    assert await users.get_by_role("button", name="Disable Ada", exact=True).count() == 0
     # The team lists its new member.
     await page.get_by_role("link", name="Teams").click()
     teams = page.locator("#section-teams")
@@ -251,6 +253,9 @@ async def test_the_webchat_section_gives_the_snippet_that_embeds_the_widget(
         f'<script src="{server.url}/widget/v1.js" data-tenant="{settings["widget_key"]}" async></script>'
     )
     assert await webchat.get_by_label("Greeting").input_value() == "Hello! How can we help?"
+    # Copied, or (where the browser refuses the clipboard) selected for Ctrl+C: either way, the page says so.
+    await webchat.get_by_role("button", name="Copy snippet").click()
+    await webchat.get_by_role("status").filter(has_text="snippet").wait_for()
     # Before the first save the settings answered 404, which the form takes as "not set up yet".
     assert [e for e in tab.errors if "404" not in e] == []
 

@@ -387,13 +387,13 @@ export class CxRecords extends LitElement {
   row(record) {
     const spec = this.spec;
     const name = spec.label(record, this.lookups);
-    const actions = (spec.actions ?? []).filter((action) => !action.when || action.when(record));
+    const actions = (spec.actions ?? []).filter((action) => !action.when || action.when(record, this.lookups));
     const [first, ...rest] = spec.columns;
     return html`<tr data-id=${record.id}>
       <th scope="row">${first.value(record, this.lookups, this)}</th>
       ${rest.map((column) => html`<td>${column.value(record, this.lookups, this)}</td>`)}
       ${spec.update || spec.actions
-        ? html`<td class="row-actions">
+        ? html`<td class="row-actions"><div>
             ${spec.update
               ? html`<button class="secondary" aria-label="${spec.editWord ?? "Edit"} ${name}"
                   @click=${() => this.edit(record)}>${spec.editWord ?? "Edit"}</button>`
@@ -402,7 +402,7 @@ export class CxRecords extends LitElement {
               (action) => html`<button class="secondary" aria-label="${action.label} ${name}"
                 @click=${() => this.act(action, record)}>${action.label}</button>`,
             )}
-          </td>`
+          </div></td>`
         : nothing}
     </tr>`;
   }

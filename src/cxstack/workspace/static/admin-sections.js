@@ -104,7 +104,8 @@ const users = {
   actions: [
     {
       label: "Disable",
-      when: (user) => !user.disabled_at,
+      // Not the admin themselves: that would end the session they are working in.
+      when: (user, lookups) => !user.disabled_at && user.id !== lookups.me,
       method: "POST",
       path: (user) => `/v1/users/${user.id}/disable`,
       confirm: (user) => `Disable ${user.name}? Their sessions end and they can no longer sign in.`,
@@ -491,7 +492,7 @@ function snippet(section) {
     <textarea id=${id} readonly rows="2">${tag}</textarea>
     <div class="actions">
       <button type="button" @click=${copy}>Copy snippet</button>
-      <a href="/widget/v1/preview/${settings.widget_key}" target="_blank" rel="noopener">Try the widget</a>
+      <a href="/widget/v1/preview/${settings.widget_key}" target="_blank" rel="noopener">Try the widget<span class="visually-hidden"> (opens in a new tab)</span></a>
     </div>
     <p class="hint">Business hours, identity verification and its secret: see the
       <a href="${API_DOCS}#/webchat">API reference</a> (<code>/v1/channels/webchat/settings</code>).</p>

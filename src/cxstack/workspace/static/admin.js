@@ -25,6 +25,7 @@ class CxAdmin extends LitElement {
   connectedCallback() {
     super.connectedCallback();
     this.replaceChildren();
+    this.lookups.me = this.getAttribute("user-id");
     window.addEventListener("hashchange", this.onHash);
     this.mark();
   }
