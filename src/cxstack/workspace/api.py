@@ -1,6 +1,7 @@
 """The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant), ``/app`` (the agent
-workspace: the inbox, presence, load, offers arriving live and the work in hand) and
-``/app/conversations/{id}`` (one conversation: its timeline, live, and the composer).
+workspace: the inbox, presence, load, offers arriving live and the work in hand),
+``/app/conversations/{id}`` (one conversation: its timeline, live, and the composer) and ``/app/admin``
+(the tenant's administration, for admins).
 
 Pages are server-rendered; their live parts are ES modules (``static/``) that call the API and open the
 routing socket with the session cookie. A request to ``/app`` without a valid session goes (303) to the
@@ -38,6 +39,7 @@ from cxstack.workspace.pages import conversation_header, header_of, sign_in_opti
 router = APIRouter(include_in_schema=False)
 HOME = "/app"
 SIGN_IN = "/app/sign-in"
+ADMIN = "/app/admin"
 
 _templates = Environment(
     loader=PackageLoader("cxstack.workspace", "templates"),
@@ -111,6 +113,21 @@ async def conversation_page(request: Request, conversation_id: str) -> Response:
 def _sign_in_first(request: Request) -> Response:
     query = urlencode({"next": request.url.path})
     return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
+
+
+@router.get(ADMIN)
+async def admin_page(request: Request) -> Response:
+    """The tenant's administration (people, teams, routing, SLAs, canned responses, channels) for an
+    admin; 403 saying so for a supervisor or an agent; without a valid session, 303 to the sign-in page."""
+    try:
+        holder = await session_of(request)
+        header = await runtime_of(request).db.read(partial(header_of, holder=holder))
+    except Unauthorized:
+        return _sign_in_first(request)
+    page = _page("admin.html", header=header, allowed=header.role == "admin")
+    if header.role != "admin" and page.status_code == 200:
+        page.status_code = 403
+    return page
 
 
 def install_workspace_assets(app: FastAPI) -> None:
