@@ -1,8 +1,9 @@
-"""The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant) and ``/app`` (the agent
-workspace: presence, load, offers arriving live and the work in hand).
+"""The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant), ``/app`` (the agent
+workspace: presence, load, offers arriving live and the work in hand) and ``/app/wallboard`` (the
+supervisor's live view of queues, agents, SLA at risk and open work).
 
 Pages are server-rendered; their live parts are ES modules (``static/``) that call the API and open the
-routing socket with the session cookie. A request to ``/app`` without a valid session goes (303) to the
+routing socket with the session cookie. A request to a page without a valid session goes (303) to the
 sign-in page, which sends the person back once signed in. Pages are not part of the API's OpenAPI
 document.
 """
@@ -37,6 +38,9 @@ from cxstack.workspace.pages import header_of, sign_in_options
 router = APIRouter(include_in_schema=False)
 HOME = "/app"
 SIGN_IN = "/app/sign-in"
+WALLBOARD = "/app/wallboard"
+#: Who may open the wallboard.
+SUPERVISING_ROLES = ("supervisor", "admin")
 
 _templates = Environment(
     loader=PackageLoader("cxstack.workspace", "templates"),
@@ -87,6 +91,24 @@ async def workspace_page(request: Request) -> Response:
         query = urlencode({"next": request.url.path})
         return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
     return _page("workspace.html", header=header)
+
+
+@router.get(WALLBOARD)
+async def wallboard_page(request: Request) -> Response:
+    """The supervisor's live wallboard (queues, agents, SLA at risk, open work), for supervisors and admins;
+    an agent gets a 403 page that says so, and a request without a valid session goes (303) to sign in."""
+    try:
+        holder = await session_of(request)
+        header = await runtime_of(request).db.read(partial(header_of, holder=holder))
+    except Unauthorized:
+        query = urlencode({"next": request.url.path})
+        return RedirectResponse(f"{SIGN_IN}?{query}", status_code=303, headers=PAGE_HEADERS)
+    if header.role not in SUPERVISING_ROLES:
+        page = _page("forbidden.html", header=header, what="The wallboard is for supervisors and admins.")
+        if page.status_code == 200:
+            page.status_code = 403
+        return page
+    return _page("wallboard.html", header=header)
 
 
 def install_workspace_assets(app: FastAPI) -> None:
