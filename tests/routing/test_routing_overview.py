@@ -10,7 +10,9 @@ import pytest
 from tests.conftest import TenantKey
 from tests.routing.test_routing_work import make_desk
 
+from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.kit.clock import FrozenClock
+from cxstack.routing import work
 from cxstack.runtime import Runtime
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -106,3 +108,42 @@ async def test_an_unknown_time_zone_is_refused_by_name(runtime: Runtime, tenant:
         problem = answer.json()
         assert answer.headers["content-type"].startswith("application/problem+json")
         assert problem["field"] == "tz" and "time zone" in problem["detail"]
+
+
+async def test_work_a_call_took_over_is_not_abandoned_but_a_call_nobody_answered_is(
+    runtime: Runtime, tenant: TenantKey
+) -> None:
+    desk = await make_desk(runtime, tenant, {"ann": {"capacity": {"webchat": 1}}}, QUEUE)
+    phones = await desk.api.post("/v1/routing/queues", json={"name": "Phones", "channels": ["voice"]})
+    assert phones.status_code == 201, phones.text
+    await desk.presence("ann", "away")
+    conversation_id = await desk.chat("one@example.com")
+    chat = await desk.item_of(conversation_id)
+    assert chat["state"] == "waiting"
+
+    def call_in(uow: UnitOfWork) -> object:
+        return work.enqueue(
+            uow,
+            runtime.services.routers,
+            tenant_id=tenant.tenant_id,
+            conversation_id=conversation_id,
+            customer_id=chat["customer_id"],
+            channel="voice",
+            kind="call",
+            call_id="cal_1",
+        )
+
+    await runtime.db.write(call_in)
+    taken_over = (await desk.api.get(f"/v1/routing/items/{chat['id']}")).json()
+    assert taken_over["state"] == "cancelled"
+    queues = {q["name"]: q for q in (await desk.api.get("/v1/routing/overview")).json()["queues"]}
+    assert queues["Support"]["abandoned_today"] == 0 and queues["Support"]["waiting"] == 0
+    assert queues["Phones"]["waiting"] == 1 and queues["Phones"]["abandoned_today"] == 0
+
+    # The caller's conversation closes while the call waits: that call was abandoned.
+    closed = await desk.api.post(f"/v1/conversations/{conversation_id}/close")
+    assert closed.status_code == 200, closed.text
+    await desk.settle()
+    queues = {q["name"]: q for q in (await desk.api.get("/v1/routing/overview")).json()["queues"]}
+    assert queues["Phones"]["abandoned_today"] == 1 and queues["Phones"]["waiting"] == 0
+    assert queues["Support"]["abandoned_today"] == 0

@@ -69,6 +69,8 @@ def _days(
             RoutingItem.enqueued_at,
             RoutingItem.assigned_at,
             RoutingItem.ended_at,
+            RoutingItem.conversation_id,
+            RoutingItem.id,
         ).where(
             RoutingItem.tenant_id == tenant_id,
             or_(
@@ -78,7 +80,8 @@ def _days(
         )
     )
     hour_ago = at - timedelta(hours=1)
-    for queue_id, state, enqueued_at, assigned_at, ended_at in rows:
+    ended: list[tuple[str, str, str, datetime]] = []
+    for queue_id, state, enqueued_at, assigned_at, ended_at, conversation_id, item_id in rows:
         queue = queues.get(queue_id)
         if queue is None:
             continue
@@ -91,7 +94,26 @@ def _days(
             if assigned >= midnight:
                 day.today.add(on_time)
         elif state == "cancelled" and ended_at is not None and utc(ended_at) >= midnight:
-            day.abandoned += 1
+            ended.append((queue_id, conversation_id, item_id, utc(ended_at)))
+    # Work a call took over (cancelled as the call was queued) was not abandoned: the customer called.
+    calls: dict[str, list[tuple[str, datetime]]] = {}
+    taken_over = (
+        session.execute(
+            select(RoutingItem.conversation_id, RoutingItem.id, RoutingItem.enqueued_at).where(
+                RoutingItem.tenant_id == tenant_id,
+                RoutingItem.kind == "call",
+                RoutingItem.conversation_id.in_({conversation for _, conversation, _, _ in ended}),
+            )
+        )
+        if ended
+        else ()
+    )
+    for conversation_id, call_item_id, enqueued_at in taken_over:
+        calls.setdefault(conversation_id, []).append((call_item_id, utc(enqueued_at)))
+    for queue_id, conversation_id, item_id, at_end in ended:
+        later_calls = calls.get(conversation_id, ())
+        if not any(call_id != item_id and called >= at_end for call_id, called in later_calls):
+            days[queue_id].abandoned += 1
     return days
 
 

@@ -345,8 +345,8 @@ class QueueNow(BaseModel):
     #: share of it that did within the queue's service level time (None: none reached an agent today).
     answered_today: int
     service_level_today: float | None
-    #: Work of the queue that ended today before it reached an agent (its conversation closed while it
-    #: waited or was offered).
+    #: Work of the queue that ended today before it reached an agent (its conversation closed, or its
+    #: caller hung up, while it waited or was offered; not work a call on the conversation took over).
     abandoned_today: int
     #: Agents available now who may take the queue's work: in one of its teams (any, for a queue open to
     #: every team) and with capacity on one of its channels.
