@@ -36,12 +36,13 @@ async def browser() -> AsyncIterator[Any]:
 
 @dataclass(frozen=True)
 class Floor:
-    """A supervisor (Sue) of team A, its agents Ann (one webchat at a time) and Bob (two), both offline,
-    and the Billing queue of webchats."""
+    """A supervisor (Sue) of team A, its agents Ann (one webchat at a time) and Bob (two), Cy of no team,
+    all offline, and the Billing queue of webchats."""
 
     supervisor: Person
     ann: Person
     bob: Person
+    cy: Person
     queue_id: str
 
 
@@ -52,11 +53,16 @@ async def floor(runtime: Runtime, tenant: TenantKey, key_api: httpx.AsyncClient)
 
     team_id = await runtime.db.write(team)
     people = {}
-    for name, role in (("sue", "supervisor"), ("ann", "agent"), ("bob", "agent")):
+    for name, role in (("sue", "supervisor"), ("ann", "agent"), ("bob", "agent"), ("cy", "agent")):
         people[name] = await make_person(
-            runtime, tenant.tenant_id, f"{name}@acme.example", role, f"{name} password 1234", [team_id]
+            runtime,
+            tenant.tenant_id,
+            f"{name}@acme.example",
+            role,
+            f"{name} password 1234",
+            [team_id] if name != "cy" else [],
         )
-    for name, room in (("ann", 1), ("bob", 2)):
+    for name, room in (("ann", 1), ("bob", 2), ("cy", 1)):
         profile = await key_api.put(
             f"/v1/routing/agents/{people[name].user_id}",
             json={"skills": {"billing": 4}, "capacity": {"webchat": room}},
@@ -72,7 +78,7 @@ async def floor(runtime: Runtime, tenant: TenantKey, key_api: httpx.AsyncClient)
         },
     )
     assert queue.status_code == 201, queue.text
-    return Floor(people["sue"], people["ann"], people["bob"], queue.json()["id"])
+    return Floor(people["sue"], people["ann"], people["bob"], people["cy"], queue.json()["id"])
 
 
 async def wallboard_tab(browser: Any, server: LiveServer, person: Person) -> Tab:
@@ -215,6 +221,24 @@ async def test_sla_clocks_at_risk_are_listed_and_the_wallboard_has_no_serious_ac
     await clock.get_by_role("button", name="Reassign the conversation with Maria Lopez").click()
     await page.locator(f"#sla tr[data-agent-id='{floor.bob.user_id}']").wait_for()
     assert (await item_of(key_api, conversation_id))["agent_id"] == floor.bob.user_id
+    # The same work in the open work list has controls of its own: back to Ann from there.
+    row = page.locator(f"#open-work tr[data-conversation-id='{conversation_id}']")
+    await row.get_by_label("Reassign the conversation with Maria Lopez to").select_option(floor.ann.user_id)
+    await row.get_by_role("button", name="Reassign the conversation with Maria Lopez").click()
+    await page.locator(f"#open-work tr[data-agent-id='{floor.ann.user_id}']").wait_for()
+    assert (await item_of(key_api, conversation_id))["agent_id"] == floor.ann.user_id
+
+    # Cy is in none of Sue's teams: the page says why his presence did not change, and shows it as it is.
+    cy_row = page.locator(f"#agents tr[data-agent-id='{floor.cy.user_id}']")
+    await cy_row.get_by_label("Presence of Cy").select_option("available")
+    await page.locator("#board-message", has_text="Cy's presence was not changed").wait_for()
+    assert "none of your teams" in (await page.locator("#board-message").text_content() or "")
+    await page.wait_for_function(
+        "id => document.querySelector(`#agents tr[data-agent-id='${id}'] select`).value === 'offline'",
+        arg=floor.cy.user_id,
+    )
+    assert (await key_api.get(f"/v1/routing/agents/{floor.cy.user_id}")).json()["presence"] == "offline"
 
     assert await serious_violations(page) == []
-    assert tab.errors == []
+    # The refused presence change was answered 403 (the console notes the failed request), nothing else.
+    assert [e for e in tab.errors if "403" not in e] == []

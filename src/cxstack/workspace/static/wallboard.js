@@ -163,20 +163,20 @@ class CxWallboard extends LitElement {
       </section>`;
   }
 
-  // A select of the agents (but the item's own) and a button that offers the item to the one chosen.
-  reassign(item) {
+  // A select of the agents (but the item's own) and a button that offers the item to the one chosen. An
+  // item can be in two lists (at risk, and open work): each list has its own controls.
+  reassign(item, list) {
     const board = this.board;
     const customer = board.customerName(item.customer_id);
     const others = board.overview.agents.filter((a) => a.agent_id !== item.agent_id);
-    const selectId = `reassign-${item.id}`;
-    const go = () => {
-      const chosen = this.querySelector(`#${CSS.escape(selectId)}`)?.value;
+    const go = (event) => {
+      const chosen = event.target.closest(".reassign").querySelector("select").value;
       if (!chosen) return board.say(`Choose an agent to give the conversation with ${customer} to.`);
       board.reassign(item.id, chosen);
     };
     return html`
       <div class="reassign">
-        <select id=${selectId} aria-label="Reassign the conversation with ${customer} to">
+        <select id="reassign-${list}-${item.id}" aria-label="Reassign the conversation with ${customer} to">
           <option value="">Choose an agent…</option>
           ${others.map((a) => html`<option value=${a.agent_id}>${a.name} (${label(a.presence)})</option>`)}
         </select>
@@ -203,7 +203,7 @@ class CxWallboard extends LitElement {
         <td class="queue">${board.queueName(item.queue_id)}</td>
         <td class="state">${label(item.state)}</td>
         <td class="agent">${item.agent_id ? board.agentName(item.agent_id) : html`<span class="muted">Nobody</span>`}</td>
-        <td>${this.reassign(item)}</td>
+        <td>${this.reassign(item, clock ? "sla" : "work")}</td>
       </tr>`;
   }
 
