@@ -242,12 +242,24 @@ async def escalate(request: Request, who: Who, item_id: str, data: EscalateIn) -
 
 
 @router.get("/overview", response_model=OverviewOut)
-async def overview(request: Request, who: Supervisor) -> Response:
-    """Queues (waiting, oldest wait, service level in the last hour) and agents (presence, load, work)."""
+async def overview(
+    request: Request,
+    who: Supervisor,
+    tz: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="IANA time zone whose midnight starts today's figures (UTC if unset).",
+            examples=["Europe/Paris"],
+        ),
+    ] = None,
+) -> Response:
+    """Queues (waiting, oldest wait, service level in the last hour and today, abandoned today, agents
+    available) and agents (name, presence and since when, load, work)."""
     routers, clock = _routers(request), runtime_of(request).clock
     return await read(
         request,
-        lambda session: routing_overview(session, routers, tenant_id=who.tenant_id, at=clock.now()),
+        lambda session: routing_overview(session, routers, tenant_id=who.tenant_id, at=clock.now(), tz=tz),
     )
 
 

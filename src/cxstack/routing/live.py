@@ -251,7 +251,8 @@ async def _answer(websocket: WebSocket, who: SocketOwner, agent_id: str, plumbin
 
 
 async def overview_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plumbing) -> None:
-    """A supervisor's view, sent on opening and again as routing events arrive (at most every 0.5 s)."""
+    """A supervisor's view: ``ready``, then the ``overview`` (UTC's today), sent again as routing events
+    arrive (at most every 0.5 s)."""
     if who.role == "agent":
         await refuse(websocket, SocketRefused("the overview is for supervisors and admins"))
         return
@@ -277,6 +278,9 @@ async def overview_socket(websocket: WebSocket, who: SocketOwner, plumbing: Plum
             await send_overview()
 
     try:
+        # As on an agent's socket, each opening starts with ``ready``: a page that lost its socket knows
+        # it is back and reads afresh what it shows.
+        await _send(websocket, {"type": "ready"})
         await send_overview()
         watcher = asyncio.create_task(watch_events())
         try:

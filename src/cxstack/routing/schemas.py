@@ -341,21 +341,47 @@ class QueueNow(BaseModel):
     #: Share of the work that reached an agent in the last hour within the queue's service level time
     #: (None: nothing reached an agent in the hour).
     service_level: float | None
+    #: Work of the queue that reached an agent today (since midnight in the overview's time zone), and the
+    #: share of it that did within the queue's service level time (None: none reached an agent today).
+    answered_today: int
+    service_level_today: float | None
+    #: Work of the queue that ended today before it reached an agent (its conversation closed, or its
+    #: caller hung up, while it waited or was offered; not work a call on the conversation took over).
+    abandoned_today: int
+    #: Agents available now who may take the queue's work: in one of its teams (any, for a queue open to
+    #: every team) and with capacity on one of its channels.
+    agents_available: int
+
+
+class AgentWorkNow(BaseModel):
+    """A piece of open work offered or assigned to an agent."""
+
+    item_id: str
+    conversation_id: str
+    channel: str
+    state: str
 
 
 class AgentNow(BaseModel):
     agent_id: str
+    name: str
     presence: str
+    #: Since when the agent has had this presence.
+    presence_since: datetime
     wrap_up_until: datetime | None
     load: dict[str, int]
     capacity: dict[str, int]
     items: list[str]
+    #: The same open work, with its conversation and channel.
+    work: list[AgentWorkNow]
 
 
 class OverviewOut(BaseModel):
     """What a supervisor sees now: every queue and every agent."""
 
     at: datetime
+    #: The time zone whose midnight starts "today" for the queues' daily figures.
+    tz: str
     queues: list[QueueNow]
     agents: list[AgentNow]
 

@@ -1,10 +1,11 @@
 """The workspace's pages: ``/app/sign-in`` (a person signs in to their tenant), ``/app`` (the agent
 workspace: the inbox, presence, load, offers arriving live and the work in hand),
-``/app/conversations/{id}`` (one conversation: its timeline, live, and the composer) and ``/app/admin``
-(the tenant's administration, for admins).
+``/app/conversations/{id}`` (one conversation: its timeline, live, and the composer),
+``/app/wallboard`` (the supervisor's live view of queues, agents, SLA at risk and open work) and
+``/app/admin`` (the tenant's administration, for admins).
 
 Pages are server-rendered; their live parts are ES modules (``static/``) that call the API and open the
-routing socket with the session cookie. A request to ``/app`` without a valid session goes (303) to the
+routing socket with the session cookie. A request to a page without a valid session goes (303) to the
 sign-in page, which sends the person back once signed in. A conversation the person does not see answers
 404 with the same page as one that does not exist. Pages are not part of the API's OpenAPI document.
 """
@@ -40,6 +41,9 @@ router = APIRouter(include_in_schema=False)
 HOME = "/app"
 SIGN_IN = "/app/sign-in"
 ADMIN = "/app/admin"
+WALLBOARD = "/app/wallboard"
+#: Who may open the wallboard.
+SUPERVISING_ROLES = ("supervisor", "admin")
 
 _templates = Environment(
     loader=PackageLoader("cxstack.workspace", "templates"),
@@ -128,6 +132,23 @@ async def admin_page(request: Request) -> Response:
     if header.role != "admin" and page.status_code == 200:
         page.status_code = 403
     return page
+
+
+@router.get(WALLBOARD)
+async def wallboard_page(request: Request) -> Response:
+    """The supervisor's live wallboard (queues, agents, SLA at risk, open work), for supervisors and admins;
+    an agent gets a 403 page that says so, and a request without a valid session goes (303) to sign in."""
+    try:
+        holder = await session_of(request)
+        header = await runtime_of(request).db.read(partial(header_of, holder=holder))
+    except Unauthorized:
+        return _sign_in_first(request)
+    if header.role not in SUPERVISING_ROLES:
+        page = _page("forbidden.html", header=header, what="The wallboard is for supervisors and admins.")
+        if page.status_code == 200:
+            page.status_code = 403
+        return page
+    return _page("wallboard.html", header=header)
 
 
 def install_workspace_assets(app: FastAPI) -> None:
