@@ -67,7 +67,9 @@ async def test_concurrent_edits_of_one_version_let_exactly_one_through(api: http
     customer_id = (await api.post("/v1/customers", json={"name": "Grace"})).json()["id"]
     answers = await asyncio.gather(
         *(
-            api.patch(f"/v1/customers/{customer_id}", json={"name": f"Grace {n}"}, headers={"If-Match": '"1"'})
+            api.patch(
+                f"/v1/customers/{customer_id}", json={"name": f"Grace {n}"}, headers={"If-Match": '"1"'}
+            )
             for n in range(4)
         )
     )
@@ -93,7 +95,9 @@ async def test_a_star_or_a_list_holding_the_current_etag_matches_and_no_if_match
     assert unchecked.status_code == 200, unchecked.text
     assert unchecked.headers["etag"] == '"4"'
     # A change that changes nothing leaves the version as it is.
-    same = await api.patch(f"/v1/customers/{customer_id}", json={"name": "Ada 4"}, headers={"If-Match": '"4"'})
+    same = await api.patch(
+        f"/v1/customers/{customer_id}", json={"name": "Ada 4"}, headers={"If-Match": '"4"'}
+    )
     assert same.json()["version"] == 4
 
 
@@ -102,7 +106,9 @@ async def test_an_if_match_that_is_not_an_etag_is_refused_naming_the_header(
     api: httpx.AsyncClient, value: str
 ) -> None:
     customer_id = (await api.post("/v1/customers", json={"name": "Ada"})).json()["id"]
-    response = await api.patch(f"/v1/customers/{customer_id}", json={"name": "Eve"}, headers={"If-Match": value})
+    response = await api.patch(
+        f"/v1/customers/{customer_id}", json={"name": "Eve"}, headers={"If-Match": value}
+    )
     assert response.status_code == 422, response.text
     assert response.headers["content-type"] == PROBLEM
     assert response.json()["field"] == "If-Match"
@@ -136,10 +142,14 @@ async def test_second_editor_of_an_account_with_a_stale_etag_gets_412(api: httpx
     account_id = created.json()["id"]
     read = await api.get(f"/v1/accounts/{account_id}")
     assert read.headers["etag"] == '"1"'
-    first = await api.patch(f"/v1/accounts/{account_id}", json={"plan": "growth"}, headers={"If-Match": '"1"'})
+    first = await api.patch(
+        f"/v1/accounts/{account_id}", json={"plan": "growth"}, headers={"If-Match": '"1"'}
+    )
     assert first.status_code == 200, first.text
     assert first.headers["etag"] == '"2"'
-    second = await api.patch(f"/v1/accounts/{account_id}", json={"plan": "starter"}, headers={"If-Match": '"1"'})
+    second = await api.patch(
+        f"/v1/accounts/{account_id}", json={"plan": "starter"}, headers={"If-Match": '"1"'}
+    )
     assert second.status_code == 412, second.text
     assert second.json()["detail"].startswith(
         "The account was changed by someone else since you read it (version 2, you had 1)"
