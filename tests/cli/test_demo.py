@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,13 +23,17 @@ from typer.testing import CliRunner
 
 from cxstack.backbone.effects import EffectOut, list_effects
 from cxstack.cli.demo import DEMO_API_KEY, DEMO_CUSTOMERS, prepare_demo
-from cxstack.cli.demo_providers import DemoProviders
+from cxstack.cli.demo.inbox import MENTION_OF_SAM
+from cxstack.cli.demo.providers import DemoProviders
+from cxstack.cli.demo.staff import DEMO_STAFF_PASSWORD
 from cxstack.cli.main import app
 from cxstack.config import Settings
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
 CHANNELS = {"webchat", "email", "sms", "voice", "inapp"}
+#: The subject of the demo inbox's email thread (three mails).
+THREAD = "Scheduled export to S3 stops at 10,000 rows"
 
 
 def run_demo() -> str:
@@ -64,6 +69,9 @@ async def _snapshot(database_url: str, key: str) -> dict[str, Any]:
             ).json()
             timeline = (await api.get(f"/v1/customers/{ada['id']}/timeline")).json()["data"]
             newest = (await api.get("/v1/events", params={"limit": 1})).json()["data"]
+            conversations = await every("/v1/conversations")
+            (thread,) = [c for c in conversations if c["subject"] == THREAD]
+            thread_messages = (await api.get(f"/v1/conversations/{thread['id']}/messages")).json()["data"]
             widget = (await api.get("/v1/channels/webchat/settings")).json()
             preview = await api.get(f"/widget/v1/preview/{widget['widget_key']}")
             assert preview.status_code == 200 and preview.headers["content-type"].startswith("text/html")
@@ -74,12 +82,34 @@ async def _snapshot(database_url: str, key: str) -> dict[str, Any]:
                 "ada": ada,
                 "timeline": timeline,
                 "accounts": await every("/v1/accounts"),
-                "conversations": await every("/v1/conversations"),
+                "conversations": conversations,
+                "thread": thread,
+                "thread_messages": thread_messages,
                 "cases": await every("/v1/cases"),
                 "log_head": int(newest[0]["sequence"]),
+                **await _sams_inbox(transport),
             }
     finally:
         await runtime.db.stop()
+
+
+async def _sams_inbox(transport: httpx.ASGITransport) -> dict[str, Any]:
+    """What the demo agent (Sam) sees once signed in: their inbox's counts and their mentions."""
+    # https: the session cookie is sent over HTTPS only.
+    async with httpx.AsyncClient(transport=transport, base_url="https://demo") as sam:
+        signed_in = await sam.post(
+            "/v1/auth/sign-in",
+            json={"tenant": "demo", "email": "sam@demo.example", "password": DEMO_STAFF_PASSWORD},
+        )
+        assert signed_in.status_code == 200, signed_in.text
+        counts = await sam.get("/v1/conversations/counts")
+        mentions = await sam.get("/v1/mentions")
+        assert counts.status_code == mentions.status_code == 200, (counts.text, mentions.text)
+        return {
+            "sam": signed_in.json()["user"],
+            "sam_counts": counts.json(),
+            "sam_mentions": mentions.json()["data"],
+        }
 
 
 def test_demo_seeds_once_and_its_printed_key_reads_the_seeded_record(
@@ -92,7 +122,7 @@ def test_demo_seeds_once_and_its_printed_key_reads_the_seeded_record(
     key = printed.group(0)
     assert key == DEMO_API_KEY and len(key) >= 24
     assert "/docs" in first and f"Bearer {key}" in first
-    assert "6 customers" in first
+    assert f"{len(DEMO_CUSTOMERS)} customers" in first
     assert "2 teams, 4 people" in first and "demo-password-not-secret" in first
     assert "morgan@demo.example" in first and "supervisor" in first
     assert re.search(r"workspace +http://127\.0\.0\.1:\d+/app/sign-in\?tenant=demo\b", first), first
@@ -114,6 +144,7 @@ def test_demo_seeds_once_and_its_printed_key_reads_the_seeded_record(
         c["origin_channel"] for c in seeded["conversations"]
     } == CHANNELS
     assert {c["status"] for c in seeded["cases"]} >= {"open", "solved"}
+    _assert_the_inbox_is_populated(seeded)
     timeline = seeded["timeline"]
     assert {e["channel"] for e in timeline if e["channel"]} == {"webchat", "email", "inapp"}
     assert {"customer.created", "message.received", "message.sent"} <= {e["kind"] for e in timeline}
@@ -122,12 +153,55 @@ def test_demo_seeds_once_and_its_printed_key_reads_the_seeded_record(
     assert moments[-1] - moments[0] > timedelta(days=7), "the demo history is spread over days"
 
     second = run_demo()
-    assert "6 demo customers were there already" in second
+    assert f"{len(DEMO_CUSTOMERS)} demo customers were there already" in second
     assert "seeded" not in second
     again = asyncio.run(_snapshot(database_url, key))
     assert again["log_head"] == seeded["log_head"]
     for kind in ("customers", "accounts", "conversations", "cases"):
         assert len(again[kind]) == len(seeded[kind]), kind
+
+
+def _assert_the_inbox_is_populated(seeded: dict[str, Any]) -> None:
+    """The demo agent's first look at the workspace: work on every channel in every state, some theirs,
+    some waiting in the Support queue, an email thread, and a note that mentions them."""
+    conversations = seeded["conversations"]
+    assert 15 <= len(conversations) <= 25
+    assert Counter(c["origin_channel"] for c in conversations) == {
+        "webchat": 4,
+        "email": 5,
+        "sms": 3,
+        "inapp": 4,
+        "voice": 4,
+    }
+    assert Counter(c["status"] for c in conversations) == {"open": 12, "pending": 1, "closed": 7}
+    assert {c["priority"] for c in conversations} == {"low", "normal", "high", "urgent"}
+    sam = seeded["sam"]["id"]
+    waiting = [c for c in conversations if c["status"] != "closed"]
+    assert len([c for c in waiting if c["assignee"] == sam]) >= 3
+    # Nobody has taken these yet: routing queued them for the Support team.
+    unassigned = [c for c in waiting if c["assignee"] is None]
+    assert len(unassigned) >= 4
+    assert {c["origin_channel"] for c in unassigned} >= {"webchat", "sms", "inapp"}
+    assert all(len(c["team_ids"]) == 1 for c in unassigned), unassigned
+    assert seeded["sam_counts"]["mine"] >= 3 and seeded["sam_counts"]["unassigned"] == len(unassigned)
+    # The email thread: three mails, the agent's reply between the customer's two.
+    messages = seeded["thread_messages"]
+    assert [(m["channel"], m["direction"]) for m in messages] == [
+        ("email", "inbound"),
+        ("email", "outbound"),
+        ("email", "inbound"),
+    ]
+    assert seeded["thread"]["assignee"] == sam
+    (mention,) = seeded["sam_mentions"]
+    assert mention["conversation_id"] == seeded["thread"]["id"]
+    assert mention["excerpt"] in MENTION_OF_SAM or MENTION_OF_SAM in mention["excerpt"]
+    assert mention["read_at"] is None
+    # Customers who came back on another channel, with their company's account.
+    by_customer: dict[str, set[str]] = {}
+    for conversation in conversations:
+        by_customer.setdefault(conversation["customer_id"], set()).add(conversation["origin_channel"])
+    with_accounts = {c["id"] for c in seeded["customers"] if c["account_id"] is not None}
+    assert len([c for c, channels in by_customer.items() if len(channels) >= 2 and c in with_accounts]) >= 4
 
 
 def test_demo_help_names_the_key_and_no_serve() -> None:
@@ -292,7 +366,8 @@ def test_demo_serves_every_channel_and_its_printed_commands_work_as_printed(
     assert demo.returncode == 0, printed
     assert "Traceback" not in printed, printed
     # The demo prints what its providers were handed.
-    assert "SMS +14155550100 → +12065550143: Your parcel left the depot; it arrives tomorrow." in printed
+    replied = "A replacement for order #5530 ships today: keep the damaged one."
+    assert f"SMS +14155550100 → +16465550162: {replied}" in printed
     assert "email support@cxstack-demo.example → ada@northwind.example" in printed
 
 
@@ -381,7 +456,7 @@ async def test_a_reply_to_the_seeded_sms_customer_is_sent_through_the_demos_twil
     assert sms["status"] == "queued" and sms["provider_sid"].startswith("SM"), sms
     # Nothing of the demo ends dead: the history's sends (SMS and email) are done too.
     assert {(e.kind, e.status) for e in effects} == {("sms.send", "done"), ("email.send", "done")}
-    assert len(providers.emails) == 2 and len(providers.sms) == 3
+    assert len(providers.emails) == 4 and len(providers.sms) == 4
     assert dead_letters == []
 
 

@@ -144,8 +144,10 @@ async def test_patch_changes_given_fields_merges_attributes_and_publishes_the_ch
     assert updated["annual_revenue_cents"] == 5000
     assert updated["attributes"] == {"a": 1, "c": 3}
     assert updated["updated_at"] >= account["updated_at"]
+    assert updated["version"] == 2
     unchanged = await api.patch(f"/v1/accounts/{account['id']}", json={"annual_revenue_cents": 5000})
     assert unchanged.status_code == 200
+    assert unchanged.json()["version"] == 2
     events = await events_of(runtime, "account.updated")
     assert events == [
         (
@@ -154,6 +156,7 @@ async def test_patch_changes_given_fields_merges_attributes_and_publishes_the_ch
             {
                 "account_id": account["id"],
                 "changes": {"plan": None, "annual_revenue_cents": 5000, "attributes": {"a": 1, "c": 3}},
+                "version": 2,
             },
         )
     ]

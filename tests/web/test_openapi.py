@@ -254,6 +254,21 @@ async def test_a_client_generated_from_the_document_builds_and_type_checks(
     assert code == 0, output
 
 
+def test_conditional_writes_declare_if_match_its_412_and_the_etag(spec: dict[str, Any]) -> None:
+    for path in ("/v1/customers/{customer_id}", "/v1/accounts/{account_id}"):
+        patch, get = spec["paths"][path]["patch"], spec["paths"][path]["get"]
+        assert [p["in"] for p in patch["parameters"] if p["name"] == "If-Match"] == ["header"], path
+        assert patch["responses"]["412"]["content"] == {
+            PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}
+        }
+        assert "ETag" in patch["responses"]["200"]["headers"] and "ETag" in get["responses"]["200"]["headers"]
+        assert "412" not in get["responses"], path
+    for collection in ("/v1/customers", "/v1/accounts"):
+        assert "ETag" in spec["paths"][collection]["post"]["responses"]["201"]["headers"], collection
+    taking = {path for path, method, operation in operations(spec) if "412" in operation["responses"]}
+    assert taking == {"/v1/customers/{customer_id}", "/v1/accounts/{account_id}"}
+
+
 #: Failures that say the server broke its document (ST1xx: server errors, undocumented statuses, content
 #: types, response bodies or headers) or its resources' rules (ST3xx, ST4xx). ST2xx (a request the schema
 #: allows refused, or the reverse) are listed but not counted: the schema cannot say everything the

@@ -37,6 +37,15 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class EditConflict(DomainError):
+    """A write made on a version of a record that is no longer the current one (``If-Match`` did not
+    match): nothing was written; the caller reads the record again and reapplies its change."""
+
+    status = 412
+    code = "edit_conflict"
+    title = "Edit conflict"
+
+
 class Unauthorized(DomainError):
     status = 401
     code = "unauthorized"

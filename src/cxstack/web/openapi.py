@@ -11,8 +11,8 @@ described without asking:
   email webhook signs its form (``timestamp``, ``token``, ``signature``).
 - Errors: the ``Problem`` schema (RFC 9457, ``application/problem+json``) under each status the route may
   answer with: 400, 404, 422 and 500 always; 401 and 403 where credentials are checked and on
-  ``/v1/auth/...`` (423 on sign-in, 502 where an OIDC provider is asked); 409 for writes; 413 and 415
-  where a body is taken.
+  ``/v1/auth/...`` (423 on sign-in, 502 where an OIDC provider is asked); 409 for writes; 412 for
+  writes that take ``If-Match``; 413 and 415 where a body is taken.
 - Bodies a route reads itself (webhook forms, uploads) as ``BODY_RULES`` in ``cxstack.web.edge`` declare.
 - Formats: ``cursor``, ``phone``, ``email``, ``tag`` on the parameters of those names.
 """
@@ -111,6 +111,7 @@ _TITLES = {
     404: "No such resource for this tenant, or no such route.",
     406: "The webhook is for an address nobody receives at.",
     409: "The change conflicts with the record (an identity of another customer, a concurrent write).",
+    412: "If-Match names a version the record no longer has: someone changed it since it was read.",
     413: "The body is over the route's limit.",
     415: "The body is not of a media type the route takes.",
     423: "The account is locked after too many failed sign-ins (the problem says until when).",
@@ -161,6 +162,8 @@ def _statuses(route: APIRoute, method: str) -> list[int]:
         statuses.append(502)
     if method != "get":
         statuses.append(409)
+    if any(param.alias.lower() == "if-match" for param in route.dependant.header_params):
+        statuses.append(412)
     if method in ("post", "put", "patch"):
         statuses += [413, 415]
     if route.path_format.startswith("/hooks/email/"):

@@ -1,4 +1,8 @@
-"""``/v1/accounts``: the companies customers belong to."""
+"""``/v1/accounts``: the companies customers belong to.
+
+An account's answers carry its ``version`` as a strong ``ETag``; ``PATCH`` with ``If-Match`` is refused
+with 412 when someone else changed the account since (see ``cxstack.web.preconditions``).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from cxstack.records.accounts.schemas import AccountCreate, AccountOut, AccountU
 from cxstack.records.customers import service as customers
 from cxstack.records.customers.schemas import CustomerOut
 from cxstack.web.auth import Caller, caller
+from cxstack.web.preconditions import IfMatch, etag_responses, expected_versions, with_entity_tag
 from cxstack.web.responses import read, write
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -21,15 +26,16 @@ Who = Annotated[Caller, Depends(caller)]
 Limit = Annotated[int, Query(ge=1, le=200)]
 
 
-@router.post("/accounts", status_code=201, response_model=AccountOut)
+@router.post("/accounts", status_code=201, response_model=AccountOut, responses=etag_responses(201))
 async def create_account(request: Request, who: Who, data: AccountCreate) -> Response:
     """Create an account; a domain may belong to one account of a tenant only."""
-    return await write(
+    created = await write(
         request,
         who,
         lambda uow: service.create_account(uow, tenant_id=who.tenant_id, data=data),
         status=201,
     )
+    return with_entity_tag(created)
 
 
 @router.get("/accounts", response_model=PageOut[AccountOut])
@@ -57,22 +63,33 @@ async def list_accounts(
     )
 
 
-@router.get("/accounts/{account_id}", response_model=AccountOut)
+@router.get("/accounts/{account_id}", response_model=AccountOut, responses=etag_responses())
 async def get_account(request: Request, who: Who, account_id: str) -> Response:
-    return await read(
+    """Return the account; ``ETag`` is its version, for ``If-Match`` on a change."""
+    found = await read(
         request,
         lambda session: service.get_account(session, tenant_id=who.tenant_id, account_id=account_id),
     )
+    return with_entity_tag(found)
 
 
-@router.patch("/accounts/{account_id}", response_model=AccountOut)
-async def update_account(request: Request, who: Who, account_id: str, data: AccountUpdate) -> Response:
-    """Change the fields given; ``attributes`` are merged key by key (a null value removes a key)."""
-    return await write(
+@router.patch("/accounts/{account_id}", response_model=AccountOut, responses=etag_responses())
+async def update_account(
+    request: Request, who: Who, account_id: str, data: AccountUpdate, if_match: IfMatch = None
+) -> Response:
+    """Change the fields given; ``attributes`` are merged key by key (a null value removes a key).
+
+    With ``If-Match`` (the ``ETag`` of the read the change was made on), an account changed since is left
+    as it is and the answer is 412."""
+    expected = expected_versions(if_match)
+    updated = await write(
         request,
         who,
-        lambda uow: service.update_account(uow, tenant_id=who.tenant_id, account_id=account_id, data=data),
+        lambda uow: service.update_account(
+            uow, tenant_id=who.tenant_id, account_id=account_id, data=data, expected_versions=expected
+        ),
     )
+    return with_entity_tag(updated)
 
 
 @router.get("/accounts/{account_id}/customers", response_model=PageOut[CustomerOut])

@@ -27,5 +27,7 @@ class Account(TenantScoped, Base):
     annual_revenue_cents: Mapped[int | None] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     attributes: Mapped[dict[str, Any]]
+    #: Raised by one on every change: the API's ``ETag``, for ``If-Match`` on a change (as customers').
+    version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

@@ -21,14 +21,14 @@ class AccountRepository:
         self.session = session
         self.tenant_id = tenant_id
 
-    def find(self, account_id: str) -> Account | None:
-        return self.session.scalar(
-            select(Account).where(Account.tenant_id == self.tenant_id, Account.id == account_id)
-        )
+    def find(self, account_id: str, *, for_update: bool = False) -> Account | None:
+        query = select(Account).where(Account.tenant_id == self.tenant_id, Account.id == account_id)
+        return self.session.scalar(query.with_for_update() if for_update else query)
 
-    def get(self, account_id: str) -> Account:
-        """Return the account; raises NotFound (also for another tenant's id)."""
-        account = self.find(account_id)
+    def get(self, account_id: str, *, for_update: bool = False) -> Account:
+        """Return the account (its row locked until commit with ``for_update``, on PostgreSQL: SQLite has
+        one writer); raises NotFound (also for another tenant's id)."""
+        account = self.find(account_id, for_update=for_update)
         if account is None:
             raise NotFound(f"account {account_id} does not exist", field="account_id")
         return account

@@ -50,6 +50,7 @@ class AccountOut(BaseModel):
     annual_revenue_cents: int | None
     currency: str
     attributes: dict[str, Any]
+    version: int = Field(description="Raised by one on every change; the ETag header carries it.")
     created_at: datetime
     updated_at: datetime
 
@@ -73,6 +74,8 @@ class AccountUpdated(EventPayload, type="account.updated"):
 
     account_id: str
     changes: dict[str, Any]
+    #: The account's version after the change (absent from events written before versions were kept).
+    version: int | None = None
 
 
 #: The events this domain publishes.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.kit.errors import Conflict, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.kit.pagination import Page
+from cxstack.kit.versions import check_version
 from cxstack.records.accounts.models import Account
 from cxstack.records.accounts.repository import AccountRepository
 from cxstack.records.accounts.schemas import (
@@ -76,6 +78,7 @@ def create_account(uow: UnitOfWork, *, tenant_id: str, data: AccountCreate) -> A
         annual_revenue_cents=data.annual_revenue_cents,
         currency=data.currency.upper(),
         attributes=data.attributes,
+        version=1,
         created_at=now,
         updated_at=now,
     )
@@ -96,13 +99,25 @@ def create_account(uow: UnitOfWork, *, tenant_id: str, data: AccountCreate) -> A
     return AccountOut.model_validate(account)
 
 
-def update_account(uow: UnitOfWork, *, tenant_id: str, account_id: str, data: AccountUpdate) -> AccountOut:
-    """Change the fields given; ``attributes`` merge key by key (a null value removes a key).
+def update_account(
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    account_id: str,
+    data: AccountUpdate,
+    expected_versions: Collection[int] | None = None,
+) -> AccountOut:
+    """Change the fields given; ``attributes`` merge key by key (a null value removes a key); a change
+    raises the account's ``version`` by one.
 
-    Raises NotFound, ValidationFailed, Conflict. Publishes ``account.updated`` when anything changed.
+    ``expected_versions``: the versions the change was made on (``If-Match``); None checks none. Raises
+    EditConflict when the account's version is not among them (nothing is written), NotFound,
+    ValidationFailed, Conflict. Publishes ``account.updated`` with the new version when anything changed.
     """
     repo = AccountRepository(uow.session, tenant_id)
-    account = repo.get(account_id)
+    # Locked, so that the version checked is the one changed (PostgreSQL; SQLite has one writer).
+    account = repo.get(account_id, for_update=True)
+    check_version(noun="account", current=account.version, expected=expected_versions)
     given = data.model_dump(exclude_unset=True)
     for required in ("name", "currency"):
         if required in given and given[required] is None:
@@ -124,8 +139,9 @@ def update_account(uow: UnitOfWork, *, tenant_id: str, account_id: str, data: Ac
             changes["attributes"] = account.attributes = merged
     if changes:
         account.updated_at = uow.clock.now()
+        account.version += 1
         uow.publish(
-            AccountUpdated(account_id=account.id, changes=changes),
+            AccountUpdated(account_id=account.id, changes=changes, version=account.version),
             tenant_id=tenant_id,
             subject=account.id,
             source=SOURCE,

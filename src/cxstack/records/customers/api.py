@@ -1,4 +1,9 @@
-"""``/v1/customers``: customers, their identities, and lookup by any identity."""
+"""``/v1/customers``: customers, their identities, and lookup by any identity.
+
+A customer's answers carry its ``version`` as a strong ``ETag``; ``PATCH`` with ``If-Match`` is refused
+with 412 when someone else changed the customer since (see ``cxstack.web.preconditions``). ``PATCH``
+without it is not checked: a client that lets people edit a customer they read sends it.
+"""
 
 from __future__ import annotations
 
@@ -20,17 +25,18 @@ from cxstack.records.customers.schemas import (
 )
 from cxstack.web.auth import Caller, caller
 from cxstack.web.direct import direct
+from cxstack.web.preconditions import IfMatch, etag_responses, expected_versions, with_entity_tag
 from cxstack.web.responses import query_params, query_schema, read, read_prepared, write, write_together
 
 router = APIRouter(prefix="/v1", tags=["customers"])
 Who = Annotated[Caller, Depends(caller)]
 
 
-@router.post("/customers", status_code=201, response_model=CustomerOut)
+@router.post("/customers", status_code=201, response_model=CustomerOut, responses=etag_responses(201))
 @direct(CustomerCreate)
 async def create_customer(request: Request, who: Who, data: CustomerCreate) -> Response:
     """Create a customer; its email, phone and any identities given resolve to it from now on."""
-    return await write_together(
+    created = await write_together(
         request,
         who,
         service.create_customers,
@@ -38,6 +44,7 @@ async def create_customer(request: Request, who: Who, data: CustomerCreate) -> R
         lambda uow: service.create_customer(uow, tenant_id=who.tenant_id, data=data),
         status=201,
     )
+    return with_entity_tag(created)
 
 
 @router.get("/customers", response_model=PageOut[CustomerOut])
@@ -102,23 +109,34 @@ async def lookup_customer(request: Request, who: Who) -> Response:
     )
 
 
-@router.get("/customers/{customer_id}", response_model=CustomerOut)
+@router.get("/customers/{customer_id}", response_model=CustomerOut, responses=etag_responses())
 async def get_customer(request: Request, who: Who, customer_id: str) -> Response:
-    return await read_prepared(
+    """Return the customer with its identities; ``ETag`` is its version, for ``If-Match`` on a change."""
+    found = await read_prepared(
         request,
         lambda rows: service.read_customer(rows, tenant_id=who.tenant_id, customer_id=customer_id),
         one_statement=True,
     )
+    return with_entity_tag(found)
 
 
-@router.patch("/customers/{customer_id}", response_model=CustomerOut)
-async def update_customer(request: Request, who: Who, customer_id: str, data: CustomerUpdate) -> Response:
-    """Change the fields given; ``attributes`` are merged key by key (a null value removes a key)."""
-    return await write(
+@router.patch("/customers/{customer_id}", response_model=CustomerOut, responses=etag_responses())
+async def update_customer(
+    request: Request, who: Who, customer_id: str, data: CustomerUpdate, if_match: IfMatch = None
+) -> Response:
+    """Change the fields given; ``attributes`` are merged key by key (a null value removes a key).
+
+    With ``If-Match`` (the ``ETag`` of the read the change was made on), a customer changed since is left
+    as it is and the answer is 412."""
+    expected = expected_versions(if_match)
+    updated = await write(
         request,
         who,
-        lambda uow: service.update_customer(uow, tenant_id=who.tenant_id, customer_id=customer_id, data=data),
+        lambda uow: service.update_customer(
+            uow, tenant_id=who.tenant_id, customer_id=customer_id, data=data, expected_versions=expected
+        ),
     )
+    return with_entity_tag(updated)
 
 
 @router.post("/customers/{customer_id}/identities", status_code=201, response_model=IdentityOut)

@@ -120,6 +120,7 @@ def insert_new_customers(uow: UnitOfWork, customers: Sequence[NewCustomer]) -> l
             "account_id": new.account_id,
             "attributes": new.attributes,
             "merged_into_id": None,
+            "version": 1,
             "created_at": now,
             "updated_at": now,
         }

@@ -23,6 +23,9 @@ class Customer(TenantScoped, Base):
     attributes: Mapped[dict[str, Any]]
     #: Set when this customer was merged into another; the record stays so the merge can be undone.
     merged_into_id: Mapped[str | None] = mapped_column(String(32))
+    #: Raised by one on every change of the record (its identities included): the API's ``ETag``, which
+    #: a write sends back in ``If-Match`` so that it cannot overwrite a change it has not seen.
+    version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -110,14 +110,14 @@ class CustomerRepository:
         self.session = session
         self.tenant_id = tenant_id
 
-    def find(self, customer_id: str) -> Customer | None:
-        return self.session.scalar(
-            select(Customer).where(Customer.tenant_id == self.tenant_id, Customer.id == customer_id)
-        )
+    def find(self, customer_id: str, *, for_update: bool = False) -> Customer | None:
+        query = select(Customer).where(Customer.tenant_id == self.tenant_id, Customer.id == customer_id)
+        return self.session.scalar(query.with_for_update() if for_update else query)
 
-    def get(self, customer_id: str) -> Customer:
-        """Return the customer; raises NotFound (also for another tenant's id)."""
-        customer = self.find(customer_id)
+    def get(self, customer_id: str, *, for_update: bool = False) -> Customer:
+        """Return the customer (its row locked until commit with ``for_update``, on PostgreSQL: SQLite has
+        one writer); raises NotFound (also for another tenant's id)."""
+        customer = self.find(customer_id, for_update=for_update)
         if customer is None:
             raise NotFound(f"customer {customer_id} does not exist", field="customer_id")
         return customer

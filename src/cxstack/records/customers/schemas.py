@@ -61,6 +61,7 @@ class CustomerOut(BaseModel):
     account_id: str | None
     attributes: dict[str, Any]
     merged_into_id: str | None
+    version: int = Field(description="Raised by one on every change; the ETag header carries it.")
     created_at: datetime
     updated_at: datetime
     identities: list[IdentityOut] = Field(default_factory=list)
@@ -84,6 +85,8 @@ class CustomerUpdated(EventPayload, type="customer.updated"):
 
     customer_id: str
     changes: dict[str, Any]
+    #: The customer's version after the change (absent from events written before versions were kept).
+    version: int | None = None
 
 
 class IdentityLinked(EventPayload, type="identity.linked"):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy.orm import Session
@@ -13,6 +14,7 @@ from cxstack.backbone.unit_of_work import Context, UnitOfWork
 from cxstack.kit.errors import Conflict, NotFound, ValidationFailed
 from cxstack.kit.ids import new_id
 from cxstack.kit.pagination import Page
+from cxstack.kit.versions import check_version
 from cxstack.records.accounts.service import require_account
 from cxstack.records.customers.creation import CustomerCreation as CustomerCreation  # public: the API
 from cxstack.records.customers.creation import NewCustomer, WantedIdentity, insert_new_customers
@@ -41,6 +43,13 @@ def to_out(customer: Customer, identities: list[Identity]) -> CustomerOut:
     out = CustomerOut.model_validate(customer)
     out.identities = [IdentityOut.model_validate(identity) for identity in identities]
     return out
+
+
+def record_change(customer: Customer, *, at: datetime) -> None:
+    """Stamp a change of the customer: its ``updated_at``, and its ``version`` one higher, raised in the
+    database (``version + 1``), so that concurrent writers that did not lock the row each count."""
+    customer.updated_at = at
+    customer.version = Customer.version + 1
 
 
 def _link(
@@ -99,15 +108,25 @@ def create_customer(uow: UnitOfWork, *, tenant_id: str, data: CustomerCreate) ->
 
 
 def update_customer(
-    uow: UnitOfWork, *, tenant_id: str, customer_id: str, data: CustomerUpdate
+    uow: UnitOfWork,
+    *,
+    tenant_id: str,
+    customer_id: str,
+    data: CustomerUpdate,
+    expected_versions: Collection[int] | None = None,
 ) -> CustomerOut:
-    """Change the fields given; a new email or phone is linked as an identity.
+    """Change the fields given; a new email or phone is linked as an identity; a change raises the
+    customer's ``version`` by one.
 
-    Raises NotFound (also for an unknown ``account_id``), ValidationFailed, Conflict. Publishes
-    ``customer.updated`` when anything changed.
+    ``expected_versions``: the versions the change was made on (``If-Match``); None checks none. Raises
+    EditConflict when the customer's version is not among them (nothing is written), NotFound (also for an
+    unknown ``account_id``), ValidationFailed, Conflict. Publishes ``customer.updated`` with the new
+    version when anything changed.
     """
     repo = CustomerRepository(uow.session, tenant_id)
-    customer = repo.get(customer_id)
+    # Locked, so that the version checked is the one changed (PostgreSQL; SQLite has one writer).
+    customer = repo.get(customer_id, for_update=True)
+    check_version(noun="customer", current=customer.version, expected=expected_versions)
     if customer.merged_into_id is not None:
         raise Conflict(
             f"customer {customer_id} was merged into {customer.merged_into_id}; update that one",
@@ -137,9 +156,11 @@ def update_customer(
             _link(uow, repo, customer, kind="phone", value=phone, field="phone")
             changes["phone"] = customer.phone = phone
     if changes:
+        # The row is locked: the version read is the one the database holds.
         customer.updated_at = uow.clock.now()
+        customer.version += 1
         uow.publish(
-            CustomerUpdated(customer_id=customer.id, changes=changes),
+            CustomerUpdated(customer_id=customer.id, changes=changes, version=customer.version),
             tenant_id=tenant_id,
             subject=customer.id,
             source=SOURCE,
@@ -151,25 +172,31 @@ def update_customer(
 def link_identity(
     uow: UnitOfWork, *, tenant_id: str, customer_id: str, data: IdentityIn, region: str = "US"
 ) -> IdentityOut:
-    """Link an identity to a customer; raises NotFound, ValidationFailed, Conflict."""
+    """Link an identity to a customer (raising its ``version``, as the customer shows its identities);
+    raises NotFound, ValidationFailed, Conflict."""
     repo = CustomerRepository(uow.session, tenant_id)
-    customer = repo.get(customer_id)
+    customer = repo.get(customer_id, for_update=True)
     value = normalise_identity(data.kind, data.value, region=region)
     system = data.system if data.kind == "external" else ""
     if data.kind == "external" and not system:
         raise ValidationFailed("an external identity names its system", field="system")
+    linked_before = {known.id for known in repo.identities_of([customer.id])[customer.id]}
     identity = _link(
         uow, repo, customer, kind=data.kind, value=value, system=system, verified=data.verified, field="value"
     )
+    if identity.id not in linked_before:
+        record_change(customer, at=uow.clock.now())
     return IdentityOut.model_validate(identity)
 
 
 def unlink_identity(uow: UnitOfWork, *, tenant_id: str, customer_id: str, identity_id: str) -> None:
-    """Remove an identity from a customer; raises NotFound. Publishes ``identity.unlinked``."""
+    """Remove an identity from a customer (raising its ``version``); raises NotFound. Publishes
+    ``identity.unlinked``."""
     repo = CustomerRepository(uow.session, tenant_id)
     identity = repo.get_identity(identity_id)
     if identity.customer_id != customer_id:
         raise NotFound(f"identity {identity_id} does not belong to customer {customer_id}")
+    record_change(repo.get(customer_id), at=uow.clock.now())
     uow.session.delete(identity)
     uow.publish(
         IdentityUnlinked(

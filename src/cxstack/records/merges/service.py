@@ -22,6 +22,7 @@ from cxstack.records.cases import service as cases
 from cxstack.records.conversations import service as conversations
 from cxstack.records.customers.models import Identity
 from cxstack.records.customers.repository import CustomerRepository
+from cxstack.records.customers.service import record_change
 from cxstack.records.merges.models import CustomerMerge
 from cxstack.records.merges.schemas import CustomerMerged, CustomerUnmerged, MergeOut
 from cxstack.records.notes import service as notes
@@ -93,9 +94,9 @@ def merge_customers(
         filled["attributes"] = sorted(added_attributes)
         target.attributes = {**target.attributes, **added_attributes}
     now = uow.clock.now()
-    target.updated_at = now
+    record_change(target, at=now)
     source.merged_into_id = target.id
-    source.updated_at = now
+    record_change(source, at=now)
     merge = CustomerMerge(
         id=new_id("mrg"),
         tenant_id=tenant_id,
@@ -166,8 +167,8 @@ def undo_merge(uow: UnitOfWork, *, tenant_id: str, merge_id: str) -> MergeOut:
             setattr(target, field, None)
     now = uow.clock.now()
     source.merged_into_id = None
-    source.updated_at = now
-    target.updated_at = now
+    record_change(source, at=now)
+    record_change(target, at=now)
     merge.undone_at = now
     merge.undone_by = uow.context.actor
     record_audit(

@@ -1,6 +1,6 @@
 """The demo tenant's channels, each ready to be tried: an SMS and voice number with a phone menu, an email
 inbox, the chat widget and the in-app channel, set up against the demo's own providers
-(``demo_providers``); and the shell commands that try each of them, as ``cxstack demo`` prints them.
+(``providers``); and the shell commands that try each of them, as ``cxstack demo`` prints them.
 
 The commands are complete: a webhook is signed as Twilio signs it (with the demo number's auth token), an
 in-app request carries the user hash, an email goes to the inbound SMTP listener the demo runs.
@@ -27,7 +27,7 @@ from cxstack.channels.voice.ivr.menus import get_ivr, set_ivr
 from cxstack.channels.voice.schemas import IvrDefinition, IvrOption
 from cxstack.channels.webchat import service as webchat
 from cxstack.channels.webchat.schemas import WebchatSettingsIn, WebchatSettingsOut
-from cxstack.cli.demo_providers import DEMO_TWILIO_ACCOUNT_SID, DEMO_TWILIO_AUTH_TOKEN
+from cxstack.cli.demo.providers import DEMO_TWILIO_ACCOUNT_SID, DEMO_TWILIO_AUTH_TOKEN
 from cxstack.config import Settings
 from cxstack.kit.errors import NotFound
 

@@ -130,3 +130,11 @@ def ensure_routing(uow: UnitOfWork, *, tenant_id: str, created: Counter[str]) ->
             data=AgentProfileIn(skills=skills, languages=list(languages)),
         )
         created["routing profiles"] += 1
+
+
+def user_ids(uow: UnitOfWork, *, tenant_id: str) -> dict[str, str]:
+    """Return {email: user id} of the demo people (``ensure_staff`` made them)."""
+    repo = StaffRepository(uow.session, tenant_id)
+    uow.session.flush()
+    found = {person.email: repo.user_by_email(person.email) for person in DEMO_STAFF}
+    return {email: user.id for email, user in found.items() if user is not None}
