@@ -166,7 +166,7 @@ async def session_of(connection: HTTPConnection) -> SessionHolder:
         raise Unauthorized("sign in first (POST /v1/auth/sign-in), or send an API key")
     runtime = runtime_of(connection)
     services = runtime.services
-    holder = await runtime.db.read(
+    holder = await runtime.db.read_rows(
         partial(find_session_holder, token=token, now=runtime.clock.now(), policy=services.session_policy)
     )
     if holder is None:

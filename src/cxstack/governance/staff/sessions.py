@@ -15,12 +15,13 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from cxstack.backbone.effects import enqueue_effect
+from cxstack.backbone.prepared import PreparedRead, Rows
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.governance.audit.service import record_audit
 from cxstack.governance.staff.models import PasswordReset, TeamMember, User, UserSession
@@ -28,7 +29,7 @@ from cxstack.governance.staff.passwords import PasswordHash, digest_of_token, ne
 from cxstack.governance.staff.repository import StaffRepository
 from cxstack.governance.staff.schemas import SignedIn, UserPasswordChanged
 from cxstack.governance.staff.service import SUBJECT_USER, normalise_email, user_out
-from cxstack.governance.staff.visibility import Visibility, visibility_of
+from cxstack.governance.staff.visibility import Visibility
 from cxstack.governance.tenants.service import get_tenant_by_slug
 from cxstack.kit.errors import DomainError, Forbidden, Unauthorized, ValidationFailed
 from cxstack.kit.ids import new_id
@@ -217,38 +218,80 @@ class SessionHolder:
     visibility: Visibility | None = None
 
 
+_sessions = cast(Table, UserSession.__table__)
+_users = cast(Table, User.__table__)
+_members = cast(Table, TeamMember.__table__)
+_teammates = _members.alias("teammates")
+
+#: A session by its token's digest, with its user's role and whether they are disabled.
+_SESSION_BY_DIGEST = PreparedRead(
+    select(
+        _sessions.c.tenant_id,
+        _sessions.c.id,
+        _sessions.c.user_id,
+        _sessions.c.csrf_token,
+        _sessions.c.last_seen_at,
+        _sessions.c.expires_at,
+        _users.c.role,
+        _users.c.disabled_at,
+    )
+    .join(_users, _users.c.id == _sessions.c.user_id)
+    .where(_sessions.c.token_digest == bindparam("digest"))
+)
+#: A person's teams, in the order they joined.
+_TEAMS_OF = PreparedRead(
+    select(_members.c.team_id)
+    .where(_members.c.tenant_id == bindparam("tenant_id"), _members.c.user_id == bindparam("user_id"))
+    .order_by(_members.c.added_at, _members.c.team_id)
+)
+#: The members of a person's teams (whose work a supervisor sees).
+_TEAMMATES_OF = PreparedRead(
+    select(_teammates.c.user_id)
+    .select_from(
+        _members.join(
+            _teammates,
+            (_teammates.c.tenant_id == _members.c.tenant_id) & (_teammates.c.team_id == _members.c.team_id),
+        )
+    )
+    .where(_members.c.tenant_id == bindparam("tenant_id"), _members.c.user_id == bindparam("user_id"))
+)
+
+
 def find_session_holder(
-    session: Session, *, token: str, now: datetime, policy: SessionPolicy
+    rows: Rows, *, token: str, now: datetime, policy: SessionPolicy
 ) -> SessionHolder | None:
     """Return the holder of a session that is valid now (not past its absolute end, used within the idle
-    lifetime, its user not disabled), with what they see; None for any other token."""
-    row = session.execute(
-        select(UserSession, User.role, User.disabled_at)
-        .join(User, User.id == UserSession.user_id)
-        .where(UserSession.token_digest == digest_of_token(token))
-    ).first()
-    if row is None:
+    lifetime, its user not disabled), with what they see; None for any other token. Prepared point reads,
+    as the checks of API keys are: this runs for every request a signed-in person makes."""
+    found = rows.first(_SESSION_BY_DIGEST, digest=digest_of_token(token))
+    if found is None:
         return None
-    found, role, disabled_at = row
-    if disabled_at is not None or found.expires_at <= now or found.last_seen_at + policy.idle <= now:
+    if (
+        found["disabled_at"] is not None
+        or found["expires_at"] <= now
+        or found["last_seen_at"] + policy.idle <= now
+    ):
         return None
-    team_ids = session.scalars(
-        select(TeamMember.team_id)
-        .where(TeamMember.tenant_id == found.tenant_id, TeamMember.user_id == found.user_id)
-        .order_by(TeamMember.added_at, TeamMember.team_id)
-    ).all()
+    tenant_id, user_id, role = found["tenant_id"], found["user_id"], found["role"]
+    team_ids = tuple(row["team_id"] for row in rows.all(_TEAMS_OF, tenant_id=tenant_id, user_id=user_id))
+    visibility: Visibility | None = None
+    if role != "admin":
+        assignees = {user_id}
+        if role == "supervisor" and team_ids:
+            assignees.update(
+                row["user_id"] for row in rows.all(_TEAMMATES_OF, tenant_id=tenant_id, user_id=user_id)
+            )
+        visibility = Visibility(team_ids=frozenset(team_ids), assignees=frozenset(assignees))
     return SessionHolder(
-        tenant_id=found.tenant_id,
-        session_id=found.id,
-        user_id=found.user_id,
+        tenant_id=tenant_id,
+        session_id=found["id"],
+        user_id=user_id,
         role=role,
-        team_ids=tuple(team_ids),
-        csrf_token=found.csrf_token,
-        last_seen_at=found.last_seen_at,
-        expires_at=found.expires_at,
-        visibility=visibility_of(
-            session, tenant_id=found.tenant_id, user_id=found.user_id, role=role, team_ids=team_ids
-        ),
+        team_ids=team_ids,
+        csrf_token=found["csrf_token"],
+        last_seen_at=found["last_seen_at"],
+        expires_at=found["expires_at"],
+        visibility=visibility,
     )
 
 
