@@ -2,8 +2,9 @@
 agent's inbox and the email thread's conversation, then the supervisor's wallboard. Each is taken only once
 the page shows what its user sees first, so a broken page fails here.
 
-The PNGs (a 1366x850 laptop viewport) go to a temporary directory; with ``CXSTACK_WRITE_SCREENSHOTS=1``
-they are written to ``docs/screenshots/`` instead, which the README shows:
+The PNGs (a 1366x850 laptop viewport; the whole page for the conversation, composer included) go to a
+temporary directory; with ``CXSTACK_WRITE_SCREENSHOTS=1`` they are written to ``docs/screenshots/``
+instead, which the README shows:
 
     CXSTACK_WRITE_SCREENSHOTS=1 .venv/bin/pytest tests/workspace/pages/test_screenshots.py
 
