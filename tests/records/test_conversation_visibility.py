@@ -7,6 +7,7 @@ the agent socket."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.records.test_tenant_files import app_user, conversation_of, send, upl
 from cxstack.backbone.unit_of_work import UnitOfWork
 from cxstack.config import Settings
 from cxstack.governance.staff import service as staff
+from cxstack.records.conversations import service as conversations_service
 from cxstack.runtime import Runtime
 from cxstack.web.app import create_app
 
@@ -273,6 +275,48 @@ async def test_the_agent_socket_of_a_signed_in_agent_carries_only_the_conversati
         refused = await socket.expect("error", client_id="c1")
         assert refused["code"] == "not_found"
     assert (await desk.api.get(f"/v1/conversations/{hidden}")).json()["message_count"] == 2
+
+
+async def test_people_s_sockets_shown_the_same_events_share_one_read_and_each_gets_what_they_see(
+    server: LiveServer, runtime: Runtime, tenant: TenantKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = await set_up(server, runtime, tenant)
+    reads: list[list[str]] = []
+    audiences = conversations_service.conversation_audiences
+
+    def counted(session: Any, *, tenant_id: str, conversation_ids: list[str]) -> Any:
+        reads.append(list(conversation_ids))
+        return audiences(session, tenant_id=tenant_id, conversation_ids=conversation_ids)
+
+    monkeypatch.setattr(conversations_service, "conversation_audiences", counted)
+    sees = {
+        "agent_a": {"a", "open", "mine"},
+        "agent_b": {"b", "open", "mine"},
+        "supervisor_a": {"a", "open", "mine"},
+    }
+    ws = server.ws_url + "/ws/agent"
+    sockets = {}
+    async with contextlib.AsyncExitStack() as stack:
+        for name in sees:
+            browser, _ = await _browser(server, desk.people[name])
+            cookie = {"Cookie": f"cxstack_session={browser.cookies['cxstack_session']}"}
+            sockets[name] = await stack.enter_async_context(connect(ws, additional_headers=cookie))
+            await sockets[name].expect("welcome")
+        for key in ("b", "a", "open", "mine"):
+            posted = await desk.api.post(
+                f"/v1/conversations/{desk.conversations[key]}/messages",
+                json={"direction": "inbound", "author_kind": "customer", "body": f"shared {key}"},
+            )
+            assert posted.status_code == 201, posted.text
+        for name, keys in sees.items():
+            for key in ("b", "a", "open", "mine"):
+                if key in keys:
+                    frame = await sockets[name].expect("message")
+                    assert frame["message"]["body"] == f"shared {key}", (name, sockets[name].seen)
+            shown = {f["message"]["body"] for f in sockets[name].seen if f["type"] == "message"}
+            assert shown == {f"shared {key}" for key in keys}, name
+    # One read for the three sockets at each message, not one each.
+    assert reads and len(reads) <= 4 * 2, reads
 
 
 async def test_a_socket_without_a_valid_session_is_refused(server: LiveServer) -> None:

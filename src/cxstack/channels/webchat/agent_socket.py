@@ -5,8 +5,9 @@ speaking ``protocol``. The socket lives as long as its API key: it is checked ag
 
 A signed-in person's socket (their session cookie, checked again as a key is) carries only the events of
 the conversations they see (``cxstack.governance.staff.visibility``): whether they see each is read from
-the database as its events come, for the events that came meanwhile together, so that a conversation
-routed to their team, or assigned to them, shows from its next event on. Their frames about a conversation
+the database as its events come, for the events that came meanwhile together (and for every socket of the
+process shown the same events in one read: ``ChatHub.audiences``), so that a conversation routed to their
+team, or assigned to them, shows from its next event on. Their frames about a conversation
 they do not see are answered as about one that does not exist."""
 
 from __future__ import annotations
@@ -121,14 +122,12 @@ class AgentSocket(LiveSocket[ClientFrame]):
             seen: set[str] | None = None
             if visibility is not None and subjects and self.tenant_id is not None:
                 try:
-                    seen = await self.db.read(
-                        partial(
-                            conversations.seen_conversation_ids,
-                            tenant_id=self.tenant_id,
-                            conversation_ids=subjects,
-                            visibility=visibility,
-                        )
-                    )
+                    audiences = await self.chat_hub.audiences(self.tenant_id, subjects)
+                    seen = {
+                        conversation_id
+                        for conversation_id, (team_ids, assignee) in audiences.items()
+                        if visibility.allows(team_ids=team_ids, assignee=assignee)
+                    }
                 except Exception as error:  # the database away: the client reads what it missed
                     log.warning("agent socket could not sort events", error=repr(error))
                     self.resync()

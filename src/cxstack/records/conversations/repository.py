@@ -173,6 +173,21 @@ class ConversationRepository:
             )
         return seen
 
+    def audiences(self, conversation_ids: Sequence[str]) -> dict[str, tuple[list[str], str | None]]:
+        """Return, by id, the teams and the assignee of this tenant's conversations among
+        ``conversation_ids`` (what decides who sees each: ``Visibility.allows``)."""
+        found: dict[str, tuple[list[str], str | None]] = {}
+        for start in range(0, len(conversation_ids), _CHUNK):
+            chunk = list(conversation_ids[start : start + _CHUNK])
+            rows = self.session.execute(
+                select(Conversation.id, Conversation.team_ids, Conversation.assignee).where(
+                    Conversation.tenant_id == self.tenant_id, Conversation.id.in_(chunk)
+                )
+            )
+            for conversation_id, team_ids, assignee in rows:
+                found[conversation_id] = (list(team_ids or ()), assignee)
+        return found
+
     def unseen_ids_of_customer(self, customer_id: str, visibility: Visibility) -> list[str]:
         """Return the ids of the customer's conversations that ``visibility`` does not see, in order."""
         query = select(Conversation.id).where(

@@ -176,6 +176,14 @@ def seen_conversation_ids(
     return ConversationRepository(session, tenant_id).seen_ids(conversation_ids, visibility)
 
 
+def conversation_audiences(
+    session: Session, *, tenant_id: str, conversation_ids: Sequence[str]
+) -> dict[str, tuple[list[str], str | None]]:
+    """Return, by id, the teams and the assignee of the tenant's conversations among ``conversation_ids``:
+    what ``Visibility.allows`` needs to tell whether a person sees each, for any number of people at once."""
+    return ConversationRepository(session, tenant_id).audiences(conversation_ids)
+
+
 def unseen_conversation_ids(
     session: Session, *, tenant_id: str, customer_id: str, visibility: Visibility
 ) -> list[str]:
