@@ -123,7 +123,7 @@ async def test_committed_unit_of_work_has_its_events_in_the_log_as_cloudevents(r
         "phone": None,
         "account_id": None,
     }
-    assert second["data"] == {"customer_id": "cus_1", "changes": {"name": "Ada L."}}
+    assert second["data"] == {"customer_id": "cus_1", "changes": {"name": "Ada L."}, "version": None}
     assert first["time"].endswith("Z")
     time_ = datetime.fromisoformat(first["time"].replace("Z", "+00:00"))
     assert before <= time_ <= datetime.now(UTC) + timedelta(seconds=1)

@@ -95,7 +95,7 @@ async def test_a_timer_fires_its_event_once_after_its_time(runtime: Runtime, clo
 
     [event] = await fired_events(runtime)
     assert (event.type, event.subject, event.tenant) == ("customer.updated", "cus_sla", TENANT)
-    assert event.data == {"customer_id": "cus_sla", "changes": {"note": "breach"}}
+    assert event.data == {"customer_id": "cus_sla", "changes": {"note": "breach"}, "version": None}
     assert event.causationid == timer.id
     assert event.time == START + timedelta(minutes=10)
     row = await timer_row(runtime, "sla")
