@@ -1,26 +1,17 @@
 // The workspace's live parts, as lit elements rendered into the page (no shadow root), so that the
 // page's styles and its landmarks apply to them.
-import { LitElement, html, nothing } from "lit";
+import { html, nothing } from "lit";
+import { ModelElement } from "./model-element.js";
 import { PRESENCES } from "./desk.js";
 
-class DeskElement extends LitElement {
-  static properties = { desk: { attribute: false } };
-
-  createRenderRoot() {
-    return this;
+// The desk is the model these elements show.
+class DeskElement extends ModelElement {
+  get desk() {
+    return this.model;
   }
 
-  connectedCallback() {
-    super.connectedCallback();
-    this.replaceChildren();
-    this.onChange = () => this.requestUpdate();
-  }
-
-  updated(changed) {
-    if (changed.has("desk")) {
-      changed.get("desk")?.removeEventListener("change", this.onChange);
-      this.desk?.addEventListener("change", this.onChange);
-    }
+  set desk(desk) {
+    this.model = desk;
   }
 }
 

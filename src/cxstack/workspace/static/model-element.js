@@ -1,5 +1,5 @@
 // A lit element rendered into the page (no shadow root, so the page's styles and landmarks apply) that
-// shows a model: an EventTarget whose "change" events render it again (as the desk's elements do).
+// shows a model: an EventTarget whose "change" events render it again (the desk, the board, a conversation).
 import { LitElement } from "lit";
 
 export class ModelElement extends LitElement {

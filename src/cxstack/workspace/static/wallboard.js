@@ -1,11 +1,12 @@
 // The supervisor's wallboard page: queues, agents (with a presence switch each), SLA clocks at risk and
 // the open work (each item can be offered to another agent), kept live by the board (board.js). Rendered
 // into the page (no shadow root), so that the page's styles and landmarks apply.
-import { LitElement, html, nothing } from "lit";
+import { html, nothing } from "lit";
 import { live } from "lit/directives/live.js";
 import { repeat } from "lit/directives/repeat.js";
 import { call } from "./api.js";
 import { Board, PRESENCES } from "./board.js";
+import { ModelElement } from "./model-element.js";
 
 const label = (word) => {
   const text = String(word ?? "").replace(/_/g, " ");
@@ -24,17 +25,18 @@ const percent = (share) => (share === null || share === undefined ? "–" : `${M
 const clockTime = (at) => new Date(at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
 const METRICS = { first_response: "First response", next_response: "Next response", resolution: "Resolution" };
 
-class CxWallboard extends LitElement {
-  static properties = { board: { attribute: false } };
+// The board is the model the wallboard shows.
+class CxWallboard extends ModelElement {
+  get board() {
+    return this.model;
+  }
 
-  createRenderRoot() {
-    return this;
+  set board(board) {
+    this.model = board;
   }
 
   connectedCallback() {
     super.connectedCallback();
-    this.replaceChildren();
-    this.onChange = () => this.requestUpdate();
     // Waits and times in state tick every second between reads.
     this.ticker = setInterval(() => this.requestUpdate(), 1000);
   }
@@ -42,13 +44,6 @@ class CxWallboard extends LitElement {
   disconnectedCallback() {
     super.disconnectedCallback();
     clearInterval(this.ticker);
-  }
-
-  updated(changed) {
-    if (changed.has("board")) {
-      changed.get("board")?.removeEventListener("change", this.onChange);
-      this.board?.addEventListener("change", this.onChange);
-    }
   }
 
   // Seconds elapsed since the read, by this browser's clock (the server's times are not compared with it).
