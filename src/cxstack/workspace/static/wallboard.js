@@ -4,9 +4,9 @@
 import { html, nothing } from "lit";
 import { live } from "lit/directives/live.js";
 import { repeat } from "lit/directives/repeat.js";
-import { call } from "./api.js";
 import { Board, PRESENCES } from "./board.js";
 import { ModelElement } from "./model-element.js";
+import { wireSignOut } from "./top.js";
 
 const label = (word) => {
   const text = String(word ?? "").replace(/_/g, " ");
@@ -285,9 +285,4 @@ const board = new Board();
 element.board = board;
 board.start();
 
-document.getElementById("sign-out").addEventListener("submit", async (event) => {
-  event.preventDefault();
-  board.stop();
-  await call("POST", "/v1/auth/sign-out");
-  location.assign("/app/sign-in");
-});
+wireSignOut(() => board.stop());
